@@ -1,0 +1,25 @@
+/**
+ * troupe: an actor-model runtime for Node.js. This is the one public entry; everything not
+ * exported here is internal.
+ */
+export {
+  describe,
+  deserializeError,
+  ERROR_CODES,
+  type ErrorCode,
+  isTroupeError,
+  serializeError,
+  TroupeError,
+  type TroupeErrorJSON,
+  type TroupeErrorOptions,
+  type WireError,
+} from './errors.js';
+export type {
+  ModuleRegistration,
+  PoolCloseOptions,
+  PoolOptions,
+  PoolRunOptions,
+} from './pool/options.js';
+export { createPool, Pool } from './pool/pool.js';
+export type { DurationSummary, ModuleStats, PoolStats, ThreadStats } from './pool/stats.js';
+export { VERSION } from './version.js';

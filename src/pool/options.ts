@@ -1,0 +1,216 @@
+import { availableParallelism } from 'node:os';
+import { pathToFileURL } from 'node:url';
+import type { ResourceLimits } from 'node:worker_threads';
+import { invalidOption, type TroupeError } from '../errors.js';
+import { MAX_BATCH } from './protocol.js';
+
+/** A module the pool may run, by name. */
+export interface ModuleRegistration {
+  /** The module's file: a `file:` URL or an absolute path. Its default export is the handler. */
+  url: string | URL;
+  /**
+   * Tasks handed to a thread in one message: `1` (no batching), a fixed number, or `'auto'`,
+   * which picks a batch from the module's measured run time (~4 ms of work a message, at most
+   * 32 tasks) and only batches tasks that run under ~2 ms.
+   * @default 'auto'
+   */
+  batch?: number | 'auto';
+  /** Default run-time limit of this module's tasks, in ms; 0 = none. @default the pool's `timeoutMs` */
+  timeoutMs?: number;
+}
+
+/** Options of {@link createPool}. */
+export interface PoolOptions {
+  /** The modules threads may run, by name: a URL or path, or a full registration. */
+  modules: Record<string, string | URL | ModuleRegistration>;
+  /** Worker threads, started at once and kept (min = max). @default os.availableParallelism() */
+  threads?: number;
+  /** Default run-time limit of a task, in ms, counted from its start on a thread; 0 = none. @default 0 */
+  timeoutMs?: number;
+  /** Time limit for loading one module on one thread, in ms. @default 10000 */
+  moduleLoadTimeoutMs?: number;
+  /**
+   * Extra time, in ms, that a task with a timeout may wait on a thread that has not started it
+   * (booting, for instance) before it fails `E_TIMEOUT`. @default 5000
+   */
+  startGraceMs?: number;
+  /** How long `close()` waits for queued and running tasks before cancelling them, in ms. @default 30000 */
+  closeTimeoutMs?: number;
+  /** Tasks that may wait in the pool's queue; past it `run()` rejects `E_QUEUE_FULL`. @default Infinity */
+  maxQueue?: number;
+  /** Limits of each thread; a thread past its heap limit fails its task `E_WORKER_OOM`. */
+  resourceLimits?: ResourceLimits;
+  /** Period of the sweep that times tasks out, in ms. @default 10 */
+  sweepIntervalMs?: number;
+  /** Period of the watchdog that restarts threads when work waits and threads are missing, in ms. @default 100 */
+  watchdogIntervalMs?: number;
+  /** Called with each error thrown on a thread outside the task that caused it (never charged to a task). */
+  onStrayError?: (error: TroupeError) => void;
+}
+
+/** Options of one task. */
+export interface PoolRunOptions {
+  /** Cancels the task: queued, it never runs; running, its thread is terminated. */
+  signal?: AbortSignal | undefined;
+  /** Run-time limit of this task, in ms; 0 = none. @default the module's, else the pool's `timeoutMs` */
+  timeoutMs?: number | undefined;
+  /**
+   * ArrayBuffers to move to the thread instead of copying. The caller's copies are detached, so
+   * a task that must be handed to another thread after a crash fails instead.
+   */
+  transfer?: ArrayBuffer[] | undefined;
+  /** Data the handler receives as `ctx.task` and `ctx.deps`. */
+  context?: { task?: Record<string, unknown>; deps?: Record<string, unknown> } | undefined;
+}
+
+/** Options of {@link Pool.close}. */
+export interface PoolCloseOptions {
+  /** Cancel queued tasks and terminate running ones at once (`E_CLOSED`). @default false */
+  force?: boolean;
+  /** How long to let queued and running tasks finish before cancelling them, in ms. @default the pool's `closeTimeoutMs` */
+  timeoutMs?: number;
+}
+
+export const POOL_DEFAULTS = {
+  timeoutMs: 0,
+  moduleLoadTimeoutMs: 10_000,
+  startGraceMs: 5_000,
+  closeTimeoutMs: 30_000,
+  maxQueue: Number.POSITIVE_INFINITY,
+  sweepIntervalMs: 10,
+  watchdogIntervalMs: 100,
+} as const;
+
+export interface ResolvedModule {
+  name: string;
+  href: string;
+  batch: number | 'auto';
+  timeoutMs: number;
+}
+
+export interface ResolvedPoolOptions {
+  threads: number;
+  timeoutMs: number;
+  moduleLoadTimeoutMs: number;
+  startGraceMs: number;
+  closeTimeoutMs: number;
+  maxQueue: number;
+  resourceLimits: ResourceLimits | undefined;
+  sweepIntervalMs: number;
+  watchdogIntervalMs: number;
+  onStrayError: ((error: TroupeError) => void) | undefined;
+  modules: Map<string, ResolvedModule>;
+}
+
+export function isPositiveInteger(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value > 0;
+}
+
+/** A duration in ms: a finite non-negative number. */
+export function isDuration(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+}
+
+function toHref(field: string, value: unknown): string {
+  if (value instanceof URL) {
+    if (value.protocol !== 'file:') throw invalidOption(field, 'a file: URL', value.href);
+    return value.href;
+  }
+  if (typeof value === 'string') {
+    if (value.startsWith('file:')) return new URL(value).href;
+    if (value.startsWith('/')) return pathToFileURL(value).href;
+  }
+  throw invalidOption(field, 'a file: URL or an absolute path', value);
+}
+
+function resolveModule(name: string, value: unknown, poolTimeout: number): ResolvedModule {
+  const field = `options.modules.${name}`;
+  if (name.length === 0) throw invalidOption('options.modules', 'non-empty module names', name);
+  if (typeof value === 'string' || value instanceof URL) {
+    return { name, href: toHref(field, value), batch: 'auto', timeoutMs: poolTimeout };
+  }
+  if (value === null || typeof value !== 'object') {
+    throw invalidOption(field, 'a URL, a path or { url, batch?, timeoutMs? }', value);
+  }
+  const registration = value as ModuleRegistration;
+  const batch = registration.batch ?? 'auto';
+  if (batch !== 'auto' && !(isPositiveInteger(batch) && batch <= MAX_BATCH)) {
+    throw invalidOption(`${field}.batch`, `'auto' or an integer from 1 to ${MAX_BATCH}`, batch);
+  }
+  const timeoutMs = registration.timeoutMs ?? poolTimeout;
+  if (!isDuration(timeoutMs)) {
+    throw invalidOption(`${field}.timeoutMs`, 'a duration in ms (a number >= 0)', timeoutMs);
+  }
+  return { name, href: toHref(`${field}.url`, registration.url), batch, timeoutMs };
+}
+
+/** Merges defaults and validates; every message names the option, the expectation and the value. */
+export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
+  if (options === null || typeof options !== 'object') {
+    throw invalidOption('options', 'an object', options);
+  }
+  const merged = { ...POOL_DEFAULTS, threads: availableParallelism(), ...stripUndefined(options) };
+  if (!isPositiveInteger(merged.threads)) {
+    throw invalidOption('options.threads', 'a positive integer', merged.threads);
+  }
+  for (const key of [
+    'timeoutMs',
+    'moduleLoadTimeoutMs',
+    'startGraceMs',
+    'closeTimeoutMs',
+    'sweepIntervalMs',
+    'watchdogIntervalMs',
+  ] as const) {
+    if (!isDuration(merged[key])) {
+      throw invalidOption(`options.${key}`, 'a duration in ms (a number >= 0)', merged[key]);
+    }
+  }
+  for (const key of ['moduleLoadTimeoutMs', 'sweepIntervalMs', 'watchdogIntervalMs'] as const) {
+    if (merged[key] === 0) throw invalidOption(`options.${key}`, 'a duration above 0 ms', 0);
+  }
+  if (
+    typeof merged.maxQueue !== 'number' ||
+    !(merged.maxQueue === Number.POSITIVE_INFINITY || isPositiveInteger(merged.maxQueue))
+  ) {
+    throw invalidOption('options.maxQueue', 'a positive integer or Infinity', merged.maxQueue);
+  }
+  if (
+    merged.resourceLimits !== undefined &&
+    (merged.resourceLimits === null || typeof merged.resourceLimits !== 'object')
+  ) {
+    throw invalidOption('options.resourceLimits', 'an object (worker_threads ResourceLimits)', merged.resourceLimits);
+  }
+  if (merged.onStrayError !== undefined && typeof merged.onStrayError !== 'function') {
+    throw invalidOption('options.onStrayError', 'a function', merged.onStrayError);
+  }
+  const rawModules = merged.modules;
+  if (rawModules === null || typeof rawModules !== 'object' || Array.isArray(rawModules)) {
+    throw invalidOption('options.modules', 'an object mapping names to module URLs', rawModules);
+  }
+  const modules = new Map<string, ResolvedModule>();
+  for (const [name, value] of Object.entries(rawModules)) {
+    modules.set(name, resolveModule(name, value, merged.timeoutMs));
+  }
+  return {
+    threads: merged.threads,
+    timeoutMs: merged.timeoutMs,
+    moduleLoadTimeoutMs: merged.moduleLoadTimeoutMs,
+    startGraceMs: merged.startGraceMs,
+    closeTimeoutMs: merged.closeTimeoutMs,
+    maxQueue: merged.maxQueue,
+    resourceLimits: merged.resourceLimits,
+    sweepIntervalMs: merged.sweepIntervalMs,
+    watchdogIntervalMs: merged.watchdogIntervalMs,
+    onStrayError: merged.onStrayError,
+    modules,
+  };
+}
+
+/** `{ a: undefined }` must not override a default: drop undefined fields before the spread. */
+export function stripUndefined<T extends object>(value: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const key of Object.keys(value) as (keyof T)[]) {
+    if (value[key] !== undefined) out[key] = value[key];
+  }
+  return out;
+}

@@ -1,0 +1,91 @@
+/**
+ * The main ↔ worker protocol: what the pool sends a thread, what comes back, and the layout of
+ * the shared lanes through which a thread says what it is doing without a message.
+ */
+import type { WireError } from '../errors.js';
+
+/** Data a worker thread boots with (Piscina's `workerData`). */
+export interface WorkerBoot {
+  /** Registered modules: name → file URL. A task names a module; it never carries a path. */
+  modules: Record<string, string>;
+  /**
+   * Lanes, one per hand-off slot: Int32 state words (see {@link laneWord}) followed by the Int32
+   * thread id of the thread that took the slot.
+   */
+  laneState: SharedArrayBuffer;
+  /** Lane start stamps (Float64, ms since the pool's epoch), one per slot. */
+  laneTime: SharedArrayBuffer;
+  /** The pool's epoch, `performance.timeOrigin + performance.now()` at creation. */
+  epoch: number;
+  /** How long loading one module may take on a thread. */
+  moduleLoadTimeoutMs: number;
+}
+
+/** Context a task carries to its handler (`ctx.task`, `ctx.deps`). */
+export interface TaskContextData {
+  task?: Record<string, unknown>;
+  deps?: Record<string, unknown>;
+}
+
+/** One task, or a batch of tasks of one module, handed to one thread. */
+export interface TaskMessage {
+  /** Kind: run, probe, or ping (a no-op that only makes Piscina start a thread). */
+  k: 'run' | 'probe' | 'ping';
+  /** Registered module name. */
+  m: string;
+  /** Hand-off slot (lane index). */
+  l: number;
+  /** Generation of the slot for this hand-off. */
+  g: number;
+  /** Inputs: one per item (a batch has several). */
+  i: unknown[];
+  /** Per-item context data, parallel to `i` (absent when no item has any). */
+  c?: (TaskContextData | undefined)[] | undefined;
+}
+
+/** The settlement of one item. */
+export type ItemResult =
+  | { ok: true; v: unknown; ms: number }
+  | { ok: false; e: WireError; ms: number; code: ItemFailureCode };
+
+/** How an item failed on the thread: the handler threw, its module did not load, or its probe failed. */
+export type ItemFailureCode = 'E_TASK_FAILED' | 'E_MODULE_LOAD' | 'E_PROBE_FAILED';
+
+/** What a thread answers for one {@link TaskMessage}. */
+export interface TaskResponse {
+  /** One result per item, in order. */
+  r: ItemResult[];
+  /** The thread that ran it. */
+  th: number;
+  /**
+   * Errors thrown on this thread outside the task that caused them (a timer left behind by an
+   * earlier task): never charged to a task; the thread is replaced after answering.
+   */
+  stray?: WireError[] | undefined;
+  /** The thread saw an uncaught error and must be replaced once this answer is in. */
+  recycle?: boolean | undefined;
+}
+
+/** A message a thread posts outside any task (Piscina re-emits it as the pool's `message`). */
+export type SideMessage = {
+  kind: 'troupe:not-cloneable';
+  lane: number;
+  gen: number;
+  item: number;
+  path: string;
+  message: string;
+};
+
+/** Exit code of a thread that could not send its answer because a result is not cloneable. */
+export const EXIT_NOT_CLONEABLE = 86;
+
+// Lane words: `gen << 8 | code`, where code 0 = handed off, not started; 1..254 = running item
+// (code - 1); 255 = loading the module. The generation tells a stale write from a live one.
+export const LANE_HANDED = 0;
+export const LANE_LOADING = 255;
+export const MAX_BATCH = 254;
+export const GEN_MASK = 0x7fffff;
+
+export function laneWord(gen: number, code: number): number {
+  return ((gen & GEN_MASK) << 8) | code;
+}

@@ -1,0 +1,234 @@
+/**
+ * The thread entry: troupe's own dispatcher, the only filename Piscina is given. It never fails
+ * to start (Piscina stops replacing crashed threads for good once one fails while starting), loads
+ * each registered module lazily, once per thread, by name, and reports what it is doing through
+ * the shared lanes so that the main thread can time tasks from their start without a message.
+ *
+ * Not exported from the package: users never import it.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
+import { serializeError, TroupeError, type WireError } from '../errors.js';
+import { findUncloneable } from './clone.js';
+import {
+  EXIT_NOT_CLONEABLE,
+  type ItemFailureCode,
+  type ItemResult,
+  LANE_LOADING,
+  laneWord,
+  type SideMessage,
+  type TaskContextData,
+  type TaskMessage,
+  type TaskResponse,
+  type WorkerBoot,
+} from './protocol.js';
+
+type Handler = (input: unknown, ctx: unknown) => unknown;
+
+interface LoadedModule {
+  run: Handler;
+  probe: (() => unknown) | undefined;
+}
+
+const boot = workerData as WorkerBoot;
+const lanes = boot.laneState.byteLength / 8;
+const laneState = new Int32Array(boot.laneState, 0, lanes);
+const laneThread = new Int32Array(boot.laneState, lanes * 4, lanes);
+const laneTime = new Float64Array(boot.laneTime);
+const offset = performance.timeOrigin - boot.epoch;
+const now = (): number => offset + performance.now();
+
+const modules = new Map<string, LoadedModule>();
+/** Which task an asynchronous callback belongs to: lets an uncaught error find its owner. */
+const owner = new AsyncLocalStorage<number>();
+let tokens = 0;
+/** The asynchronous item now running, and how to fail it from an uncaught error. */
+let current: { token: number; fail: (error: unknown) => void } | undefined;
+const stray: WireError[] = [];
+let recycle = false;
+/** The last answer handed to Piscina, kept in case it turns out not to be cloneable. */
+let lastAnswer: { message: TaskMessage; response: TaskResponse } | undefined;
+
+function onUncaught(error: unknown): void {
+  const token = owner.getStore();
+  if (current !== undefined && token === current.token) {
+    // The running task's own callback threw: it fails; the thread is replaced afterwards.
+    recycle = true;
+    current.fail(error);
+    return;
+  }
+  if (lastAnswer !== undefined && error instanceof Error && error.name === 'DataCloneError') {
+    reportUncloneable(lastAnswer.message, lastAnswer.response, error);
+    return;
+  }
+  // Left behind by an earlier task (or by a module's top level): never charged to a task.
+  stray.push(serializeError(error));
+  recycle = true;
+}
+
+process.on('uncaughtException', onUncaught);
+process.on('unhandledRejection', onUncaught);
+
+/** Piscina could not send our answer: say which value, then exit so that the task settles. */
+function reportUncloneable(message: TaskMessage, response: TaskResponse, error: Error): never {
+  let item = 0;
+  let path = 'output';
+  for (let index = 0; index < response.r.length; index++) {
+    const result = response.r[index];
+    if (result?.ok !== true) continue;
+    const at = findUncloneable(result.v, 'output');
+    if (at !== undefined) {
+      item = index;
+      path = `${at.path} (${at.what})`;
+      break;
+    }
+  }
+  const side: SideMessage = {
+    kind: 'troupe:not-cloneable',
+    lane: message.l,
+    gen: message.g,
+    item,
+    path,
+    message: error.message,
+  };
+  parentPort?.postMessage(side);
+  process.exit(EXIT_NOT_CLONEABLE);
+}
+
+async function load(name: string): Promise<LoadedModule> {
+  const href = boot.modules[name];
+  if (href === undefined) {
+    throw new TroupeError('E_MODULE_LOAD', `no module is registered as "${name}"`);
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(
+        new TroupeError(
+          'E_MODULE_LOAD',
+          `module "${name}" took longer than ${boot.moduleLoadTimeoutMs} ms to load`,
+        ),
+      );
+    }, boot.moduleLoadTimeoutMs);
+  });
+  let namespace: Record<string, unknown>;
+  try {
+    namespace = (await Promise.race([import(href), limit])) as Record<string, unknown>;
+  } catch (error) {
+    if (error instanceof TroupeError) throw error;
+    throw new TroupeError('E_MODULE_LOAD', `module "${name}" failed to load: ${messageOf(error)}`, {
+      cause: error,
+    });
+  } finally {
+    clearTimeout(timer);
+  }
+  const run = namespace.default;
+  if (typeof run !== 'function') {
+    throw new TroupeError(
+      'E_MODULE_LOAD',
+      `module "${name}" must export a default function (input, ctx) => output; its default export is ${typeof run}`,
+    );
+  }
+  const probe = namespace.probe;
+  if (probe !== undefined && typeof probe !== 'function') {
+    throw new TroupeError('E_MODULE_LOAD', `module "${name}" exports a probe that is not a function`);
+  }
+  const loaded: LoadedModule = { run: run as Handler, probe: probe as (() => unknown) | undefined };
+  modules.set(name, loaded);
+  return loaded;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+const NO_CONTEXT = Object.freeze({ task: undefined, deps: Object.freeze({}) });
+
+function contextOf(data: TaskContextData | undefined): unknown {
+  if (data === undefined) return NO_CONTEXT;
+  return { task: data.task, deps: data.deps ?? {} };
+}
+
+function failure(error: unknown, start: number, code: ItemFailureCode): ItemResult {
+  return { ok: false, e: serializeError(error), ms: now() - start, code };
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+function runItem(
+  loaded: LoadedModule,
+  message: TaskMessage,
+  index: number,
+  start: number,
+): ItemResult | Promise<ItemResult> {
+  const token = ++tokens;
+  const code: ItemFailureCode = message.k === 'probe' ? 'E_PROBE_FAILED' : 'E_TASK_FAILED';
+  let out: unknown;
+  try {
+    if (message.k === 'probe') {
+      out = loaded.probe === undefined ? true : owner.run(token, loaded.probe);
+    } else {
+      out = owner.run(token, loaded.run, message.i[index], contextOf(message.c?.[index]));
+    }
+  } catch (error) {
+    return failure(error, start, code);
+  }
+  if (!isThenable(out)) return { ok: true, v: out, ms: now() - start };
+  return new Promise<ItemResult>((resolve) => {
+    const settle = (result: ItemResult): void => {
+      if (current?.token !== token) return;
+      current = undefined;
+      resolve(result);
+    };
+    current = { token, fail: (error) => settle(failure(error, start, code)) };
+    out.then(
+      (value) => settle({ ok: true, v: value, ms: now() - start }),
+      (error: unknown) => settle(failure(error, start, code)),
+    );
+  });
+}
+
+function answer(message: TaskMessage, results: ItemResult[]): TaskResponse {
+  const response: TaskResponse = { r: results, th: threadId };
+  if (stray.length > 0) response.stray = stray.splice(0);
+  if (recycle) response.recycle = true;
+  lastAnswer = { message, response };
+  return response;
+}
+
+/** Piscina calls this for every message the pool hands to this thread. */
+export default async function dispatch(message: TaskMessage): Promise<TaskResponse | 0> {
+  lastAnswer = undefined;
+  if (message.k === 'ping') return 0;
+  const { l: lane, g: gen } = message;
+  const results: ItemResult[] = [];
+  laneThread[lane] = threadId;
+  let loaded = modules.get(message.m);
+  if (loaded === undefined) {
+    const start = now();
+    laneTime[lane] = start;
+    Atomics.store(laneState, lane, laneWord(gen, LANE_LOADING));
+    try {
+      loaded = await load(message.m);
+    } catch (error) {
+      for (let index = 0; index < message.i.length; index++) {
+        results.push(failure(error, start, 'E_MODULE_LOAD'));
+      }
+      return answer(message, results);
+    }
+  }
+  for (let index = 0; index < message.i.length; index++) {
+    const start = now();
+    laneTime[lane] = start;
+    Atomics.store(laneState, lane, laneWord(gen, index + 1));
+    const result = runItem(loaded, message, index, start);
+    results.push(result instanceof Promise ? await result : result);
+  }
+  return answer(message, results);
+}

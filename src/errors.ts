@@ -110,9 +110,13 @@ export function describe(value: unknown): string {
 
 /** The error for a bad option: names the field, the expectation and what was given. */
 export function invalidOption(field: string, expected: string, received: unknown): TroupeError {
-  return new TroupeError('E_INVALID_OPTION', `${field}: expected ${expected}, got ${describe(received)}`, {
-    details: { field, expected },
-  });
+  return new TroupeError(
+    'E_INVALID_OPTION',
+    `${field}: expected ${expected}, got ${describe(received)}`,
+    {
+      details: { field, expected },
+    },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -166,7 +170,11 @@ export function deserializeError(wire: WireError): Error {
   } else {
     error = new Error(wire.message, cause === undefined ? undefined : { cause });
     if (wire.name !== 'Error') {
-      Object.defineProperty(error, 'name', { value: wire.name, configurable: true, writable: true });
+      Object.defineProperty(error, 'name', {
+        value: wire.name,
+        configurable: true,
+        writable: true,
+      });
     }
     if (wire.code !== undefined) (error as Error & { code?: string }).code = wire.code;
   }

@@ -25,14 +25,22 @@ function help(registry: CommandRegistry): string {
     for (const c of commands) lines.push(`  ${c.name.padEnd(width)}  ${c.summary}`);
     lines.push('', 'Run `troupe <command> --help` for the options of a command.');
   }
-  lines.push('', 'Options:', '  -h, --help     show this help', '  -v, --version  print the version');
+  lines.push(
+    '',
+    'Options:',
+    '  -h, --help     show this help',
+    '  -v, --version  print the version',
+  );
   return `${lines.join('\n')}\n`;
 }
 
 /** Runs the troupe command line; resolves to the process exit code. */
 export async function main(
   argv: string[],
-  io: CommandIO = { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) },
+  io: CommandIO = {
+    stdout: (t) => process.stdout.write(t),
+    stderr: (t) => process.stderr.write(t),
+  },
   registry: CommandRegistry = defaultRegistry(),
 ): Promise<number> {
   const [first, ...rest] = argv;
@@ -57,7 +65,9 @@ export async function main(
       allowPositionals: false,
     }));
   } catch (error) {
-    io.stderr(`troupe: ${error instanceof Error ? error.message : String(error)}\n\n${help(registry)}`);
+    io.stderr(
+      `troupe: ${error instanceof Error ? error.message : String(error)}\n\n${help(registry)}`,
+    );
     return EXIT.usage;
   }
   if (values.version === true) {

@@ -27,7 +27,8 @@ export class CommandRegistry {
   readonly #commands = new Map<string, Command>();
 
   register(command: Command): this {
-    if (this.#commands.has(command.name)) throw new Error(`command "${command.name}" is registered twice`);
+    if (this.#commands.has(command.name))
+      throw new Error(`command "${command.name}" is registered twice`);
     this.#commands.set(command.name, command);
     return this;
   }

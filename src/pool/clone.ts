@@ -51,7 +51,10 @@ function narrow(value: unknown, path: string, seen: Set<object>): UncloneableAt 
     let index = 0;
     for (const [key, item] of value) {
       children.push([`${path}.<key ${index}>`, key]);
-      children.push([`${path}.get(${typeof key === 'string' ? JSON.stringify(key) : `<key ${index}>`})`, item]);
+      children.push([
+        `${path}.get(${typeof key === 'string' ? JSON.stringify(key) : `<key ${index}>`})`,
+        item,
+      ]);
       index++;
     }
   } else if (value instanceof Set) {

@@ -178,7 +178,11 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
     merged.resourceLimits !== undefined &&
     (merged.resourceLimits === null || typeof merged.resourceLimits !== 'object')
   ) {
-    throw invalidOption('options.resourceLimits', 'an object (worker_threads ResourceLimits)', merged.resourceLimits);
+    throw invalidOption(
+      'options.resourceLimits',
+      'an object (worker_threads ResourceLimits)',
+      merged.resourceLimits,
+    );
   }
   if (merged.onStrayError !== undefined && typeof merged.onStrayError !== 'function') {
     throw invalidOption('options.onStrayError', 'a function', merged.onStrayError);

@@ -9,12 +9,12 @@ import { deserializeError, invalidOption, TroupeError } from '../errors.js';
 import { findUncloneable } from './clone.js';
 import { KillHandle } from './kill-handle.js';
 import {
+  isDuration,
   type PoolCloseOptions,
   type PoolOptions,
   type PoolRunOptions,
   type ResolvedModule,
   type ResolvedPoolOptions,
-  isDuration,
   resolvePoolOptions,
 } from './options.js';
 import {
@@ -180,7 +180,9 @@ export class Pool {
         : { resourceLimits: this.#options.resourceLimits }),
     });
     // Unheard, a pool 'error' kills the process. These are thread errors with no task on them.
-    this.#piscina.on('error', (error: unknown) => this.#reportStray(error, 'a thread failed outside any task'));
+    this.#piscina.on('error', (error: unknown) =>
+      this.#reportStray(error, 'a thread failed outside any task'),
+    );
     this.#piscina.on('message', (message: unknown) => this.#onSideMessage(message));
     this.#piscina.on('workerCreate', (worker: { id: number }) => {
       this.#threads.set(worker.id, { createdAt: this.#now(), busyMs: 0, tasks: 0 });
@@ -219,7 +221,10 @@ export class Pool {
    * Loads the module on a thread and calls its optional `probe` export. Resolves to what the
    * probe returned (true without one); rejects `E_MODULE_LOAD` or `E_PROBE_FAILED`.
    */
-  probe(name: string, options: Pick<PoolRunOptions, 'signal' | 'timeoutMs'> = {}): Promise<unknown> {
+  probe(
+    name: string,
+    options: Pick<PoolRunOptions, 'signal' | 'timeoutMs'> = {},
+  ): Promise<unknown> {
     return this.#submit('probe', name, undefined, options);
   }
 
@@ -243,7 +248,9 @@ export class Pool {
       return Promise.reject(invalidOption('close(options).force', 'a boolean', force));
     }
     if (!isDuration(timeoutMs)) {
-      return Promise.reject(invalidOption('close(options).timeoutMs', 'a duration in ms (a number >= 0)', timeoutMs));
+      return Promise.reject(
+        invalidOption('close(options).timeoutMs', 'a duration in ms (a number >= 0)', timeoutMs),
+      );
     }
     if (this.#closing !== undefined) {
       if (force) this.#cancelAll(new TroupeError('E_CLOSED', 'the pool was destroyed'));
@@ -256,7 +263,9 @@ export class Pool {
         this.#cancelAll(
           new TroupeError(
             'E_CLOSED',
-            force ? 'the pool was closed with force' : `the pool closed: the task did not finish within ${timeoutMs} ms of close()`,
+            force
+              ? 'the pool was closed with force'
+              : `the pool closed: the task did not finish within ${timeoutMs} ms of close()`,
           ),
         );
         await this.idle();
@@ -314,12 +323,18 @@ export class Pool {
 
   #submit(kind: Kind, name: string, input: unknown, options: PoolRunOptions): Promise<unknown> {
     if (this.#closed) {
-      return Promise.reject(new TroupeError('E_CLOSED', 'the pool is closed: no task is taken after close()'));
+      return Promise.reject(
+        new TroupeError('E_CLOSED', 'the pool is closed: no task is taken after close()'),
+      );
     }
     const module = this.#modules.get(name);
     if (module === undefined) {
       return Promise.reject(
-        invalidOption('module', `one of the registered modules (${this.modules.join(', ') || 'none'})`, name),
+        invalidOption(
+          'module',
+          `one of the registered modules (${this.modules.join(', ') || 'none'})`,
+          name,
+        ),
       );
     }
     if (options === null || typeof options !== 'object') {
@@ -328,25 +343,38 @@ export class Pool {
     const { signal, transfer, context } = options;
     const timeoutMs = options.timeoutMs ?? module.reg.timeoutMs;
     if (!isDuration(timeoutMs)) {
-      return Promise.reject(invalidOption('run(options).timeoutMs', 'a duration in ms (a number >= 0)', timeoutMs));
+      return Promise.reject(
+        invalidOption('run(options).timeoutMs', 'a duration in ms (a number >= 0)', timeoutMs),
+      );
     }
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
       return Promise.reject(invalidOption('run(options).signal', 'an AbortSignal', signal));
     }
-    if (transfer !== undefined && !(Array.isArray(transfer) && transfer.every((b) => b instanceof ArrayBuffer))) {
-      return Promise.reject(invalidOption('run(options).transfer', 'an array of ArrayBuffers', transfer));
+    if (
+      transfer !== undefined &&
+      !(Array.isArray(transfer) && transfer.every((b) => b instanceof ArrayBuffer))
+    ) {
+      return Promise.reject(
+        invalidOption('run(options).transfer', 'an array of ArrayBuffers', transfer),
+      );
     }
     if (context !== undefined && (context === null || typeof context !== 'object')) {
-      return Promise.reject(invalidOption('run(options).context', 'an object { task?, deps? }', context));
+      return Promise.reject(
+        invalidOption('run(options).context', 'an object { task?, deps? }', context),
+      );
     }
     if (module.broken !== undefined) {
       return Promise.reject(this.#brokenError(module));
     }
     if (this.#queued >= this.#options.maxQueue) {
       return Promise.reject(
-        new TroupeError('E_QUEUE_FULL', `the pool's queue holds ${this.#queued} tasks, its limit (maxQueue)`, {
-          details: { maxQueue: this.#options.maxQueue },
-        }),
+        new TroupeError(
+          'E_QUEUE_FULL',
+          `the pool's queue holds ${this.#queued} tasks, its limit (maxQueue)`,
+          {
+            details: { maxQueue: this.#options.maxQueue },
+          },
+        ),
       );
     }
     if (signal?.aborted) return Promise.reject(cancelled(signal));
@@ -382,7 +410,11 @@ export class Pool {
 
   /** Hands queued work to free threads: at most one message per thread. */
   #pump(): void {
-    while (this.#queued > 0 && this.#inFlight.size < this.#options.threads && this.#forced === undefined) {
+    while (
+      this.#queued > 0 &&
+      this.#inFlight.size < this.#options.threads &&
+      this.#forced === undefined
+    ) {
       const module = this.#nextModule();
       if (module === undefined) return;
       this.#handOff(module, this.#take(module));
@@ -411,7 +443,10 @@ export class Pool {
     const { batch } = module.reg;
     if (batch !== 'auto') return batch;
     if (module.samples < 3 || module.avgRunMs >= AUTO_BATCH_BELOW_MS) return 1;
-    return Math.min(AUTO_BATCH_MAX, Math.max(1, Math.floor(AUTO_BATCH_TARGET_MS / Math.max(module.avgRunMs, 0.01))));
+    return Math.min(
+      AUTO_BATCH_MAX,
+      Math.max(1, Math.floor(AUTO_BATCH_TARGET_MS / Math.max(module.avgRunMs, 0.01))),
+    );
   }
 
   #take(module: ModuleState): Job[] {
@@ -421,7 +456,10 @@ export class Pool {
     const jobs = [first];
     if (first.solo) return jobs;
     // Split what waits evenly over the threads rather than giving one thread all of it.
-    const want = Math.min(this.#batchFor(module), Math.ceil((module.queued + 1) / this.#options.threads));
+    const want = Math.min(
+      this.#batchFor(module),
+      Math.ceil((module.queued + 1) / this.#options.threads),
+    );
     while (jobs.length < want) {
       const next = module.queue.peek();
       if (next === undefined) break;
@@ -478,7 +516,12 @@ export class Pool {
       c: contexts,
     };
     this.#piscina
-      .run(message, transferList === undefined ? { signal: handoff.handle } : { signal: handoff.handle, transferList })
+      .run(
+        message,
+        transferList === undefined
+          ? { signal: handoff.handle }
+          : { signal: handoff.handle, transferList },
+      )
       .then(
         (response: TaskResponse) => this.#onAnswer(handoff, response),
         (error: unknown) => this.#onFailure(handoff, error),
@@ -505,7 +548,13 @@ export class Pool {
       const job = handoff.jobs[index] as Job;
       const result = response.r[index];
       if (result === undefined) {
-        this.#fail(job, new TroupeError('E_INTERNAL', `the thread answered ${response.r.length} of ${handoff.jobs.length} items`));
+        this.#fail(
+          job,
+          new TroupeError(
+            'E_INTERNAL',
+            `the thread answered ${response.r.length} of ${handoff.jobs.length} items`,
+          ),
+        );
         continue;
       }
       this.#recordRun(job.module, thread, result.ms);
@@ -513,7 +562,11 @@ export class Pool {
       else this.#fail(job, this.#itemError(job.module, result));
     }
     if (response.stray !== undefined) {
-      for (const wire of response.stray) this.#reportStray(deserializeError(wire), `an error thrown on thread ${response.th} outside any running task`);
+      for (const wire of response.stray)
+        this.#reportStray(
+          deserializeError(wire),
+          `an error thrown on thread ${response.th} outside any running task`,
+        );
     }
     if (response.recycle === true) this.#recycle(response.th);
     this.#afterSettle();
@@ -528,7 +581,8 @@ export class Pool {
       if (blame.item === 'all' || blame.item === index) this.#fail(job, blame.error);
       else requeue.push(job);
     }
-    for (let index = requeue.length - 1; index >= 0; index--) this.#requeue(requeue[index] as Job, error);
+    for (let index = requeue.length - 1; index >= 0; index--)
+      this.#requeue(requeue[index] as Job, error);
     this.#afterSettle();
   }
 
@@ -545,24 +599,35 @@ export class Pool {
         if (at !== undefined) {
           return {
             item: index,
-            error: new TroupeError('E_NOT_CLONEABLE', `${name}: ${at.path} cannot be sent to a worker thread: it is ${at.what}`, {
-              cause: error,
-              details: { module: name, path: at.path },
-            }),
+            error: new TroupeError(
+              'E_NOT_CLONEABLE',
+              `${name}: ${at.path} cannot be sent to a worker thread: it is ${at.what}`,
+              {
+                cause: error,
+                details: { module: name, path: at.path },
+              },
+            ),
           };
         }
       }
-      return { item: 'all', error: new TroupeError('E_NOT_CLONEABLE', `${name}: ${error.message}`, { cause: error }) };
+      return {
+        item: 'all',
+        error: new TroupeError('E_NOT_CLONEABLE', `${name}: ${error.message}`, { cause: error }),
+      };
     }
     const side = this.#sideMessages.get(`${handoff.lane}:${handoff.gen}`);
     if (side !== undefined) {
       this.#sideMessages.delete(`${handoff.lane}:${handoff.gen}`);
       return {
         item: side.item,
-        error: new TroupeError('E_NOT_CLONEABLE', `${name}: ${side.path} cannot be sent back from the worker thread`, {
-          cause: error,
-          details: { module: name, path: side.path },
-        }),
+        error: new TroupeError(
+          'E_NOT_CLONEABLE',
+          `${name}: ${side.path} cannot be sent back from the worker thread`,
+          {
+            cause: error,
+            details: { module: name, path: side.path },
+          },
+        ),
       };
     }
     const word = Atomics.load(this.#laneState, handoff.lane);
@@ -573,10 +638,14 @@ export class Pool {
       return { item: 'none', error: crashError(name, error) };
     }
     if (code === LANE_LOADING) {
-      const loadError = new TroupeError('E_MODULE_LOAD', `module "${name}" killed its thread while loading: ${messageOf(error)}`, {
-        cause: error,
-        details: { module: name },
-      });
+      const loadError = new TroupeError(
+        'E_MODULE_LOAD',
+        `module "${name}" killed its thread while loading: ${messageOf(error)}`,
+        {
+          cause: error,
+          details: { module: name },
+        },
+      );
       first.module.broken = loadError;
       return { item: 'all', error: loadError };
     }
@@ -585,19 +654,10 @@ export class Pool {
 
   #requeue(job: Job, cause: unknown): void {
     if (job.settled) return;
-    const name = job.module.reg.name;
-    if (this.#forced !== undefined) return this.#fail(job, this.#forced);
-    if (job.transfer !== undefined && job.transfer.length > 0) {
-      return this.#fail(
-        job,
-        new TroupeError('E_WORKER_CRASHED', `${name}: the thread holding the task died and its transferred input is gone`, { cause }),
-      );
-    }
-    if (++job.requeues > MAX_REQUEUES) {
-      return this.#fail(
-        job,
-        new TroupeError('E_WORKER_CRASHED', `${name}: ${MAX_REQUEUES + 1} threads died before they could start the task`, { cause }),
-      );
+    const refusal = this.#requeueRefusal(job, cause);
+    if (refusal !== undefined) {
+      this.#fail(job, refusal);
+      return;
     }
     job.handoff = undefined;
     job.solo = true;
@@ -605,6 +665,27 @@ export class Pool {
     job.module.queued++;
     this.#queued++;
     this.#counts.requeued++;
+  }
+
+  /** Why a task whose thread died before running it cannot run elsewhere, if it cannot. */
+  #requeueRefusal(job: Job, cause: unknown): TroupeError | undefined {
+    const name = job.module.reg.name;
+    if (this.#forced !== undefined) return this.#forced;
+    if (job.transfer !== undefined && job.transfer.length > 0) {
+      return new TroupeError(
+        'E_WORKER_CRASHED',
+        `${name}: the thread holding the task died and its transferred input is gone`,
+        { cause },
+      );
+    }
+    if (++job.requeues > MAX_REQUEUES) {
+      return new TroupeError(
+        'E_WORKER_CRASHED',
+        `${name}: ${MAX_REQUEUES + 1} threads died before they could start the task`,
+        { cause },
+      );
+    }
+    return undefined;
   }
 
   #succeed(job: Job, value: unknown): void {
@@ -647,8 +728,15 @@ export class Pool {
       case 'E_MODULE_LOAD': {
         const error =
           remote instanceof TroupeError && remote.code === 'E_MODULE_LOAD'
-            ? new TroupeError('E_MODULE_LOAD', remote.message, { cause: remote.cause, details: { module: name } })
-            : new TroupeError('E_MODULE_LOAD', `module "${name}" failed to load: ${remote.message}`, { cause: remote });
+            ? new TroupeError('E_MODULE_LOAD', remote.message, {
+                cause: remote.cause,
+                details: { module: name },
+              })
+            : new TroupeError(
+                'E_MODULE_LOAD',
+                `module "${name}" failed to load: ${remote.message}`,
+                { cause: remote },
+              );
         module.broken = error;
         this.#failQueued(module, error);
         return error;
@@ -659,13 +747,19 @@ export class Pool {
           details: { module: name },
         });
       default:
-        return new TroupeError('E_TASK_FAILED', `${name}: ${remote.message}`, { cause: remote, details: { module: name } });
+        return new TroupeError('E_TASK_FAILED', `${name}: ${remote.message}`, {
+          cause: remote,
+          details: { module: name },
+        });
     }
   }
 
   #brokenError(module: ModuleState): TroupeError {
     const broken = module.broken as TroupeError;
-    return new TroupeError('E_MODULE_LOAD', broken.message, { cause: broken.cause, details: { module: module.reg.name } });
+    return new TroupeError('E_MODULE_LOAD', broken.message, {
+      cause: broken.cause,
+      details: { module: module.reg.name },
+    });
   }
 
   /** A module that cannot load fails what waits for it at once instead of one thread at a time. */
@@ -674,7 +768,13 @@ export class Pool {
       if (job.settled) continue;
       module.queued--;
       this.#queued--;
-      this.#fail(job, new TroupeError('E_MODULE_LOAD', error.message, { cause: error.cause, details: { module: module.reg.name } }));
+      this.#fail(
+        job,
+        new TroupeError('E_MODULE_LOAD', error.message, {
+          cause: error.cause,
+          details: { module: module.reg.name },
+        }),
+      );
     }
   }
 
@@ -769,7 +869,10 @@ export class Pool {
 
   /** One pass over the threads' lanes: O(threads). Kills what ran past its time. */
   #sweep(): void {
-    if (this.#inFlight.size === 0) return this.#stopSweeper();
+    if (this.#inFlight.size === 0) {
+      this.#stopSweeper();
+      return;
+    }
     const now = this.#now();
     for (const handoff of this.#inFlight) {
       if (handoff.kill !== undefined) continue;
@@ -795,9 +898,13 @@ export class Pool {
       if (code === LANE_LOADING) {
         const limit = this.#options.moduleLoadTimeoutMs;
         if (now - started > limit + LOAD_SLACK_MS) {
-          const error = new TroupeError('E_MODULE_LOAD', `module "${name}" blocked its thread for more than ${limit} ms while loading`, {
-            details: { module: name, moduleLoadTimeoutMs: limit },
-          });
+          const error = new TroupeError(
+            'E_MODULE_LOAD',
+            `module "${name}" blocked its thread for more than ${limit} ms while loading`,
+            {
+              details: { module: name, moduleLoadTimeoutMs: limit },
+            },
+          );
           first.module.broken = error;
           this.#kill(handoff, { item: 'all', error });
         }
@@ -809,9 +916,13 @@ export class Pool {
       if (now - started > job.timeoutMs) {
         this.#kill(handoff, {
           item: index,
-          error: new TroupeError('E_TIMEOUT', `${name}: the task ran longer than its ${job.timeoutMs} ms timeout`, {
-            details: { module: name, timeoutMs: job.timeoutMs },
-          }),
+          error: new TroupeError(
+            'E_TIMEOUT',
+            `${name}: the task ran longer than its ${job.timeoutMs} ms timeout`,
+            {
+              details: { module: name, timeoutMs: job.timeoutMs },
+            },
+          ),
         });
       }
     }
@@ -854,7 +965,11 @@ export class Pool {
 
   #reportStray(error: unknown, what: string): void {
     this.#counts.strayErrors++;
-    const stray = new TroupeError('E_TASK_FAILED', `${what} (charged to no task): ${messageOf(error)}`, { cause: error });
+    const stray = new TroupeError(
+      'E_TASK_FAILED',
+      `${what} (charged to no task): ${messageOf(error)}`,
+      { cause: error },
+    );
     try {
       this.#options.onStrayError?.(stray);
     } catch {
@@ -883,28 +998,42 @@ function messageOf(error: unknown): string {
 }
 
 function cancelled(signal: AbortSignal): TroupeError {
-  return new TroupeError('E_CANCELLED', 'the task was cancelled by its signal', { cause: signal.reason });
+  return new TroupeError('E_CANCELLED', 'the task was cancelled by its signal', {
+    cause: signal.reason,
+  });
 }
 
 function crashError(name: string, error: unknown): TroupeError {
   const code = (error as { code?: unknown } | null)?.code;
   if (code === 'ERR_WORKER_OUT_OF_MEMORY') {
-    return new TroupeError('E_WORKER_OOM', `${name}: the worker thread ran out of memory (resourceLimits)`, {
-      cause: error,
-      details: { module: name },
-    });
+    return new TroupeError(
+      'E_WORKER_OOM',
+      `${name}: the worker thread ran out of memory (resourceLimits)`,
+      {
+        cause: error,
+        details: { module: name },
+      },
+    );
   }
   const exit = /exited with code: (\d+)/.exec(messageOf(error));
   if (exit !== null && Number(exit[1]) === EXIT_NOT_CLONEABLE) {
-    return new TroupeError('E_NOT_CLONEABLE', `${name}: the task's output cannot be sent back from the worker thread`, {
-      cause: error,
-      details: { module: name },
-    });
+    return new TroupeError(
+      'E_NOT_CLONEABLE',
+      `${name}: the task's output cannot be sent back from the worker thread`,
+      {
+        cause: error,
+        details: { module: name },
+      },
+    );
   }
-  return new TroupeError('E_WORKER_CRASHED', `${name}: the worker thread died while running the task (${messageOf(error)})`, {
-    cause: error,
-    details: { module: name, ...(exit === null ? {} : { exitCode: Number(exit[1]) }) },
-  });
+  return new TroupeError(
+    'E_WORKER_CRASHED',
+    `${name}: the worker thread died while running the task (${messageOf(error)})`,
+    {
+      cause: error,
+      details: { module: name, ...(exit === null ? {} : { exitCode: Number(exit[1]) }) },
+    },
+  );
 }
 
 /**

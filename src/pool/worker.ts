@@ -131,7 +131,10 @@ async function load(name: string): Promise<LoadedModule> {
   }
   const probe = namespace.probe;
   if (probe !== undefined && typeof probe !== 'function') {
-    throw new TroupeError('E_MODULE_LOAD', `module "${name}" exports a probe that is not a function`);
+    throw new TroupeError(
+      'E_MODULE_LOAD',
+      `module "${name}" exports a probe that is not a function`,
+    );
   }
   const loaded: LoadedModule = { run: run as Handler, probe: probe as (() => unknown) | undefined };
   modules.set(name, loaded);

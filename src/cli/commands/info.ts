@@ -29,14 +29,18 @@ Options:
   async run(argv, io) {
     let json: boolean;
     try {
-      json = parseArgs({ args: argv, options: { json: { type: 'boolean' } }, strict: true }).values.json === true;
+      json =
+        parseArgs({ args: argv, options: { json: { type: 'boolean' } }, strict: true }).values
+          .json === true;
     } catch (error) {
       io.stderr(`troupe info: ${error instanceof Error ? error.message : String(error)}\n`);
       return EXIT.usage;
     }
     const info = machineInfo();
     if (json) io.stdout(`${JSON.stringify(info)}\n`);
-    else for (const [key, value] of Object.entries(info)) io.stdout(`${key.padEnd(12)} ${Array.isArray(value) ? value.join(' ') : String(value)}\n`);
+    else
+      for (const [key, value] of Object.entries(info))
+        io.stdout(`${key.padEnd(12)} ${Array.isArray(value) ? value.join(' ') : String(value)}\n`);
     return EXIT.ok;
   },
 };

@@ -1,0 +1,74 @@
+import { createPool, type Pool, type PoolOptions } from '../dist/index.js';
+
+export const fixture = (name: string): URL => new URL(`./fixtures/${name}.mjs`, import.meta.url);
+
+/** The zoo, registered under short names. */
+export const zoo = {
+  behave: fixture('behave'),
+  echo: fixture('echo'),
+  broken: fixture('broken-on-load'),
+  noDefault: fixture('no-default'),
+  hangsOnLoad: fixture('hangs-on-load'),
+  blocksOnLoad: fixture('blocks-on-load'),
+  exitsOnLoad: fixture('exits-on-load'),
+  slowLoad: fixture('slow-load'),
+  probeFails: fixture('probe-fails'),
+};
+
+const open: Pool[] = [];
+
+/** A pool over the zoo; closed (destroyed) by `closeAll()` after each test. */
+export function testPool(options: Partial<PoolOptions> = {}): Pool {
+  const pool = createPool({ threads: 1, modules: zoo, ...options });
+  open.push(pool);
+  return pool;
+}
+
+export async function closeAll(): Promise<void> {
+  await Promise.all(open.splice(0).map((pool) => pool.destroy()));
+}
+
+/**
+ * A handshake with the `block` op: the task counts up slot 0 when it starts and waits until
+ * slot 1 is set. No sleeps: the test waits on the shared memory itself.
+ */
+export function blocker() {
+  const sab = new SharedArrayBuffer(8);
+  const flags = new Int32Array(sab);
+  return {
+    sab,
+    input: (value?: unknown) => ({ op: 'block', sab, value }),
+    async started(count = 1): Promise<void> {
+      for (;;) {
+        const seen = Atomics.load(flags, 0);
+        if (seen >= count) return;
+        const wait = Atomics.waitAsync(flags, 0, seen, 1000);
+        if (wait.async) await wait.value;
+      }
+    },
+    release(): void {
+      Atomics.store(flags, 1, 1);
+      Atomics.notify(flags, 1);
+    },
+  };
+}
+
+/** Settles a promise into a plain record, for asserting on many at once. */
+export async function settle<T>(
+  promise: Promise<T>,
+): Promise<{ ok: true; value: T } | { ok: false; code: string; error: unknown }> {
+  try {
+    return { ok: true, value: await promise };
+  } catch (error) {
+    return { ok: false, code: (error as { code?: string }).code ?? 'none', error };
+  }
+}
+
+/** Polls a condition on the event loop (no fixed sleeps); fails after `timeoutMs`. */
+export async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

@@ -1,0 +1,85 @@
+// Every failure kind of the zoo: its code, the replacement of the thread, the pool still usable
+// after, and every other queued task settled.
+import { afterEach, describe, expect, it } from 'vitest';
+import { isTroupeError, TroupeError } from '../dist/index.js';
+import { closeAll, settle, testPool, until } from './helpers.js';
+
+afterEach(closeAll);
+
+const cases = [
+  { op: 'throw', code: 'E_TASK_FAILED', replaced: false, message: /behave: boom/ },
+  { op: 'reject', code: 'E_TASK_FAILED', replaced: false, message: /behave: rejected/ },
+  { op: 'throwString', code: 'E_TASK_FAILED', replaced: false, message: /a plain string/ },
+  { op: 'ownTimerThrows', code: 'E_TASK_FAILED', replaced: true, message: /own timer/ },
+  { op: 'exit', code: 'E_WORKER_CRASHED', replaced: true, message: /exited with code: 3/ },
+  { op: 'loop', code: 'E_TIMEOUT', replaced: true, message: /ran longer than its 200 ms timeout/ },
+  { op: 'oom', code: 'E_WORKER_OOM', replaced: true, message: /out of memory/ },
+  {
+    op: 'uncloneable',
+    code: 'E_NOT_CLONEABLE',
+    replaced: true,
+    message: /output\.nested\.list\[2\] \(a function\)/,
+  },
+] as const;
+
+describe('each failure of a task', () => {
+  for (const c of cases) {
+    it(`${c.op} → ${c.code}; ${c.replaced ? 'thread replaced' : 'thread kept'}; the queue behind it settles`, async () => {
+      const pool = testPool({
+        threads: 1,
+        resourceLimits: { maxOldGenerationSizeMb: 48, maxYoungGenerationSizeMb: 8 },
+      });
+      const before = await pool.run<number>('behave', { op: 'thread' });
+      const failing = settle(
+        pool.run('behave', { op: c.op }, { timeoutMs: c.op === 'loop' ? 200 : 0 }),
+      );
+      const queued = Array.from({ length: 5 }, (_, i) =>
+        pool.run('behave', { op: 'echo', value: i }),
+      );
+      const failure = await failing;
+      expect(failure.ok).toBe(false);
+      if (failure.ok) return;
+      expect(failure.code).toBe(c.code);
+      expect(failure.error).toBeInstanceOf(TroupeError);
+      expect((failure.error as Error).message).toMatch(c.message);
+      expect(await Promise.all(queued)).toEqual([0, 1, 2, 3, 4]);
+      const after = await pool.run<number>('behave', { op: 'thread' });
+      if (c.replaced) expect(after).not.toBe(before);
+      else expect(after).toBe(before);
+      await until(() => pool.stats().liveThreads === 1);
+      const stats = pool.stats();
+      expect(stats.failed).toBe(1);
+      expect(stats.completed).toBe(7);
+      expect(stats.threadsReplaced).toBe(c.replaced ? 1 : 0);
+    });
+  }
+
+  it('E_TASK_FAILED carries the remote message and stack, rebuilt on the main thread', async () => {
+    const pool = testPool();
+    const result = await settle(pool.run('behave', { op: 'throw', message: 'bad input' }));
+    if (result.ok) throw new Error('expected a failure');
+    const error = result.error as TroupeError;
+    expect(isTroupeError(error, 'E_TASK_FAILED')).toBe(true);
+    const remote = error.cause as Error;
+    expect(remote.name).toBe('TypeError');
+    expect(remote.message).toBe('bad input');
+    expect(remote.stack).toMatch(/behave\.mjs/);
+    expect(error.details).toEqual({ module: 'behave' });
+    expect(error.toJSON()).toMatchObject({
+      code: 'E_TASK_FAILED',
+      cause: { name: 'TypeError', message: 'bad input' },
+    });
+  });
+
+  it('an input that cannot be cloned is E_NOT_CLONEABLE with its path, and nothing else is harmed', async () => {
+    const pool = testPool();
+    const bad = settle(pool.run('behave', { op: 'echo', value: { items: [1, { fn: () => 1 }] } }));
+    const good = pool.run('behave', { op: 'echo', value: 'fine' });
+    const result = await bad;
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.code).toBe('E_NOT_CLONEABLE');
+    expect((result.error as Error).message).toContain('input.value.items[1].fn');
+    expect(await good).toBe('fine');
+  });
+});

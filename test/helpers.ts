@@ -13,6 +13,7 @@ export const zoo = {
   exitsOnLoad: fixture('exits-on-load'),
   slowLoad: fixture('slow-load'),
   probeFails: fixture('probe-fails'),
+  countsLoads: fixture('counts-loads'),
 };
 
 const open: Pool[] = [];

@@ -66,6 +66,8 @@ function narrow(value: unknown, path: string, seen: Set<object>): UncloneableAt 
     }
   }
   for (const [childPath, child] of children) {
+    // An ancestor met again (a cycle) is being narrowed already: look elsewhere.
+    if (typeof child === 'object' && child !== null && seen.has(child)) continue;
     if (!cloneable(child)) return narrow(child, childPath, seen);
   }
   // Every part clones on its own: the object itself is the problem (a WeakMap, a Promise, ...).

@@ -1,0 +1,78 @@
+// Batching: several queued tasks of one module in one message, each settling on its own.
+import { afterEach, describe, expect, it } from 'vitest';
+import { closeAll, fixture, settle, testPool } from './helpers.js';
+
+afterEach(closeAll);
+
+const batched = (batch: number | 'auto') => ({ behave: { url: fixture('behave'), batch } });
+
+describe('batching', () => {
+  it('returns each task its own result and its own error, in one message', async () => {
+    const pool = testPool({ threads: 1, modules: batched(8) });
+    const inputs = Array.from({ length: 16 }, (_, i) =>
+      i % 3 === 0 ? { op: 'throw', message: `bad ${i}` } : { op: 'echo', value: i },
+    );
+    const results = await Promise.all(inputs.map((input) => settle(pool.run('behave', input))));
+    results.forEach((result, i) => {
+      if (i % 3 === 0) {
+        expect(result.ok).toBe(false);
+        expect(result.ok ? '' : (result.error as Error).message).toBe(`behave: bad ${i}`);
+      } else {
+        expect(result).toEqual({ ok: true, value: i });
+      }
+    });
+    const stats = pool.stats();
+    // 16 items ran; the first went alone, the others in batches of up to 8.
+    expect(stats.runMs.count).toBe(16);
+    expect(stats.waitMs.count).toBe(16);
+    expect(stats.modules.behave?.batch).toBe(8);
+  });
+
+  it('times each item on its own: one slow item times out, the rest of its batch runs elsewhere', async () => {
+    const pool = testPool({ threads: 1, modules: batched(4) });
+    const first = pool.run('behave', { op: 'echo', value: 'first' });
+    const batch = [
+      pool.run('behave', { op: 'spin', ms: 1, value: 'a' }, { timeoutMs: 200 }),
+      settle(pool.run('behave', { op: 'loop' }, { timeoutMs: 100 })),
+      pool.run('behave', { op: 'spin', ms: 1, value: 'c' }, { timeoutMs: 200 }),
+    ];
+    expect(await first).toBe('first');
+    const [a, looped, c] = await Promise.all(batch);
+    expect(a).toBe('a');
+    expect((looped as { code: string }).code).toBe('E_TIMEOUT');
+    expect(c).toBe('c');
+    expect(pool.stats().requeued).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a crash in a batch is charged to the item that crashed; the others still settle once', async () => {
+    const pool = testPool({ threads: 1, modules: batched(4) });
+    const first = pool.run('behave', { op: 'echo', value: 0 });
+    const rest = [
+      settle(pool.run('behave', { op: 'echo', value: 1 })),
+      settle(pool.run('behave', { op: 'exit' })),
+      settle(pool.run('behave', { op: 'echo', value: 3 })),
+    ];
+    await first;
+    const results = await Promise.all(rest);
+    expect(results.map((r) => (r.ok ? r.value : r.code))).toEqual([1, 'E_WORKER_CRASHED', 3]);
+  });
+
+  it("'auto' batches only short tasks, from their measured run time", async () => {
+    const pool = testPool({ threads: 1, modules: batched('auto') });
+    expect(pool.stats().modules.behave?.batch).toBe(1);
+    await Promise.all(
+      Array.from({ length: 50 }, (_, i) => pool.run('behave', { op: 'echo', value: i })),
+    );
+    expect(pool.stats().modules.behave?.batch).toBeGreaterThan(1);
+    for (let i = 0; i < 10; i++) await pool.run('behave', { op: 'spin', ms: 5 });
+    expect(pool.stats().modules.behave?.batch).toBe(1);
+  });
+
+  it('batch 1 sends every task alone', async () => {
+    const pool = testPool({ threads: 1, modules: batched(1) });
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) => pool.run('behave', { op: 'echo', value: i })),
+    );
+    expect(pool.stats().modules.behave?.batch).toBe(1);
+  });
+});

@@ -29,6 +29,18 @@ export async function closeAll(): Promise<void> {
   await Promise.all(open.splice(0).map((pool) => pool.destroy()));
 }
 
+// Node 20 has Atomics.waitAsync; the ES2023 lib does not declare it.
+const waitAsync = (
+  Atomics as unknown as {
+    waitAsync: (
+      array: Int32Array,
+      index: number,
+      value: number,
+      timeoutMs: number,
+    ) => { async: boolean; value: Promise<string> | string };
+  }
+).waitAsync;
+
 /**
  * A handshake with the `block` op: the task counts up slot 0 when it starts and waits until
  * slot 1 is set. No sleeps: the test waits on the shared memory itself.
@@ -43,7 +55,7 @@ export function blocker() {
       for (;;) {
         const seen = Atomics.load(flags, 0);
         if (seen >= count) return;
-        const wait = Atomics.waitAsync(flags, 0, seen, 1000);
+        const wait = waitAsync(flags, 0, seen, 1000);
         if (wait.async) await wait.value;
       }
     },

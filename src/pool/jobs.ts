@@ -1,0 +1,63 @@
+/** The pool's internal records: a job per task, a hand-off per message, a state per module. */
+import type { TroupeError } from '../errors.js';
+import type { KillHandle } from './kill-handle.js';
+import type { ResolvedModule } from './options.js';
+import type { TaskContextData } from './protocol.js';
+import type { Deque } from './queue.js';
+
+export type JobKind = 'run' | 'probe';
+
+/** One task, from `run()` until it settles. */
+export interface Job {
+  /** Admission order: FIFO across modules. */
+  seq: number;
+  kind: JobKind;
+  module: ModuleState;
+  input: unknown;
+  context: TaskContextData | undefined;
+  transfer: ArrayBuffer[] | undefined;
+  timeoutMs: number;
+  enqueuedAt: number;
+  /** Times its thread died before running it. */
+  requeues: number;
+  /** Never batched (a probe, a transfer, or a task whose batch was lost). */
+  solo: boolean;
+  settled: boolean;
+  handoff: Handoff | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  resolve: (value: unknown) => void;
+  reject: (error: TroupeError) => void;
+}
+
+/** Who a failed hand-off is charged to. */
+export interface Blame {
+  /** The item charged with the failure, every item, or none (the thread died before any ran). */
+  item: number | 'all' | 'none';
+  error: TroupeError;
+}
+
+/** One message to one thread: a task, or a batch of tasks of one module. */
+export interface Handoff {
+  lane: number;
+  gen: number;
+  jobs: Job[];
+  handle: KillHandle;
+  handedAt: number;
+  /** Set when the pool itself terminates the thread (timeout, cancel, close): the verdict. */
+  kill: Blame | undefined;
+  done: boolean;
+}
+
+export interface ModuleState {
+  reg: ResolvedModule;
+  queue: Deque<Job>;
+  /** Live (unsettled) jobs in `queue`. */
+  queued: number;
+  /** Set once the module failed to load: its tasks then fail at once. */
+  broken: TroupeError | undefined;
+  avgRunMs: number;
+  samples: number;
+  completed: number;
+  failed: number;
+}

@@ -1,0 +1,68 @@
+/**
+ * Lanes: one slot of shared memory per hand-off, through which a thread says, without a message,
+ * what it is doing: loading the module, or running item k since time t. The main thread reads
+ * them to time tasks from their start and to charge a thread's death to the right task.
+ */
+
+import { GEN_MASK, LANE_HANDED, LANE_LOADING, laneWord } from './protocol.js';
+import { Deque } from './queue.js';
+
+/** What a lane says about the hand-off that holds it. */
+export type LaneReading =
+  /** Handed off, nothing started yet (or the lane was written by an earlier holder). */
+  | { state: 'handed' }
+  | { state: 'loading'; since: number; threadId: number }
+  | { state: 'running'; item: number; since: number; threadId: number };
+
+const HANDED: LaneReading = Object.freeze({ state: 'handed' });
+
+export class Lanes {
+  /** Shared with threads: Int32 state words, then Int32 thread ids. */
+  readonly stateBuffer: SharedArrayBuffer;
+  /** Shared with threads: Float64 start stamps, ms since the pool's epoch. */
+  readonly timeBuffer: SharedArrayBuffer;
+  readonly #words: Int32Array;
+  readonly #threads: Int32Array;
+  readonly #times: Float64Array;
+  readonly #gens: Int32Array;
+  readonly #free = new Deque<number>();
+
+  /**
+   * Twice as many lanes as threads, reused oldest-first, so that a lane is not handed out again
+   * while a terminated thread might still be writing to it; the generation tells the rest.
+   */
+  constructor(threads: number) {
+    const count = threads * 2 + 2;
+    this.stateBuffer = new SharedArrayBuffer(count * 8);
+    this.timeBuffer = new SharedArrayBuffer(count * 8);
+    this.#words = new Int32Array(this.stateBuffer, 0, count);
+    this.#threads = new Int32Array(this.stateBuffer, count * 4, count);
+    this.#times = new Float64Array(this.timeBuffer);
+    this.#gens = new Int32Array(count);
+    for (let lane = 0; lane < count; lane++) this.#free.push(lane);
+  }
+
+  /** Takes the oldest free lane for a new hand-off. There is always one: at most `threads` are held. */
+  acquire(): { lane: number; gen: number } {
+    const lane = this.#free.shift();
+    if (lane === undefined) throw new Error('troupe: no free lane (more hand-offs than threads)');
+    const gen = ((this.#gens[lane] as number) + 1) & GEN_MASK;
+    this.#gens[lane] = gen;
+    Atomics.store(this.#words, lane, laneWord(gen, LANE_HANDED));
+    return { lane, gen };
+  }
+
+  release(lane: number): void {
+    this.#free.push(lane);
+  }
+
+  read(lane: number, gen: number): LaneReading {
+    const word = Atomics.load(this.#words, lane);
+    const code = word & 0xff;
+    if (word >>> 8 !== gen || code === LANE_HANDED) return HANDED;
+    const since = this.#times[lane] as number;
+    const threadId = Atomics.load(this.#threads, lane);
+    if (code === LANE_LOADING) return { state: 'loading', since, threadId };
+    return { state: 'running', item: code - 1, since, threadId };
+  }
+}

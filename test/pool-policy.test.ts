@@ -1,0 +1,153 @@
+// The crash and timeout policy as pure functions: every branch, with made-up lane readings.
+import { describe, expect, it } from 'vitest';
+import { AUTO_BATCH_MAX, batchSize, fairShare } from '../dist/pool/batching.js';
+import { blame, crashError } from '../dist/pool/failures.js';
+import type { LaneReading } from '../dist/pool/lanes.js';
+import { expired, LOAD_SLACK_MS } from '../dist/pool/timeouts.js';
+
+const limits = { startGraceMs: 1000, moduleLoadTimeoutMs: 500 };
+const running = (item: number, since: number): LaneReading => ({
+  state: 'running',
+  item,
+  since,
+  threadId: 7,
+});
+const handed: LaneReading = { state: 'handed' };
+
+describe('expired()', () => {
+  const handoff = (timeouts: number[], handedAt = 0) => ({
+    module: 'm',
+    handedAt,
+    items: timeouts.map((timeoutMs) => ({ timeoutMs, settled: false })),
+  });
+
+  it('charges a running item from its own start, not from the hand-off', () => {
+    expect(expired(handoff([100]), running(0, 900), 999, limits)).toBeUndefined();
+    expect(expired(handoff([100]), running(0, 900), 1001, limits)).toMatchObject({
+      item: 0,
+      error: { code: 'E_TIMEOUT' },
+    });
+  });
+
+  it('charges the item of a batch that is running, with its own limit', () => {
+    expect(expired(handoff([100, 0, 50]), running(1, 0), 10_000, limits)).toBeUndefined();
+    expect(expired(handoff([100, 0, 50]), running(2, 0), 51, limits)?.item).toBe(2);
+  });
+
+  it('gives a hand-off no thread has started its limit plus the start grace', () => {
+    expect(expired(handoff([100]), handed, 1100, limits)).toBeUndefined();
+    const verdict = expired(handoff([100]), handed, 1101, limits);
+    expect(verdict).toMatchObject({ item: 0, error: { code: 'E_TIMEOUT' } });
+    expect(verdict?.error.message).toMatch(/no thread started the task within 1100 ms/);
+    expect(expired(handoff([0]), handed, 1e9, limits)).toBeUndefined();
+  });
+
+  it('terminates a module load that blocks its thread past the load limit and slack', () => {
+    const loading: LaneReading = { state: 'loading', since: 0, threadId: 7 };
+    expect(expired(handoff([0]), loading, 500 + LOAD_SLACK_MS, limits)).toBeUndefined();
+    expect(expired(handoff([0]), loading, 501 + LOAD_SLACK_MS, limits)).toMatchObject({
+      item: 'all',
+      error: { code: 'E_MODULE_LOAD' },
+    });
+  });
+
+  it('ignores an item that already settled (cancelled in its batch)', () => {
+    const h = handoff([10]);
+    (h.items[0] as { settled: boolean }).settled = true;
+    expect(expired(h, running(0, 0), 1000, limits)).toBeUndefined();
+  });
+});
+
+describe('blame()', () => {
+  const report = (lane: LaneReading, error: unknown, extra = {}) => ({
+    module: 'm',
+    error,
+    lane,
+    side: undefined,
+    recycled: false,
+    uncloneableInput: () => undefined,
+    ...extra,
+  });
+  const exit = new Error('worker exited with code: 3');
+
+  it('charges the running item only', () => {
+    expect(blame(report(running(2, 0), exit))).toMatchObject({
+      item: 2,
+      error: { code: 'E_WORKER_CRASHED', details: { exitCode: 3 } },
+    });
+  });
+
+  it('charges nobody when nothing had started, or when the pool was replacing the thread', () => {
+    expect(blame(report(handed, exit)).item).toBe('none');
+    expect(blame(report(running(0, 0), exit, { recycled: true })).item).toBe('none');
+  });
+
+  it('a death while loading is the module failing to load, for every item', () => {
+    expect(blame(report({ state: 'loading', since: 0, threadId: 1 }, exit))).toMatchObject({
+      item: 'all',
+      error: { code: 'E_MODULE_LOAD' },
+    });
+  });
+
+  it('out of memory is E_WORKER_OOM', () => {
+    const oom = Object.assign(new Error('Worker terminated due to reaching memory limit'), {
+      code: 'ERR_WORKER_OUT_OF_MEMORY',
+    });
+    expect(blame(report(running(0, 0), oom)).error.code).toBe('E_WORKER_OOM');
+  });
+
+  it('an output the thread could not send is E_NOT_CLONEABLE at the path it reported', () => {
+    const side = {
+      kind: 'troupe:not-cloneable' as const,
+      lane: 0,
+      gen: 1,
+      item: 1,
+      path: 'output.fn (a function)',
+      message: 'x',
+    };
+    expect(
+      blame(report(running(1, 0), new Error('worker exited with code: 86'), { side })),
+    ).toMatchObject({
+      item: 1,
+      error: { code: 'E_NOT_CLONEABLE', details: { path: 'output.fn (a function)' } },
+    });
+  });
+
+  it('an input that could not be posted is E_NOT_CLONEABLE for the item that holds it', () => {
+    const error = Object.assign(new Error('() => 1 could not be cloned.'), {
+      name: 'DataCloneError',
+    });
+    const found = { item: 3, at: { path: 'input.fn', what: 'a function' } };
+    expect(blame(report(handed, error, { uncloneableInput: () => found }))).toMatchObject({
+      item: 3,
+      error: { code: 'E_NOT_CLONEABLE' },
+    });
+    expect(blame(report(handed, error)).item).toBe('all');
+  });
+
+  it('crashError classifies the exit code of an uncloneable answer', () => {
+    expect(crashError('m', new Error('worker exited with code: 86')).code).toBe('E_NOT_CLONEABLE');
+  });
+});
+
+describe('batching', () => {
+  const module = (batch: number | 'auto', avgRunMs: number, samples = 10) => ({
+    reg: { name: 'm', href: 'file:///m.mjs', batch, timeoutMs: 0 },
+    avgRunMs,
+    samples,
+  });
+
+  it("'auto' batches tasks under 2 ms, ~4 ms of work a message, capped", () => {
+    expect(batchSize(module('auto', 5))).toBe(1);
+    expect(batchSize(module('auto', 1))).toBe(4);
+    expect(batchSize(module('auto', 0.1))).toBe(AUTO_BATCH_MAX);
+    expect(batchSize(module('auto', 0.1, 2))).toBe(1); // not measured enough yet
+    expect(batchSize(module(6, 100))).toBe(6);
+  });
+
+  it('never hands one thread more than its share of what waits', () => {
+    expect(fairShare(32, 10, 2)).toBe(5);
+    expect(fairShare(4, 100, 2)).toBe(4);
+    expect(fairShare(8, 1, 2)).toBe(1);
+  });
+});

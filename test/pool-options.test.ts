@@ -2,7 +2,7 @@
 // and what was given (one case per message).
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPool, type PoolOptions } from '../dist/index.js';
-import { closeAll, fixture, testPool } from './helpers.js';
+import { blocker, closeAll, fixture, testPool } from './helpers.js';
 
 afterEach(closeAll);
 
@@ -146,12 +146,20 @@ describe('run options', () => {
 
   it('E_QUEUE_FULL past maxQueue, naming the limit; queued work is not lost', async () => {
     const pool = testPool({ threads: 1, maxQueue: 2 });
-    const admitted = [pool.run('echo', 1), pool.run('echo', 2), pool.run('echo', 3)]; // 1 handed off, 2 queued
-    await expect(pool.run('echo', 4)).rejects.toMatchObject({
+    const gate = blocker();
+    const admitted: Promise<unknown>[] = [pool.run('behave', gate.input('held'))];
+    await gate.started();
+    // Hand-off is synchronous: what the thread cannot take yet shows in stats().queued at once.
+    while (pool.stats().queued < 2) admitted.push(pool.run('echo', admitted.length));
+    await expect(pool.run('echo', 99)).rejects.toMatchObject({
       code: 'E_QUEUE_FULL',
       details: { maxQueue: 2 },
     });
-    expect(await Promise.all(admitted)).toEqual([1, 2, 3]);
+    gate.release();
+    expect(await Promise.all(admitted)).toEqual([
+      'held',
+      ...admitted.slice(1).map((_, i) => i + 1),
+    ]);
   });
 
   it('context reaches the handler as ctx.task and ctx.deps', async () => {

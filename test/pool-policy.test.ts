@@ -15,9 +15,9 @@ const running = (item: number, since: number): LaneReading => ({
 const handed: LaneReading = { state: 'handed' };
 
 describe('expired()', () => {
-  const handoff = (timeouts: number[], handedAt = 0) => ({
+  const handoff = (timeouts: number[], waitingSince = 0) => ({
     module: 'm',
-    handedAt,
+    waitingSince,
     items: timeouts.map((timeoutMs) => ({ timeoutMs, settled: false })),
   });
 

@@ -43,7 +43,8 @@ export interface Handoff {
   gen: number;
   jobs: Job[];
   handle: KillHandle;
-  handedAt: number;
+  /** When it was handed off, or last seen waiting while every thread was busy (queue time is free). */
+  waitingSince: number;
   /** Set when the pool itself terminates the thread (timeout, cancel, close): the verdict. */
   kill: Blame | undefined;
   done: boolean;

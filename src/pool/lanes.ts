@@ -28,11 +28,12 @@ export class Lanes {
   readonly #free = new Deque<number>();
 
   /**
-   * Twice as many lanes as threads, reused oldest-first, so that a lane is not handed out again
-   * while a terminated thread might still be writing to it; the generation tells the rest.
+   * Twice as many lanes as hand-offs can be in flight, reused oldest-first, so that a lane is not
+   * handed out again while a terminated thread might still be writing to it; the generation
+   * tells the rest.
    */
-  constructor(threads: number) {
-    const count = threads * 2 + 2;
+  constructor(inFlight: number) {
+    const count = inFlight * 2 + 2;
     this.stateBuffer = new SharedArrayBuffer(count * 8);
     this.timeBuffer = new SharedArrayBuffer(count * 8);
     this.#words = new Int32Array(this.stateBuffer, 0, count);
@@ -42,10 +43,11 @@ export class Lanes {
     for (let lane = 0; lane < count; lane++) this.#free.push(lane);
   }
 
-  /** Takes the oldest free lane for a new hand-off. There is always one: at most `threads` are held. */
+  /** Takes the oldest free lane for a new hand-off. There is always one: at most `inFlight` are held. */
   acquire(): { lane: number; gen: number } {
     const lane = this.#free.shift();
-    if (lane === undefined) throw new Error('troupe: no free lane (more hand-offs than threads)');
+    if (lane === undefined)
+      throw new Error('troupe: no free lane (more hand-offs in flight than planned)');
     const gen = ((this.#gens[lane] as number) + 1) & GEN_MASK;
     this.#gens[lane] = gen;
     Atomics.store(this.#words, lane, laneWord(gen, LANE_HANDED));

@@ -9,7 +9,7 @@ import { findUncloneable } from './clone.js';
 import { blame, cancelledError, itemError, messageOf } from './failures.js';
 import type { Blame, Handoff, Job, JobKind, ModuleState } from './jobs.js';
 import { KillHandle } from './kill-handle.js';
-import { Lanes } from './lanes.js';
+import { type LaneReading, Lanes } from './lanes.js';
 import { PoolMeter } from './meter.js';
 import {
   isDuration,
@@ -33,6 +33,13 @@ import { WorkQueue } from './work-queue.js';
 
 /** Times a task's thread may die before the task started, before the task fails. */
 const MAX_REQUEUES = 3;
+/**
+ * Messages handed to Piscina per thread: one running and one waiting. Piscina posts a waiting
+ * message to a thread inside the handler of the answer that freed it, before the thread goes to
+ * sleep; handing off only after each answer (one per thread) left the thread asleep and cost a
+ * wake-up per task (measured: see docs in README, "Hand-off").
+ */
+const HANDOFF_DEPTH = 2;
 
 const WORKER_URL = new URL('./worker.js', import.meta.url).href;
 
@@ -73,7 +80,7 @@ export class Pool {
       });
     }
     this.#queue = new WorkQueue(this.#modules.values());
-    this.#lanes = new Lanes(threads);
+    this.#lanes = new Lanes(threads * HANDOFF_DEPTH);
     this.#meter = new PoolMeter();
     const boot: WorkerBoot = {
       modules: Object.fromEntries([...this.#options.modules].map(([name, m]) => [name, m.href])),
@@ -288,7 +295,10 @@ export class Pool {
 
   /** Hands queued work to free threads: at most one message per thread. */
   #pump(): void {
-    while (this.#inFlight.size < this.#options.threads && this.#forced === undefined) {
+    while (
+      this.#inFlight.size < this.#options.threads * HANDOFF_DEPTH &&
+      this.#forced === undefined
+    ) {
       const jobs = this.#queue.take(this.#options.threads);
       if (jobs === undefined) return;
       this.#handOff(jobs);
@@ -304,7 +314,7 @@ export class Pool {
       gen,
       jobs,
       handle: new KillHandle(),
-      handedAt: now,
+      waitingSince: now,
       kill: undefined,
       done: false,
     };
@@ -330,8 +340,9 @@ export class Pool {
       l: lane,
       g: gen,
       i: inputs,
-      c: contexts,
     };
+    // Only what is there crosses: an absent field costs nothing to clone.
+    if (contexts !== undefined) message.c = contexts;
     const options =
       transferList === undefined
         ? { signal: handoff.handle }
@@ -548,22 +559,31 @@ export class Pool {
     this.#sweeper = undefined;
   }
 
-  /** One pass over the hand-offs in flight (at most one per thread): kills what ran out of time. */
+  /** One pass over the hand-offs in flight (at most two per thread): kills what ran out of time. */
   #sweep(): void {
     if (this.#inFlight.size === 0) {
       this.#stopSweeper();
       return;
     }
     const now = this.#meter.now();
+    const lanes = new Map<Handoff, LaneReading>();
+    let started = 0;
     for (const handoff of this.#inFlight) {
+      const lane = this.#lanes.read(handoff.lane, handoff.gen);
+      lanes.set(handoff, lane);
+      if (lane.state !== 'handed') started++;
+    }
+    for (const [handoff, lane] of lanes) {
       if (handoff.kill !== undefined) continue;
+      // Waiting behind busy threads is queue time, not a failure to start: the clock restarts.
+      if (lane.state === 'handed' && started >= this.#options.threads) handoff.waitingSince = now;
       const verdict = expired(
         {
           module: (handoff.jobs[0] as Job).module.reg.name,
-          handedAt: handoff.handedAt,
+          waitingSince: handoff.waitingSince,
           items: handoff.jobs,
         },
-        this.#lanes.read(handoff.lane, handoff.gen),
+        lane,
         now,
         this.#options,
       );

@@ -1,7 +1,7 @@
 /**
  * Timeouts count run time only. A pure decision per hand-off, from what its lane says: a running
  * item past its own limit; a module load that blocks its thread; a hand-off no thread started
- * within its limit plus a grace (a thread that never picks it up). Queue time never counts, and
+ * within its limit plus a grace while a thread was free (a thread that never picks it up). Queue time never counts, and
  * neither does a thread's boot or a module's load (they happen before the item's start stamp).
  */
 
@@ -19,7 +19,8 @@ export interface ExpiryLimits {
 
 export interface ExpiryInput {
   module: string;
-  handedAt: number;
+  /** Since when it has waited for a thread while at least one thread was free of troupe's work. */
+  waitingSince: number;
   /** Per item: its run-time limit (0 = none), and whether it has settled already. */
   items: readonly { timeoutMs: number; settled: boolean }[];
 }
@@ -33,7 +34,7 @@ export function expired(
 ): Blame | undefined {
   if (lane.state === 'handed') {
     const limit = handoff.items[0]?.timeoutMs ?? 0;
-    if (limit > 0 && now - handoff.handedAt > limit + limits.startGraceMs) {
+    if (limit > 0 && now - handoff.waitingSince > limit + limits.startGraceMs) {
       return { item: 0, error: neverStartedError(handoff.module, limit, limits.startGraceMs) };
     }
     return undefined;

@@ -205,33 +205,57 @@ function answer(message: TaskMessage, results: ItemResult[]): TaskResponse {
   return response;
 }
 
-/** Piscina calls this for every message the pool hands to this thread. */
-export default async function dispatch(message: TaskMessage): Promise<TaskResponse | 0> {
+/**
+ * Piscina calls this for every message the pool hands to this thread. It stays synchronous while
+ * the module is loaded and every item returns a plain value: no promise, no extra turn (a
+ * one-at-a-time task pays the round trip only).
+ */
+export default function dispatch(message: TaskMessage): TaskResponse | 0 | Promise<TaskResponse> {
   lastAnswer = undefined;
   if (message.k === 'ping') return 0;
+  laneThread[message.l] = threadId;
+  const loaded = modules.get(message.m);
+  if (loaded === undefined) return loadThenRun(message);
+  return runFrom(loaded, message, [], 0);
+}
+
+/** Runs items from `index` on; goes asynchronous at the first item that returns a promise. */
+function runFrom(
+  loaded: LoadedModule,
+  message: TaskMessage,
+  results: ItemResult[],
+  index: number,
+): TaskResponse | Promise<TaskResponse> {
   const { l: lane, g: gen } = message;
-  const results: ItemResult[] = [];
-  laneThread[lane] = threadId;
-  let loaded = modules.get(message.m);
-  if (loaded === undefined) {
-    const start = now();
-    laneTime[lane] = start;
-    Atomics.store(laneState, lane, laneWord(gen, LANE_LOADING));
-    try {
-      loaded = await load(message.m);
-    } catch (error) {
-      for (let index = 0; index < message.i.length; index++) {
-        results.push(failure(error, start, 'E_MODULE_LOAD'));
-      }
-      return answer(message, results);
-    }
-  }
-  for (let index = 0; index < message.i.length; index++) {
+  for (; index < message.i.length; index++) {
     const start = now();
     laneTime[lane] = start;
     Atomics.store(laneState, lane, laneWord(gen, index + 1));
     const result = runItem(loaded, message, index, start);
-    results.push(result instanceof Promise ? await result : result);
+    if (result instanceof Promise) {
+      const next = index + 1;
+      return result.then((settled) => {
+        results.push(settled);
+        return runFrom(loaded, message, results, next);
+      });
+    }
+    results.push(result);
   }
   return answer(message, results);
+}
+
+async function loadThenRun(message: TaskMessage): Promise<TaskResponse> {
+  const start = now();
+  laneTime[message.l] = start;
+  Atomics.store(laneState, message.l, laneWord(message.g, LANE_LOADING));
+  let loaded: LoadedModule;
+  try {
+    loaded = await load(message.m);
+  } catch (error) {
+    return answer(
+      message,
+      message.i.map(() => failure(error, start, 'E_MODULE_LOAD')),
+    );
+  }
+  return runFrom(loaded, message, [], 0);
 }

@@ -1,7 +1,6 @@
-// Small internals with their own contracts: the FIFO deque, the clone-path finder, the kill handle.
+// Small internals with their own contracts: the FIFO deque and the clone-path finder.
 import { describe, expect, it } from 'vitest';
 import { findUncloneable } from '../dist/pool/clone.js';
-import { KillHandle } from '../dist/pool/kill-handle.js';
 import { Deque } from '../dist/pool/queue.js';
 
 describe('Deque', () => {
@@ -43,24 +42,5 @@ describe('findUncloneable', () => {
     a.self = a;
     a.fn = () => 1;
     expect(findUncloneable(a, 'v')?.path).toBe('v.fn');
-  });
-});
-
-describe('KillHandle', () => {
-  it('fires its listener once, unless removed', () => {
-    const handle = new KillHandle();
-    let fired = 0;
-    const listener = () => fired++;
-    handle.once('abort', listener);
-    handle.abort('why');
-    handle.abort('again');
-    expect(fired).toBe(1);
-    expect(handle.aborted).toBe(true);
-    expect(handle.reason).toBe('why');
-    const other = new KillHandle();
-    other.once('abort', listener);
-    other.off('abort', listener);
-    other.abort();
-    expect(fired).toBe(1);
   });
 });

@@ -1,6 +1,5 @@
 /** The pool's internal records: a job per task, a hand-off per message, a state per module. */
 import type { TroupeError } from '../errors.js';
-import type { KillHandle } from './kill-handle.js';
 import type { ResolvedModule } from './options.js';
 import type { TaskContextData } from './protocol.js';
 import type { Deque } from './queue.js';
@@ -42,10 +41,12 @@ export interface Handoff {
   lane: number;
   gen: number;
   jobs: Job[];
-  handle: KillHandle;
   /** When it was handed off, or last seen waiting while every thread was busy (queue time is free). */
   waitingSince: number;
-  /** Set when the pool itself terminates the thread (timeout, cancel, close): the verdict. */
+  /**
+   * Set when the pool gave up on the hand-off (timeout, cancel, close): its jobs were settled
+   * or requeued then, and whatever Piscina reports for it later only frees its slot.
+   */
   kill: Blame | undefined;
   done: boolean;
 }

@@ -17,12 +17,13 @@ export type LaneReading =
 const HANDED: LaneReading = Object.freeze({ state: 'handed' });
 
 export class Lanes {
-  /** Shared with threads: Int32 state words, then Int32 thread ids. */
+  /** Shared with threads: Int32 state words, then Int32 thread ids, then Int32 cancel words. */
   readonly stateBuffer: SharedArrayBuffer;
   /** Shared with threads: Float64 start stamps, ms since the pool's epoch. */
   readonly timeBuffer: SharedArrayBuffer;
   readonly #words: Int32Array;
   readonly #threads: Int32Array;
+  readonly #cancels: Int32Array;
   readonly #times: Float64Array;
   readonly #gens: Int32Array;
   readonly #free = new Deque<number>();
@@ -34,10 +35,11 @@ export class Lanes {
    */
   constructor(inFlight: number) {
     const count = inFlight * 2 + 2;
-    this.stateBuffer = new SharedArrayBuffer(count * 8);
+    this.stateBuffer = new SharedArrayBuffer(count * 12);
     this.timeBuffer = new SharedArrayBuffer(count * 8);
     this.#words = new Int32Array(this.stateBuffer, 0, count);
     this.#threads = new Int32Array(this.stateBuffer, count * 4, count);
+    this.#cancels = new Int32Array(this.stateBuffer, count * 8, count);
     this.#times = new Float64Array(this.timeBuffer);
     this.#gens = new Int32Array(count);
     for (let lane = 0; lane < count; lane++) this.#free.push(lane);
@@ -52,6 +54,17 @@ export class Lanes {
     this.#gens[lane] = gen;
     Atomics.store(this.#words, lane, laneWord(gen, LANE_HANDED));
     return { lane, gen };
+  }
+
+  /**
+   * Tells the thread to skip what it has not started of this hand-off, then reads the lane. The
+   * thread stamps an item's start and then reads the cancel word; we write the cancel word and
+   * then read the stamp: with sequentially consistent atomics one of us sees the other, so the
+   * reading says either "handed" (the thread will skip it) or what the thread has begun.
+   */
+  cancel(lane: number, gen: number): LaneReading {
+    Atomics.store(this.#cancels, lane, gen);
+    return this.read(lane, gen);
   }
 
   release(lane: number): void {

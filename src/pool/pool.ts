@@ -8,7 +8,6 @@ import { deserializeError, invalidOption, TroupeError } from '../errors.js';
 import { findUncloneable } from './clone.js';
 import { blame, cancelledError, itemError, messageOf } from './failures.js';
 import type { Blame, Handoff, Job, JobKind, ModuleState } from './jobs.js';
-import { KillHandle } from './kill-handle.js';
 import { type LaneReading, Lanes } from './lanes.js';
 import { PoolMeter } from './meter.js';
 import {
@@ -63,6 +62,8 @@ export class Pool {
   #sweeper: NodeJS.Timeout | undefined;
   readonly #watchdog: NodeJS.Timeout;
   #pinging = false;
+  /** The watchdog timer is ref'd while work is pending: pending work keeps the process alive. */
+  #holding = false;
 
   constructor(options: PoolOptions) {
     this.#options = resolvePoolOptions(options);
@@ -183,12 +184,13 @@ export class Pool {
         const why = force
           ? 'the pool was closed with force'
           : `the task did not finish within ${timeoutMs} ms of close()`;
+        // Every task settles here; destroying Piscina then frees the slots of what was in flight.
         this.#cancelAll(new TroupeError('E_CLOSED', why));
-        await this.idle();
       }
       clearInterval(this.#watchdog);
       this.#stopSweeper();
       await this.#piscina.destroy();
+      await this.idle();
     })();
     return this.#closing;
   }
@@ -289,6 +291,10 @@ export class Pool {
         signal.addEventListener('abort', job.onAbort, { once: true });
       }
       this.#queue.push(job);
+      if (!this.#holding) {
+        this.#holding = true;
+        this.#watchdog.ref();
+      }
       this.#pump();
     });
   }
@@ -309,15 +315,7 @@ export class Pool {
     const first = jobs[0] as Job;
     const { lane, gen } = this.#lanes.acquire();
     const now = this.#meter.now();
-    const handoff: Handoff = {
-      lane,
-      gen,
-      jobs,
-      handle: new KillHandle(),
-      waitingSince: now,
-      kill: undefined,
-      done: false,
-    };
+    const handoff: Handoff = { lane, gen, jobs, waitingSince: now, kill: undefined, done: false };
     const inputs = new Array<unknown>(jobs.length);
     let contexts: (TaskContextData | undefined)[] | undefined;
     let transferList: ArrayBuffer[] | undefined;
@@ -343,11 +341,7 @@ export class Pool {
     };
     // Only what is there crosses: an absent field costs nothing to clone.
     if (contexts !== undefined) message.c = contexts;
-    const options =
-      transferList === undefined
-        ? { signal: handoff.handle }
-        : { signal: handoff.handle, transferList };
-    this.#piscina.run(message, options).then(
+    this.#piscina.run(message, transferList === undefined ? undefined : { transferList }).then(
       (response: TaskResponse) => this.#onAnswer(handoff, response),
       (error: unknown) => this.#onDeath(handoff, error),
     );
@@ -362,7 +356,6 @@ export class Pool {
     handoff.done = true;
     this.#inFlight.delete(handoff);
     this.#lanes.release(handoff.lane);
-    this.#running -= handoff.jobs.length;
     return true;
   }
 
@@ -372,16 +365,14 @@ export class Pool {
       const job = handoff.jobs[index] as Job;
       const result = response.r[index];
       if (result === undefined) {
-        this.#fail(
-          job,
-          new TroupeError(
-            'E_INTERNAL',
-            `a thread answered ${response.r.length} of ${handoff.jobs.length} items`,
-          ),
-        );
+        const count = `${response.r.length} of ${handoff.jobs.length}`;
+        this.#fail(job, new TroupeError('E_INTERNAL', `a thread answered ${count} items`));
         continue;
       }
-      this.#meter.ran(job.module, response.th, result.ms);
+      if (result.ok || result.code !== 'E_CANCELLED')
+        this.#meter.ran(job.module, response.th, result.ms);
+      // Settled or requeued already (the pool gave up on this hand-off, or cancelled the item).
+      if (job.handoff !== handoff || job.settled) continue;
       if (result.ok) {
         this.#succeed(job, result.v);
         continue;
@@ -391,30 +382,34 @@ export class Pool {
       this.#fail(job, error);
     }
     for (const wire of response.stray ?? []) {
-      this.#reportStray(
-        deserializeError(wire),
-        `an error thrown on thread ${response.th} outside any running task`,
-      );
+      const what = `an error thrown on thread ${response.th} outside any running task`;
+      this.#reportStray(deserializeError(wire), what);
     }
     if (response.recycle === true) this.#recycle(response.th);
     this.#afterSettle();
   }
 
-  /** Piscina rejected the hand-off: the pool killed it, the post failed, or the thread died. */
+  /** Piscina rejected the hand-off: the post failed, the thread died, or the pool killed it. */
   #onDeath(handoff: Handoff, error: unknown): void {
     if (!this.#release(handoff)) return;
-    const verdict = handoff.kill ?? this.#blame(handoff, error);
+    // A hand-off the pool gave up on had its verdict applied then: only its slot is freed now.
+    if (handoff.kill === undefined) this.#apply(handoff, this.#blame(handoff, error), error);
+    this.#afterSettle();
+  }
+
+  /** Fails the blamed item (or all), and puts the others back at the front of the queue. */
+  #apply(handoff: Handoff, verdict: Blame, cause: unknown): void {
     if (verdict.error.code === 'E_MODULE_LOAD')
       this.#markBroken((handoff.jobs[0] as Job).module, verdict.error);
     const innocent: Job[] = [];
     handoff.jobs.forEach((job, index) => {
+      if (job.handoff !== handoff || job.settled) return;
       if (verdict.item === 'all' || verdict.item === index) this.#fail(job, verdict.error);
       else innocent.push(job);
     });
     // Back to the front of the queue in their original order.
     for (let index = innocent.length - 1; index >= 0; index--)
-      this.#requeue(innocent[index] as Job, error);
-    this.#afterSettle();
+      this.#requeue(innocent[index] as Job, cause);
   }
 
   #blame(handoff: Handoff, error: unknown): Blame {
@@ -466,6 +461,7 @@ export class Pool {
       return;
     }
     job.handoff = undefined;
+    this.#running--;
     job.solo = true;
     this.#queue.unshift(job);
     this.#meter.counts.requeued++;
@@ -492,12 +488,18 @@ export class Pool {
 
   #settle(job: Job): void {
     job.settled = true;
+    if (job.handoff !== undefined) this.#running--;
     if (job.onAbort !== undefined) job.signal?.removeEventListener('abort', job.onAbort);
   }
 
   #afterSettle(): void {
     this.#pump();
-    if (this.#queue.size === 0 && this.#inFlight.size === 0 && this.#idleWaiters.length > 0) {
+    if (this.#queue.size > 0 || this.#inFlight.size > 0) return;
+    if (this.#holding) {
+      this.#holding = false;
+      this.#watchdog.unref();
+    }
+    if (this.#idleWaiters.length > 0) {
       const waiters = this.#idleWaiters;
       this.#idleWaiters = [];
       for (const resolve of waiters) resolve();
@@ -534,11 +536,22 @@ export class Pool {
     this.#fail(job, error);
   }
 
+  /**
+   * Gives up on a hand-off: the verdict applies at once. A thread that has begun it is
+   * terminated (Piscina replaces it); one that has not will skip it (see Lanes.cancel).
+   */
   #kill(handoff: Handoff, verdict: Blame): void {
     if (handoff.done || handoff.kill !== undefined) return;
     handoff.kill = verdict;
-    // Piscina rejects the task at once (AbortError) and terminates its thread; #onDeath reads the verdict.
-    handoff.handle.abort(verdict.error);
+    const lane = this.#lanes.cancel(handoff.lane, handoff.gen);
+    if (lane.state !== 'handed') this.#terminate(lane.threadId);
+    this.#apply(handoff, verdict, verdict.error);
+    this.#afterSettle();
+  }
+
+  #terminate(threadId: number): void {
+    const worker = this.#piscina.threads.find((w) => w.threadId === threadId);
+    if (worker !== undefined) void worker.terminate();
   }
 
   #cancelAll(error: TroupeError): void {
@@ -605,12 +618,11 @@ export class Pool {
 
   /** Replaces a thread that saw an uncaught error, once its answer is in. */
   #recycle(threadId: number): void {
-    const worker = this.#piscina.threads.find((w) => w.threadId === threadId);
-    if (worker === undefined) return;
+    // Whatever Piscina posts to it before it exits is not to blame for its death.
     this.#recycling.add(threadId);
     if (this.#recycling.size > 1024)
       this.#recycling.delete(this.#recycling.values().next().value as number);
-    void worker.terminate();
+    this.#terminate(threadId);
   }
 
   #onSideMessage(message: unknown): void {

@@ -9,8 +9,9 @@ export interface WorkerBoot {
   /** Registered modules: name → file URL. A task names a module; it never carries a path. */
   modules: Record<string, string>;
   /**
-   * Lanes, one per hand-off slot: Int32 state words (see {@link laneWord}) followed by the Int32
-   * thread id of the thread that took the slot.
+   * Lanes, one per hand-off slot: Int32 state words (see {@link laneWord}), then the Int32 thread
+   * id of the thread that took the slot, then Int32 cancel words (the generation of a hand-off
+   * the pool gave up on: its items not yet started are skipped).
    */
   laneState: SharedArrayBuffer;
   /** Lane start stamps (Float64, ms since the pool's epoch), one per slot. */
@@ -48,8 +49,11 @@ export type ItemResult =
   | { ok: true; v: unknown; ms: number }
   | { ok: false; e: WireError; ms: number; code: ItemFailureCode };
 
-/** How an item failed on the thread: the handler threw, its module did not load, or its probe failed. */
-export type ItemFailureCode = 'E_TASK_FAILED' | 'E_MODULE_LOAD' | 'E_PROBE_FAILED';
+/**
+ * How an item failed on the thread: the handler threw, its module did not load, its probe failed,
+ * or it was skipped because the pool had given up on its hand-off (the pool settled it already).
+ */
+export type ItemFailureCode = 'E_TASK_FAILED' | 'E_MODULE_LOAD' | 'E_PROBE_FAILED' | 'E_CANCELLED';
 
 /** What a thread answers for one {@link TaskMessage}. */
 export interface TaskResponse {

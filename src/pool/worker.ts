@@ -31,9 +31,10 @@ interface LoadedModule {
 }
 
 const boot = workerData as WorkerBoot;
-const lanes = boot.laneState.byteLength / 8;
+const lanes = boot.laneState.byteLength / 12;
 const laneState = new Int32Array(boot.laneState, 0, lanes);
 const laneThread = new Int32Array(boot.laneState, lanes * 4, lanes);
+const laneCancel = new Int32Array(boot.laneState, lanes * 8, lanes);
 const laneTime = new Float64Array(boot.laneTime);
 const offset = performance.timeOrigin - boot.epoch;
 const now = (): number => offset + performance.now();
@@ -231,6 +232,8 @@ function runFrom(
     const start = now();
     laneTime[lane] = start;
     Atomics.store(laneState, lane, laneWord(gen, index + 1));
+    // Stamp first, then read the cancel word (see Lanes.cancel): the pool gave up on the rest.
+    if (Atomics.load(laneCancel, lane) === gen) return answer(message, skipRest(message, results));
     const result = runItem(loaded, message, index, start);
     if (result instanceof Promise) {
       const next = index + 1;
@@ -242,6 +245,18 @@ function runFrom(
     results.push(result);
   }
   return answer(message, results);
+}
+
+const SKIPPED: ItemResult = Object.freeze({
+  ok: false,
+  code: 'E_CANCELLED',
+  e: { name: 'TroupeError', message: 'skipped: the pool gave up on it before it started' },
+  ms: 0,
+}) as ItemResult;
+
+function skipRest(message: TaskMessage, results: ItemResult[]): ItemResult[] {
+  while (results.length < message.i.length) results.push(SKIPPED);
+  return results;
 }
 
 async function loadThenRun(message: TaskMessage): Promise<TaskResponse> {

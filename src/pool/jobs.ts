@@ -41,6 +41,8 @@ export interface Handoff {
   lane: number;
   gen: number;
   jobs: Job[];
+  /** Some job has a run-time limit. */
+  timed: boolean;
   /** When it was handed off, or last seen waiting while every thread was busy (queue time is free). */
   waitingSince: number;
   /**

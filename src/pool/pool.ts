@@ -60,6 +60,8 @@ export class Pool {
   #forced: TroupeError | undefined;
   #closing: Promise<void> | undefined;
   #sweeper: NodeJS.Timeout | undefined;
+  /** Hand-offs in flight with a run-time limit: the fast sweep runs only while there are some. */
+  #timed = 0;
   readonly #watchdog: NodeJS.Timeout;
   #pinging = false;
   /** The watchdog timer is ref'd while work is pending: pending work keeps the process alive. */
@@ -114,7 +116,11 @@ export class Pool {
     this.#piscina.on('workerDestroy', () =>
       this.#meter.threadGone(this.#liveThreadIds(), !this.#closed),
     );
-    this.#watchdog = setInterval(() => this.#checkThreads(), this.#options.watchdogIntervalMs);
+    // The watchdog also sweeps, slowly, for what needs no fast timer (a module load that blocks).
+    this.#watchdog = setInterval(() => {
+      this.#checkThreads();
+      this.#sweep();
+    }, this.#options.watchdogIntervalMs);
     this.#watchdog.unref();
   }
 
@@ -315,7 +321,16 @@ export class Pool {
     const first = jobs[0] as Job;
     const { lane, gen } = this.#lanes.acquire();
     const now = this.#meter.now();
-    const handoff: Handoff = { lane, gen, jobs, waitingSince: now, kill: undefined, done: false };
+    const timed = jobs.some((job) => job.timeoutMs > 0);
+    const handoff: Handoff = {
+      lane,
+      gen,
+      jobs,
+      timed,
+      waitingSince: now,
+      kill: undefined,
+      done: false,
+    };
     const inputs = new Array<unknown>(jobs.length);
     let contexts: (TaskContextData | undefined)[] | undefined;
     let transferList: ArrayBuffer[] | undefined;
@@ -345,7 +360,10 @@ export class Pool {
       (response: TaskResponse) => this.#onAnswer(handoff, response),
       (error: unknown) => this.#onDeath(handoff, error),
     );
-    this.#startSweeper();
+    if (handoff.timed) {
+      this.#timed++;
+      this.#startSweeper();
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -354,6 +372,7 @@ export class Pool {
   #release(handoff: Handoff): boolean {
     if (handoff.done) return false;
     handoff.done = true;
+    if (handoff.timed && --this.#timed === 0) this.#stopSweeper();
     this.#inFlight.delete(handoff);
     this.#lanes.release(handoff.lane);
     return true;
@@ -572,12 +591,12 @@ export class Pool {
     this.#sweeper = undefined;
   }
 
-  /** One pass over the hand-offs in flight (at most two per thread): kills what ran out of time. */
+  /**
+   * One pass over the hand-offs in flight (at most two per thread): kills what ran out of time.
+   * Every `sweepIntervalMs` while a timed task is in flight, else on the watchdog's tick.
+   */
   #sweep(): void {
-    if (this.#inFlight.size === 0) {
-      this.#stopSweeper();
-      return;
-    }
+    if (this.#inFlight.size === 0) return;
     const now = this.#meter.now();
     const lanes = new Map<Handoff, LaneReading>();
     let started = 0;

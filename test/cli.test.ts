@@ -49,3 +49,13 @@ describe('troupe', () => {
     expect(b.out.stdout).toMatch(/Usage: troupe info/);
   });
 });
+
+describe('troupe in a pipe', () => {
+  it('exits quietly when the reader closes the pipe early', async () => {
+    const { execFile: exec } = await import('node:child_process');
+    const child = exec(process.execPath, [bin, 'info']);
+    child.stdout?.destroy();
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code).toBe(0);
+  });
+});

@@ -2,6 +2,8 @@
  * troupe: an actor-model runtime for Node.js. This is the one public entry; everything not
  * exported here is internal.
  */
+
+export { defineExpert } from './actors/experts.js';
 export {
   describe,
   deserializeError,
@@ -22,4 +24,25 @@ export type {
 } from './pool/options.js';
 export { createPool, Pool } from './pool/pool.js';
 export type { DurationSummary, ModuleStats, PoolStats, ThreadStats } from './pool/stats.js';
+export { createTroupe, type Troupe } from './troupe.js';
+export type {
+  Clock,
+  Contribution,
+  ExpertDefinition,
+  ExpertInfo,
+  ExpertRunMetrics,
+  Level,
+  Outcome,
+  Plan,
+  RunEvent,
+  RunMetrics,
+  RunOptions,
+  Stage,
+  Subtask,
+  SubtaskRecord,
+  SubtaskStatus,
+  SupervisionOptions,
+  TroupeOptions,
+  TroupeStats,
+} from './types.js';
 export { VERSION } from './version.js';

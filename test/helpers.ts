@@ -85,3 +85,33 @@ export async function until(condition: () => boolean, timeoutMs = 10_000): Promi
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
+
+/** A clock the test moves by hand: timers fire only on `advance`. */
+export function manualClock() {
+  let now = 0;
+  let ids = 0;
+  const timers = new Map<number, { at: number; fn: () => void }>();
+  return {
+    now: () => now,
+    setTimeout(fn: () => void, ms: number): unknown {
+      const id = ++ids;
+      timers.set(id, { at: now + ms, fn });
+      return id;
+    },
+    clearTimeout(id: unknown): void {
+      timers.delete(id as number);
+    },
+    /** Moves time on and fires what fell due, oldest first. */
+    advance(ms: number): void {
+      now += ms;
+      const due = [...timers].filter(([, t]) => t.at <= now).sort((a, b) => a[1].at - b[1].at);
+      for (const [id, t] of due) {
+        if (!timers.delete(id)) continue;
+        t.fn();
+      }
+    },
+    get pending(): number {
+      return timers.size;
+    },
+  };
+}

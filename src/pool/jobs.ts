@@ -25,6 +25,9 @@ export interface Job {
   handoff: Handoff | undefined;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
+  onRunTime: ((ms: number) => void) | undefined;
+  /** Its run time on its thread, ms, once known. */
+  runMs: number;
   resolve: (value: unknown) => void;
   reject: (error: TroupeError) => void;
 }

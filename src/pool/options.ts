@@ -61,6 +61,8 @@ export interface PoolRunOptions {
   transfer?: ArrayBuffer[] | undefined;
   /** Data the handler receives as `ctx.task` and `ctx.deps`. */
   context?: { task?: Record<string, unknown>; deps?: Record<string, unknown> } | undefined;
+  /** Called once, just before the task settles, with its run time on its thread in ms (0 if it never started). */
+  onRunTime?: ((ms: number) => void) | undefined;
 }
 
 /** Options of {@link Pool.close}. */

@@ -237,7 +237,7 @@ export class Pool {
     }
     if (options === null || typeof options !== 'object')
       return Promise.reject(invalidOption('run(options)', 'an object', options));
-    const { signal, transfer, context } = options;
+    const { signal, transfer, context, onRunTime } = options;
     const timeoutMs = options.timeoutMs ?? module.reg.timeoutMs;
     if (!isDuration(timeoutMs)) {
       return Promise.reject(
@@ -254,6 +254,9 @@ export class Pool {
       return Promise.reject(
         invalidOption('run(options).transfer', 'an array of ArrayBuffers', transfer),
       );
+    }
+    if (onRunTime !== undefined && typeof onRunTime !== 'function') {
+      return Promise.reject(invalidOption('run(options).onRunTime', 'a function', onRunTime));
     }
     if (context !== undefined && (context === null || typeof context !== 'object')) {
       return Promise.reject(
@@ -289,6 +292,8 @@ export class Pool {
         handoff: undefined,
         signal,
         onAbort: undefined,
+        onRunTime,
+        runMs: 0,
         resolve,
         reject,
       };
@@ -388,8 +393,10 @@ export class Pool {
         this.#fail(job, new TroupeError('E_INTERNAL', `a thread answered ${count} items`));
         continue;
       }
-      if (result.ok || result.code !== 'E_CANCELLED')
+      if (result.ok || result.code !== 'E_CANCELLED') {
         this.#meter.ran(job.module, response.th, result.ms);
+        job.runMs = result.ms;
+      }
       // Settled or requeued already (the pool gave up on this hand-off, or cancelled the item).
       if (job.handoff !== handoff || job.settled) continue;
       if (result.ok) {
@@ -433,6 +440,10 @@ export class Pool {
 
   #blame(handoff: Handoff, error: unknown): Blame {
     const lane = this.#lanes.read(handoff.lane, handoff.gen);
+    if (lane.state === 'running') {
+      const running = handoff.jobs[lane.item];
+      if (running !== undefined) running.runMs = this.#meter.now() - lane.since;
+    }
     const sideKey = `${handoff.lane}:${handoff.gen}`;
     const side = this.#sideMessages.get(sideKey);
     this.#sideMessages.delete(sideKey);
@@ -507,6 +518,13 @@ export class Pool {
 
   #settle(job: Job): void {
     job.settled = true;
+    if (job.onRunTime !== undefined) {
+      try {
+        job.onRunTime(job.runMs);
+      } catch {
+        // An observer that throws must not keep the task from settling.
+      }
+    }
     if (job.handoff !== undefined) this.#running--;
     if (job.onAbort !== undefined) job.signal?.removeEventListener('abort', job.onAbort);
   }
@@ -564,6 +582,10 @@ export class Pool {
     handoff.kill = verdict;
     const lane = this.#lanes.cancel(handoff.lane, handoff.gen);
     if (lane.state !== 'handed') this.#terminate(lane.threadId);
+    if (lane.state === 'running') {
+      const running = handoff.jobs[lane.item];
+      if (running !== undefined) running.runMs = this.#meter.now() - lane.since;
+    }
     this.#apply(handoff, verdict, verdict.error);
     this.#afterSettle();
   }

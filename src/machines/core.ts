@@ -1,0 +1,166 @@
+/**
+ * The plain data the three machines share: experts (definition, capacity, health), runs (their
+ * ledgers and callers), the scheduler, the pool and the clock. The machines hold control flow;
+ * this holds state, with O(1) work per event.
+ */
+import type { AnyActorRef } from 'xstate';
+import type { ResolvedExpert } from '../actors/experts.js';
+import { FaultHistory, type ResolvedSupervision } from '../actors/supervision.js';
+import type { TroupeError } from '../errors.js';
+import type { Pool } from '../pool/pool.js';
+import type { Clock, ExpertInfo, Outcome, Plan, RunEvent, RunOptions } from '../types.js';
+import type { Ledger } from './ledger.js';
+import { type ExpertSlot, Scheduler } from './scheduler.js';
+
+/** What the coordinator hands an expert: one attempt of one subtask. */
+export interface WorkOrder {
+  runId: string;
+  index: number;
+  id: string;
+  needs: string;
+  attempt: number;
+  level: number;
+  input: unknown;
+  deps: Record<string, unknown> | undefined;
+  timeoutMs: number;
+  signal: AbortSignal;
+}
+
+/** How an attempt ended, as the expert reports it. */
+export interface WorkResult {
+  work: WorkOrder;
+  expert: string;
+  ok: boolean;
+  output: unknown;
+  error: TroupeError | undefined;
+  runMs: number;
+}
+
+export interface ExpertRecord {
+  def: ResolvedExpert;
+  slot: ExpertSlot;
+  health: FaultHistory;
+  state: ExpertInfo['state'];
+  reason: string | undefined;
+  restarts: number;
+  probeFailures: number;
+  /** Its faults went past the intensity while it was working: it restarts at its next step. */
+  restartDue: boolean;
+  probe: ExpertInfo['probe'];
+  /** Its actor, once the coordinator has spawned it. */
+  ref: AnyActorRef | undefined;
+}
+
+export interface RunEntry {
+  runId: string;
+  plan: Plan;
+  input: unknown;
+  options: RunOptions;
+  ledger: Ledger | undefined;
+  controller: AbortController;
+  startedAt: number;
+  restartsAtStart: number;
+  resolve: (outcome: Outcome) => void;
+  /** Its actor, once spawned. */
+  ref: AnyActorRef | undefined;
+  finished: boolean;
+  /** Releases what admission set up (deadline timer, signal listener). */
+  close: () => void;
+}
+
+export interface ResolvedTroupe {
+  threads: number;
+  timeoutMs: number;
+  attempts: number;
+  retryBackoffMs: number;
+  maxRetryBackoffMs: number;
+  maxQueuedSubtasks: number;
+  supervision: ResolvedSupervision;
+}
+
+export class Core {
+  readonly options: ResolvedTroupe;
+  readonly pool: Pool;
+  readonly clock: Clock;
+  readonly random: () => number;
+  readonly experts = new Map<string, ExpertRecord>();
+  readonly scheduler: Scheduler;
+  readonly runs = new Map<string, RunEntry>();
+  readonly counts = { done: 0, failed: 0, cancelled: 0 };
+  /** Expert restarts so far (all experts). */
+  restarts = 0;
+  /** Subtasks handed to experts and not yet reported back. */
+  running = 0;
+
+  constructor(
+    options: ResolvedTroupe,
+    experts: ResolvedExpert[],
+    pool: Pool,
+    clock: Clock,
+    random: () => number,
+  ) {
+    this.options = options;
+    this.pool = pool;
+    this.clock = clock;
+    this.random = random;
+    for (const def of experts) {
+      const slot: ExpertSlot = {
+        name: def.name,
+        skills: def.skills,
+        concurrency: def.concurrency,
+        active: 0,
+        accepting: false,
+        retired: false,
+      };
+      this.experts.set(def.name, {
+        def,
+        slot,
+        health: new FaultHistory(),
+        state: 'probing',
+        reason: undefined,
+        restarts: 0,
+        probeFailures: 0,
+        restartDue: false,
+        probe: undefined,
+        ref: undefined,
+      });
+    }
+    this.scheduler = new Scheduler([...this.experts.values()].map((e) => e.slot));
+  }
+
+  expert(name: string): ExpertRecord {
+    const record = this.experts.get(name);
+    if (record === undefined) throw new Error(`troupe: no expert "${name}"`);
+    return record;
+  }
+
+  /** Sends a run event to the caller's `onEvent`; a throwing listener never hurts the run. */
+  emit(runId: string, event: RunEvent): void {
+    const onEvent = this.runs.get(runId)?.options.onEvent;
+    if (onEvent === undefined) return;
+    try {
+      onEvent(event);
+    } catch {
+      // The caller's logger failing is not the run's failure.
+    }
+  }
+
+  /** Emits to every active run (expert restarts concern them all). */
+  broadcast(make: (runId: string) => RunEvent): void {
+    for (const runId of this.runs.keys()) this.emit(runId, make(runId));
+  }
+
+  info(record: ExpertRecord): ExpertInfo {
+    return {
+      name: record.def.name,
+      skills: { ...record.def.skills },
+      state: record.state,
+      concurrency: record.def.concurrency,
+      active: record.slot.active,
+      restarts: record.restarts,
+      faults: record.health.faults.map((f) => ({ ...f })),
+      reason: record.reason,
+      probe: record.probe === undefined ? undefined : { ...record.probe },
+    };
+  }
+}

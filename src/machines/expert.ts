@@ -1,0 +1,265 @@
+/**
+ * One expert: `probing → ready ↔ busy`, `backingOff → probing` after a restart, `retired`.
+ * Its work reaches the pool through one long-lived callback actor (`link`), never an actor per
+ * task. Events carry batches: one `assign` for all the work a dispatch gives the expert, one
+ * `settled` for all the results that arrive in the same turn. Faults of the expert itself
+ * (crash, OOM, timeout, load, probe) count against an intensity window; past it the expert
+ * restarts: no new work, backoff, a new probe.
+ */
+import { fromCallback, fromPromise, setup } from 'xstate';
+import { rejection } from '../actors/experts.js';
+import { backoffMs, EXPERT_FAULTS } from '../actors/supervision.js';
+import { isTroupeError, TroupeError } from '../errors.js';
+import type { Core, ExpertRecord, WorkOrder, WorkResult } from './core.js';
+
+export type ExpertEvent =
+  | { type: 'assign'; works: WorkOrder[] }
+  | { type: 'settled'; results: WorkResult[] }
+  | { type: 'revive' };
+
+export interface LinkInput {
+  core: Core;
+  name: string;
+}
+
+function asTroupeError(error: unknown, name: string): TroupeError {
+  if (isTroupeError(error)) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new TroupeError('E_INTERNAL', `${name}: ${message}`, { cause: error });
+}
+
+/** The pool-facing actor: receives work, runs it on the pool, sends results back in batches. */
+const link = fromCallback<{ type: 'work'; works: WorkOrder[] }, LinkInput>(
+  ({ input, receive, sendBack }) => {
+    const { core, name } = input;
+    const record = core.expert(name);
+    let buffer: WorkResult[] = [];
+    const flush = () => {
+      const results = buffer;
+      buffer = [];
+      sendBack({ type: 'settled', results });
+    };
+    const settle = (result: WorkResult) => {
+      // Results that arrive in the same turn (a batch from one thread) travel as one event.
+      if (buffer.push(result) === 1) queueMicrotask(flush);
+    };
+    const start = (work: WorkOrder) => {
+      let runMs = 0;
+      core.pool
+        .run(name, work.input, {
+          signal: work.signal,
+          timeoutMs: work.timeoutMs,
+          context: {
+            task: { id: work.id, needs: work.needs, attempt: work.attempt, runId: work.runId },
+            ...(work.deps === undefined ? {} : { deps: work.deps }),
+          },
+          onRunTime: (ms) => {
+            runMs = ms;
+          },
+        })
+        .then(
+          (output) => {
+            // Quality is checked here, on the main thread, before anyone sees the output.
+            const reason = rejection(record.def, output, work.input);
+            if (reason === undefined)
+              settle({ work, expert: name, ok: true, output, error: undefined, runMs });
+            else {
+              const error = new TroupeError('E_QUALITY', `${name}: ${reason}`, {
+                details: { expert: name },
+              });
+              settle({ work, expert: name, ok: false, output: undefined, error, runMs });
+            }
+          },
+          (error: unknown) =>
+            settle({
+              work,
+              expert: name,
+              ok: false,
+              output: undefined,
+              error: asTroupeError(error, name),
+              runMs,
+            }),
+        );
+    };
+    receive((event) => {
+      for (const work of event.works) {
+        try {
+          start(work);
+        } catch (error) {
+          // A throw in a listener would error the whole tree: it is this work's failure instead.
+          settle({
+            work,
+            expert: name,
+            ok: false,
+            output: undefined,
+            error: asTroupeError(error, name),
+            runMs: 0,
+          });
+        }
+      }
+    });
+  },
+);
+
+export interface ExpertContext {
+  core: Core;
+  name: string;
+  record: ExpertRecord;
+}
+
+export const expertMachine = setup({
+  types: {
+    context: {} as ExpertContext,
+    events: {} as ExpertEvent,
+    input: {} as LinkInput,
+  },
+  actors: {
+    link,
+    probe: fromPromise<unknown, LinkInput>(({ input }) => input.core.pool.probe(input.name)),
+  },
+  actions: {
+    /** Enters a state: updates what the scheduler sees, and tells the coordinator if that changed. */
+    enter: ({ context, self }, state: ExpertRecord['state']) => {
+      const { record } = context;
+      const before = record.slot.accepting;
+      const wasRetired = record.slot.retired;
+      record.state = state;
+      record.slot.accepting = state === 'ready' || state === 'busy';
+      record.slot.retired = state === 'retired';
+      if (state === 'ready' || state === 'probing') record.reason = undefined;
+      if (state === 'probing') record.restartDue = false;
+      if (
+        before !== record.slot.accepting ||
+        wasRetired !== record.slot.retired ||
+        state === 'probing'
+      ) {
+        self._parent?.send({ type: 'expert.status', name: context.name });
+      }
+    },
+    forward: ({ event, self }) => {
+      if (event.type !== 'assign') return;
+      self.getSnapshot().children.link?.send({ type: 'work', works: event.works });
+    },
+    /** Frees the slots, counts the expert's own faults, and reports the results upward. */
+    settle: ({ context, event, self }) => {
+      if (event.type !== 'settled') return;
+      const { record, core } = context;
+      record.slot.active -= event.results.length;
+      for (const result of event.results) {
+        const { error } = result;
+        if (error === undefined || !EXPERT_FAULTS.has(error.code)) continue;
+        const past = record.health.record(
+          { atMs: core.clock.now(), code: error.code, message: error.message },
+          core.options.supervision,
+        );
+        // Only a working expert restarts; one backing off, probing or retired stays so.
+        if (past && (record.state === 'ready' || record.state === 'busy')) record.restartDue = true;
+      }
+      self._parent?.send({ type: 'expert.settled', results: event.results });
+    },
+    probeOk: ({ context }) => {
+      context.record.probeFailures = 0;
+      context.record.probe = { ok: true };
+    },
+    probeFailed: ({ context, event }) => {
+      const { record, core } = context;
+      const error = (event as { error?: unknown }).error;
+      const message = error instanceof Error ? error.message : String(error);
+      record.probeFailures++;
+      record.probe = { ok: false, error: message };
+      record.reason = `probe failed: ${message}`;
+      const code = isTroupeError(error) ? error.code : 'E_PROBE_FAILED';
+      record.health.record({ atMs: core.clock.now(), code, message }, core.options.supervision);
+    },
+    restart: ({ context }) => {
+      const { record, core } = context;
+      record.restartDue = false;
+      record.restarts++;
+      core.restarts++;
+      record.health.clearWindow();
+      const s = core.options.supervision;
+      const last = record.health.faults.at(-1);
+      record.reason = `restarted: more than ${s.intensity} faults within ${s.windowMs} ms (last: ${last?.code ?? '?'} ${last?.message ?? ''})`;
+      const reason = record.reason;
+      core.broadcast((runId) => ({ type: 'expert.restart', runId, expert: context.name, reason }));
+    },
+    revived: ({ context }) => {
+      context.record.probeFailures = 0;
+      context.record.health.clearWindow();
+    },
+    retire: ({ context }) => {
+      const { record } = context;
+      record.reason = `retired: ${record.probeFailures} probes failed in a row (last: ${record.probe?.error ?? '?'})`;
+    },
+  },
+  guards: {
+    full: ({ context }) => context.record.slot.active >= context.record.slot.concurrency,
+    hasRoom: ({ context }) => context.record.slot.active < context.record.slot.concurrency,
+    restartDue: ({ context }) => context.record.restartDue,
+    probeExhausted: ({ context }) =>
+      context.record.probeFailures >= context.core.options.supervision.maxProbeFailures,
+  },
+  delays: {
+    backoff: ({ context }) => {
+      const { core, record } = context;
+      const s = core.options.supervision;
+      const attempt = Math.max(1, record.restarts + record.probeFailures);
+      return backoffMs(s.restartBackoffMs, s.maxRestartBackoffMs, attempt, core.random);
+    },
+  },
+}).createMachine({
+  id: 'expert',
+  context: ({ input }) => ({
+    core: input.core,
+    name: input.name,
+    record: input.core.expert(input.name),
+  }),
+  invoke: {
+    id: 'link',
+    src: 'link',
+    input: ({ context }) => ({ core: context.core, name: context.name }),
+  },
+  initial: 'probing',
+  on: {
+    // Work the scheduler gave it while it took work runs, whatever state it is in by now.
+    assign: { actions: 'forward' },
+    // Results come back in every state: work in flight always finishes and is reported.
+    settled: { actions: 'settle' },
+  },
+  states: {
+    probing: {
+      entry: { type: 'enter', params: 'probing' },
+      invoke: {
+        src: 'probe',
+        input: ({ context }) => ({ core: context.core, name: context.name }),
+        onDone: { actions: 'probeOk', target: 'ready' },
+        onError: [
+          { actions: 'probeFailed', guard: 'probeExhausted', target: 'retired' },
+          { actions: 'probeFailed', target: 'backingOff' },
+        ],
+      },
+    },
+    ready: {
+      entry: { type: 'enter', params: 'ready' },
+      always: [
+        { guard: 'restartDue', actions: 'restart', target: 'backingOff' },
+        { guard: 'full', target: 'busy' },
+      ],
+    },
+    busy: {
+      entry: { type: 'enter', params: 'busy' },
+      always: [
+        { guard: 'restartDue', actions: 'restart', target: 'backingOff' },
+        { guard: 'hasRoom', target: 'ready' },
+      ],
+    },
+    backingOff: {
+      entry: { type: 'enter', params: 'backingOff' },
+      after: { backoff: 'probing' },
+    },
+    retired: {
+      entry: [{ type: 'enter', params: 'retired' }, 'retire'],
+      on: { revive: { target: 'probing', actions: 'revived' } },
+    },
+  },
+});

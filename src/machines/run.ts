@@ -1,0 +1,347 @@
+/**
+ * One run: `analyzing → identifying → coordinating → integrating → validating → done`, or
+ * `failed` / `cancelled`. The ledger holds its subtasks; this machine holds the control flow and
+ * is stopped by the coordinator as soon as it reaches a final state.
+ */
+import { type AnyActorRef, fromPromise, sendParent, setup } from 'xstate';
+import { checkGraph, type Graph } from '../actors/graph.js';
+import { backoffMs, RETRYABLE } from '../actors/supervision.js';
+import { isTroupeError, TroupeError } from '../errors.js';
+import { runMetrics } from '../metrics/run-metrics.js';
+import type { Contribution, Outcome, Plan, Stage } from '../types.js';
+import type { Core, RunEntry, WorkResult } from './core.js';
+import { Ledger } from './ledger.js';
+
+export type RunEvent =
+  | { type: 'identified'; error: TroupeError | undefined }
+  | { type: 'work.settled'; results: WorkResult[] }
+  | { type: 'retry'; index: number }
+  | { type: 'cancel'; error: TroupeError }
+  | { type: 'abort'; error: TroupeError };
+
+export interface RunInput {
+  core: Core;
+  runId: string;
+}
+
+export interface RunContext {
+  core: Core;
+  entry: RunEntry;
+  result: unknown;
+  quality: unknown;
+  error: TroupeError | undefined;
+  stage: Stage;
+}
+
+function wrap(error: unknown, code: 'E_TASK_FAILED' | 'E_QUALITY', what: string): TroupeError {
+  if (isTroupeError(error)) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new TroupeError(code, `${what}: ${message}`, { cause: error });
+}
+
+/** Default integration: contributions keyed by subtask id. */
+function keyed(contributions: Contribution[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const c of contributions) out[c.subtask] = c.output;
+  return out;
+}
+
+/** One attempt failed: retry after a backoff, or fail the subtask and with it the run. */
+function attemptFailed(context: RunContext, result: WorkResult, self: AnyActorRef): void {
+  const { core, entry } = context;
+  const ledger = entry.ledger as Ledger;
+  const { work, runMs, expert } = result;
+  const failure = result.error as TroupeError;
+  const i = work.index;
+  const id = work.id;
+  ledger.attemptFailed(i, failure, runMs);
+  const attempts = core.expert(expert).def.attempts ?? core.options.attempts;
+  if (RETRYABLE.has(failure.code) && work.attempt < attempts && !entry.controller.signal.aborted) {
+    const delay = backoffMs(
+      core.options.retryBackoffMs,
+      core.options.maxRetryBackoffMs,
+      work.attempt,
+      core.random,
+    );
+    ledger.retrying(i, expert);
+    core.emit(entry.runId, {
+      type: 'subtask.retry',
+      runId: entry.runId,
+      id,
+      attempt: work.attempt + 1,
+      delayMs: delay,
+      error: failure,
+    });
+    const timer = core.clock.setTimeout(() => {
+      ledger.timers.delete(i);
+      self.send({ type: 'retry', index: i });
+    }, delay);
+    ledger.timers.set(i, timer);
+    return;
+  }
+  // Out of attempts (or not worth another): the subtask fails, and with it the run.
+  const now = core.clock.now() - entry.startedAt;
+  ledger.fail(i, failure, now);
+  core.emit(entry.runId, {
+    type: 'subtask.end',
+    runId: entry.runId,
+    id,
+    status: 'failed',
+    expert,
+    error: failure,
+  });
+  context.error = failure;
+  const cause = new TroupeError(
+    'E_CANCELLED',
+    `cancelled: subtask "${id}" failed (${failure.code})`,
+    { cause: failure },
+  );
+  ledger.cancelRest(cause, now);
+  entry.controller.abort(cause);
+}
+
+export const runMachine = setup({
+  types: {
+    context: {} as RunContext,
+    events: {} as RunEvent,
+    input: {} as RunInput,
+  },
+  actors: {
+    analyze: fromPromise<Graph, { plan: Plan; input: unknown }>(async ({ input }) => {
+      let subtasks: unknown;
+      try {
+        subtasks = await input.plan.analyze(input.input);
+      } catch (error) {
+        throw wrap(error, 'E_TASK_FAILED', 'analyze() threw');
+      }
+      return checkGraph(subtasks);
+    }),
+    integrate: fromPromise<unknown, { plan: Plan; input: unknown; contributions: Contribution[] }>(
+      async ({ input }) => {
+        if (input.plan.integrate === undefined) return keyed(input.contributions);
+        try {
+          return await input.plan.integrate(input.contributions, input.input);
+        } catch (error) {
+          throw wrap(error, 'E_TASK_FAILED', 'integrate() threw');
+        }
+      },
+    ),
+    validate: fromPromise<unknown, { plan: Plan; input: unknown; result: unknown }>(
+      async ({ input }) => {
+        if (input.plan.validate === undefined) return undefined;
+        try {
+          return await input.plan.validate(input.result, input.input);
+        } catch (error) {
+          throw wrap(error, 'E_QUALITY', 'the plan rejected the result');
+        }
+      },
+    ),
+  },
+  actions: {
+    stage: ({ context }, stage: Stage | 'done' | 'failed' | 'cancelled') => {
+      if (stage !== 'done' && stage !== 'failed' && stage !== 'cancelled') context.stage = stage;
+      context.core.emit(context.entry.runId, { type: 'stage', runId: context.entry.runId, stage });
+    },
+    setGraph: ({ context, event }) => {
+      context.entry.ledger = new Ledger((event as unknown as { output: Graph }).output);
+    },
+    setError: ({ context, event }) => {
+      const e = event as { error?: unknown };
+      context.error = isTroupeError(e.error)
+        ? e.error
+        : new TroupeError('E_INTERNAL', String(e.error), { cause: e.error });
+    },
+    identify: sendParent(({ context }) => ({ type: 'run.identify', runId: context.entry.runId })),
+    startWork: ({ context, self }) => {
+      const { core, entry } = context;
+      const ledger = entry.ledger as Ledger;
+      const ready = ledger.start(core.clock.now() - entry.startedAt);
+      if (ready.length > 0)
+        self._parent?.send({ type: 'run.ready', runId: entry.runId, indexes: ready });
+    },
+    settled: ({ context, event, self }) => {
+      if (event.type !== 'work.settled') return;
+      const { core, entry } = context;
+      const ledger = entry.ledger as Ledger;
+      const ready: number[] = [];
+      for (const result of event.results) {
+        const i = result.work.index;
+        // Cancelled or failed meanwhile: its record is written already; nothing more to do.
+        if (ledger.isTerminal(i)) continue;
+        if (result.ok) {
+          for (const j of ledger.complete(
+            i,
+            result.output,
+            result.runMs,
+            core.clock.now() - entry.startedAt,
+          ))
+            ready.push(j);
+          core.emit(entry.runId, {
+            type: 'subtask.end',
+            runId: entry.runId,
+            id: result.work.id,
+            status: 'done',
+            expert: result.expert,
+          });
+        } else {
+          attemptFailed(context, result, self);
+        }
+      }
+      if (ready.length > 0 && !ledger.finished && ledger.failed === 0) {
+        self._parent?.send({ type: 'run.ready', runId: entry.runId, indexes: ready });
+      }
+    },
+    retry: ({ context, event, self }) => {
+      if (event.type !== 'retry') return;
+      const { core, entry } = context;
+      const ledger = entry.ledger as Ledger;
+      if (ledger.isTerminal(event.index)) return;
+      ledger.ready(event.index, core.clock.now() - entry.startedAt);
+      self._parent?.send({ type: 'run.ready', runId: entry.runId, indexes: [event.index] });
+    },
+    stopEverything: ({ context, event }) => {
+      const { core, entry } = context;
+      const error =
+        (event as { error?: TroupeError }).error ??
+        new TroupeError('E_CANCELLED', 'the run was cancelled');
+      context.error = error;
+      const ledger = entry.ledger;
+      if (ledger !== undefined) ledger.cancelRest(error, core.clock.now() - entry.startedAt);
+      entry.controller.abort(error);
+    },
+    setResult: ({ context, event }) => {
+      context.result = (event as unknown as { output: unknown }).output;
+    },
+    setQuality: ({ context, event }) => {
+      context.quality = (event as unknown as { output: unknown }).output;
+    },
+    finish: ({ context, self }, status: 'done' | 'failed' | 'cancelled') => {
+      const { core, entry } = context;
+      const ledger = entry.ledger;
+      if (ledger !== undefined) {
+        for (const timer of ledger.timers.values()) core.clock.clearTimeout(timer);
+        ledger.timers.clear();
+      }
+      // Whatever still runs for this run is aborted (a failure elsewhere, a cancel).
+      if (!entry.controller.signal.aborted)
+        entry.controller.abort(new TroupeError('E_CANCELLED', `the run ended (${status})`));
+      const base = {
+        runId: entry.runId,
+        plan: entry.plan.name ?? 'run',
+        records: ledger?.records() ?? [],
+        contributions: ledger?.contributions() ?? [],
+        metrics: runMetrics(core, entry, ledger),
+      };
+      let outcome: Outcome;
+      if (status === 'done')
+        outcome = { ...base, status, result: context.result, quality: context.quality };
+      else {
+        const error =
+          context.error ?? new TroupeError('E_INTERNAL', `the run ended ${status} without a cause`);
+        outcome =
+          status === 'failed'
+            ? { ...base, status, error, stage: context.stage }
+            : { ...base, status, error, stage: context.stage };
+      }
+      self._parent?.send({ type: 'run.finished', runId: entry.runId, outcome });
+    },
+  },
+  guards: {
+    identifyFailed: ({ event }) => event.type === 'identified' && event.error !== undefined,
+    failedSubtask: ({ context }) => (context.entry.ledger?.failed ?? 0) > 0,
+    allEnded: ({ context }) => context.entry.ledger?.finished === true,
+  },
+}).createMachine({
+  id: 'run',
+  context: ({ input }) => ({
+    core: input.core,
+    entry: input.core.runs.get(input.runId) as RunEntry,
+    result: undefined,
+    quality: undefined,
+    error: undefined,
+    stage: 'analyzing',
+  }),
+  initial: 'analyzing',
+  on: {
+    cancel: { target: '.cancelled', actions: 'stopEverything' },
+    abort: { target: '.failed', actions: 'stopEverything' },
+  },
+  states: {
+    analyzing: {
+      entry: { type: 'stage', params: 'analyzing' },
+      invoke: {
+        src: 'analyze',
+        input: ({ context }) => ({ plan: context.entry.plan, input: context.entry.input }),
+        onDone: { actions: 'setGraph', target: 'identifying' },
+        onError: { actions: 'setError', target: 'failed' },
+      },
+    },
+    identifying: {
+      entry: [{ type: 'stage', params: 'identifying' }, 'identify'],
+      on: {
+        identified: [
+          { guard: 'identifyFailed', actions: 'setError', target: 'failed' },
+          { target: 'coordinating' },
+        ],
+      },
+    },
+    coordinating: {
+      entry: [{ type: 'stage', params: 'coordinating' }, 'startWork'],
+      always: [
+        { guard: 'failedSubtask', target: 'failed' },
+        { guard: 'allEnded', target: 'integrating' },
+      ],
+      on: {
+        'work.settled': { actions: 'settled' },
+        retry: { actions: 'retry' },
+      },
+    },
+    integrating: {
+      entry: { type: 'stage', params: 'integrating' },
+      invoke: {
+        src: 'integrate',
+        input: ({ context }) => ({
+          plan: context.entry.plan,
+          input: context.entry.input,
+          contributions: (context.entry.ledger as Ledger).contributions(),
+        }),
+        onDone: { actions: 'setResult', target: 'validating' },
+        onError: { actions: 'setError', target: 'failed' },
+      },
+    },
+    validating: {
+      entry: { type: 'stage', params: 'validating' },
+      invoke: {
+        src: 'validate',
+        input: ({ context }) => ({
+          plan: context.entry.plan,
+          input: context.entry.input,
+          result: context.result,
+        }),
+        onDone: { actions: 'setQuality', target: 'done' },
+        onError: { actions: 'setError', target: 'failed' },
+      },
+    },
+    done: {
+      type: 'final',
+      entry: [
+        { type: 'stage', params: 'done' },
+        { type: 'finish', params: 'done' },
+      ],
+    },
+    failed: {
+      type: 'final',
+      entry: [
+        { type: 'stage', params: 'failed' },
+        { type: 'finish', params: 'failed' },
+      ],
+    },
+    cancelled: {
+      type: 'final',
+      entry: [
+        { type: 'stage', params: 'cancelled' },
+        { type: 'finish', params: 'cancelled' },
+      ],
+    },
+  },
+});

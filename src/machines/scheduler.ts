@@ -1,0 +1,193 @@
+/**
+ * Who runs what next. Ready subtasks wait in per-run queues keyed by (skill, complexity), so the
+ * subtasks an expert qualifies for are found without a scan. Runs share experts round-robin,
+ * FIFO within a run; among the experts with a free slot the least loaded takes it
+ * (active ÷ concurrency, ties by higher level, then name). No global barrier.
+ */
+import { Deque } from '../pool/queue.js';
+
+/** The coordinator's view of an expert's capacity. */
+export interface ExpertSlot {
+  name: string;
+  skills: Readonly<Record<string, number>>;
+  concurrency: number;
+  active: number;
+  /** Ready or busy: takes work. False while probing, backing off or retired. */
+  accepting: boolean;
+  retired: boolean;
+}
+
+export interface WorkItem {
+  runId: string;
+  index: number;
+  /** Admission order across every run. */
+  seq: number;
+  needs: string;
+  complexity: number;
+  /** Prefer another expert than this one (it just failed the subtask). */
+  avoid: string | undefined;
+}
+
+export interface Assignment {
+  item: WorkItem;
+  expert: ExpertSlot;
+  level: number;
+}
+
+interface RunQueues {
+  runId: string;
+  queues: Map<string, Deque<WorkItem>>;
+  size: number;
+}
+
+const keyOf = (needs: string, complexity: number): string => `${complexity}\u0000${needs}`;
+
+export class Scheduler {
+  readonly experts: ExpertSlot[];
+  readonly #qualified = new Map<string, ExpertSlot[]>();
+  readonly #runs: RunQueues[] = [];
+  readonly #byRun = new Map<string, RunQueues>();
+  #cursor = 0;
+  #seq = 0;
+  #queued = 0;
+
+  constructor(experts: ExpertSlot[]) {
+    this.experts = experts;
+  }
+
+  /** Subtasks waiting for an expert, across runs. */
+  get queued(): number {
+    return this.#queued;
+  }
+
+  /** Experts with the skill at a level ≥ complexity, best level first, then by name. */
+  qualified(needs: string, complexity: number): ExpertSlot[] {
+    const key = keyOf(needs, complexity);
+    let list = this.#qualified.get(key);
+    if (list === undefined) {
+      list = this.experts
+        .filter((e) => (e.skills[needs] ?? 0) >= complexity)
+        .sort(
+          (a, b) => (b.skills[needs] ?? 0) - (a.skills[needs] ?? 0) || (a.name < b.name ? -1 : 1),
+        );
+      this.#qualified.set(key, list);
+    }
+    return list;
+  }
+
+  enqueue(runId: string, index: number, needs: string, complexity: number, avoid?: string): void {
+    let run = this.#byRun.get(runId);
+    if (run === undefined) {
+      run = { runId, queues: new Map(), size: 0 };
+      this.#byRun.set(runId, run);
+      this.#runs.push(run);
+    }
+    const key = keyOf(needs, complexity);
+    let queue = run.queues.get(key);
+    if (queue === undefined) {
+      queue = new Deque<WorkItem>();
+      run.queues.set(key, queue);
+    }
+    queue.push({ runId, index, seq: this.#seq++, needs, complexity, avoid });
+    run.size++;
+    this.#queued++;
+  }
+
+  /** Drops a run's waiting subtasks (it ended); returns how many. */
+  removeRun(runId: string): number {
+    const run = this.#byRun.get(runId);
+    if (run === undefined) return 0;
+    this.#byRun.delete(runId);
+    const at = this.#runs.indexOf(run);
+    this.#runs.splice(at, 1);
+    if (this.#cursor > at) this.#cursor--;
+    this.#queued -= run.size;
+    return run.size;
+  }
+
+  /** The (skill, complexity) pairs of a run's waiting subtasks that no expert can ever serve now. */
+  unservable(runId: string): { needs: string; complexity: number }[] {
+    const run = this.#byRun.get(runId);
+    if (run === undefined) return [];
+    const out: { needs: string; complexity: number }[] = [];
+    for (const queue of run.queues.values()) {
+      const head = queue.peek();
+      if (head === undefined) continue;
+      if (this.qualified(head.needs, head.complexity).every((e) => e.retired)) {
+        out.push({ needs: head.needs, complexity: head.complexity });
+      }
+    }
+    return out;
+  }
+
+  /** Runs with waiting subtasks. */
+  runIds(): string[] {
+    return this.#runs.map((r) => r.runId);
+  }
+
+  /** Assigns waiting subtasks to free experts until nothing more fits. */
+  dispatch(): Assignment[] {
+    const out: Assignment[] = [];
+    if (this.#queued === 0) return out;
+    let idle = 0;
+    while (this.#runs.length > 0 && this.#hasFreeSlot()) {
+      const run = this.#runs[this.#cursor % this.#runs.length] as RunQueues;
+      this.#cursor = (this.#cursor + 1) % Math.max(1, this.#runs.length);
+      const assignment = run.size > 0 ? this.#takeFrom(run) : undefined;
+      if (assignment === undefined) {
+        if (++idle >= this.#runs.length) break; // a whole round without progress
+        continue;
+      }
+      idle = 0;
+      assignment.expert.active++;
+      out.push(assignment);
+    }
+    return out;
+  }
+
+  #hasFreeSlot(): boolean {
+    for (const e of this.experts) if (e.accepting && e.active < e.concurrency) return true;
+    return false;
+  }
+
+  /** The run's oldest waiting subtask that a free expert qualifies for. */
+  #takeFrom(run: RunQueues): Assignment | undefined {
+    let best: { queue: Deque<WorkItem>; item: WorkItem; expert: ExpertSlot } | undefined;
+    for (const queue of run.queues.values()) {
+      const item = queue.peek();
+      if (item === undefined || (best !== undefined && best.item.seq < item.seq)) continue;
+      const expert = this.#choose(item);
+      if (expert !== undefined) best = { queue, item, expert };
+    }
+    if (best === undefined) return undefined;
+    best.queue.shift();
+    run.size--;
+    this.#queued--;
+    return {
+      item: best.item,
+      expert: best.expert,
+      level: best.expert.skills[best.item.needs] ?? 0,
+    };
+  }
+
+  /** Least loaded free qualified expert; the one to avoid only if no other is free. */
+  #choose(item: WorkItem): ExpertSlot | undefined {
+    let best: ExpertSlot | undefined;
+    let bestLoad = Number.POSITIVE_INFINITY;
+    let fallback: ExpertSlot | undefined;
+    for (const e of this.qualified(item.needs, item.complexity)) {
+      if (!e.accepting || e.active >= e.concurrency) continue;
+      if (e.name === item.avoid) {
+        fallback = e;
+        continue;
+      }
+      // The list is sorted by level then name, so a strict < keeps those tie-breaks.
+      const load = e.active / e.concurrency;
+      if (load < bestLoad) {
+        best = e;
+        bestLoad = load;
+      }
+    }
+    return best ?? fallback;
+  }
+}

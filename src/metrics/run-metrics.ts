@@ -1,0 +1,48 @@
+/**
+ * How well the team worked on one run. `parallelism` (Σ run ÷ wall) says how many threads were
+ * busy on average; it is not the parallel-over-sequential factor, which needs a sequential
+ * baseline: the benchmarks measure that.
+ */
+import type { Core, RunEntry } from '../machines/core.js';
+import { type Ledger, State } from '../machines/ledger.js';
+import type { ExpertRunMetrics, RunMetrics } from '../types.js';
+
+export function runMetrics(core: Core, entry: RunEntry, ledger: Ledger | undefined): RunMetrics {
+  const wallMs = Math.max(0, core.clock.now() - entry.startedAt);
+  const threads = core.options.threads;
+  const perExpert: Record<string, ExpertRunMetrics> = {};
+  let runMs = 0;
+  let retries = 0;
+  const size = ledger?.size ?? 0;
+  for (let i = 0; i < size; i++) {
+    const l = ledger as Ledger;
+    runMs += l.runMs[i] as number;
+    const attempts = l.attempts[i] as number;
+    if (attempts > 1) retries += attempts - 1;
+    const name = l.expert[i];
+    if (name === undefined) continue;
+    let m = perExpert[name];
+    if (m === undefined) {
+      m = { subtasks: 0, waitMs: 0, runMs: 0, retries: 0 };
+      perExpert[name] = m;
+    }
+    if (l.state[i] === State.Done) m.subtasks++;
+    m.waitMs += l.queuedMs[i] as number;
+    m.runMs += l.runMs[i] as number;
+    if (attempts > 1) m.retries += attempts - 1;
+  }
+  const parallelism = wallMs > 0 ? runMs / wallMs : 0;
+  return {
+    wallMs,
+    runMs,
+    parallelism,
+    efficiency: parallelism / threads,
+    threads,
+    subtasks: size,
+    retries,
+    restarts: core.restarts - entry.restartsAtStart,
+    messages: 0,
+    criticalPathMs: ledger?.criticalPathMs() ?? 0,
+    perExpert,
+  };
+}

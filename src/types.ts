@@ -1,0 +1,255 @@
+/** Public types shared across the runtime: experts, plans, subtasks, outcomes, events. */
+import type { ResourceLimits } from 'node:worker_threads';
+import type { TroupeError } from './errors.js';
+
+/** A skill level: 1 (novice) to 5 (master). A subtask of complexity c needs a level ≥ c. */
+export type Level = 1 | 2 | 3 | 4 | 5;
+
+/**
+ * An expert: a worker module plus what it is good at. Its module's default export
+ * `(input, ctx) => output` runs on a worker thread; an optional `probe` export is checked once
+ * before the expert's first delegation.
+ */
+export interface ExpertDefinition<In = unknown, Out = unknown> {
+  /** Unique name; also its registered module name and its actor's `systemId`. */
+  name: string;
+  /** Skills and their levels, e.g. `{ integrity: 3 }`. */
+  skills: Record<string, Level>;
+  /** The worker module: a `file:` URL or an absolute path. */
+  module: URL | string;
+  /** Subtasks it may run at once (on the shared pool). @default 1 */
+  concurrency?: number;
+  /** Run-time limit of one subtask, in ms; 0 = none. @default the troupe's `timeoutMs` */
+  timeoutMs?: number;
+  /** Attempts of a subtask it takes, including the first. @default the troupe's `attempts` */
+  attempts?: number;
+  /** Tasks per message to a thread: 1, a number, or `'auto'` (short tasks only). @default 'auto' */
+  batch?: number | 'auto';
+  /**
+   * Checks an output on the main thread: return `true` (or nothing) to accept, `false` or a
+   * reason string to reject. A rejection uses up an attempt (`E_QUALITY`).
+   */
+  validate?: (output: Out, input: In) => boolean | string | undefined;
+  /** Phantom field carrying the input type; never set. */
+  readonly __in?: In;
+}
+
+/** One unit of work found by task analysis. */
+export interface Subtask<In = unknown> {
+  /** Unique within the run. */
+  id: string;
+  /** The skill it needs. */
+  needs: string;
+  /** 1–5: an expert needs a level ≥ this. @default 1 */
+  complexity?: Level;
+  /** Its input, cloned to the worker thread. */
+  input?: In;
+  /** Ids of the subtasks that must be done first; their outputs arrive as `ctx.deps`. */
+  after?: string[];
+}
+
+/** One subtask's result with who produced it. */
+export interface Contribution<Out = unknown> {
+  subtask: string;
+  needs: string;
+  expert: string;
+  level: number;
+  /** 1 for the first attempt. */
+  attempt: number;
+  /** From ready to handed to its expert, ms. */
+  queuedMs: number;
+  /** On its worker thread, ms. */
+  runMs: number;
+  output: Out;
+}
+
+/** A plan: how to split the input, merge the contributions, and judge the result. */
+export interface Plan<In = unknown, Result = unknown> {
+  /** A name for logs and events. @default 'run' */
+  name?: string;
+  /** Task analysis: the subtasks (a graph through `after`). */
+  analyze: (input: In) => Subtask[] | Promise<Subtask[]>;
+  /** Integration. @default contributions keyed by subtask id: `{ [id]: output }` */
+  integrate?: (contributions: Contribution[], input: In) => Result | Promise<Result>;
+  /**
+   * Quality validation of the integrated result: what it returns becomes `outcome.quality`;
+   * throwing fails the run (`E_QUALITY`).
+   */
+  validate?: (result: Result, input: In) => unknown;
+}
+
+/** How a subtask ended. */
+export type SubtaskStatus = 'done' | 'failed' | 'cancelled';
+
+/** Exactly one terminal record per subtask. */
+export interface SubtaskRecord {
+  id: string;
+  needs: string;
+  complexity: number;
+  status: SubtaskStatus;
+  /** The expert of the last attempt, if one started. */
+  expert: string | undefined;
+  attempts: number;
+  /** Every attempt's failure, oldest first. */
+  errors: TroupeError[];
+  /** Why it failed or was cancelled. */
+  error: TroupeError | undefined;
+  /** Time waiting for an expert, summed over attempts, ms. */
+  queuedMs: number;
+  /** Time running on threads, summed over attempts, ms. */
+  runMs: number;
+  /** Since the run started, ms (undefined if it never started). */
+  startedAtMs: number | undefined;
+  endedAtMs: number;
+}
+
+/** Per expert, within one run. */
+export interface ExpertRunMetrics {
+  subtasks: number;
+  waitMs: number;
+  runMs: number;
+  retries: number;
+}
+
+/** How well the team worked. `parallelism` is not a speed-up: the benchmarks measure that. */
+export interface RunMetrics {
+  /** From admission to the end, ms. */
+  wallMs: number;
+  /** Σ run time of all attempts on threads, ms. */
+  runMs: number;
+  /** runMs ÷ wallMs: how many threads were busy on average. */
+  parallelism: number;
+  /** parallelism ÷ threads. */
+  efficiency: number;
+  threads: number;
+  subtasks: number;
+  retries: number;
+  /** Expert restarts during the run. */
+  restarts: number;
+  messages: number;
+  /** Longest chain of dependent subtasks by run time, ms: the lower bound on wall time. */
+  criticalPathMs: number;
+  perExpert: Record<string, ExpertRunMetrics>;
+}
+
+interface OutcomeBase {
+  runId: string;
+  plan: string;
+  records: SubtaskRecord[];
+  contributions: Contribution[];
+  metrics: RunMetrics;
+}
+
+/** What `troupe.run()` resolves to: switch on `status`. */
+export type Outcome<Result = unknown> =
+  | (OutcomeBase & { status: 'done'; result: Result; quality: unknown })
+  | (OutcomeBase & { status: 'failed'; error: TroupeError; stage: Stage })
+  | (OutcomeBase & { status: 'cancelled'; error: TroupeError; stage: Stage });
+
+/** The stages of a run. */
+export type Stage = 'analyzing' | 'identifying' | 'coordinating' | 'integrating' | 'validating';
+
+/** What `onEvent` receives while a run goes. */
+export type RunEvent =
+  | { type: 'stage'; runId: string; stage: Stage | 'done' | 'failed' | 'cancelled' }
+  | { type: 'subtask.start'; runId: string; id: string; expert: string; attempt: number }
+  | {
+      type: 'subtask.end';
+      runId: string;
+      id: string;
+      status: SubtaskStatus;
+      expert: string | undefined;
+      error?: TroupeError;
+    }
+  | {
+      type: 'subtask.retry';
+      runId: string;
+      id: string;
+      attempt: number;
+      delayMs: number;
+      error: TroupeError;
+    }
+  | { type: 'expert.restart'; runId: string; expert: string; reason: string }
+  | { type: 'expert.excluded'; runId: string; expert: string; reason: string };
+
+/** Options of one run. */
+export interface RunOptions {
+  /** Cancels the run: pending subtasks are cancelled, running ones aborted. */
+  signal?: AbortSignal;
+  /** Cancels the run this many ms after admission. */
+  deadlineMs?: number;
+  /** Called for each run event (stage changes, subtask start and end, retries, restarts). */
+  onEvent?: (event: RunEvent) => void;
+}
+
+/** A clock: lets tests drive supervision windows and backoff. */
+export interface Clock {
+  now(): number;
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** Supervision of experts (OTP-style intensity). */
+export interface SupervisionOptions {
+  /** Expert faults tolerated within `windowMs`; one more restarts the expert. @default 5 */
+  intensity?: number;
+  /** The window, ms. @default 10000 */
+  windowMs?: number;
+  /** First restart backoff, ms; doubles per consecutive restart, with jitter. @default 200 */
+  restartBackoffMs?: number;
+  /** Upper bound of the restart backoff, ms. @default 5000 */
+  maxRestartBackoffMs?: number;
+  /** Consecutive failed probes that retire an expert. @default 3 */
+  maxProbeFailures?: number;
+}
+
+/** Options of {@link createTroupe}. */
+export interface TroupeOptions {
+  /** The team. */
+  experts: ExpertDefinition<any, any>[];
+  /** Worker threads of the shared pool. @default os.availableParallelism() */
+  threads?: number;
+  /** Default run-time limit of a subtask, ms; 0 = none. @default 0 */
+  timeoutMs?: number;
+  /** Attempts of a subtask, including the first. @default 3 */
+  attempts?: number;
+  /** First retry backoff, ms; doubles per attempt, with jitter. @default 50 */
+  retryBackoffMs?: number;
+  /** Upper bound of the retry backoff, ms. @default 2000 */
+  maxRetryBackoffMs?: number;
+  /** Subtasks waiting across all runs; past it `run()` rejects `E_QUEUE_FULL`. @default 100000 */
+  maxQueuedSubtasks?: number;
+  supervision?: SupervisionOptions;
+  /** Limit for loading an expert module on a thread, ms. @default 10000 */
+  moduleLoadTimeoutMs?: number;
+  /** Per-thread limits; past them a subtask fails `E_WORKER_OOM`. */
+  resourceLimits?: ResourceLimits;
+  /** Watch the machines live: passed to XState's `createActor({ inspect })` (e.g. the Stately inspector). */
+  inspect?: (event: unknown) => void;
+  /** Time source for supervision windows and backoff (tests). @default the real clock */
+  clock?: Clock;
+  /** Random source in [0, 1) for jitter (tests). @default Math.random */
+  random?: () => number;
+}
+
+/** What `troupe.experts()` shows of one expert. */
+export interface ExpertInfo {
+  name: string;
+  skills: Record<string, Level>;
+  state: 'probing' | 'ready' | 'busy' | 'backingOff' | 'retired';
+  concurrency: number;
+  active: number;
+  restarts: number;
+  /** Expert faults, newest last (crash, OOM, timeout, module load, probe). */
+  faults: { atMs: number; code: string; message: string }[];
+  /** Why it is retired or backing off. */
+  reason: string | undefined;
+  probe: { ok: boolean; error?: string } | undefined;
+}
+
+/** What `troupe.stats()` shows. */
+export interface TroupeStats {
+  runs: { active: number; done: number; failed: number; cancelled: number };
+  subtasks: { queued: number; running: number };
+  experts: ExpertInfo[];
+}

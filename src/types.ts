@@ -206,6 +206,7 @@ export interface SupervisionOptions {
 /** Options of {@link createTroupe}. */
 export interface TroupeOptions {
   /** The team. */
+  // biome-ignore lint/suspicious/noExplicitAny: experts of any input and output types; each is checked by its own definition
   experts: ExpertDefinition<any, any>[];
   /** Worker threads of the shared pool. @default os.availableParallelism() */
   threads?: number;

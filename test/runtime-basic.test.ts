@@ -101,8 +101,11 @@ describe('a run', () => {
     );
     expect(outcome.status).toBe('done');
     if (outcome.status !== 'done') return;
-    const r = outcome.result as Record<string, { start: number; end: number; threadId: number }> & {
-      c: { task: { id: string }; deps: Record<string, { end: number }> };
+    type Interval = { start: number; end: number; threadId: number };
+    const r = outcome.result as {
+      a: Interval;
+      b: Interval;
+      c: { task: { id: string }; deps: Record<string, Interval> };
     };
     // a and b overlap: two threads, no barrier (their [start, end] intervals intersect).
     expect(r.a.start).toBeLessThan(r.b.end);

@@ -46,6 +46,10 @@ export interface Subtask<In = unknown> {
   input?: In;
   /** Ids of the subtasks that must be done first; their outputs arrive as `ctx.deps`. */
   after?: string[];
+  /** Run-time limit of one attempt, ms; 0 = none. @default the expert's, else the troupe's */
+  timeoutMs?: number;
+  /** Attempts, including the first. @default the expert's, else the troupe's */
+  attempts?: number;
 }
 
 /** One subtask's result with who produced it. */

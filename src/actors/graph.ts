@@ -47,6 +47,26 @@ export function checkGraph(value: unknown): Graph {
         `${at}.after: expected an array of subtask ids, got ${describe(subtask.after)}`,
       );
     }
+    if (
+      subtask.timeoutMs !== undefined &&
+      !(
+        typeof subtask.timeoutMs === 'number' &&
+        Number.isFinite(subtask.timeoutMs) &&
+        subtask.timeoutMs >= 0
+      )
+    ) {
+      throw invalid(
+        `${at}.timeoutMs: expected a duration in ms (a number >= 0), got ${describe(subtask.timeoutMs)}`,
+      );
+    }
+    if (
+      subtask.attempts !== undefined &&
+      !(Number.isInteger(subtask.attempts) && subtask.attempts >= 1)
+    ) {
+      throw invalid(
+        `${at}.attempts: expected a positive integer, got ${describe(subtask.attempts)}`,
+      );
+    }
     const previous = index.get(subtask.id);
     if (previous !== undefined) {
       throw invalid(

@@ -188,7 +188,10 @@ export const coordinatorMachine = setup({
           level: a.level,
           input: (ledger.graph.subtasks[i] as { input?: unknown }).input,
           deps: ledger.depsOf(i),
-          timeoutMs: record.def.timeoutMs ?? core.options.timeoutMs,
+          timeoutMs:
+            (ledger.graph.subtasks[i] as { timeoutMs?: number }).timeoutMs ??
+            record.def.timeoutMs ??
+            core.options.timeoutMs,
           signal: entry.controller.signal,
         };
         core.running++;

@@ -197,7 +197,8 @@ export const expertMachine = setup({
     hasRoom: ({ context }) => context.record.slot.active < context.record.slot.concurrency,
     restartDue: ({ context }) => context.record.restartDue,
     probeExhausted: ({ context }) =>
-      context.record.probeFailures >= context.core.options.supervision.maxProbeFailures,
+      // Guards run before actions: this failure is not counted yet.
+      context.record.probeFailures + 1 >= context.core.options.supervision.maxProbeFailures,
   },
   delays: {
     backoff: ({ context }) => {

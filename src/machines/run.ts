@@ -55,7 +55,8 @@ function attemptFailed(context: RunContext, result: WorkResult, self: AnyActorRe
   const i = work.index;
   const id = work.id;
   ledger.attemptFailed(i, failure, runMs);
-  const attempts = core.expert(expert).def.attempts ?? core.options.attempts;
+  const attempts =
+    ledger.graph.subtasks[i]?.attempts ?? core.expert(expert).def.attempts ?? core.options.attempts;
   if (RETRYABLE.has(failure.code) && work.attempt < attempts && !entry.controller.signal.aborted) {
     const delay = backoffMs(
       core.options.retryBackoffMs,

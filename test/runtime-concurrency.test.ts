@@ -1,0 +1,101 @@
+// Many runs share one troupe fairly; a bound on queued subtasks; a failing run or a throwing
+// callback never takes the others down.
+import { afterEach, describe, expect, it } from 'vitest';
+import { defineExpert } from '../dist/index.js';
+import { fixture } from './helpers.js';
+import { closeTroupes, openTroupe } from './runtime-helpers.js';
+
+afterEach(closeTroupes);
+
+const team = (extra = {}) =>
+  openTroupe({
+    threads: 2,
+    experts: [
+      defineExpert({ name: 'a', skills: { s: 2 }, module: fixture('behave'), concurrency: 4 }),
+      defineExpert({ name: 'b', skills: { s: 1 }, module: fixture('behave'), concurrency: 4 }),
+    ],
+    ...extra,
+  });
+
+describe('many runs', () => {
+  it('50 concurrent runs each get their own correct result', async () => {
+    const t = team();
+    const outcomes = await Promise.all(
+      Array.from({ length: 50 }, (_, r) =>
+        t.run(
+          {
+            analyze: (n: number) => [
+              ...Array.from({ length: 4 }, (_, i) => ({ id: `p${i}`, needs: 's', input: { op: 'echo', value: n * 100 + i } })),
+              { id: 'sum', needs: 's', input: { op: 'ctx' }, after: ['p0', 'p1', 'p2', 'p3'] },
+            ],
+            integrate: (contributions) => {
+              const sum = contributions.find((c) => c.subtask === 'sum')?.output as { deps: Record<string, number> };
+              return Object.values(sum.deps).reduce((a, b) => a + b, 0);
+            },
+          },
+          r,
+        ),
+      ),
+    );
+    outcomes.forEach((outcome, r) => {
+      expect(outcome.status).toBe('done');
+      if (outcome.status === 'done') expect(outcome.result).toBe(4 * r * 100 + 6);
+    });
+    expect(t.stats().runs).toMatchObject({ active: 0, done: 50 });
+  });
+
+  it('runs share experts round-robin: a long run does not starve a short one started after it', async () => {
+    const t = team();
+    const order: string[] = [];
+    const long = t.run(
+      { analyze: () => Array.from({ length: 40 }, (_, i) => ({ id: `l${i}`, needs: 's', input: { op: 'spin', ms: 5 } })) },
+      null,
+      { onEvent: (e) => e.type === 'subtask.end' && order.push('long') },
+    );
+    const short = t.run({ analyze: () => [{ id: 's', needs: 's', input: { op: 'echo', value: 1 } }] }, null, {
+      onEvent: (e) => e.type === 'subtask.end' && order.push('short'),
+    });
+    await Promise.all([long, short]);
+    expect(order.indexOf('short')).toBeLessThan(20);
+  });
+
+  it('E_QUEUE_FULL past maxQueuedSubtasks, before admission', async () => {
+    const t = team({ maxQueuedSubtasks: 5 });
+    const big = t.run({ analyze: () => Array.from({ length: 30 }, (_, i) => ({ id: `x${i}`, needs: 's', input: { op: 'spin', ms: 2 } })) }, null);
+    // Wait until the big run's subtasks are queued.
+    while (t.stats().subtasks.queued < 5) await new Promise((resolve) => setTimeout(resolve, 1));
+    await expect(t.run({ analyze: () => [] }, null)).rejects.toMatchObject({ code: 'E_QUEUE_FULL', details: { maxQueuedSubtasks: 5 } });
+    expect((await big).status).toBe('done');
+  });
+
+  it('a throwing onEvent, a throwing expert validate and a failing run leave the other runs alone', async () => {
+    const t = openTroupe({
+      threads: 2,
+      retryBackoffMs: 1,
+      experts: [
+        defineExpert({
+          name: 'v',
+          skills: { s: 1 },
+          module: fixture('behave'),
+          concurrency: 4,
+          validate: (out) => {
+            if (out === 'poison') throw new Error('validator blew up');
+            return true;
+          },
+        }),
+      ],
+    });
+    const noisy = t.run({ analyze: () => [{ id: 'a', needs: 's', input: { op: 'echo', value: 1 } }] }, null, {
+      onEvent: () => {
+        throw new Error('logger down');
+      },
+    });
+    const poisoned = t.run({ analyze: () => [{ id: 'p', needs: 's', input: { op: 'echo', value: 'poison' } }] }, null);
+    const healthy = t.run({ analyze: () => [{ id: 'h', needs: 's', input: { op: 'echo', value: 2 } }] }, null);
+    expect((await noisy).status).toBe('done');
+    const p = await poisoned;
+    expect(p.status).toBe('failed');
+    expect(p.records[0]?.error?.message).toMatch(/validate threw: validator blew up/);
+    expect(await healthy).toMatchObject({ status: 'done', result: { h: 2 } });
+  });
+});

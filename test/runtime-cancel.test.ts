@@ -8,7 +8,13 @@ import { closeTroupes, openTroupe } from './runtime-helpers.js';
 afterEach(closeTroupes);
 
 const team = (extra = {}) =>
-  openTroupe({ threads: 2, experts: [defineExpert({ name: 'w', skills: { s: 1 }, module: fixture('behave'), concurrency: 2 })], ...extra });
+  openTroupe({
+    threads: 2,
+    experts: [
+      defineExpert({ name: 'w', skills: { s: 1 }, module: fixture('behave'), concurrency: 2 }),
+    ],
+    ...extra,
+  });
 
 const blockedPlan = (gate: ReturnType<typeof blocker>) => ({
   analyze: () => [
@@ -38,7 +44,10 @@ describe('cancellation', () => {
     ]);
     // The blocked thread was terminated (the block never ends by itself): the pool recovers.
     await until(() => t.stats().subtasks.running === 0);
-    const next = await t.run({ analyze: () => [{ id: 'n', needs: 's', input: { op: 'echo', value: 3 } }] }, null);
+    const next = await t.run(
+      { analyze: () => [{ id: 'n', needs: 's', input: { op: 'echo', value: 3 } }] },
+      null,
+    );
     expect(next.status).toBe('done');
   });
 
@@ -46,7 +55,9 @@ describe('cancellation', () => {
     const t = team();
     const controller = new AbortController();
     controller.abort();
-    await expect(t.run({ analyze: () => [] }, null, { signal: controller.signal })).rejects.toMatchObject({ code: 'E_CANCELLED' });
+    await expect(
+      t.run({ analyze: () => [] }, null, { signal: controller.signal }),
+    ).rejects.toMatchObject({ code: 'E_CANCELLED' });
   });
 
   it('deadlineMs passes mid-run: cancelled with E_TIMEOUT', async () => {
@@ -58,14 +69,18 @@ describe('cancellation', () => {
     clock.advance(5000);
     const result = await outcome;
     expect(result.status).toBe('cancelled');
-    if (result.status !== 'done') expect(result.error).toMatchObject({ code: 'E_TIMEOUT', details: { deadlineMs: 5000 } });
+    if (result.status !== 'done')
+      expect(result.error).toMatchObject({ code: 'E_TIMEOUT', details: { deadlineMs: 5000 } });
     expect(result.records.every((r) => r.status === 'cancelled')).toBe(true);
   });
 
   it('close() waits for runs, then cancels what is left with E_CLOSED; run() after close rejects', async () => {
     const t = team();
     const gate = blocker();
-    const quick = t.run({ analyze: () => [{ id: 'q', needs: 's', input: { op: 'echo', value: 1 } }] }, null);
+    const quick = t.run(
+      { analyze: () => [{ id: 'q', needs: 's', input: { op: 'echo', value: 1 } }] },
+      null,
+    );
     const stuck = t.run(blockedPlan(gate), null);
     await gate.started();
     await t.close({ timeoutMs: 50 });

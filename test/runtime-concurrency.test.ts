@@ -25,11 +25,17 @@ describe('many runs', () => {
         t.run(
           {
             analyze: (n: number) => [
-              ...Array.from({ length: 4 }, (_, i) => ({ id: `p${i}`, needs: 's', input: { op: 'echo', value: n * 100 + i } })),
+              ...Array.from({ length: 4 }, (_, i) => ({
+                id: `p${i}`,
+                needs: 's',
+                input: { op: 'echo', value: n * 100 + i },
+              })),
               { id: 'sum', needs: 's', input: { op: 'ctx' }, after: ['p0', 'p1', 'p2', 'p3'] },
             ],
             integrate: (contributions) => {
-              const sum = contributions.find((c) => c.subtask === 'sum')?.output as { deps: Record<string, number> };
+              const sum = contributions.find((c) => c.subtask === 'sum')?.output as {
+                deps: Record<string, number>;
+              };
               return Object.values(sum.deps).reduce((a, b) => a + b, 0);
             },
           },
@@ -48,23 +54,47 @@ describe('many runs', () => {
     const t = team();
     const order: string[] = [];
     const long = t.run(
-      { analyze: () => Array.from({ length: 40 }, (_, i) => ({ id: `l${i}`, needs: 's', input: { op: 'spin', ms: 5 } })) },
+      {
+        analyze: () =>
+          Array.from({ length: 40 }, (_, i) => ({
+            id: `l${i}`,
+            needs: 's',
+            input: { op: 'spin', ms: 5 },
+          })),
+      },
       null,
       { onEvent: (e) => e.type === 'subtask.end' && order.push('long') },
     );
-    const short = t.run({ analyze: () => [{ id: 's', needs: 's', input: { op: 'echo', value: 1 } }] }, null, {
-      onEvent: (e) => e.type === 'subtask.end' && order.push('short'),
-    });
+    const short = t.run(
+      { analyze: () => [{ id: 's', needs: 's', input: { op: 'echo', value: 1 } }] },
+      null,
+      {
+        onEvent: (e) => e.type === 'subtask.end' && order.push('short'),
+      },
+    );
     await Promise.all([long, short]);
     expect(order.indexOf('short')).toBeLessThan(20);
   });
 
   it('E_QUEUE_FULL past maxQueuedSubtasks, before admission', async () => {
     const t = team({ maxQueuedSubtasks: 5 });
-    const big = t.run({ analyze: () => Array.from({ length: 30 }, (_, i) => ({ id: `x${i}`, needs: 's', input: { op: 'spin', ms: 2 } })) }, null);
+    const big = t.run(
+      {
+        analyze: () =>
+          Array.from({ length: 30 }, (_, i) => ({
+            id: `x${i}`,
+            needs: 's',
+            input: { op: 'spin', ms: 2 },
+          })),
+      },
+      null,
+    );
     // Wait until the big run's subtasks are queued.
     while (t.stats().subtasks.queued < 5) await new Promise((resolve) => setTimeout(resolve, 1));
-    await expect(t.run({ analyze: () => [] }, null)).rejects.toMatchObject({ code: 'E_QUEUE_FULL', details: { maxQueuedSubtasks: 5 } });
+    await expect(t.run({ analyze: () => [] }, null)).rejects.toMatchObject({
+      code: 'E_QUEUE_FULL',
+      details: { maxQueuedSubtasks: 5 },
+    });
     expect((await big).status).toBe('done');
   });
 
@@ -85,13 +115,23 @@ describe('many runs', () => {
         }),
       ],
     });
-    const noisy = t.run({ analyze: () => [{ id: 'a', needs: 's', input: { op: 'echo', value: 1 } }] }, null, {
-      onEvent: () => {
-        throw new Error('logger down');
+    const noisy = t.run(
+      { analyze: () => [{ id: 'a', needs: 's', input: { op: 'echo', value: 1 } }] },
+      null,
+      {
+        onEvent: () => {
+          throw new Error('logger down');
+        },
       },
-    });
-    const poisoned = t.run({ analyze: () => [{ id: 'p', needs: 's', input: { op: 'echo', value: 'poison' } }] }, null);
-    const healthy = t.run({ analyze: () => [{ id: 'h', needs: 's', input: { op: 'echo', value: 2 } }] }, null);
+    );
+    const poisoned = t.run(
+      { analyze: () => [{ id: 'p', needs: 's', input: { op: 'echo', value: 'poison' } }] },
+      null,
+    );
+    const healthy = t.run(
+      { analyze: () => [{ id: 'h', needs: 's', input: { op: 'echo', value: 2 } }] },
+      null,
+    );
     expect((await noisy).status).toBe('done');
     const p = await poisoned;
     expect(p.status).toBe('failed');

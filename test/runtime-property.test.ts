@@ -14,7 +14,12 @@ beforeAll(() => {
     maxRetryBackoffMs: 2,
     experts: [
       defineExpert({ name: 'a', skills: { s: 3 }, module: fixture('behave'), concurrency: 3 }),
-      defineExpert({ name: 'b', skills: { s: 2, t: 2 }, module: fixture('behave'), concurrency: 2 }),
+      defineExpert({
+        name: 'b',
+        skills: { s: 2, t: 2 },
+        module: fixture('behave'),
+        concurrency: 2,
+      }),
     ],
   });
 });
@@ -36,7 +41,13 @@ const node = fc.record({
 });
 
 const inputFor = (fault: Fault) =>
-  fault === 'flaky' ? { op: 'failUntil', okAt: 2 } : fault === 'fails' ? { op: 'throw' } : fault === 'crash' ? { op: 'exit' } : { op: 'interval', ms: 1 };
+  fault === 'flaky'
+    ? { op: 'failUntil', okAt: 2 }
+    : fault === 'fails'
+      ? { op: 'throw' }
+      : fault === 'crash'
+        ? { op: 'exit' }
+        : { op: 'interval', ms: 1 };
 
 describe('random graphs with random faults', () => {
   it('every subtask settles exactly once, in dependency order', async () => {
@@ -64,12 +75,14 @@ describe('random graphs with random faults', () => {
         });
         // One terminal record per subtask, in order.
         expect(outcome.records.map((r) => r.id)).toEqual(subtasks.map((s) => s.id));
-        for (const r of outcome.records) expect(['done', 'failed', 'cancelled']).toContain(r.status);
+        for (const r of outcome.records)
+          expect(['done', 'failed', 'cancelled']).toContain(r.status);
         // A subtask that ran started after all its dependencies ended.
         for (const s of subtasks) {
           const start = starts.get(s.id);
           if (start === undefined) continue;
-          for (const d of s.after) expect(ends.get(d), `${s.id} after ${d}`).toBeLessThanOrEqual(start);
+          for (const d of s.after)
+            expect(ends.get(d), `${s.id} after ${d}`).toBeLessThanOrEqual(start);
         }
         const done = outcome.records.filter((r) => r.status === 'done').length;
         const failed = outcome.records.filter((r) => r.status === 'failed').length;

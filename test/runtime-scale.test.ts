@@ -11,7 +11,12 @@ describe('scale', () => {
     const t = openTroupe({
       threads: 2,
       experts: [
-        defineExpert({ name: 'noop', skills: { nothing: 1 }, module: new URL('../bench/fixtures/noop.mjs', import.meta.url), concurrency: 256 }),
+        defineExpert({
+          name: 'noop',
+          skills: { nothing: 1 },
+          module: new URL('../bench/fixtures/noop.mjs', import.meta.url),
+          concurrency: 256,
+        }),
       ],
     });
     const n = 100_000;

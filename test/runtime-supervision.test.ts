@@ -21,11 +21,18 @@ describe('supervision', () => {
       experts: [defineExpert({ name: 'w', skills: { s: 1 }, module: fixture('behave') })],
     });
     const events: RunEvent[] = [];
-    const outcome = t.run({ analyze: () => [{ id: 'f', needs: 's', input: { op: 'failUntil', okAt: 2 } }] }, null, {
-      onEvent: (e) => events.push(e),
-    });
+    const outcome = t.run(
+      { analyze: () => [{ id: 'f', needs: 's', input: { op: 'failUntil', okAt: 2 } }] },
+      null,
+      {
+        onEvent: (e) => events.push(e),
+      },
+    );
     await until(() => events.some((e) => e.type === 'subtask.retry'));
-    expect(events.find((e) => e.type === 'subtask.retry')).toMatchObject({ attempt: 2, delayMs: 500 }); // equal jitter, random 0
+    expect(events.find((e) => e.type === 'subtask.retry')).toMatchObject({
+      attempt: 2,
+      delayMs: 500,
+    }); // equal jitter, random 0
     clock.advance(499);
     expect(events.filter((e) => e.type === 'subtask.start')).toHaveLength(1);
     clock.advance(1);
@@ -50,14 +57,26 @@ describe('supervision', () => {
     await until(() => t.experts().every((e) => e.state === 'ready'));
     const events: RunEvent[] = [];
     const outcome = t.run(
-      { analyze: () => [{ id: 'c1', needs: 's', complexity: 2, attempts: 1, input: { op: 'exit' } }] },
+      {
+        analyze: () => [
+          { id: 'c1', needs: 's', complexity: 2, attempts: 1, input: { op: 'exit' } },
+        ],
+      },
       null,
       { onEvent: (e) => events.push(e) },
     );
     expect((await outcome).status).toBe('failed');
-    const second = t.run({ analyze: () => [{ id: 'c2', needs: 's', complexity: 2, attempts: 1, input: { op: 'exit' } }] }, null, {
-      onEvent: (e) => events.push(e),
-    });
+    const second = t.run(
+      {
+        analyze: () => [
+          { id: 'c2', needs: 's', complexity: 2, attempts: 1, input: { op: 'exit' } },
+        ],
+      },
+      null,
+      {
+        onEvent: (e) => events.push(e),
+      },
+    );
     expect((await second).status).toBe('failed');
     // Two crashes within the window, intensity 1: restarted.
     await until(() => t.experts()[0]?.state === 'backingOff');
@@ -66,11 +85,17 @@ describe('supervision', () => {
     expect(crashy?.faults.map((f) => f.code)).toEqual(['E_WORKER_CRASHED', 'E_WORKER_CRASHED']);
     expect(crashy?.reason).toMatch(/more than 1 faults within 60000 ms/);
     // While it backs off, work that only it can do waits; work another expert can do goes there.
-    const meanwhile = await t.run({ analyze: () => [{ id: 'm', needs: 's', input: { op: 'echo', value: 1 } }] }, null);
+    const meanwhile = await t.run(
+      { analyze: () => [{ id: 'm', needs: 's', input: { op: 'echo', value: 1 } }] },
+      null,
+    );
     expect(meanwhile.contributions[0]?.expert).toBe('steady');
     clock.advance(1000);
     await until(() => t.experts()[0]?.state === 'ready');
-    const after = await t.run({ analyze: () => [{ id: 'ok', needs: 's', complexity: 2, input: { op: 'echo', value: 2 } }] }, null);
+    const after = await t.run(
+      { analyze: () => [{ id: 'ok', needs: 's', complexity: 2, input: { op: 'echo', value: 2 } }] },
+      null,
+    );
     expect(after.contributions[0]).toMatchObject({ expert: 'crashy', output: 2 });
   });
 
@@ -94,7 +119,9 @@ describe('supervision', () => {
       expect(picky?.reason).toMatch(/retired: 2 probes failed in a row .*flag file .* is missing/);
       expect(picky?.probe).toMatchObject({ ok: false });
       const events: RunEvent[] = [];
-      const outcome = await t.run({ analyze: () => [{ id: 'a', needs: 'p', input: 1 }] }, null, { onEvent: (e) => events.push(e) });
+      const outcome = await t.run({ analyze: () => [{ id: 'a', needs: 'p', input: 1 }] }, null, {
+        onEvent: (e) => events.push(e),
+      });
       expect(outcome.status).toBe('failed');
       if (outcome.status !== 'done') expect(outcome.error.code).toBe('E_EXPERT_RETIRED');
       expect(events.some((e) => e.type === 'expert.excluded' && e.expert === 'picky')).toBe(true);
@@ -103,7 +130,9 @@ describe('supervision', () => {
       await until(() => t.experts()[0]?.state === 'ready');
       const revived = await t.run({ analyze: () => [{ id: 'b', needs: 'p', input: 5 }] }, null);
       expect(revived).toMatchObject({ status: 'done', result: { b: 5 } });
-      expect(() => t.revive('nobody')).toThrow(expect.objectContaining({ code: 'E_INVALID_OPTION' }));
+      expect(() => t.revive('nobody')).toThrow(
+        expect.objectContaining({ code: 'E_INVALID_OPTION' }),
+      );
     } finally {
       delete process.env.TROUPE_PROBE_FLAG;
       rmSync(dir, { recursive: true, force: true });
@@ -111,12 +140,17 @@ describe('supervision', () => {
   });
 
   it('a need nobody meets is E_NO_EXPERT listing the skills on offer', async () => {
-    const t = openTroupe({ threads: 1, experts: [defineExpert({ name: 'w', skills: { s: 2 }, module: fixture('behave') })] });
+    const t = openTroupe({
+      threads: 1,
+      experts: [defineExpert({ name: 'w', skills: { s: 2 }, module: fixture('behave') })],
+    });
     const outcome = await t.run({ analyze: () => [{ id: 'a', needs: 's', complexity: 3 }] }, null);
     expect(outcome.status).toBe('failed');
     if (outcome.status === 'done') return;
     expect(outcome.error.code).toBe('E_NO_EXPERT');
-    expect(outcome.error.message).toBe('no expert has the skill "s" at level 3 or above; on offer: s (w 2)');
+    expect(outcome.error.message).toBe(
+      'no expert has the skill "s" at level 3 or above; on offer: s (w 2)',
+    );
     expect(outcome.stage).toBe('identifying');
   });
 });

@@ -97,7 +97,8 @@ function report(contributions, dir, files) {
   for (const c of contributions) {
     const [kind, i] = c.subtask.split(':');
     Object.assign(rows[Number(i)], c.output);
-    const w = (who[c.expert] ??= { subtasks: 0, runMs: 0, kinds: new Set() });
+    who[c.expert] ??= { subtasks: 0, runMs: 0, kinds: new Set() };
+    const w = who[c.expert];
     w.subtasks++;
     w.runMs += c.runMs;
     w.kinds.add(kind);

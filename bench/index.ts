@@ -9,9 +9,11 @@ import { parseArgs } from 'node:util';
 import { describeEnvironment, environmentBefore } from './env.js';
 import { fmtSpread } from './harness.js';
 import { type CaseResult, describeCase, poolSuite, type SuiteOptions } from './suites/pool.js';
+import { runtimeSuite } from './suites/runtime.js';
 
 const suites: Record<string, (options: SuiteOptions) => Promise<CaseResult[]>> = {
   pool: poolSuite,
+  runtime: runtimeSuite,
 };
 
 const { values } = parseArgs({

@@ -1,0 +1,272 @@
+/**
+ * The runtime suite: subtasks through the whole actor runtime (coordinator, run, expert actors,
+ * ledger, scheduler) against raw Piscina and against troupe's own pool alone, in one process.
+ */
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Piscina } from 'piscina';
+import { createPool, createTroupe, defineExpert } from 'troupe';
+import { interleaved, perRound, type Samples, spread } from '../harness.js';
+import { fixture } from '../paths.js';
+import type { CaseResult, SuiteOptions } from './pool.js';
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+async function calibrate(ms: number): Promise<number> {
+  const { default: sha256 } = (await import(fixture('sha256').href)) as {
+    default: (rounds: number) => string;
+  };
+  sha256(200);
+  const started = performance.now();
+  sha256(400);
+  return Math.max(1, Math.round(ms / ((performance.now() - started) / 400)));
+}
+
+export async function runtimeSuite(options: SuiteOptions): Promise<CaseResult[]> {
+  const { threads, rounds, quick } = options;
+  const noop = fixture('noop');
+  const sha = fixture('sha256');
+  const troupe = createTroupe({
+    threads,
+    experts: [
+      defineExpert({ name: 'noop', skills: { nothing: 1 }, module: noop, concurrency: 256 }),
+      defineExpert({
+        name: 'sha',
+        skills: { hashing: 1 },
+        module: sha,
+        concurrency: threads,
+        batch: 1,
+      }),
+    ],
+  });
+  const pool = createPool({
+    threads,
+    modules: { noop: { url: noop, batch: 1 }, sha: { url: sha, batch: 1 } },
+  });
+  const piscina = new Piscina({ filename: noop.href, minThreads: threads, maxThreads: threads });
+  const results: CaseResult[] = [];
+  const noopPlan = (n: number) => ({
+    analyze: () => range(n).map((i) => ({ id: `n${i}`, needs: 'nothing', input: i })),
+  });
+  const mustBeDone = (status: string) => {
+    if (status !== 'done') throw new Error(`bench run ended ${status}`);
+  };
+
+  try {
+    // --- no-op subtasks, one run of n -------------------------------------------------------------
+    {
+      const n = quick ? 2_000 : 10_000;
+      const samples = await interleaved(
+        [
+          {
+            name: 'troupe run',
+            run: async () => mustBeDone((await troupe.run(noopPlan(n), null)).status),
+          },
+          {
+            name: `piscina ${threads}/${threads}`,
+            run: () => Promise.all(range(n).map((i) => piscina.run(i))),
+          },
+        ],
+        rounds,
+      );
+      const ratio = perRound(
+        samples['troupe run'] as number[],
+        samples[`piscina ${threads}/${threads}`] as number[],
+        (t, p) => p / t,
+      );
+      results.push({
+        name: `no-op subtasks, ${n} in one run (subtasks/s)`,
+        medians: Object.fromEntries(
+          Object.entries(samples).map(([k, v]) => [k, (n / spread(v).median) * 1000]),
+        ),
+        comparisons: [
+          {
+            label: 'troupe ÷ raw piscina, throughput',
+            spread: ratio,
+            target: '≥ 0.60 (stretch 0.75)',
+            pass: ratio.median >= 0.6,
+          },
+        ],
+        samples,
+      });
+    }
+
+    // --- one at a time: a chain of dependent subtasks vs raw piscina one by one -----------------
+    {
+      const n = quick ? 200 : 1_000;
+      const chain = {
+        analyze: () =>
+          range(n).map((i) => ({
+            id: `c${i}`,
+            needs: 'nothing',
+            input: i,
+            after: i === 0 ? [] : [`c${i - 1}`],
+          })),
+      };
+      const samples = await interleaved(
+        [
+          {
+            name: 'troupe chain',
+            run: async () => mustBeDone((await troupe.run(chain, null)).status),
+          },
+          {
+            name: `piscina ${threads}/${threads} one by one`,
+            run: async () => {
+              for (let i = 0; i < n; i++) await piscina.run(i);
+            },
+          },
+        ],
+        rounds,
+      );
+      const added = perRound(
+        samples['troupe chain'] as number[],
+        samples[`piscina ${threads}/${threads} one by one`] as number[],
+        (t, p) => ((t - p) / n) * 1000,
+      );
+      results.push({
+        name: `one at a time: a chain of ${n} subtasks (µs per subtask)`,
+        medians: Object.fromEntries(
+          Object.entries(samples).map(([k, v]) => [k, (spread(v).median / n) * 1000]),
+        ),
+        comparisons: [
+          {
+            label: 'added latency per subtask over raw piscina (µs)',
+            spread: added,
+            target: '≤ 20 (stretch 10)',
+            pass: added.median <= 20,
+          },
+        ],
+        samples,
+      });
+    }
+
+    // --- CPU-bound subtasks: the runtime's wall time vs its pool's alone ------------------------
+    for (const { ms, n } of quick
+      ? [{ ms: 5, n: 16 }]
+      : [
+          { ms: 5, n: 64 },
+          { ms: 50, n: 64 },
+        ]) {
+      const work = await calibrate(ms);
+      const plan = {
+        analyze: () => range(n).map((i) => ({ id: `h${i}`, needs: 'hashing', input: work })),
+      };
+      const samples = await interleaved(
+        [
+          {
+            name: 'troupe run',
+            run: async () => mustBeDone((await troupe.run(plan, null)).status),
+          },
+          { name: 'pool alone', run: () => Promise.all(range(n).map(() => pool.run('sha', work))) },
+        ],
+        rounds,
+      );
+      const ratio = perRound(
+        samples['troupe run'] as number[],
+        samples['pool alone'] as number[],
+        (t, p) => t / p,
+      );
+      results.push({
+        name: `${n} × ~${ms} ms SHA-256 subtasks, ${threads} threads (ms per round)`,
+        medians: Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, spread(v).median])),
+        comparisons: [
+          {
+            label: 'troupe wall ÷ pool wall',
+            spread: ratio,
+            target: '≤ 1.02',
+            pass: ratio.median <= 1.02,
+          },
+        ],
+        samples,
+      });
+    }
+
+    // --- linearity: time and heap per subtask at 1k, 10k, 100k --------------------------------
+    {
+      const sizes = quick ? [1_000, 10_000] : [1_000, 10_000, 100_000];
+      const medians: Record<string, number> = {};
+      const samples: Samples = {};
+      for (const n of sizes) {
+        const times: number[] = [];
+        const heaps: number[] = [];
+        for (let r = 0; r < (quick ? 1 : 3); r++) {
+          (globalThis as { gc?: () => void }).gc?.();
+          const heapBefore = process.memoryUsage().heapUsed;
+          let peak = heapBefore;
+          const timer = setInterval(() => {
+            peak = Math.max(peak, process.memoryUsage().heapUsed);
+          }, 20);
+          const started = performance.now();
+          const outcome = await troupe.run(noopPlan(n), null);
+          times.push(((performance.now() - started) / n) * 1000);
+          clearInterval(timer);
+          peak = Math.max(peak, process.memoryUsage().heapUsed);
+          heaps.push((peak - heapBefore) / n);
+          mustBeDone(outcome.status);
+          process.stderr.write('.');
+        }
+        samples[`${n} µs/subtask`] = times;
+        samples[`${n} heap bytes/subtask`] = heaps;
+        medians[`${n}: µs per subtask`] = spread(times).median;
+        medians[`${n}: peak heap bytes per subtask`] = spread(heaps).median;
+      }
+      const first = sizes[0] as number;
+      const last = sizes[sizes.length - 1] as number;
+      const growth =
+        spread(samples[`${last} µs/subtask`] as number[]).median /
+        spread(samples[`${first} µs/subtask`] as number[]).median;
+      results.push({
+        name: 'linearity: one run of n no-op subtasks',
+        medians,
+        comparisons: [
+          {
+            label: `µs per subtask at ${last} ÷ at ${first}`,
+            spread: { median: growth, min: growth, max: growth },
+            target: '≈ 1 (linear; ≤ 1.5)',
+            pass: growth <= 1.5,
+          },
+        ],
+        samples,
+      });
+    }
+  } finally {
+    await Promise.all([troupe.close({ force: true }), pool.destroy(), piscina.destroy()]);
+  }
+
+  results.push(await idleRss(quick ? 3 : 7));
+  return results;
+}
+
+/** Idle RSS of a troupe with 2 threads against raw Piscina, each in a fresh process. */
+async function idleRss(rounds: number): Promise<CaseResult> {
+  const run = promisify(execFile);
+  const probe = fileURLToPath(new URL('../rss-probe.js', import.meta.url));
+  const samples: Samples = { troupe: [], piscina: [] };
+  for (let round = 0; round < rounds; round++) {
+    for (const kind of round % 2 === 0
+      ? ['troupe-runtime', 'piscina']
+      : ['piscina', 'troupe-runtime']) {
+      const { stdout } = await run(process.execPath, ['--expose-gc', probe, kind]);
+      samples[kind === 'piscina' ? 'piscina' : 'troupe']?.push(JSON.parse(stdout).rss / 2 ** 20);
+    }
+    process.stderr.write('.');
+  }
+  const added = perRound(samples.troupe as number[], samples.piscina as number[], (t, p) => t - p);
+  return {
+    name: 'idle troupe (runtime loaded, 2 threads) RSS (MiB, fresh processes)',
+    medians: {
+      troupe: spread(samples.troupe as number[]).median,
+      piscina: spread(samples.piscina as number[]).median,
+    },
+    comparisons: [
+      {
+        label: 'troupe − raw piscina (MiB)',
+        spread: added,
+        target: '≤ 8.00',
+        pass: added.median <= 8,
+      },
+    ],
+    samples,
+  };
+}

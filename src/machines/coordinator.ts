@@ -206,7 +206,13 @@ export const coordinatorMachine = setup({
         if (works === undefined) byExpert.set(a.expert.name, [work]);
         else works.push(work);
       }
-      for (const [name, works] of byExpert) core.expert(name).ref?.send({ type: 'assign', works });
+      for (const [name, works] of byExpert) {
+        const record = core.expert(name);
+        record.link?.send({ type: 'work', works });
+        // Full now: its machine goes busy (it hears nothing else of the data path).
+        if (record.slot.active >= record.slot.concurrency && record.state === 'ready')
+          record.ref?.send({ type: 'changed' });
+      }
     },
     route: ({ context, event }) => {
       if (event.type !== 'expert.settled') return;

@@ -49,6 +49,8 @@ export interface ExpertRecord {
   probe: ExpertInfo['probe'];
   /** Its actor, once the coordinator has spawned it. */
   ref: AnyActorRef | undefined;
+  /** Its pool-facing child actor: the coordinator hands it work directly. */
+  link: AnyActorRef | undefined;
 }
 
 export interface RunEntry {
@@ -123,6 +125,7 @@ export class Core {
         restartDue: false,
         probe: undefined,
         ref: undefined,
+        link: undefined,
       });
     }
     this.scheduler = new Scheduler([...this.experts.values()].map((e) => e.slot));

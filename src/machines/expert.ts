@@ -13,9 +13,8 @@ import { isTroupeError, TroupeError } from '../errors.js';
 import type { Core, ExpertRecord, WorkOrder, WorkResult } from './core.js';
 
 export type ExpertEvent =
-  | { type: 'assign'; works: WorkOrder[] }
-  | { type: 'settled'; results: WorkResult[] }
-  | { type: 'revive' };
+  /** Its slots or health changed: re-evaluate ready ↔ busy and restarts. */
+  { type: 'changed' } | { type: 'revive' };
 
 export interface LinkInput {
   core: Core;
@@ -28,16 +27,35 @@ function asTroupeError(error: unknown, name: string): TroupeError {
   return new TroupeError('E_INTERNAL', `${name}: ${message}`, { cause: error });
 }
 
-/** The pool-facing actor: receives work, runs it on the pool, sends results back in batches. */
+/**
+ * The pool-facing actor: receives work, runs it on the pool, and reports results in batches.
+ * The data path goes around the expert's machine: the link frees the slots and counts faults
+ * on the shared record and sends results straight to the coordinator; the machine hears only
+ * when its state may change (a full expert got room, or a fault took it past its intensity).
+ */
 const link = fromCallback<{ type: 'work'; works: WorkOrder[] }, LinkInput>(
-  ({ input, receive, sendBack }) => {
+  ({ input, receive, sendBack, self, system }) => {
     const { core, name } = input;
     const record = core.expert(name);
+    record.link = self;
     let buffer: WorkResult[] = [];
     const flush = () => {
       const results = buffer;
       buffer = [];
-      sendBack({ type: 'settled', results });
+      const wasFull = record.slot.active >= record.slot.concurrency;
+      record.slot.active -= results.length;
+      for (const result of results) {
+        const { error } = result;
+        if (error === undefined || !EXPERT_FAULTS.has(error.code)) continue;
+        const past = record.health.record(
+          { atMs: core.clock.now(), code: error.code, message: error.message },
+          core.options.supervision,
+        );
+        // Only a working expert restarts; one backing off, probing or retired stays so.
+        if (past && (record.state === 'ready' || record.state === 'busy')) record.restartDue = true;
+      }
+      system.get('coordinator')?.send({ type: 'expert.settled', results });
+      if (record.restartDue || wasFull) sendBack({ type: 'changed' });
     };
     const settle = (result: WorkResult) => {
       // Results that arrive in the same turn (a batch from one thread) travel as one event.
@@ -98,6 +116,9 @@ const link = fromCallback<{ type: 'work'; works: WorkOrder[] }, LinkInput>(
         }
       }
     });
+    return () => {
+      if (record.link === self) record.link = undefined;
+    };
   },
 );
 
@@ -135,27 +156,6 @@ export const expertMachine = setup({
       ) {
         self._parent?.send({ type: 'expert.status', name: context.name });
       }
-    },
-    forward: ({ event, self }) => {
-      if (event.type !== 'assign') return;
-      self.getSnapshot().children.link?.send({ type: 'work', works: event.works });
-    },
-    /** Frees the slots, counts the expert's own faults, and reports the results upward. */
-    settle: ({ context, event, self }) => {
-      if (event.type !== 'settled') return;
-      const { record, core } = context;
-      record.slot.active -= event.results.length;
-      for (const result of event.results) {
-        const { error } = result;
-        if (error === undefined || !EXPERT_FAULTS.has(error.code)) continue;
-        const past = record.health.record(
-          { atMs: core.clock.now(), code: error.code, message: error.message },
-          core.options.supervision,
-        );
-        // Only a working expert restarts; one backing off, probing or retired stays so.
-        if (past && (record.state === 'ready' || record.state === 'busy')) record.restartDue = true;
-      }
-      self._parent?.send({ type: 'expert.settled', results: event.results });
     },
     probeOk: ({ context }) => {
       context.record.probeFailures = 0;
@@ -221,12 +221,8 @@ export const expertMachine = setup({
     input: ({ context }) => ({ core: context.core, name: context.name }),
   },
   initial: 'probing',
-  on: {
-    // Work the scheduler gave it while it took work runs, whatever state it is in by now.
-    assign: { actions: 'forward' },
-    // Results come back in every state: work in flight always finishes and is reported.
-    settled: { actions: 'settle' },
-  },
+  // 'changed' has no actions: receiving it re-evaluates the eventless transitions below.
+  on: { changed: {} },
   states: {
     probing: {
       entry: { type: 'enter', params: 'probing' },

@@ -214,22 +214,60 @@ export const coordinatorMachine = setup({
           record.ref?.send({ type: 'changed' });
       }
     },
+    /**
+     * Results come home. A success is data, not control flow: the coordinator writes it to the
+     * run's ledger and queues the dependents it releases, without waking the run's machine.
+     * The run hears of failures (its retry policy) and of its last subtask ending.
+     */
     route: ({ context, event }) => {
       if (event.type !== 'expert.settled') return;
       const { core } = context;
       core.running -= event.results.length;
-      // One event per run, however many of its results arrived together.
-      const byRun = new Map<string, WorkResult[]>();
+      const wake = new Map<string, WorkResult[]>();
       for (const result of event.results) {
-        const list = byRun.get(result.work.runId);
-        if (list === undefined) byRun.set(result.work.runId, [result]);
+        const { runId, index, id } = result.work;
+        const entry = core.runs.get(runId);
+        const ledger = entry?.ledger;
+        if (
+          entry === undefined ||
+          entry.finished ||
+          ledger === undefined ||
+          ledger.isTerminal(index)
+        )
+          continue;
+        if (result.ok && ledger.failed === 0) {
+          const ready = ledger.complete(
+            index,
+            result.output,
+            result.runMs,
+            core.clock.now() - entry.startedAt,
+          );
+          core.emit(runId, {
+            type: 'subtask.end',
+            runId,
+            id,
+            status: 'done',
+            expert: result.expert,
+          });
+          for (const j of ready) {
+            const subtask = ledger.graph.subtasks[j] as { needs: string };
+            core.scheduler.enqueue(
+              runId,
+              j,
+              subtask.needs,
+              ledger.graph.complexity[j] as number,
+              ledger.avoid[j],
+            );
+          }
+          if (ledger.finished && !wake.has(runId)) wake.set(runId, []);
+          continue;
+        }
+        const list = wake.get(runId);
+        if (list === undefined) wake.set(runId, [result]);
         else list.push(result);
       }
-      for (const [runId, results] of byRun) {
-        const entry = core.runs.get(runId);
-        if (entry !== undefined && !entry.finished)
-          entry.ref?.send({ type: 'work.settled', results });
-      }
+      for (const [runId, results] of wake)
+        core.runs.get(runId)?.ref?.send({ type: 'work.settled', results });
     },
     finish: ({ context, event }) => {
       if (event.type !== 'run.finished') return;
@@ -297,7 +335,7 @@ export const coordinatorMachine = setup({
     'run.start': { actions: 'spawnRun' },
     'run.identify': { actions: ['identify', 'answerIdentify'] },
     'run.ready': { actions: ['enqueue', 'checkServable', 'dispatch'] },
-    'expert.settled': { actions: ['route', 'dispatch'] },
+    'expert.settled': { actions: ['route', 'checkServable', 'dispatch'] },
     'expert.status': { actions: ['answerIdentify', 'checkServable', 'dispatch'] },
     'run.finished': { actions: ['finish', 'stopRun', 'dispatch'] },
     'run.cancel': { actions: 'cancelRun' },

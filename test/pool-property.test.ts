@@ -49,9 +49,9 @@ async function runStream(faults: Fault[], batch: number | 'auto'): Promise<void>
         settlements++;
         return { value, code: 'ok' };
       },
-      (error: { code: string }) => {
+      (error: { code: string; message: string }) => {
         settlements++;
-        return { value: undefined, code: error.code };
+        return { value: undefined, code: error.code, message: error.message };
       },
     );
   });

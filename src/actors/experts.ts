@@ -85,8 +85,8 @@ export function resolveExpert(definition: unknown, at: string): ResolvedExpert {
     throw invalidOption(`${at}.attempts`, 'a positive integer', d.attempts);
   }
   const batch = d.batch ?? 'auto';
-  if (batch !== 'auto' && !(Number.isInteger(batch) && batch >= 1 && batch <= 254)) {
-    throw invalidOption(`${at}.batch`, "'auto' or an integer from 1 to 254", batch);
+  if (batch !== 'auto' && !(Number.isInteger(batch) && batch >= 1 && batch <= 253)) {
+    throw invalidOption(`${at}.batch`, "'auto' or an integer from 1 to 253", batch);
   }
   if (d.validate !== undefined && typeof d.validate !== 'function')
     throw invalidOption(`${at}.validate`, 'a function', d.validate);

@@ -164,7 +164,15 @@ export function blame(report: DeathReport): Blame {
       ),
     };
   }
-  if (lane.state === 'handed' || report.recycled)
+  // A thread that exits because another message's answer could not be sent dies for that one.
+  const exitCode = /exited with code: (\d+)/.exec(messageOf(error))?.[1];
+  // Its answer was posted but not read when the thread died (of the next message): it runs again.
+  if (
+    lane.state === 'handed' ||
+    lane.state === 'done' ||
+    report.recycled ||
+    Number(exitCode) === EXIT_NOT_CLONEABLE
+  )
     return { item: 'none', error: crashError(module, error) };
   if (lane.state === 'loading') {
     return {

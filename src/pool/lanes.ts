@@ -4,7 +4,7 @@
  * them to time tasks from their start and to charge a thread's death to the right task.
  */
 
-import { GEN_MASK, LANE_HANDED, LANE_LOADING, laneWord } from './protocol.js';
+import { GEN_MASK, LANE_DONE, LANE_HANDED, LANE_LOADING, laneWord } from './protocol.js';
 import { Deque } from './queue.js';
 
 /** What a lane says about the hand-off that holds it. */
@@ -12,6 +12,8 @@ export type LaneReading =
   /** Handed off, nothing started yet (or the lane was written by an earlier holder). */
   | { state: 'handed' }
   | { state: 'loading'; since: number; threadId: number }
+  /** Every item ran; the answer was posted (Piscina may not have read it yet). */
+  | { state: 'done'; threadId: number }
   | { state: 'running'; item: number; since: number; threadId: number };
 
 const HANDED: LaneReading = Object.freeze({ state: 'handed' });
@@ -78,6 +80,7 @@ export class Lanes {
     const since = this.#times[lane] as number;
     const threadId = Atomics.load(this.#threads, lane);
     if (code === LANE_LOADING) return { state: 'loading', since, threadId };
+    if (code === LANE_DONE) return { state: 'done', threadId };
     return { state: 'running', item: code - 1, since, threadId };
   }
 }

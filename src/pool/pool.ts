@@ -5,6 +5,7 @@
  */
 import { Piscina } from 'piscina';
 import { deserializeError, invalidOption, TroupeError } from '../errors.js';
+import { AUTO_BATCH_BELOW_MS } from './batching.js';
 import { findUncloneable } from './clone.js';
 import { blame, cancelledError, itemError, messageOf } from './failures.js';
 import type { Blame, Handoff, Job, JobKind, ModuleState } from './jobs.js';
@@ -33,14 +34,26 @@ import { WorkQueue } from './work-queue.js';
 /** Times a task's thread may die before the task started, before the task fails. */
 const MAX_REQUEUES = 3;
 /**
- * Messages handed to Piscina per thread: one running and one waiting. Piscina posts a waiting
- * message to a thread inside the handler of the answer that freed it, before the thread goes to
- * sleep; handing off only after each answer (one per thread) left the thread asleep and cost a
- * wake-up per task (measured: see docs in README, "Hand-off").
+ * Messages handed to Piscina per thread: one running and one waiting in the thread's own port,
+ * so that a thread goes from one task to the next without sleeping until the main thread hears
+ * of the first and hands it the second (measured: see README, "Benchmarks").
  */
 const HANDOFF_DEPTH = 2;
 
 const WORKER_URL = new URL('./worker.js', import.meta.url).href;
+
+/** A signal that never fires: it only makes Piscina treat a task as abortable (see #handOff). */
+const UNSTACKABLE = Object.freeze({
+  aborted: false,
+  once: () => {},
+  off: () => {},
+  removeListener: () => {},
+});
+
+/** Measured, and short enough that waiting behind another task on its thread costs little. */
+function isShort(module: ModuleState): boolean {
+  return module.samples >= 3 && module.avgRunMs < AUTO_BATCH_BELOW_MS;
+}
 
 /** A pool of worker threads that runs registered modules by name. See {@link createPool}. */
 export class Pool {
@@ -98,7 +111,10 @@ export class Pool {
       minThreads: threads,
       maxThreads: threads,
       idleTimeout: Number.POSITIVE_INFINITY,
-      concurrentTasksPerWorker: 1,
+      // Two messages per thread: the next one waits in the thread's own port while the first
+      // runs (the dispatcher still runs them one at a time), so the thread never sleeps between
+      // tasks waiting for the main thread to hand it more.
+      concurrentTasksPerWorker: HANDOFF_DEPTH,
       recordTiming: false,
       workerData: boot,
       ...(this.#options.resourceLimits === undefined
@@ -361,7 +377,13 @@ export class Pool {
     };
     // Only what is there crosses: an absent field costs nothing to clone.
     if (contexts !== undefined) message.c = contexts;
-    this.#piscina.run(message, transferList === undefined ? undefined : { transferList }).then(
+    // Short tasks may wait in a busy thread's port (pipelining); a long or unmeasured one is
+    // marked abortable, which Piscina never stacks on a thread nor stacks anything upon, so
+    // that nothing short is stuck behind it while another thread frees up.
+    const options: { transferList?: ArrayBuffer[]; signal?: typeof UNSTACKABLE } = {};
+    if (transferList !== undefined) options.transferList = transferList;
+    if (!isShort(first.module)) options.signal = UNSTACKABLE;
+    this.#piscina.run(message, options).then(
       (response: TaskResponse) => this.#onAnswer(handoff, response),
       (error: unknown) => this.#onDeath(handoff, error),
     );
@@ -581,7 +603,12 @@ export class Pool {
     if (handoff.done || handoff.kill !== undefined) return;
     handoff.kill = verdict;
     const lane = this.#lanes.cancel(handoff.lane, handoff.gen);
-    if (lane.state !== 'handed') this.#terminate(lane.threadId);
+    if (lane.state === 'running' || lane.state === 'loading') {
+      // The thread may have moved on to the next message by now: whatever else dies with it
+      // is not to blame (see #blame), and runs again elsewhere.
+      this.#markTerminated(lane.threadId);
+      this.#terminate(lane.threadId);
+    }
     if (lane.state === 'running') {
       const running = handoff.jobs[lane.item];
       if (running !== undefined) running.runMs = this.#meter.now() - lane.since;
@@ -625,7 +652,7 @@ export class Pool {
     for (const handoff of this.#inFlight) {
       const lane = this.#lanes.read(handoff.lane, handoff.gen);
       lanes.set(handoff, lane);
-      if (lane.state !== 'handed') started++;
+      if (lane.state === 'running' || lane.state === 'loading') started++;
     }
     for (const [handoff, lane] of lanes) {
       if (handoff.kill !== undefined) continue;
@@ -659,11 +686,15 @@ export class Pool {
 
   /** Replaces a thread that saw an uncaught error, once its answer is in. */
   #recycle(threadId: number): void {
-    // Whatever Piscina posts to it before it exits is not to blame for its death.
+    this.#markTerminated(threadId);
+    this.#terminate(threadId);
+  }
+
+  /** The pool ends this thread itself: nothing else that dies with it is to blame. */
+  #markTerminated(threadId: number): void {
     this.#recycling.add(threadId);
     if (this.#recycling.size > 1024)
       this.#recycling.delete(this.#recycling.values().next().value as number);
-    this.#terminate(threadId);
   }
 
   #onSideMessage(message: unknown): void {

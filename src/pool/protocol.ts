@@ -83,11 +83,13 @@ export type SideMessage = {
 /** Exit code of a thread that could not send its answer because a result is not cloneable. */
 export const EXIT_NOT_CLONEABLE = 86;
 
-// Lane words: `gen << 8 | code`, where code 0 = handed off, not started; 1..254 = running item
-// (code - 1); 255 = loading the module. The generation tells a stale write from a live one.
+// Lane words: `gen << 8 | code`, where code 0 = handed off, not started; 1..253 = running item
+// (code - 1); 254 = done, answer sent; 255 = loading the module. The generation tells a stale write from a live one.
 export const LANE_HANDED = 0;
 export const LANE_LOADING = 255;
-export const MAX_BATCH = 254;
+/** Every item ran and the answer is on its way (it may still be lost if the thread dies now). */
+export const LANE_DONE = 254;
+export const MAX_BATCH = 253;
 export const GEN_MASK = 0x7fffff;
 
 export function laneWord(gen: number, code: number): number {

@@ -39,6 +39,7 @@ export function expired(
     }
     return undefined;
   }
+  if (lane.state === 'done') return undefined;
   if (lane.state === 'loading') {
     if (now - lane.since > limits.moduleLoadTimeoutMs + LOAD_SLACK_MS) {
       return { item: 'all', error: loadBlockedError(handoff.module, limits.moduleLoadTimeoutMs) };

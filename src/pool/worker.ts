@@ -14,6 +14,7 @@ import {
   EXIT_NOT_CLONEABLE,
   type ItemFailureCode,
   type ItemResult,
+  LANE_DONE,
   LANE_LOADING,
   laneWord,
   type SideMessage,
@@ -47,8 +48,8 @@ let tokens = 0;
 let current: { token: number; fail: (error: unknown) => void } | undefined;
 const stray: WireError[] = [];
 let recycle = false;
-/** The last answer handed to Piscina, kept in case it turns out not to be cloneable. */
-let lastAnswer: { message: TaskMessage; response: TaskResponse } | undefined;
+/** The last answers handed to Piscina, kept in case one turns out not to be cloneable. */
+const lastAnswers: { message: TaskMessage; response: TaskResponse }[] = [];
 
 function onUncaught(error: unknown): void {
   const token = owner.getStore();
@@ -58,8 +59,8 @@ function onUncaught(error: unknown): void {
     current.fail(error);
     return;
   }
-  if (lastAnswer !== undefined && error instanceof Error && error.name === 'DataCloneError') {
-    reportUncloneable(lastAnswer.message, lastAnswer.response, error);
+  if (lastAnswers.length > 0 && error instanceof Error && error.name === 'DataCloneError') {
+    reportUncloneable(error);
     return;
   }
   // Left behind by an earlier task (or by a module's top level): never charged to a task.
@@ -70,29 +71,27 @@ function onUncaught(error: unknown): void {
 process.on('uncaughtException', onUncaught);
 process.on('unhandledRejection', onUncaught);
 
-/** Piscina could not send our answer: say which value, then exit so that the task settles. */
-function reportUncloneable(message: TaskMessage, response: TaskResponse, error: Error): never {
-  let item = 0;
-  let path = 'output';
-  for (let index = 0; index < response.r.length; index++) {
-    const result = response.r[index];
-    if (result?.ok !== true) continue;
-    const at = findUncloneable(result.v, 'output');
-    if (at !== undefined) {
-      item = index;
-      path = `${at.path} (${at.what})`;
-      break;
+/** Piscina could not send an answer: say which value, then exit so that the task settles. */
+function reportUncloneable(error: Error): never {
+  let side: SideMessage | undefined;
+  for (const { message, response } of lastAnswers) {
+    for (let index = 0; index < response.r.length && side === undefined; index++) {
+      const result = response.r[index];
+      if (result?.ok !== true) continue;
+      const at = findUncloneable(result.v, 'output');
+      if (at === undefined) continue;
+      side = {
+        kind: 'troupe:not-cloneable',
+        lane: message.l,
+        gen: message.g,
+        item: index,
+        path: `${at.path} (${at.what})`,
+        message: error.message,
+      };
     }
+    if (side !== undefined) break;
   }
-  const side: SideMessage = {
-    kind: 'troupe:not-cloneable',
-    lane: message.l,
-    gen: message.g,
-    item,
-    path,
-    message: error.message,
-  };
-  parentPort?.postMessage(side);
+  if (side !== undefined) parentPort?.postMessage(side);
   process.exit(EXIT_NOT_CLONEABLE);
 }
 
@@ -202,18 +201,31 @@ function answer(message: TaskMessage, results: ItemResult[]): TaskResponse {
   const response: TaskResponse = { r: results, th: threadId };
   if (stray.length > 0) response.stray = stray.splice(0);
   if (recycle) response.recycle = true;
-  lastAnswer = { message, response };
+  // Done: if the thread dies before Piscina reads this answer, these items are not to blame.
+  Atomics.store(laneState, message.l, laneWord(message.g, LANE_DONE));
+  lastAnswers.push({ message, response });
+  if (lastAnswers.length > 2) lastAnswers.shift();
   return response;
 }
 
 /**
- * Piscina calls this for every message the pool hands to this thread. It stays synchronous while
- * the module is loaded and every item returns a plain value: no promise, no extra turn (a
- * one-at-a-time task pays the round trip only).
+ * Piscina calls this for every message the pool hands to this thread. The pool lets Piscina
+ * post a second message while the first runs, so that the thread finds its next work waiting
+ * instead of sleeping until the main thread answers. Messages still run one at a time, in
+ * order, each after the previous one's answer has been posted: a chain of promises puts the
+ * start of each behind the previous one's settlement and Piscina's posting of it.
  */
-export default function dispatch(message: TaskMessage): TaskResponse | 0 | Promise<TaskResponse> {
-  lastAnswer = undefined;
+export default function dispatch(message: TaskMessage): 0 | Promise<TaskResponse> {
   if (message.k === 'ping') return 0;
+  const result = chain.then(() => start(message));
+  chain = result.then(noop, noop);
+  return result;
+}
+
+let chain: Promise<unknown> = Promise.resolve();
+const noop = (): void => {};
+
+function start(message: TaskMessage): TaskResponse | Promise<TaskResponse> {
   laneThread[message.l] = threadId;
   const loaded = modules.get(message.m);
   if (loaded === undefined) return loadThenRun(message);

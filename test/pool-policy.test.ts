@@ -1,7 +1,7 @@
 // The crash and timeout policy as pure functions: every branch, with made-up lane readings.
 import { describe, expect, it } from 'vitest';
 import { AUTO_BATCH_MAX, batchSize, fairShare } from '../dist/pool/batching.js';
-import { blame, crashError } from '../dist/pool/failures.js';
+import { blame } from '../dist/pool/failures.js';
 import type { LaneReading } from '../dist/pool/lanes.js';
 import { expired, LOAD_SLACK_MS } from '../dist/pool/timeouts.js';
 
@@ -63,7 +63,6 @@ describe('blame()', () => {
     module: 'm',
     error,
     lane,
-    side: undefined,
     recycled: false,
     uncloneableInput: () => undefined,
     ...extra,
@@ -96,23 +95,6 @@ describe('blame()', () => {
     expect(blame(report(running(0, 0), oom)).error.code).toBe('E_WORKER_OOM');
   });
 
-  it('an output the thread could not send is E_NOT_CLONEABLE at the path it reported', () => {
-    const side = {
-      kind: 'troupe:not-cloneable' as const,
-      lane: 0,
-      gen: 1,
-      item: 1,
-      path: 'output.fn (a function)',
-      message: 'x',
-    };
-    expect(
-      blame(report(running(1, 0), new Error('worker exited with code: 86'), { side })),
-    ).toMatchObject({
-      item: 1,
-      error: { code: 'E_NOT_CLONEABLE', details: { path: 'output.fn (a function)' } },
-    });
-  });
-
   it('an input that could not be posted is E_NOT_CLONEABLE for the item that holds it', () => {
     const error = Object.assign(new Error('() => 1 could not be cloned.'), {
       name: 'DataCloneError',
@@ -125,8 +107,8 @@ describe('blame()', () => {
     expect(blame(report(handed, error)).item).toBe('all');
   });
 
-  it('crashError classifies the exit code of an uncloneable answer', () => {
-    expect(crashError('m', new Error('worker exited with code: 86')).code).toBe('E_NOT_CLONEABLE');
+  it('a finished message whose answer was not read when its thread died runs again', () => {
+    expect(blame(report({ state: 'done', threadId: 7 }, exit)).item).toBe('none');
   });
 });
 

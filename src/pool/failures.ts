@@ -6,7 +6,7 @@ import { deserializeError, TroupeError } from '../errors.js';
 import type { UncloneableAt } from './clone.js';
 import type { Blame } from './jobs.js';
 import type { LaneReading } from './lanes.js';
-import { EXIT_NOT_CLONEABLE, type ItemResult, type SideMessage } from './protocol.js';
+import type { ItemResult } from './protocol.js';
 
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -60,16 +60,6 @@ export function crashError(module: string, error: unknown): TroupeError {
   }
   const exit = /exited with code: (\d+)/.exec(messageOf(error));
   const exitCode = exit === null ? undefined : Number(exit[1]);
-  if (exitCode === EXIT_NOT_CLONEABLE) {
-    return new TroupeError(
-      'E_NOT_CLONEABLE',
-      `${module}: the task's output cannot be sent back from the worker thread`,
-      {
-        cause: error,
-        details: { module },
-      },
-    );
-  }
   return new TroupeError(
     'E_WORKER_CRASHED',
     `${module}: the worker thread died while running the task (${messageOf(error)})`,
@@ -114,8 +104,6 @@ export interface DeathReport {
   error: unknown;
   /** What the hand-off's lane said at that moment. */
   lane: LaneReading;
-  /** What the thread said before it exited, if it could not send its answer. */
-  side: SideMessage | undefined;
   /** Whether the thread was being replaced by the pool (after a stray error): then nothing on it is to blame. */
   recycled: boolean;
   /** Finds the input (or context) of an item that cannot be cloned, for a failed post. */
@@ -127,7 +115,7 @@ export interface DeathReport {
  * blamed; items that had not started, or whose thread the pool was replacing, run elsewhere.
  */
 export function blame(report: DeathReport): Blame {
-  const { module, error, lane, side } = report;
+  const { module, error, lane } = report;
   if (error instanceof Error && error.name === 'DataCloneError') {
     const found = report.uncloneableInput();
     if (found === undefined) {
@@ -151,28 +139,9 @@ export function blame(report: DeathReport): Blame {
       ),
     };
   }
-  if (side !== undefined) {
-    return {
-      item: side.item,
-      error: new TroupeError(
-        'E_NOT_CLONEABLE',
-        `${module}: ${side.path} cannot be sent back from the worker thread`,
-        {
-          cause: error,
-          details: { module, path: side.path },
-        },
-      ),
-    };
-  }
-  // A thread that exits because another message's answer could not be sent dies for that one.
-  const exitCode = /exited with code: (\d+)/.exec(messageOf(error))?.[1];
-  // Its answer was posted but not read when the thread died (of the next message): it runs again.
-  if (
-    lane.state === 'handed' ||
-    lane.state === 'done' ||
-    report.recycled ||
-    Number(exitCode) === EXIT_NOT_CLONEABLE
-  )
+  // Not started, or its answer was posted but not read when the thread died (of the next
+  // message), or the pool itself ended the thread: it runs again elsewhere.
+  if (lane.state === 'handed' || lane.state === 'done' || report.recycled)
     return { item: 'none', error: crashError(module, error) };
   if (lane.state === 'loading') {
     return {

@@ -65,7 +65,6 @@ export class Pool {
   readonly #meter: PoolMeter;
   readonly #inFlight = new Set<Handoff>();
   readonly #recycling = new Set<number>();
-  readonly #sideMessages = new Map<string, SideMessage>();
   #idleWaiters: (() => void)[] = [];
   #seq = 0;
   #running = 0;
@@ -466,14 +465,10 @@ export class Pool {
       const running = handoff.jobs[lane.item];
       if (running !== undefined) running.runMs = this.#meter.now() - lane.since;
     }
-    const sideKey = `${handoff.lane}:${handoff.gen}`;
-    const side = this.#sideMessages.get(sideKey);
-    this.#sideMessages.delete(sideKey);
     return blame({
       module: (handoff.jobs[0] as Job).module.reg.name,
       error,
       lane,
-      side,
       recycled: lane.state !== 'handed' && this.#recycling.has(lane.threadId),
       uncloneableInput: () => {
         for (let item = 0; item < handoff.jobs.length; item++) {
@@ -697,10 +692,31 @@ export class Pool {
       this.#recycling.delete(this.#recycling.values().next().value as number);
   }
 
+  /**
+   * A thread could not send an answer (an output that cannot be cloned): that item fails, the
+   * others of its message run elsewhere, and the thread, whose Piscina task would never end, is
+   * terminated and replaced.
+   */
   #onSideMessage(message: unknown): void {
     const side = message as SideMessage | null;
     if (side === null || typeof side !== 'object' || side.kind !== 'troupe:not-cloneable') return;
-    this.#sideMessages.set(`${side.lane}:${side.gen}`, side);
+    this.#markTerminated(side.threadId);
+    this.#terminate(side.threadId);
+    let handoff: Handoff | undefined;
+    for (const h of this.#inFlight) if (h.lane === side.lane && h.gen === side.gen) handoff = h;
+    if (handoff === undefined || handoff.kill !== undefined) return;
+    const name = (handoff.jobs[0] as Job).module.reg.name;
+    const error = new TroupeError(
+      'E_NOT_CLONEABLE',
+      `${name}: ${side.path} cannot be sent back from the worker thread`,
+      {
+        cause: new Error(side.message),
+        details: { module: name, path: side.path },
+      },
+    );
+    handoff.kill = { item: side.item, error };
+    this.#apply(handoff, handoff.kill, error);
+    this.#afterSettle();
   }
 
   #reportStray(error: unknown, what: string): void {

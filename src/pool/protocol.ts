@@ -76,12 +76,10 @@ export type SideMessage = {
   lane: number;
   gen: number;
   item: number;
+  threadId: number;
   path: string;
   message: string;
 };
-
-/** Exit code of a thread that could not send its answer because a result is not cloneable. */
-export const EXIT_NOT_CLONEABLE = 86;
 
 // Lane words: `gen << 8 | code`, where code 0 = handed off, not started; 1..253 = running item
 // (code - 1); 254 = done, answer sent; 255 = loading the module. The generation tells a stale write from a live one.

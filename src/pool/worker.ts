@@ -11,7 +11,6 @@ import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { serializeError, TroupeError, type WireError } from '../errors.js';
 import { findUncloneable } from './clone.js';
 import {
-  EXIT_NOT_CLONEABLE,
   type ItemFailureCode,
   type ItemResult,
   LANE_DONE,
@@ -71,8 +70,11 @@ function onUncaught(error: unknown): void {
 process.on('uncaughtException', onUncaught);
 process.on('unhandledRejection', onUncaught);
 
-/** Piscina could not send an answer: say which value, then exit so that the task settles. */
-function reportUncloneable(error: Error): never {
+/**
+ * Piscina could not send an answer: say which value. The main thread then settles that item,
+ * hands the others elsewhere and terminates this thread (Piscina's task for it would never end).
+ */
+function reportUncloneable(error: Error): void {
   let side: SideMessage | undefined;
   for (const { message, response } of lastAnswers) {
     for (let index = 0; index < response.r.length && side === undefined; index++) {
@@ -85,6 +87,7 @@ function reportUncloneable(error: Error): never {
         lane: message.l,
         gen: message.g,
         item: index,
+        threadId,
         path: `${at.path} (${at.what})`,
         message: error.message,
       };
@@ -92,7 +95,11 @@ function reportUncloneable(error: Error): never {
     if (side !== undefined) break;
   }
   if (side !== undefined) parentPort?.postMessage(side);
-  process.exit(EXIT_NOT_CLONEABLE);
+  else {
+    // Not one of the last answers: nothing to charge; the thread is replaced all the same.
+    stray.push(serializeError(error));
+    recycle = true;
+  }
 }
 
 async function load(name: string): Promise<LoadedModule> {

@@ -2,15 +2,13 @@
  * The pool suite: troupe's pool against raw Piscina (min = max threads, everything queued),
  * Piscina with its default options, and the same work on the main thread, in one process.
  */
-import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { Piscina } from 'piscina';
 import { createPool } from 'troupe';
 import { fmt, interleaved, perRound, type Samples, type Spread, spread } from '../harness.js';
 import { fixture } from '../paths.js';
+import { calibrate, idleRss, range } from '../shared.js';
 
 export interface Comparison {
   label: string;
@@ -33,8 +31,6 @@ export interface SuiteOptions {
   threads: number;
 }
 
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-
 /**
  * Piscina's defaults reap threads above minThreads as soon as they idle (idleTimeout 0). A thread
  * being torn down burns a core: wait for those exits, untimed, so that they do not land in the
@@ -49,18 +45,6 @@ function reaped(pool: Piscina): () => Promise<void> {
       seen.filter((w) => !live.has(w) && w.threadId !== -1).map((w) => once(w, 'exit')),
     );
   };
-}
-
-/** SHA-256 rounds that take ~`ms` on this machine's main thread. */
-async function calibrate(ms: number): Promise<number> {
-  const { default: sha256 } = (await import(fixture('sha256').href)) as {
-    default: (rounds: number) => string;
-  };
-  sha256(200);
-  const started = performance.now();
-  sha256(400);
-  const perRound = (performance.now() - started) / 400;
-  return Math.max(1, Math.round(ms / perRound));
 }
 
 export async function poolSuite(options: SuiteOptions): Promise<CaseResult[]> {
@@ -245,40 +229,14 @@ export async function poolSuite(options: SuiteOptions): Promise<CaseResult[]> {
     await Promise.all([troupe.destroy(), piscina.destroy(), defaults.destroy()]);
   }
 
-  results.push(await idleRss(quick ? 3 : 7));
+  results.push(
+    await idleRss(
+      'troupe',
+      'idle RSS, 2 threads (MiB, each pool in a fresh process)',
+      quick ? 3 : 7,
+    ),
+  );
   return results;
-}
-
-/** Idle RSS with 2 threads, each pool in its own fresh process, kinds interleaved. */
-async function idleRss(rounds: number): Promise<CaseResult> {
-  const run = promisify(execFile);
-  const probe = fileURLToPath(new URL('../rss-probe.js', import.meta.url));
-  const samples: Samples = { troupe: [], piscina: [] };
-  for (let round = 0; round < rounds; round++) {
-    const kinds = round % 2 === 0 ? ['troupe', 'piscina'] : ['piscina', 'troupe'];
-    for (const kind of kinds) {
-      const { stdout } = await run(process.execPath, ['--expose-gc', probe, kind]);
-      samples[kind]?.push(JSON.parse(stdout).rss / 2 ** 20);
-    }
-    process.stderr.write('.');
-  }
-  const added = perRound(samples.troupe as number[], samples.piscina as number[], (t, p) => t - p);
-  return {
-    name: 'idle RSS, 2 threads (MiB, each pool in a fresh process)',
-    medians: {
-      troupe: spread(samples.troupe as number[]).median,
-      piscina: spread(samples.piscina as number[]).median,
-    },
-    comparisons: [
-      {
-        label: 'troupe − raw piscina (MiB)',
-        spread: added,
-        target: '≤ 8.00',
-        pass: added.median <= 8,
-      },
-    ],
-    samples,
-  };
 }
 
 export const describeCase = (result: CaseResult): string[] => [

@@ -2,26 +2,12 @@
  * The runtime suite: subtasks through the whole actor runtime (coordinator, run, expert actors,
  * ledger, scheduler) against raw Piscina and against troupe's own pool alone, in one process.
  */
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { Piscina } from 'piscina';
 import { createPool, createTroupe, defineExpert } from 'troupe';
 import { interleaved, perRound, type Samples, spread } from '../harness.js';
 import { fixture } from '../paths.js';
+import { calibrate, idleRss, range } from '../shared.js';
 import type { CaseResult, SuiteOptions } from './pool.js';
-
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-
-async function calibrate(ms: number): Promise<number> {
-  const { default: sha256 } = (await import(fixture('sha256').href)) as {
-    default: (rounds: number) => string;
-  };
-  sha256(200);
-  const started = performance.now();
-  sha256(400);
-  return Math.max(1, Math.round(ms / ((performance.now() - started) / 400)));
-}
 
 export async function runtimeSuite(options: SuiteOptions): Promise<CaseResult[]> {
   const { threads, rounds, quick } = options;
@@ -234,39 +220,12 @@ export async function runtimeSuite(options: SuiteOptions): Promise<CaseResult[]>
     await Promise.all([troupe.close({ force: true }), pool.destroy(), piscina.destroy()]);
   }
 
-  results.push(await idleRss(quick ? 3 : 7));
+  results.push(
+    await idleRss(
+      'troupe-runtime',
+      'idle troupe (runtime loaded, 2 threads) RSS (MiB, fresh processes)',
+      quick ? 3 : 7,
+    ),
+  );
   return results;
-}
-
-/** Idle RSS of a troupe with 2 threads against raw Piscina, each in a fresh process. */
-async function idleRss(rounds: number): Promise<CaseResult> {
-  const run = promisify(execFile);
-  const probe = fileURLToPath(new URL('../rss-probe.js', import.meta.url));
-  const samples: Samples = { troupe: [], piscina: [] };
-  for (let round = 0; round < rounds; round++) {
-    for (const kind of round % 2 === 0
-      ? ['troupe-runtime', 'piscina']
-      : ['piscina', 'troupe-runtime']) {
-      const { stdout } = await run(process.execPath, ['--expose-gc', probe, kind]);
-      samples[kind === 'piscina' ? 'piscina' : 'troupe']?.push(JSON.parse(stdout).rss / 2 ** 20);
-    }
-    process.stderr.write('.');
-  }
-  const added = perRound(samples.troupe as number[], samples.piscina as number[], (t, p) => t - p);
-  return {
-    name: 'idle troupe (runtime loaded, 2 threads) RSS (MiB, fresh processes)',
-    medians: {
-      troupe: spread(samples.troupe as number[]).median,
-      piscina: spread(samples.piscina as number[]).median,
-    },
-    comparisons: [
-      {
-        label: 'troupe − raw piscina (MiB)',
-        spread: added,
-        target: '≤ 8.00',
-        pass: added.median <= 8,
-      },
-    ],
-    samples,
-  };
 }

@@ -1,0 +1,58 @@
+/** Helpers both suites use: work sizes, SHA-256 calibration, and the fresh-process RSS probe. */
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { perRound, type Samples, spread } from './harness.js';
+import { fixture } from './paths.js';
+import type { CaseResult } from './suites/pool.js';
+
+export const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+/** SHA-256 rounds (64 KiB each) that take ~`ms` on this machine's main thread. */
+export async function calibrate(ms: number): Promise<number> {
+  const { default: sha256 } = (await import(fixture('sha256').href)) as {
+    default: (rounds: number) => string;
+  };
+  sha256(200);
+  const started = performance.now();
+  sha256(400);
+  return Math.max(1, Math.round(ms / ((performance.now() - started) / 400)));
+}
+
+/**
+ * Idle RSS of troupe (probe kind `kind`) against raw Piscina with 2 threads, each in a fresh
+ * process (`rss-probe.js`), the two kinds interleaved.
+ */
+export async function idleRss(
+  kind: 'troupe' | 'troupe-runtime',
+  name: string,
+  rounds: number,
+): Promise<CaseResult> {
+  const run = promisify(execFile);
+  const probe = fileURLToPath(new URL('./rss-probe.js', import.meta.url));
+  const samples: Samples = { troupe: [], piscina: [] };
+  for (let round = 0; round < rounds; round++) {
+    for (const which of round % 2 === 0 ? [kind, 'piscina'] : ['piscina', kind]) {
+      const { stdout } = await run(process.execPath, ['--expose-gc', probe, which]);
+      samples[which === 'piscina' ? 'piscina' : 'troupe']?.push(JSON.parse(stdout).rss / 2 ** 20);
+    }
+    process.stderr.write('.');
+  }
+  const added = perRound(samples.troupe as number[], samples.piscina as number[], (t, p) => t - p);
+  return {
+    name,
+    medians: {
+      troupe: spread(samples.troupe as number[]).median,
+      piscina: spread(samples.piscina as number[]).median,
+    },
+    comparisons: [
+      {
+        label: 'troupe − raw piscina (MiB)',
+        spread: added,
+        target: '≤ 8.00',
+        pass: added.median <= 8,
+      },
+    ],
+    samples,
+  };
+}

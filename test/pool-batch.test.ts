@@ -64,7 +64,7 @@ describe('batching', () => {
       Array.from({ length: 50 }, (_, i) => pool.run('behave', { op: 'echo', value: i })),
     );
     expect(pool.stats().modules.behave?.batch).toBeGreaterThan(1);
-    for (let i = 0; i < 10; i++) await pool.run('behave', { op: 'spin', ms: 5 });
+    for (let i = 0; i < 40; i++) await pool.run('behave', { op: 'spin', ms: 5 });
     expect(pool.stats().modules.behave?.batch).toBe(1);
   });
 

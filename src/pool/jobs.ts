@@ -63,7 +63,10 @@ export interface ModuleState {
   queued: number;
   /** Set once the module failed to load: its tasks then fail at once. */
   broken: TroupeError | undefined;
+  /** Typical run time of an item: a moving geometric mean, ms. */
   avgRunMs: number;
+  /** Its logarithm, the moving average actually kept. */
+  avgLogMs: number;
   samples: number;
   completed: number;
   failed: number;

@@ -42,7 +42,11 @@ export class PoolMeter {
     thread.busyMs += ms;
     thread.tasks++;
     module.samples++;
-    module.avgRunMs = module.samples === 1 ? ms : module.avgRunMs * 0.8 + ms * 0.2;
+    // A moving geometric mean: a few large inputs among many small ones (files of very
+    // different sizes) do not make a module look slow, as they would an arithmetic mean.
+    const log = Math.log(Math.max(ms, 0.001));
+    module.avgLogMs = module.samples === 1 ? log : module.avgLogMs * 0.9 + log * 0.1;
+    module.avgRunMs = Math.exp(module.avgLogMs);
   }
 
   threadStarted(threadId: number): void {

@@ -89,6 +89,7 @@ export class Pool {
         queued: 0,
         broken: undefined,
         avgRunMs: 0,
+        avgLogMs: 0,
         samples: 0,
         completed: 0,
         failed: 0,

@@ -52,7 +52,7 @@ export interface ThreadStats {
 export interface ModuleStats {
   completed: number;
   failed: number;
-  /** Moving average of an item's run time, in ms (0 until one has run). */
+  /** Typical run time of an item (moving geometric mean), in ms (0 until one has run). */
   avgRunMs: number;
   /** Batch size used for the next hand-off when enough work waits. */
   batch: number;

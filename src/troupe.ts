@@ -343,6 +343,16 @@ export function createTroupe(options: TroupeOptions): Troupe {
         timeoutMs,
       );
     closed = true;
+    if (closing !== undefined && force) {
+      // A forceful close while a gentle one waits: cancel what is left now.
+      for (const runId of pending.keys()) {
+        actor.send({
+          type: 'run.cancel',
+          runId,
+          error: new TroupeError('E_CLOSED', 'the troupe was closed with force'),
+        });
+      }
+    }
     closing ??= (async () => {
       if (!force && pending.size > 0) {
         let timer: NodeJS.Timeout | undefined;

@@ -91,6 +91,20 @@ describe('cancellation', () => {
     await expect(t.run({ analyze: () => [] }, null)).rejects.toMatchObject({ code: 'E_CLOSED' });
   });
 
+  it('close({ force: true }) while a gentle close waits cancels at once', async () => {
+    const t = team();
+    const gate = blocker();
+    const stuck = t.run(blockedPlan(gate), null);
+    await gate.started();
+    const gentle = t.close({ timeoutMs: 60_000 });
+    await t.close({ force: true });
+    await gentle;
+    const result = await stuck;
+    expect(result.status).toBe('cancelled');
+    if (result.status !== 'done')
+      expect(result.error.message).toBe('the troupe was closed with force');
+  });
+
   it('close({ force: true }) cancels at once', async () => {
     const t = team();
     const gate = blocker();

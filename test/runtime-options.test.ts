@@ -82,6 +82,11 @@ describe('createTroupe options', () => {
       { experts: [expert], inspect: 'yes' },
       'options.inspect: expected a function (inspection event) => void, got "yes"',
     ],
+    [
+      'reserved expert name',
+      { experts: [{ ...expert, name: 'coordinator' }] },
+      'options.experts[0].name: expected a name other than "coordinator" or "run-<n>" (the ids of the troupe\'s own actors), got "coordinator"',
+    ],
   ];
   for (const [field, options, message] of bad) {
     it(`rejects a bad ${field}`, () => {

@@ -152,5 +152,9 @@ describe('supervision', () => {
       'no expert has the skill "s" at level 3 or above; on offer: s (w 2)',
     );
     expect(outcome.stage).toBe('identifying');
+    // Every subtask still has its one terminal record, with the cause.
+    expect(outcome.records).toHaveLength(1);
+    expect(outcome.records[0]).toMatchObject({ status: 'cancelled', attempts: 0 });
+    expect(outcome.records[0]?.error?.code).toBe('E_NO_EXPERT');
   });
 });

@@ -43,6 +43,13 @@ export function resolveExpert(definition: unknown, at: string): ResolvedExpert {
       d.name,
     );
   }
+  if (d.name === 'coordinator' || /^run-\d+$/.test(d.name)) {
+    throw invalidOption(
+      `${at}.name`,
+      'a name other than "coordinator" or "run-<n>" (the ids of the troupe\'s own actors)',
+      d.name,
+    );
+  }
   at = `${at} "${d.name}"`;
   if (
     d.skills === null ||

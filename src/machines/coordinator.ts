@@ -308,6 +308,10 @@ export const coordinatorMachine = setup({
         core.scheduler.removeRun(id);
         core.runs.delete(id);
         entry.controller.abort(error);
+        if (entry.ledger !== undefined) {
+          for (const timer of entry.ledger.timers.values()) core.clock.clearTimeout(timer);
+          entry.ledger.timers.clear();
+        }
         core.counts.failed++;
         entry.close();
         entry.resolve(failedOutcome(entry, error));
@@ -340,7 +344,10 @@ export const coordinatorMachine = setup({
     'run.finished': { actions: ['finish', 'stopRun', 'dispatch'] },
     'run.cancel': { actions: 'cancelRun' },
     'expert.revive': { actions: 'revive' },
-    'xstate.error.actor.*': { actions: 'childFailed' },
+    // A child's bug: its run fails, or its expert is retired; then whatever waited on it moves on.
+    'xstate.error.actor.*': {
+      actions: ['childFailed', 'answerIdentify', 'checkServable', 'dispatch'],
+    },
   },
 });
 

@@ -222,6 +222,13 @@ export const runMachine = setup({
       if (ledger !== undefined) {
         for (const timer of ledger.timers.values()) core.clock.clearTimeout(timer);
         ledger.timers.clear();
+        // A run that ends before its work did (identification failed, integration threw
+        // after a cancel...) still writes one terminal record per subtask.
+        if (status !== 'done') {
+          const cause =
+            context.error ?? new TroupeError('E_CANCELLED', `the run ended (${status})`);
+          ledger.cancelRest(cause, core.clock.now() - entry.startedAt);
+        }
       }
       // Whatever still runs for this run is aborted (a failure elsewhere, a cancel).
       if (!entry.controller.signal.aborted)

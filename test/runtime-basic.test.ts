@@ -224,3 +224,28 @@ describe('a run', () => {
     });
   });
 });
+
+describe('inspection', () => {
+  it('createTroupe({ inspect }) receives XState inspection events of the coordinator, runs and experts', async () => {
+    const seen = new Set<string>();
+    const actors = new Set<string>();
+    const t = troupe({
+      inspect: (event: unknown) => {
+        const e = event as { type: string; actorRef?: { id?: string } };
+        seen.add(e.type);
+        if (e.type === '@xstate.actor' && e.actorRef?.id !== undefined) actors.add(e.actorRef.id);
+      },
+    });
+    const outcome = await t.run(
+      { analyze: () => [{ id: 'a', needs: 'work', input: { op: 'echo', value: 1 } }] },
+      null,
+    );
+    expect(outcome.status).toBe('done');
+    expect(seen).toContain('@xstate.actor');
+    expect(seen).toContain('@xstate.event');
+    expect(seen).toContain('@xstate.snapshot');
+    expect(actors).toContain('worker');
+    expect(actors).toContain('senior');
+    expect([...actors].some((id) => id.startsWith('run-'))).toBe(true);
+  });
+});

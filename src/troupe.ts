@@ -214,35 +214,7 @@ export function createTroupe(options: TroupeOptions): Troupe {
           cause: error,
         },
       );
-      for (const entry of [...core.runs.values()]) {
-        entry.finished = true;
-        entry.ledger?.cancelRest(dead, clock.now() - entry.startedAt);
-        entry.controller.abort(dead);
-        entry.close();
-        core.runs.delete(entry.runId);
-        entry.resolve({
-          status: 'failed',
-          error: dead,
-          stage: 'coordinating',
-          runId: entry.runId,
-          plan: entry.plan.name ?? 'run',
-          records: entry.ledger?.records() ?? [],
-          contributions: entry.ledger?.contributions() ?? [],
-          metrics: {
-            wallMs: 0,
-            runMs: 0,
-            parallelism: 0,
-            efficiency: 0,
-            threads: resolved.threads,
-            subtasks: entry.ledger?.size ?? 0,
-            retries: 0,
-            restarts: 0,
-            messages: 0,
-            criticalPathMs: 0,
-            perExpert: {},
-          },
-        });
-      }
+      for (const entry of [...core.runs.values()]) core.abandon(entry, dead);
     },
   });
   actor.start();

@@ -30,8 +30,6 @@ export interface ExpertDefinition<In = unknown, Out = unknown> {
    * reason string to reject. A rejection uses up an attempt (`E_QUALITY`).
    */
   validate?: (output: Out, input: In) => boolean | string | undefined;
-  /** Phantom field carrying the input type; never set. */
-  readonly __in?: In;
 }
 
 /** One unit of work found by task analysis. */

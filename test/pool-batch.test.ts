@@ -1,6 +1,6 @@
 // Batching: several queued tasks of one module in one message, each settling on its own.
 import { afterEach, describe, expect, it } from 'vitest';
-import { closeAll, fixture, settle, testPool } from './helpers.js';
+import { blocker, closeAll, fixture, settle, testPool } from './helpers.js';
 
 afterEach(closeAll);
 
@@ -68,11 +68,29 @@ describe('batching', () => {
     expect(pool.stats().modules.behave?.batch).toBe(1);
   });
 
-  it('batch 1 sends every task alone', async () => {
-    const pool = testPool({ threads: 1, modules: batched(1) });
-    await Promise.all(
-      Array.from({ length: 20 }, (_, i) => pool.run('behave', { op: 'echo', value: i })),
-    );
-    expect(pool.stats().modules.behave?.batch).toBe(1);
-  });
+  // A's answer travels with its message: alone, it comes back before B (next in the queue) has
+  // finished; in one message with B, only after. Clocks: both are timeOrigin + now, in ms.
+  for (const [batch, together] of [
+    [1, false],
+    [2, true],
+  ] as const) {
+    it(`batch ${batch}: the next queued task ${together ? 'shares' : 'does not share'} a message`, async () => {
+      const pool = testPool({ threads: 1, modules: batched(batch) });
+      const gate = blocker();
+      const held = pool.run('behave', gate.input('held'));
+      await gate.started();
+      const filler = pool.run('behave', { op: 'echo', value: 'filler' }); // the thread's second slot
+      let aSettledAt = 0;
+      const a = pool.run('behave', { op: 'echo', value: 'a' }).then((v) => {
+        aSettledAt = performance.timeOrigin + performance.now();
+        return v;
+      });
+      const b = pool.run<{ end: number }>('behave', { op: 'interval', ms: 100 });
+      gate.release();
+      expect(await Promise.all([held, filler, a])).toEqual(['held', 'filler', 'a']);
+      const { end } = await b;
+      if (together) expect(aSettledAt).toBeGreaterThanOrEqual(end);
+      else expect(aSettledAt).toBeLessThan(end);
+    });
+  }
 });

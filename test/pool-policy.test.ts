@@ -63,7 +63,7 @@ describe('blame()', () => {
     module: 'm',
     error,
     lane,
-    recycled: false,
+    terminatedByPool: false,
     uncloneableInput: () => undefined,
     ...extra,
   });
@@ -78,7 +78,7 @@ describe('blame()', () => {
 
   it('charges nobody when nothing had started, or when the pool was replacing the thread', () => {
     expect(blame(report(handed, exit)).item).toBe('none');
-    expect(blame(report(running(0, 0), exit, { recycled: true })).item).toBe('none');
+    expect(blame(report(running(0, 0), exit, { terminatedByPool: true })).item).toBe('none');
   });
 
   it('a death while loading is the module failing to load, for every item', () => {

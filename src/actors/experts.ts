@@ -1,6 +1,8 @@
 /** Expert definitions: checked once, with messages that name the field and what was given. */
 import { pathToFileURL } from 'node:url';
 import { describe, invalidOption } from '../errors.js';
+import { isDuration, isPositiveInteger } from '../pool/options.js';
+import { MAX_BATCH } from '../pool/protocol.js';
 import type { ExpertDefinition, Level } from '../types.js';
 
 const NAME = /^[A-Za-z][\w.-]*$/;
@@ -80,20 +82,17 @@ export function resolveExpert(definition: unknown, at: string): ResolvedExpert {
       d.module,
     );
   const concurrency = d.concurrency ?? 1;
-  if (!(Number.isInteger(concurrency) && concurrency >= 1))
+  if (!isPositiveInteger(concurrency))
     throw invalidOption(`${at}.concurrency`, 'a positive integer', concurrency);
-  if (
-    d.timeoutMs !== undefined &&
-    !(typeof d.timeoutMs === 'number' && Number.isFinite(d.timeoutMs) && d.timeoutMs >= 0)
-  ) {
+  if (d.timeoutMs !== undefined && !isDuration(d.timeoutMs)) {
     throw invalidOption(`${at}.timeoutMs`, 'a duration in ms (a number >= 0)', d.timeoutMs);
   }
-  if (d.attempts !== undefined && !(Number.isInteger(d.attempts) && d.attempts >= 1)) {
+  if (d.attempts !== undefined && !isPositiveInteger(d.attempts)) {
     throw invalidOption(`${at}.attempts`, 'a positive integer', d.attempts);
   }
   const batch = d.batch ?? 'auto';
-  if (batch !== 'auto' && !(Number.isInteger(batch) && batch >= 1 && batch <= 253)) {
-    throw invalidOption(`${at}.batch`, "'auto' or an integer from 1 to 253", batch);
+  if (batch !== 'auto' && !(isPositiveInteger(batch) && batch <= MAX_BATCH)) {
+    throw invalidOption(`${at}.batch`, `'auto' or an integer from 1 to ${MAX_BATCH}`, batch);
   }
   if (d.validate !== undefined && typeof d.validate !== 'function')
     throw invalidOption(`${at}.validate`, 'a function', d.validate);

@@ -3,6 +3,7 @@
  * cycle (the error names one). O(subtasks + edges). The result indexes the graph for the ledger.
  */
 import { describe, TroupeError } from '../errors.js';
+import { isDuration, isPositiveInteger } from '../pool/options.js';
 import type { Level, Subtask } from '../types.js';
 
 /** The checked graph: subtasks by index, with dependency indexes both ways. */
@@ -47,22 +48,12 @@ export function checkGraph(value: unknown): Graph {
         `${at}.after: expected an array of subtask ids, got ${describe(subtask.after)}`,
       );
     }
-    if (
-      subtask.timeoutMs !== undefined &&
-      !(
-        typeof subtask.timeoutMs === 'number' &&
-        Number.isFinite(subtask.timeoutMs) &&
-        subtask.timeoutMs >= 0
-      )
-    ) {
+    if (subtask.timeoutMs !== undefined && !isDuration(subtask.timeoutMs)) {
       throw invalid(
         `${at}.timeoutMs: expected a duration in ms (a number >= 0), got ${describe(subtask.timeoutMs)}`,
       );
     }
-    if (
-      subtask.attempts !== undefined &&
-      !(Number.isInteger(subtask.attempts) && subtask.attempts >= 1)
-    ) {
+    if (subtask.attempts !== undefined && !isPositiveInteger(subtask.attempts)) {
       throw invalid(
         `${at}.attempts: expected a positive integer, got ${describe(subtask.attempts)}`,
       );

@@ -130,18 +130,8 @@ export const coordinatorMachine = setup({
     enqueue: ({ context, event }) => {
       if (event.type !== 'run.ready') return;
       const entry = context.core.runs.get(event.runId);
-      const ledger = entry?.ledger;
-      if (entry === undefined || entry.finished || ledger === undefined) return;
-      for (const i of event.indexes) {
-        const subtask = ledger.graph.subtasks[i] as { needs: string };
-        context.core.scheduler.enqueue(
-          event.runId,
-          i,
-          subtask.needs,
-          ledger.graph.complexity[i] as number,
-          ledger.avoid[i],
-        );
-      }
+      if (entry === undefined || entry.finished || entry.ledger === undefined) return;
+      context.core.enqueue(event.runId, entry.ledger, event.indexes);
     },
     checkServable: ({ context }) => {
       const { core } = context;
@@ -249,16 +239,7 @@ export const coordinatorMachine = setup({
             status: 'done',
             expert: result.expert,
           });
-          for (const j of ready) {
-            const subtask = ledger.graph.subtasks[j] as { needs: string };
-            core.scheduler.enqueue(
-              runId,
-              j,
-              subtask.needs,
-              ledger.graph.complexity[j] as number,
-              ledger.avoid[j],
-            );
-          }
+          core.enqueue(runId, ledger, ready);
           if (ledger.finished && !wake.has(runId)) wake.set(runId, []);
           continue;
         }
@@ -303,18 +284,7 @@ export const coordinatorMachine = setup({
         { cause },
       );
       if (entry !== undefined && !entry.finished) {
-        entry.finished = true;
-        entry.ledger?.cancelRest(error, core.clock.now() - entry.startedAt);
-        core.scheduler.removeRun(id);
-        core.runs.delete(id);
-        entry.controller.abort(error);
-        if (entry.ledger !== undefined) {
-          for (const timer of entry.ledger.timers.values()) core.clock.clearTimeout(timer);
-          entry.ledger.timers.clear();
-        }
-        core.counts.failed++;
-        entry.close();
-        entry.resolve(failedOutcome(entry, error));
+        core.abandon(entry, error);
         return;
       }
       const record = core.experts.get(id);
@@ -350,30 +320,3 @@ export const coordinatorMachine = setup({
     },
   },
 });
-
-/** The outcome of a run whose actor failed before it could write one. */
-function failedOutcome(entry: RunEntry, error: TroupeError): Outcome {
-  const ledger = entry.ledger;
-  return {
-    status: 'failed',
-    error,
-    stage: 'coordinating',
-    runId: entry.runId,
-    plan: entry.plan.name ?? 'run',
-    records: ledger?.records() ?? [],
-    contributions: ledger?.contributions() ?? [],
-    metrics: {
-      wallMs: 0,
-      runMs: 0,
-      parallelism: 0,
-      efficiency: 0,
-      threads: 0,
-      subtasks: ledger?.size ?? 0,
-      retries: 0,
-      restarts: 0,
-      messages: 0,
-      criticalPathMs: 0,
-      perExpert: {},
-    },
-  };
-}

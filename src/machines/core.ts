@@ -7,6 +7,7 @@ import type { AnyActorRef } from 'xstate';
 import type { ResolvedExpert } from '../actors/experts.js';
 import { FaultHistory, type ResolvedSupervision } from '../actors/supervision.js';
 import type { TroupeError } from '../errors.js';
+import { runMetrics } from '../metrics/run-metrics.js';
 import type { Pool } from '../pool/pool.js';
 import type { Clock, ExpertInfo, Outcome, Plan, RunEvent, RunOptions } from '../types.js';
 import type { Ledger } from './ledger.js';
@@ -151,6 +152,50 @@ export class Core {
   /** Emits to every active run (expert restarts concern them all). */
   broadcast(make: (runId: string) => RunEvent): void {
     for (const runId of this.runs.keys()) this.emit(runId, make(runId));
+  }
+
+  /** Queues a run's ready subtasks for the scheduler. */
+  enqueue(runId: string, ledger: Ledger, indexes: Iterable<number>): void {
+    for (const i of indexes) {
+      const subtask = ledger.graph.subtasks[i] as { needs: string };
+      this.scheduler.enqueue(
+        runId,
+        i,
+        subtask.needs,
+        ledger.graph.complexity[i] as number,
+        ledger.avoid[i],
+      );
+    }
+  }
+
+  /**
+   * Ends a run whose actor cannot (it threw, or the coordinator died): every subtask gets its
+   * record, its work is aborted, its timers cleared, and its caller gets a failed outcome.
+   */
+  abandon(entry: RunEntry, error: TroupeError): void {
+    if (entry.finished) return;
+    entry.finished = true;
+    const ledger = entry.ledger;
+    if (ledger !== undefined) {
+      ledger.cancelRest(error, this.clock.now() - entry.startedAt);
+      for (const timer of ledger.timers.values()) this.clock.clearTimeout(timer);
+      ledger.timers.clear();
+    }
+    entry.controller.abort(error);
+    this.scheduler.removeRun(entry.runId);
+    this.runs.delete(entry.runId);
+    this.counts.failed++;
+    entry.close();
+    entry.resolve({
+      status: 'failed',
+      error,
+      stage: 'coordinating',
+      runId: entry.runId,
+      plan: entry.plan.name ?? 'run',
+      records: ledger?.records() ?? [],
+      contributions: ledger?.contributions() ?? [],
+      metrics: runMetrics(this, entry, ledger),
+    });
   }
 
   info(record: ExpertRecord): ExpertInfo {

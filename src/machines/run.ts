@@ -12,7 +12,7 @@ import type { Contribution, Outcome, Plan, Stage } from '../types.js';
 import type { Core, RunEntry, WorkResult } from './core.js';
 import { Ledger } from './ledger.js';
 
-export type RunEvent =
+export type RunMachineEvent =
   | { type: 'identified'; error: TroupeError | undefined }
   | { type: 'work.settled'; results: WorkResult[] }
   | { type: 'retry'; index: number }
@@ -104,7 +104,7 @@ function attemptFailed(context: RunContext, result: WorkResult, self: AnyActorRe
 export const runMachine = setup({
   types: {
     context: {} as RunContext,
-    events: {} as RunEvent,
+    events: {} as RunMachineEvent,
     input: {} as RunInput,
   },
   actors: {

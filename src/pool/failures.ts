@@ -104,8 +104,8 @@ export interface DeathReport {
   error: unknown;
   /** What the hand-off's lane said at that moment. */
   lane: LaneReading;
-  /** Whether the thread was being replaced by the pool (after a stray error): then nothing on it is to blame. */
-  recycled: boolean;
+  /** The pool itself ended this thread (a kill, a stray error, an unsendable answer): nothing else on it is to blame. */
+  terminatedByPool: boolean;
   /** Finds the input (or context) of an item that cannot be cloned, for a failed post. */
   uncloneableInput: () => { item: number; at: UncloneableAt } | undefined;
 }
@@ -141,7 +141,7 @@ export function blame(report: DeathReport): Blame {
   }
   // Not started, or its answer was posted but not read when the thread died (of the next
   // message), or the pool itself ended the thread: it runs again elsewhere.
-  if (lane.state === 'handed' || lane.state === 'done' || report.recycled)
+  if (lane.state === 'handed' || lane.state === 'done' || report.terminatedByPool)
     return { item: 'none', error: crashError(module, error) };
   if (lane.state === 'loading') {
     return {

@@ -64,7 +64,7 @@ export class Pool {
   readonly #lanes: Lanes;
   readonly #meter: PoolMeter;
   readonly #inFlight = new Set<Handoff>();
-  readonly #recycling = new Set<number>();
+  readonly #terminatedThreads = new Set<number>();
   #idleWaiters: (() => void)[] = [];
   #seq = 0;
   #running = 0;
@@ -470,7 +470,7 @@ export class Pool {
       module: (handoff.jobs[0] as Job).module.reg.name,
       error,
       lane,
-      recycled: lane.state !== 'handed' && this.#recycling.has(lane.threadId),
+      terminatedByPool: lane.state !== 'handed' && this.#terminatedThreads.has(lane.threadId),
       uncloneableInput: () => {
         for (let item = 0; item < handoff.jobs.length; item++) {
           const job = handoff.jobs[item] as Job;
@@ -688,9 +688,9 @@ export class Pool {
 
   /** The pool ends this thread itself: nothing else that dies with it is to blame. */
   #markTerminated(threadId: number): void {
-    this.#recycling.add(threadId);
-    if (this.#recycling.size > 1024)
-      this.#recycling.delete(this.#recycling.values().next().value as number);
+    this.#terminatedThreads.add(threadId);
+    if (this.#terminatedThreads.size > 1024)
+      this.#terminatedThreads.delete(this.#terminatedThreads.values().next().value as number);
   }
 
   /**

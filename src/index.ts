@@ -17,6 +17,12 @@ export {
   type WireError,
 } from './errors.js';
 export type {
+  AskOptions as WorkerAskOptions,
+  ContextSignal,
+  TaskContext as WorkerContext,
+} from './pool/context.js';
+export type {
+  ContextHost,
   ModuleRegistration,
   PoolCloseOptions,
   PoolOptions,
@@ -26,14 +32,18 @@ export { createPool, Pool } from './pool/pool.js';
 export type { DurationSummary, ModuleStats, PoolStats, ThreadStats } from './pool/stats.js';
 export { createTroupe, type Troupe } from './troupe.js';
 export type {
+  AskOptions,
   Clock,
   Contribution,
   ExpertDefinition,
   ExpertInfo,
   ExpertRunMetrics,
   Level,
+  MessageContext,
   Outcome,
   Plan,
+  Progress,
+  Recipient,
   RunEvent,
   RunMetrics,
   RunOptions,

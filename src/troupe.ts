@@ -13,10 +13,12 @@ import { Core, type ResolvedTroupe, type RunEntry } from './machines/core.js';
 import { isDuration, isPositiveInteger } from './pool/options.js';
 import { createPool } from './pool/pool.js';
 import type {
+  AskOptions,
   Clock,
   ExpertInfo,
   Outcome,
   Plan,
+  Recipient,
   RunOptions,
   TroupeOptions,
   TroupeStats,
@@ -39,6 +41,13 @@ export interface Troupe {
   stats(): TroupeStats;
   /** Brings a retired expert back: it probes again. */
   revive(name: string): void;
+  /**
+   * Sends a message to an expert (by name, or `{ skill, level? }`) from the main thread: fire
+   * and forget, in order. Throws `E_NO_RECIPIENT` for an unknown, retired or deaf expert.
+   */
+  tell(to: Recipient, msg: unknown): void;
+  /** Asks an expert and resolves to its answer (`E_ASK_TIMEOUT`, `E_NO_RECIPIENT`, …). */
+  ask<T = unknown>(to: Recipient, msg: unknown, options?: AskOptions): Promise<T>;
   /**
    * Stops taking runs, lets the running ones finish for up to `timeoutMs`, then cancels the
    * rest (`E_CLOSED`). Every pending run has settled when it resolves.
@@ -84,6 +93,22 @@ function resolveOptions(options: TroupeOptions): ResolvedTroupe {
       maxRetryBackoffMs,
     );
   }
+  const askTimeoutMs = options.askTimeoutMs ?? 30_000;
+  if (!(isDuration(askTimeoutMs) && askTimeoutMs > 0))
+    throw invalidOption('options.askTimeoutMs', 'a duration in ms above 0', askTimeoutMs);
+  const maxBlackboardBytes = options.maxBlackboardBytes ?? 64 * 1024 * 1024;
+  if (!isPositiveInteger(maxBlackboardBytes))
+    throw invalidOption(
+      'options.maxBlackboardBytes',
+      'a positive integer (bytes)',
+      maxBlackboardBytes,
+    );
+  if (options.cancelGraceMs !== undefined && !isDuration(options.cancelGraceMs))
+    throw invalidOption(
+      'options.cancelGraceMs',
+      'a duration in ms (a number >= 0)',
+      options.cancelGraceMs,
+    );
   const maxQueuedSubtasks = options.maxQueuedSubtasks ?? 100_000;
   if (!isPositiveInteger(maxQueuedSubtasks))
     throw invalidOption('options.maxQueuedSubtasks', 'a positive integer', maxQueuedSubtasks);
@@ -113,6 +138,8 @@ function resolveOptions(options: TroupeOptions): ResolvedTroupe {
     retryBackoffMs,
     maxRetryBackoffMs,
     maxQueuedSubtasks,
+    askTimeoutMs,
+    maxBlackboardBytes,
     supervision,
   };
 }
@@ -142,6 +169,8 @@ function checkRunOptions(options: unknown): asserts options is RunOptions {
   }
   if (o.onEvent !== undefined && typeof o.onEvent !== 'function')
     throw invalidOption('run(options).onEvent', 'a function', o.onEvent);
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function')
+    throw invalidOption('run(options).onProgress', 'a function', o.onProgress);
 }
 
 /**
@@ -180,8 +209,14 @@ export function createTroupe(options: TroupeOptions): Troupe {
   }
   const clock = options.clock ?? realClock;
   const random = options.random ?? Math.random;
+  // The pool hands the router every ctx call of a task; the router lives in the core, made next.
+  let served: Core | undefined;
   const pool = createPool({
     threads: resolved.threads,
+    host: {
+      call: (origin, module, op, args) => (served as Core).router.call(origin, module, op, args),
+    },
+    ...(options.cancelGraceMs === undefined ? {} : { cancelGraceMs: options.cancelGraceMs }),
     modules: Object.fromEntries(experts.map((e) => [e.name, { url: e.href, batch: e.batch }])),
     ...(options.moduleLoadTimeoutMs === undefined
       ? {}
@@ -189,6 +224,7 @@ export function createTroupe(options: TroupeOptions): Troupe {
     ...(options.resourceLimits === undefined ? {} : { resourceLimits: options.resourceLimits }),
   });
   const core = new Core(resolved, experts, pool, clock, random);
+  served = core;
   const actor: Actor<typeof coordinatorMachine> = createActor(coordinatorMachine, {
     input: { core },
     systemId: 'coordinator',
@@ -270,6 +306,10 @@ export function createTroupe(options: TroupeOptions): Troupe {
         resolve,
         ref: undefined,
         finished: false,
+        messages: 0,
+        pairs: new Map(),
+        board: new Map(),
+        boardBytes: 0,
         close: () => {
           if (timer !== undefined) clock.clearTimeout(timer);
           if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
@@ -343,6 +383,7 @@ export function createTroupe(options: TroupeOptions): Troupe {
         actor.send({ type: 'run.cancel', runId, error: new TroupeError('E_CLOSED', why) });
       }
       await Promise.all(pending.values());
+      core.router.close(new TroupeError('E_CLOSED', 'the troupe closed before the answer came'));
       actor.stop();
       await pool.close({ timeoutMs: 1_000 });
     })();
@@ -355,6 +396,7 @@ export function createTroupe(options: TroupeOptions): Troupe {
     stats: () => ({
       runs: { active: core.runs.size, ...core.counts },
       subtasks: { queued: core.scheduler.queued, running: core.running },
+      messages: { ...core.router.counts, waiting: core.router.waiting },
       experts: [...core.experts.values()].map((record) => core.info(record)),
     }),
     revive: (name: string) => {
@@ -366,6 +408,22 @@ export function createTroupe(options: TroupeOptions): Troupe {
         );
       }
       actor.send({ type: 'expert.revive', name });
+    },
+    tell: (to, msg) => {
+      if (closed)
+        throw new TroupeError(
+          'E_CLOSED',
+          'the troupe is closed: no message is taken after close()',
+        );
+      core.router.tellFromMain(to, msg);
+    },
+    ask: <T>(to: Recipient, msg: unknown, askOptions?: AskOptions) => {
+      if (closed) {
+        return Promise.reject(
+          new TroupeError('E_CLOSED', 'the troupe is closed: no message is taken after close()'),
+        );
+      }
+      return core.router.askFromMain(to, msg, askOptions) as Promise<T>;
     },
     close,
   };

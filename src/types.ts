@@ -30,6 +30,39 @@ export interface ExpertDefinition<In = unknown, Out = unknown> {
    * reason string to reject. A rejection uses up an attempt (`E_QUALITY`).
    */
   validate?: (output: Out, input: In) => boolean | string | undefined;
+  /**
+   * Takes messages (`tell`, `ask`) on the main thread: cheap, called in the order messages
+   * arrive. What it returns (or resolves to) answers an `ask`. Use `messages: 'heavy'` instead to
+   * run the module's `onMessage` export on the pool.
+   */
+  onMessage?: (msg: unknown, from: string, ctx: MessageContext) => unknown;
+  /**
+   * `'heavy'`: messages run the module's `onMessage(msg, from, ctx)` export on a worker thread,
+   * one at a time per expert (so that order holds). Without `onMessage` or this, the expert
+   * takes no messages (`E_NO_RECIPIENT`).
+   */
+  messages?: 'heavy';
+}
+
+/** Who a message is for: an expert by name, or the least-loaded expert with a skill. */
+export type Recipient = string | { skill: string; level?: Level };
+
+/** Options of an `ask`. */
+export interface AskOptions {
+  /** How long to wait for the answer, ms (`E_ASK_TIMEOUT`). @default the troupe's `askTimeoutMs` */
+  timeoutMs?: number;
+}
+
+/** What an inline `onMessage` receives as its third argument. */
+export interface MessageContext {
+  /** The expert handling the message. */
+  expert: string;
+  /** The run the message belongs to, if it was sent from one. */
+  runId: string | undefined;
+  /** Tells another expert, as this expert. */
+  tell(to: Recipient, msg: unknown): void;
+  /** Asks another expert, as this expert. */
+  ask<T = unknown>(to: Recipient, msg: unknown, options?: AskOptions): Promise<T>;
 }
 
 /** One unit of work found by task analysis. */
@@ -100,6 +133,8 @@ export interface SubtaskRecord {
   queuedMs: number;
   /** Time running on threads, summed over attempts, ms. */
   runMs: number;
+  /** Messages it sent (`ctx.send`, `ctx.ask`). */
+  messages: number;
   /** Since the run started, ms (undefined if it never started). */
   startedAtMs: number | undefined;
   endedAtMs: number;
@@ -128,7 +163,12 @@ export interface RunMetrics {
   retries: number;
   /** Expert restarts during the run. */
   restarts: number;
+  /** Messages sent within the run (by its subtasks and by the handlers of their messages). */
   messages: number;
+  /** messages ÷ subtasks. */
+  messagesPerSubtask: number;
+  /** Messages per sender → receiver pair, most first. */
+  messagePairs: { from: string; to: string; count: number }[];
   /** Longest chain of dependent subtasks by run time, ms: the lower bound on wall time. */
   criticalPathMs: number;
   perExpert: Record<string, ExpertRunMetrics>;
@@ -171,6 +211,23 @@ export type RunEvent =
       delayMs: number;
       error: TroupeError;
     }
+  | {
+      type: 'subtask.progress';
+      runId: string;
+      id: string;
+      fraction: number;
+      note: string | undefined;
+      /** The run's progress: ended subtasks count whole, running ones their fraction. */
+      overall: number;
+    }
+  | {
+      /** A message no one could take or answer: a `tell` whose handler threw, or whose recipient retired. */
+      type: 'message.failed';
+      runId: string;
+      from: string;
+      to: string;
+      error: TroupeError;
+    }
   | { type: 'expert.restart'; runId: string; expert: string; reason: string }
   | { type: 'expert.excluded'; runId: string; expert: string; reason: string };
 
@@ -182,6 +239,23 @@ export interface RunOptions {
   deadlineMs?: number;
   /** Called for each run event (stage changes, subtask start and end, retries, restarts). */
   onEvent?: (event: RunEvent) => void;
+  /** Called when a subtask reports progress (`ctx.progress`), with the run's overall progress. */
+  onProgress?: (progress: Progress) => void;
+}
+
+/** What `onProgress` receives. */
+export interface Progress {
+  runId: string;
+  /** The subtask that reported. */
+  id: string;
+  /** Its progress, 0–1 (never lower than it reported before). */
+  fraction: number;
+  note: string | undefined;
+  /** Subtasks ended, and in all. */
+  done: number;
+  total: number;
+  /** The run's progress, 0–1: ended subtasks count whole, running ones their fraction. */
+  overall: number;
 }
 
 /** A clock: lets tests drive supervision windows and backoff. */
@@ -223,6 +297,16 @@ export interface TroupeOptions {
   /** Subtasks waiting across all runs; past it `run()` rejects `E_QUEUE_FULL`. @default 100000 */
   maxQueuedSubtasks?: number;
   supervision?: SupervisionOptions;
+  /** How long an `ask` waits for its answer, ms (`E_ASK_TIMEOUT`). @default 30000 */
+  askTimeoutMs?: number;
+  /**
+   * How long a cancelled or timed-out subtask may go on before its thread is terminated, ms.
+   * A handler that polls `ctx.signal.aborted` or `ctx.throwIfAborted()` stops within it and keeps
+   * its thread. @default 100
+   */
+  cancelGraceMs?: number;
+  /** Bytes a run's blackboard may hold (`ctx.share`; `E_TOO_LARGE` past it). @default 67108864 (64 MiB) */
+  maxBlackboardBytes?: number;
   /** Limit for loading an expert module on a thread, ms. @default 10000 */
   moduleLoadTimeoutMs?: number;
   /** Per-thread limits; past them a subtask fails `E_WORKER_OOM`. */
@@ -254,5 +338,7 @@ export interface ExpertInfo {
 export interface TroupeStats {
   runs: { active: number; done: number; failed: number; cancelled: number };
   subtasks: { queued: number; running: number };
+  /** Messages so far: routed, answered asks, failed (a handler threw, a timeout, no recipient), waiting in mailboxes. */
+  messages: { sent: number; answered: number; failed: number; waiting: number };
   experts: ExpertInfo[];
 }

@@ -17,6 +17,8 @@ export interface ResolvedExpert {
   attempts: number | undefined;
   batch: number | 'auto';
   validate: ((output: unknown, input: unknown) => boolean | string | undefined) | undefined;
+  onMessage: ExpertDefinition['onMessage'];
+  messages: 'heavy' | undefined;
 }
 
 /**
@@ -96,6 +98,17 @@ export function resolveExpert(definition: unknown, at: string): ResolvedExpert {
   }
   if (d.validate !== undefined && typeof d.validate !== 'function')
     throw invalidOption(`${at}.validate`, 'a function', d.validate);
+  if (d.onMessage !== undefined && typeof d.onMessage !== 'function')
+    throw invalidOption(`${at}.onMessage`, 'a function (msg, from, ctx) => answer', d.onMessage);
+  if (d.messages !== undefined && d.messages !== 'heavy')
+    throw invalidOption(`${at}.messages`, "'heavy' (or leave it out)", d.messages);
+  if (d.messages === 'heavy' && d.onMessage !== undefined) {
+    throw invalidOption(
+      `${at}.onMessage`,
+      "no inline onMessage when messages is 'heavy' (the module's onMessage export takes them)",
+      d.onMessage,
+    );
+  }
   return {
     name: d.name,
     skills: Object.freeze({ ...d.skills }),
@@ -105,6 +118,8 @@ export function resolveExpert(definition: unknown, at: string): ResolvedExpert {
     attempts: d.attempts,
     batch,
     validate: d.validate as ResolvedExpert['validate'],
+    onMessage: d.onMessage,
+    messages: d.messages,
   };
 }
 

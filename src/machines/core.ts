@@ -5,12 +5,13 @@
  */
 import type { AnyActorRef } from 'xstate';
 import type { ResolvedExpert } from '../actors/experts.js';
-import { FaultHistory, type ResolvedSupervision } from '../actors/supervision.js';
+import { EXPERT_FAULTS, FaultHistory, type ResolvedSupervision } from '../actors/supervision.js';
 import type { TroupeError } from '../errors.js';
 import { runMetrics } from '../metrics/run-metrics.js';
 import type { Pool } from '../pool/pool.js';
 import type { Clock, ExpertInfo, Outcome, Plan, RunEvent, RunOptions } from '../types.js';
 import type { Ledger } from './ledger.js';
+import { type Frame, Router } from './router.js';
 import { type ExpertSlot, Scheduler } from './scheduler.js';
 
 /** What the coordinator hands an expert: one attempt of one subtask. */
@@ -25,6 +26,8 @@ export interface WorkOrder {
   deps: Record<string, unknown> | undefined;
   timeoutMs: number;
   signal: AbortSignal;
+  /** Set once the attempt sends a message or asks (see Router). */
+  frame?: Frame | undefined;
 }
 
 /** How an attempt ended, as the expert reports it. */
@@ -69,6 +72,12 @@ export interface RunEntry {
   finished: boolean;
   /** Releases what admission set up (deadline timer, signal listener). */
   close: () => void;
+  /** Messages sent within the run, and per sender → receiver pair (`from\u0000to`). */
+  messages: number;
+  pairs: Map<string, number>;
+  /** The run's blackboard: values serialized by the thread that shared them. */
+  board: Map<string, Uint8Array>;
+  boardBytes: number;
 }
 
 export interface ResolvedTroupe {
@@ -78,6 +87,8 @@ export interface ResolvedTroupe {
   retryBackoffMs: number;
   maxRetryBackoffMs: number;
   maxQueuedSubtasks: number;
+  askTimeoutMs: number;
+  maxBlackboardBytes: number;
   supervision: ResolvedSupervision;
 }
 
@@ -88,6 +99,7 @@ export class Core {
   readonly random: () => number;
   readonly experts = new Map<string, ExpertRecord>();
   readonly scheduler: Scheduler;
+  readonly router: Router;
   readonly runs = new Map<string, RunEntry>();
   readonly counts = { done: 0, failed: 0, cancelled: 0 };
   /** Expert restarts so far (all experts). */
@@ -130,6 +142,21 @@ export class Core {
       });
     }
     this.scheduler = new Scheduler([...this.experts.values()].map((e) => e.slot));
+    this.router = new Router(this);
+  }
+
+  /**
+   * Counts a fault of the expert itself (crash, OOM, timeout, load, probe) against its intensity
+   * window; past it, a working expert restarts at its next step (its machine is told).
+   */
+  recordFault(record: ExpertRecord, error: TroupeError): void {
+    if (!EXPERT_FAULTS.has(error.code)) return;
+    const past = record.health.record(
+      { atMs: this.clock.now(), code: error.code, message: error.message },
+      this.options.supervision,
+    );
+    // Only a working expert restarts; one backing off, probing or retired stays so.
+    if (past && (record.state === 'ready' || record.state === 'busy')) record.restartDue = true;
   }
 
   expert(name: string): ExpertRecord {

@@ -8,7 +8,7 @@
  */
 import { fromCallback, fromPromise, setup } from 'xstate';
 import { rejection } from '../actors/experts.js';
-import { backoffMs, EXPERT_FAULTS } from '../actors/supervision.js';
+import { backoffMs } from '../actors/supervision.js';
 import { isTroupeError, TroupeError } from '../errors.js';
 import type { Core, ExpertRecord, WorkOrder, WorkResult } from './core.js';
 
@@ -45,14 +45,8 @@ const link = fromCallback<{ type: 'work'; works: WorkOrder[] }, LinkInput>(
       const wasFull = record.slot.active >= record.slot.concurrency;
       record.slot.active -= results.length;
       for (const result of results) {
-        const { error } = result;
-        if (error === undefined || !EXPERT_FAULTS.has(error.code)) continue;
-        const past = record.health.record(
-          { atMs: core.clock.now(), code: error.code, message: error.message },
-          core.options.supervision,
-        );
-        // Only a working expert restarts; one backing off, probing or retired stays so.
-        if (past && (record.state === 'ready' || record.state === 'busy')) record.restartDue = true;
+        core.router.ended(result.work);
+        if (result.error !== undefined) core.recordFault(record, result.error);
       }
       system.get('coordinator')?.send({ type: 'expert.settled', results });
       if (record.restartDue || wasFull) sendBack({ type: 'changed' });
@@ -74,6 +68,7 @@ const link = fromCallback<{ type: 'work'; works: WorkOrder[] }, LinkInput>(
           onRunTime: (ms) => {
             runMs = ms;
           },
+          origin: work,
         })
         .then(
           (output) => {
@@ -156,6 +151,7 @@ export const expertMachine = setup({
       ) {
         self._parent?.send({ type: 'expert.status', name: context.name });
       }
+      context.core.router.onState(context.name, state);
     },
     probeOk: ({ context }) => {
       context.record.probeFailures = 0;

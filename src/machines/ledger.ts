@@ -40,6 +40,12 @@ export class Ledger {
   readonly endedAt: Float64Array;
   /** An expert to avoid on the next attempt (the one that just failed it), if another qualifies. */
   readonly avoid: (string | undefined)[];
+  /** Progress reported by each subtask (0–1, the highest so far), while it is not terminal. */
+  readonly progress: Float64Array;
+  /** Messages each subtask sent (`ctx.send`, `ctx.ask`). */
+  readonly messages: Uint32Array;
+  /** Σ progress of the subtasks not yet terminal. */
+  progressSum = 0;
   /** Pending retry timers, by index (the run clears them with its clock). */
   readonly timers = new Map<number, unknown>();
   done = 0;
@@ -65,6 +71,8 @@ export class Ledger {
     this.startedAt = new Float64Array(n).fill(Number.NaN);
     this.endedAt = new Float64Array(n);
     this.avoid = new Array(n);
+    this.progress = new Float64Array(n);
+    this.messages = new Uint32Array(n);
     for (let i = 0; i < n; i++) this.#remaining[i] = (graph.deps[i] as number[]).length;
   }
 
@@ -78,6 +86,22 @@ export class Ledger {
 
   isTerminal(i: number): boolean {
     return (this.state[i] as number) >= TERMINAL_FROM;
+  }
+
+  /**
+   * A running subtask reports progress: kept only if it is higher than what it reported before
+   * (progress is monotonic per subtask, across attempts). Returns whether it was kept.
+   */
+  reportProgress(i: number, fraction: number): boolean {
+    if (this.state[i] !== State.Running || fraction <= (this.progress[i] as number)) return false;
+    this.progressSum += fraction - (this.progress[i] as number);
+    this.progress[i] = fraction;
+    return true;
+  }
+
+  /** Ended subtasks count whole; the others count their reported fraction. */
+  get overallProgress(): number {
+    return this.size === 0 ? 1 : (this.terminal + this.progressSum) / this.size;
   }
 
   /** The subtasks with no dependencies: ready now. */
@@ -108,7 +132,7 @@ export class Ledger {
     this.state[i] = State.Done;
     this.outputs[i] = output;
     this.#ran(i, runMs);
-    this.endedAt[i] = now;
+    this.#end(i, now);
     this.done++;
     const ready: number[] = [];
     for (const j of this.graph.dependents[i] as number[]) {
@@ -201,6 +225,7 @@ export class Ledger {
         error: status === 'done' ? undefined : errors.at(-1),
         queuedMs: this.queuedMs[i] as number,
         runMs: this.runMs[i] as number,
+        messages: this.messages[i] as number,
         startedAtMs: Number.isNaN(started) ? undefined : started,
         endedAtMs: this.endedAt[i] as number,
       };
@@ -256,5 +281,11 @@ export class Ledger {
 
   #end(i: number, now: number): void {
     this.endedAt[i] = now;
+    this.#clearProgress(i);
+  }
+
+  #clearProgress(i: number): void {
+    this.progressSum -= this.progress[i] as number;
+    this.progress[i] = 0;
   }
 }

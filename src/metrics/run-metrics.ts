@@ -32,6 +32,12 @@ export function runMetrics(core: Core, entry: RunEntry, ledger: Ledger | undefin
     if (attempts > 1) m.retries += attempts - 1;
   }
   const parallelism = wallMs > 0 ? runMs / wallMs : 0;
+  const messagePairs = [...entry.pairs]
+    .map(([key, count]) => {
+      const [from = '', to = ''] = key.split('\u0000');
+      return { from, to, count };
+    })
+    .sort((a, b) => b.count - a.count || a.from.localeCompare(b.from) || a.to.localeCompare(b.to));
   return {
     wallMs,
     runMs,
@@ -41,7 +47,9 @@ export function runMetrics(core: Core, entry: RunEntry, ledger: Ledger | undefin
     subtasks: size,
     retries,
     restarts: core.restarts - entry.restartsAtStart,
-    messages: 0,
+    messages: entry.messages,
+    messagesPerSubtask: size > 0 ? entry.messages / size : 0,
+    messagePairs,
     criticalPathMs: ledger?.criticalPathMs() ?? 0,
     perExpert,
   };

@@ -4,7 +4,7 @@ import type { ResolvedModule } from './options.js';
 import type { TaskContextData } from './protocol.js';
 import type { Deque } from './queue.js';
 
-export type JobKind = 'run' | 'probe';
+export type JobKind = 'run' | 'message' | 'probe';
 
 /** One task, from `run()` until it settles. */
 export interface Job {
@@ -26,6 +26,8 @@ export interface Job {
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
   onRunTime: ((ms: number) => void) | undefined;
+  /** Who the task is, for the context host (`ctx` calls it makes are handed back with this). */
+  origin: unknown;
   /** Its run time on its thread, ms, once known. */
   runMs: number;
   resolve: (value: unknown) => void;
@@ -54,6 +56,8 @@ export interface Handoff {
    */
   kill: Blame | undefined;
   done: boolean;
+  /** A cancelled task's thread is terminated when this fires, unless the task stops first. */
+  graceTimer: NodeJS.Timeout | undefined;
 }
 
 export interface ModuleState {

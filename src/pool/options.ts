@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import type { ResourceLimits } from 'node:worker_threads';
 import { invalidOption, type TroupeError } from '../errors.js';
-import { MAX_BATCH } from './protocol.js';
+import { type ContextOp, MAX_BATCH } from './protocol.js';
 
 /** A module the pool may run, by name. */
 export interface ModuleRegistration {
@@ -46,6 +46,23 @@ export interface PoolOptions {
   watchdogIntervalMs?: number;
   /** Called with each error thrown on a thread outside the task that caused it (never charged to a task). */
   onStrayError?: (error: TroupeError) => void;
+  /**
+   * How long a cancelled or timed-out task may go on running before its thread is terminated, in
+   * ms. The task settles at once; a handler that polls `ctx.signal` or `ctx.throwIfAborted()`
+   * stops within it and keeps its thread. @default 100
+   */
+  cancelGraceMs?: number;
+  /** Serves what handlers ask through `ctx` (`send`, `ask`, `progress`, `share`, `lookup`); a troupe provides it. */
+  host?: ContextHost;
+}
+
+/** The main thread's answer to a handler's `ctx` calls. */
+export interface ContextHost {
+  /**
+   * One call of a task's `ctx`: `origin` is what the task was submitted with
+   * ({@link PoolRunOptions.origin}). Returns the value, or throws a `TroupeError`.
+   */
+  call(origin: unknown, module: string, op: ContextOp, args: unknown[]): unknown;
 }
 
 /** Options of one task. */
@@ -63,6 +80,8 @@ export interface PoolRunOptions {
   context?: { task?: Record<string, unknown>; deps?: Record<string, unknown> } | undefined;
   /** Called once, just before the task settles, with its run time on its thread in ms (0 if it never started). */
   onRunTime?: ((ms: number) => void) | undefined;
+  /** Who the task is: handed back to the pool's `host` with each `ctx` call the task makes. */
+  origin?: unknown;
 }
 
 /** Options of {@link Pool.close}. */
@@ -78,6 +97,7 @@ export const POOL_DEFAULTS = {
   moduleLoadTimeoutMs: 10_000,
   startGraceMs: 5_000,
   closeTimeoutMs: 30_000,
+  cancelGraceMs: 100,
   maxQueue: Number.POSITIVE_INFINITY,
   sweepIntervalMs: 10,
   watchdogIntervalMs: 100,
@@ -96,11 +116,13 @@ export interface ResolvedPoolOptions {
   moduleLoadTimeoutMs: number;
   startGraceMs: number;
   closeTimeoutMs: number;
+  cancelGraceMs: number;
   maxQueue: number;
   resourceLimits: ResourceLimits | undefined;
   sweepIntervalMs: number;
   watchdogIntervalMs: number;
   onStrayError: ((error: TroupeError) => void) | undefined;
+  host: ContextHost | undefined;
   modules: Map<string, ResolvedModule>;
 }
 
@@ -160,6 +182,7 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
     'moduleLoadTimeoutMs',
     'startGraceMs',
     'closeTimeoutMs',
+    'cancelGraceMs',
     'sweepIntervalMs',
     'watchdogIntervalMs',
   ] as const) {
@@ -189,6 +212,16 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
   if (merged.onStrayError !== undefined && typeof merged.onStrayError !== 'function') {
     throw invalidOption('options.onStrayError', 'a function', merged.onStrayError);
   }
+  if (
+    merged.host !== undefined &&
+    (merged.host === null || typeof (merged.host as { call?: unknown }).call !== 'function')
+  ) {
+    throw invalidOption(
+      'options.host',
+      'an object with a call(origin, module, op, args) method',
+      merged.host,
+    );
+  }
   const rawModules = merged.modules;
   if (rawModules === null || typeof rawModules !== 'object' || Array.isArray(rawModules)) {
     throw invalidOption('options.modules', 'an object mapping names to module URLs', rawModules);
@@ -203,11 +236,13 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
     moduleLoadTimeoutMs: merged.moduleLoadTimeoutMs,
     startGraceMs: merged.startGraceMs,
     closeTimeoutMs: merged.closeTimeoutMs,
+    cancelGraceMs: merged.cancelGraceMs,
     maxQueue: merged.maxQueue,
     resourceLimits: merged.resourceLimits,
     sweepIntervalMs: merged.sweepIntervalMs,
     watchdogIntervalMs: merged.watchdogIntervalMs,
     onStrayError: merged.onStrayError,
+    host: merged.host,
     modules,
   };
 }

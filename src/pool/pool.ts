@@ -3,8 +3,10 @@
  * Piscina gets at most one message per thread. A thread reports through its lane what it runs,
  * so tasks are timed from their start and a thread's death is charged to the task it was running.
  */
+import type { MessagePort } from 'node:worker_threads';
+import { expose } from 'comlink';
 import { Piscina } from 'piscina';
-import { deserializeError, invalidOption, TroupeError } from '../errors.js';
+import { deserializeError, invalidOption, serializeError, TroupeError } from '../errors.js';
 import { AUTO_BATCH_BELOW_MS } from './batching.js';
 import { findUncloneable } from './clone.js';
 import { blame, cancelledError, itemError, messageOf } from './failures.js';
@@ -20,6 +22,11 @@ import {
   resolvePoolOptions,
 } from './options.js';
 import type {
+  AbortNotice,
+  CallResult,
+  ContextHostApi,
+  ContextOp,
+  MessageInput,
   SideMessage,
   TaskContextData,
   TaskMessage,
@@ -64,6 +71,10 @@ export class Pool {
   readonly #lanes: Lanes;
   readonly #meter: PoolMeter;
   readonly #inFlight = new Set<Handoff>();
+  /** The hand-off holding each lane, to answer a thread's `ctx` calls. */
+  readonly #byLane: (Handoff | undefined)[] = [];
+  /** Each live thread's end of its context channel, by thread id. */
+  readonly #ports = new Map<number, MessagePort>();
   readonly #terminatedThreads = new Set<number>();
   #idleWaiters: (() => void)[] = [];
   #seq = 0;
@@ -165,6 +176,21 @@ export class Pool {
    * Loads the module on a thread and calls its optional `probe` export. Resolves to what the
    * probe returned (true without one); rejects `E_MODULE_LOAD` or `E_PROBE_FAILED`.
    */
+  /**
+   * Delivers a message to the `onMessage(msg, from, ctx)` export of the module registered as
+   * `name`, on a thread. Resolves to what it returned. Such tasks never share a message or wait
+   * behind another task on a busy thread.
+   */
+  message<T = unknown>(
+    name: string,
+    msg: unknown,
+    from: string,
+    options: PoolRunOptions = {},
+  ): Promise<T> {
+    const input: MessageInput = { msg, from };
+    return this.#submit('message', name, input, options) as Promise<T>;
+  }
+
   probe(
     name: string,
     options: Pick<PoolRunOptions, 'signal' | 'timeoutMs'> = {},
@@ -253,7 +279,7 @@ export class Pool {
     }
     if (options === null || typeof options !== 'object')
       return Promise.reject(invalidOption('run(options)', 'an object', options));
-    const { signal, transfer, context, onRunTime } = options;
+    const { signal, transfer, context, onRunTime, origin } = options;
     const timeoutMs = options.timeoutMs ?? module.reg.timeoutMs;
     if (!isDuration(timeoutMs)) {
       return Promise.reject(
@@ -303,12 +329,13 @@ export class Pool {
         timeoutMs,
         enqueuedAt: this.#meter.now(),
         requeues: 0,
-        solo: kind === 'probe' || transfer !== undefined,
+        solo: kind !== 'run' || transfer !== undefined,
         settled: false,
         handoff: undefined,
         signal,
         onAbort: undefined,
         onRunTime,
+        origin,
         runMs: 0,
         resolve,
         reject,
@@ -351,7 +378,9 @@ export class Pool {
       waitingSince: now,
       kill: undefined,
       done: false,
+      graceTimer: undefined,
     };
+    this.#byLane[lane] = handoff;
     const inputs = new Array<unknown>(jobs.length);
     let contexts: (TaskContextData | undefined)[] | undefined;
     let transferList: ArrayBuffer[] | undefined;
@@ -382,7 +411,7 @@ export class Pool {
     // that nothing short is stuck behind it while another thread frees up.
     const options: { transferList?: ArrayBuffer[]; signal?: typeof UNSTACKABLE } = {};
     if (transferList !== undefined) options.transferList = transferList;
-    if (!isShort(first.module)) options.signal = UNSTACKABLE;
+    if (first.kind !== 'run' || !isShort(first.module)) options.signal = UNSTACKABLE;
     this.#piscina.run(message, options).then(
       (response: TaskResponse) => this.#onAnswer(handoff, response),
       (error: unknown) => this.#onDeath(handoff, error),
@@ -401,6 +430,8 @@ export class Pool {
     handoff.done = true;
     if (handoff.timed && --this.#timed === 0) this.#stopSweeper();
     this.#inFlight.delete(handoff);
+    if (this.#byLane[handoff.lane] === handoff) this.#byLane[handoff.lane] = undefined;
+    clearTimeout(handoff.graceTimer);
     this.#lanes.release(handoff.lane);
     return true;
   }
@@ -583,7 +614,7 @@ export class Pool {
     const index = handoff.jobs.indexOf(job);
     const lane = this.#lanes.read(handoff.lane, handoff.gen);
     if (handoff.jobs.length === 1 || (lane.state === 'running' && lane.item === index)) {
-      this.#kill(handoff, { item: index, error });
+      this.#kill(handoff, { item: index, error }, true);
       return;
     }
     // In a batch but not running now (waiting its turn, or done and not yet reported): settle
@@ -593,13 +624,27 @@ export class Pool {
 
   /**
    * Gives up on a hand-off: the verdict applies at once. A thread that has begun it is
-   * terminated (Piscina replaces it); one that has not will skip it (see Lanes.cancel).
+   * terminated (Piscina replaces it) — after `cancelGraceMs` if `graceful`, unless the task
+   * stops first (its `ctx.signal` reads the cancel word); one that has not begun will skip it
+   * (see Lanes.cancel).
    */
-  #kill(handoff: Handoff, verdict: Blame): void {
+  #kill(handoff: Handoff, verdict: Blame, graceful = false): void {
     if (handoff.done || handoff.kill !== undefined) return;
     handoff.kill = verdict;
     const lane = this.#lanes.cancel(handoff.lane, handoff.gen);
-    if (lane.state === 'running' || lane.state === 'loading') {
+    const grace = this.#options.cancelGraceMs;
+    if (lane.state === 'running' && graceful && grace > 0) {
+      const notice: AbortNotice = { troupe: 'abort', l: handoff.lane, g: handoff.gen };
+      this.#ports.get(lane.threadId)?.postMessage(notice);
+      handoff.graceTimer = setTimeout(() => {
+        if (handoff.done) return;
+        const now = this.#lanes.read(handoff.lane, handoff.gen);
+        if (now.state !== 'running' && now.state !== 'loading') return;
+        this.#markTerminated(now.threadId);
+        this.#terminate(now.threadId);
+      }, grace);
+      handoff.graceTimer.unref();
+    } else if (lane.state === 'running' || lane.state === 'loading') {
       // The thread may have moved on to the next message by now: whatever else dies with it
       // is not to blame (see #blame), and runs again elsewhere.
       this.#markTerminated(lane.threadId);
@@ -664,7 +709,8 @@ export class Pool {
         now,
         this.#options,
       );
-      if (verdict !== undefined) this.#kill(handoff, verdict);
+      // A run that outlived its limit gets the grace a cancel gets; a blocked load does not.
+      if (verdict !== undefined) this.#kill(handoff, verdict, lane.state === 'running');
     }
   }
 
@@ -700,7 +746,12 @@ export class Pool {
    */
   #onSideMessage(message: unknown): void {
     const side = message as SideMessage | null;
-    if (side === null || typeof side !== 'object' || side.kind !== 'troupe:not-cloneable') return;
+    if (side === null || typeof side !== 'object') return;
+    if (side.kind === 'troupe:ctx') {
+      this.#openChannel(side.threadId, side.port);
+      return;
+    }
+    if (side.kind !== 'troupe:not-cloneable') return;
     this.#markTerminated(side.threadId);
     this.#terminate(side.threadId);
     let handoff: Handoff | undefined;
@@ -718,6 +769,49 @@ export class Pool {
     handoff.kill = { item: side.item, error };
     this.#apply(handoff, handoff.kill, error);
     this.#afterSettle();
+  }
+
+  /** A thread started: serve its `ctx` calls on the port it sent (one channel per thread). */
+  #openChannel(threadId: number, port: MessagePort): void {
+    const api: ContextHostApi = {
+      call: (l, g, item, op, args) => this.#serveContext(l, g, item, op, args),
+    };
+    expose(api, port as never);
+    // An idle pool must not keep the process alive.
+    port.unref();
+    this.#ports.set(threadId, port);
+    port.once('close', () => {
+      if (this.#ports.get(threadId) === port) this.#ports.delete(threadId);
+    });
+  }
+
+  async #serveContext(
+    lane: number,
+    gen: number,
+    item: number,
+    op: ContextOp,
+    args: unknown[],
+  ): Promise<CallResult> {
+    const handoff = this.#byLane[lane];
+    const job = handoff?.gen === gen ? handoff.jobs[item] : undefined;
+    try {
+      if (job === undefined || job.settled || handoff?.kill !== undefined) {
+        throw new TroupeError(
+          'E_CANCELLED',
+          `ctx.${op}: the task has already ended (cancelled or timed out)`,
+        );
+      }
+      const host = this.#options.host;
+      if (host === undefined) {
+        throw new TroupeError(
+          'E_NO_RECIPIENT',
+          `ctx.${op}: this pool has no context host (messages, progress and the blackboard come with a troupe)`,
+        );
+      }
+      return { ok: true, v: await host.call(job.origin, job.module.reg.name, op, args) };
+    } catch (error) {
+      return { ok: false, e: serializeError(error) };
+    }
   }
 
   #reportStray(error: unknown, what: string): void {

@@ -2,6 +2,7 @@
  * The main ↔ worker protocol: what the pool sends a thread, what comes back, and the layout of
  * the shared lanes through which a thread says what it is doing without a message.
  */
+import type { MessagePort } from 'node:worker_threads';
 import type { WireError } from '../errors.js';
 
 /** Data a worker thread boots with (Piscina's `workerData`). */
@@ -28,10 +29,19 @@ export interface TaskContextData {
   deps?: Record<string, unknown>;
 }
 
+/** What a heavy message handler receives: `onMessage(msg, from, ctx)` on a thread. */
+export interface MessageInput {
+  msg: unknown;
+  from: string;
+}
+
 /** One task, or a batch of tasks of one module, handed to one thread. */
 export interface TaskMessage {
-  /** Kind: run, probe, or ping (a no-op that only makes Piscina start a thread). */
-  k: 'run' | 'probe' | 'ping';
+  /**
+   * Kind: run (the default export), message (the `onMessage` export, inputs are
+   * {@link MessageInput}s), probe, or ping (a no-op that only makes Piscina start a thread).
+   */
+  k: 'run' | 'message' | 'probe' | 'ping';
   /** Registered module name. */
   m: string;
   /** Hand-off slot (lane index). */
@@ -71,15 +81,41 @@ export interface TaskResponse {
 }
 
 /** A message a thread posts outside any task (Piscina re-emits it as the pool's `message`). */
-export type SideMessage = {
-  kind: 'troupe:not-cloneable';
-  lane: number;
-  gen: number;
-  item: number;
-  threadId: number;
-  path: string;
-  message: string;
-};
+export type SideMessage =
+  | {
+      kind: 'troupe:not-cloneable';
+      lane: number;
+      gen: number;
+      item: number;
+      threadId: number;
+      path: string;
+      message: string;
+    }
+  | {
+      /** Posted once when a thread starts: its end of the context channel (see `context.ts`). */
+      kind: 'troupe:ctx';
+      threadId: number;
+      port: MessagePort;
+    };
+
+/** What a handler may ask of the main thread through `ctx` (one Comlink channel per thread). */
+export type ContextOp = 'send' | 'ask' | 'progress' | 'share' | 'lookup';
+
+/** The main thread's side of the context channel, as Comlink exposes it to a thread. */
+export interface ContextHostApi {
+  /** An operation of item `item` of the hand-off in lane `l`, generation `g`. Never rejects. */
+  call(l: number, g: number, item: number, op: ContextOp, args: unknown[]): Promise<CallResult>;
+}
+
+/** Errors cross the channel as data, so that a thread rebuilds them as `TroupeError`s with their code. */
+export type CallResult = { ok: true; v: unknown } | { ok: false; e: WireError };
+
+/** Main → thread on the context channel: the pool gave up on this hand-off (fires `ctx.signal`). */
+export interface AbortNotice {
+  troupe: 'abort';
+  l: number;
+  g: number;
+}
 
 // Lane words: `gen << 8 | code`, where code 0 = handed off, not started; 1..253 = running item
 // (code - 1); 254 = done, answer sent; 255 = loading the module. The generation tells a stale write from a live one.

@@ -10,12 +10,14 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { serializeError, TroupeError, type WireError } from '../errors.js';
 import { findUncloneable } from './clone.js';
+import { openContextChannel, TaskContext } from './context.js';
 import {
   type ItemFailureCode,
   type ItemResult,
   LANE_DONE,
   LANE_LOADING,
   laneWord,
+  type MessageInput,
   type SideMessage,
   type TaskContextData,
   type TaskMessage,
@@ -24,10 +26,12 @@ import {
 } from './protocol.js';
 
 type Handler = (input: unknown, ctx: unknown) => unknown;
+type MessageHandler = (msg: unknown, from: string, ctx: unknown) => unknown;
 
 interface LoadedModule {
   run: Handler;
   probe: (() => unknown) | undefined;
+  onMessage: MessageHandler | undefined;
 }
 
 const boot = workerData as WorkerBoot;
@@ -38,6 +42,7 @@ const laneCancel = new Int32Array(boot.laneState, lanes * 8, lanes);
 const laneTime = new Float64Array(boot.laneTime);
 const offset = performance.timeOrigin - boot.epoch;
 const now = (): number => offset + performance.now();
+openContextChannel(laneCancel);
 
 const modules = new Map<string, LoadedModule>();
 /** Which task an asynchronous callback belongs to: lets an uncaught error find its owner. */
@@ -143,7 +148,18 @@ async function load(name: string): Promise<LoadedModule> {
       `module "${name}" exports a probe that is not a function`,
     );
   }
-  const loaded: LoadedModule = { run: run as Handler, probe: probe as (() => unknown) | undefined };
+  const onMessage = namespace.onMessage;
+  if (onMessage !== undefined && typeof onMessage !== 'function') {
+    throw new TroupeError(
+      'E_MODULE_LOAD',
+      `module "${name}" exports an onMessage that is not a function`,
+    );
+  }
+  const loaded: LoadedModule = {
+    run: run as Handler,
+    probe: probe as (() => unknown) | undefined,
+    onMessage: onMessage as MessageHandler | undefined,
+  };
   modules.set(name, loaded);
   return loaded;
 }
@@ -152,11 +168,20 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-const NO_CONTEXT = Object.freeze({ task: undefined, deps: Object.freeze({}) });
+function contextOf(message: TaskMessage, index: number): TaskContext {
+  const data: TaskContextData | undefined = message.c?.[index];
+  return new TaskContext(data?.task, data?.deps, message.l, message.g, index);
+}
 
-function contextOf(data: TaskContextData | undefined): unknown {
-  if (data === undefined) return NO_CONTEXT;
-  return { task: data.task, deps: data.deps ?? {} };
+function deliver(loaded: LoadedModule, message: TaskMessage, index: number): unknown {
+  if (loaded.onMessage === undefined) {
+    throw new TroupeError(
+      'E_TASK_FAILED',
+      `module "${message.m}" has no onMessage export, and its expert takes messages on the pool`,
+    );
+  }
+  const { msg, from } = message.i[index] as MessageInput;
+  return loaded.onMessage(msg, from, contextOf(message, index));
 }
 
 function failure(error: unknown, start: number, code: ItemFailureCode): ItemResult {
@@ -183,8 +208,10 @@ function runItem(
   try {
     if (message.k === 'probe') {
       out = loaded.probe === undefined ? true : owner.run(token, loaded.probe);
+    } else if (message.k === 'message') {
+      out = owner.run(token, deliver, loaded, message, index);
     } else {
-      out = owner.run(token, loaded.run, message.i[index], contextOf(message.c?.[index]));
+      out = owner.run(token, loaded.run, message.i[index], contextOf(message, index));
     }
   } catch (error) {
     return failure(error, start, code);

@@ -8,12 +8,14 @@ import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { describeEnvironment, environmentBefore } from './env.js';
 import { fmtSpread } from './harness.js';
+import { messagingSuite } from './suites/messaging.js';
 import { type CaseResult, describeCase, poolSuite, type SuiteOptions } from './suites/pool.js';
 import { runtimeSuite } from './suites/runtime.js';
 
 const suites: Record<string, (options: SuiteOptions) => Promise<CaseResult[]>> = {
   pool: poolSuite,
   runtime: runtimeSuite,
+  messaging: messagingSuite,
 };
 
 const { values } = parseArgs({

@@ -25,10 +25,10 @@ let cancelWords: Int32Array | undefined;
 /** Signals with listeners, by lane: the main thread's abort notice fires them. */
 const listening = new Map<number, ContextSignal>();
 
-/** Opens the thread's context channel. Called once, when the thread starts. */
-export function openContextChannel(cancels: Int32Array): void {
+/** Opens the thread's context channel (if `channel`). Called once, when the thread starts. */
+export function openContextChannel(cancels: Int32Array, channel: boolean): void {
   cancelWords = cancels;
-  if (parentPort === null) return;
+  if (parentPort === null || !channel) return;
   const { port1, port2 } = new MessageChannel();
   const hello: SideMessage = { kind: 'troupe:ctx', threadId, port: port2 };
   parentPort.postMessage(hello, [port2]);
@@ -223,7 +223,10 @@ export class TaskContext {
 
   async #call(op: ContextOp, args: unknown[]): Promise<unknown> {
     if (host === undefined) {
-      throw new TroupeError('E_INTERNAL', 'ctx: this thread has no context channel');
+      throw new TroupeError(
+        'E_NO_RECIPIENT',
+        `ctx.${op}: this pool was created with context: false (no context channel)`,
+      );
     }
     const result: CallResult = await host.call(this.#lane, this.#gen, this.#item, op, args);
     if (result.ok) return result.v;

@@ -52,6 +52,12 @@ export interface PoolOptions {
    * stops within it and keeps its thread. @default 100
    */
   cancelGraceMs?: number;
+  /**
+   * Open the context channel on each thread (`ctx.send`, `ask`, `progress`, `share`, `lookup`).
+   * `false` saves a MessagePort per thread for pools whose tasks never message: their `ctx` then
+   * holds only `task`, `deps`, `signal` and `throwIfAborted`. @default true
+   */
+  context?: boolean;
   /** Serves what handlers ask through `ctx` (`send`, `ask`, `progress`, `share`, `lookup`); a troupe provides it. */
   host?: ContextHost;
 }
@@ -123,6 +129,7 @@ export interface ResolvedPoolOptions {
   watchdogIntervalMs: number;
   onStrayError: ((error: TroupeError) => void) | undefined;
   host: ContextHost | undefined;
+  context: boolean;
   modules: Map<string, ResolvedModule>;
 }
 
@@ -222,6 +229,8 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
       merged.host,
     );
   }
+  const context = merged.context ?? true;
+  if (typeof context !== 'boolean') throw invalidOption('options.context', 'a boolean', context);
   const rawModules = merged.modules;
   if (rawModules === null || typeof rawModules !== 'object' || Array.isArray(rawModules)) {
     throw invalidOption('options.modules', 'an object mapping names to module URLs', rawModules);
@@ -243,6 +252,7 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
     watchdogIntervalMs: merged.watchdogIntervalMs,
     onStrayError: merged.onStrayError,
     host: merged.host,
+    context,
     modules,
   };
 }

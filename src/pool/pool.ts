@@ -115,6 +115,7 @@ export class Pool {
       laneTime: this.#lanes.timeBuffer,
       epoch: this.#meter.epoch,
       moduleLoadTimeoutMs: this.#options.moduleLoadTimeoutMs,
+      context: this.#options.context,
     };
     this.#piscina = new Piscina({
       filename: WORKER_URL,

@@ -21,6 +21,8 @@ export interface WorkerBoot {
   epoch: number;
   /** How long loading one module may take on a thread. */
   moduleLoadTimeoutMs: number;
+  /** Open the context channel (see `context.ts`). */
+  context: boolean;
 }
 
 /** Context a task carries to its handler (`ctx.task`, `ctx.deps`). */

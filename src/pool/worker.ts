@@ -42,7 +42,7 @@ const laneCancel = new Int32Array(boot.laneState, lanes * 8, lanes);
 const laneTime = new Float64Array(boot.laneTime);
 const offset = performance.timeOrigin - boot.epoch;
 const now = (): number => offset + performance.now();
-openContextChannel(laneCancel);
+openContextChannel(laneCancel, boot.context);
 
 const modules = new Map<string, LoadedModule>();
 /** Which task an asynchronous callback belongs to: lets an uncaught error find its owner. */

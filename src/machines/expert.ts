@@ -45,7 +45,7 @@ const link = fromCallback<{ type: 'work'; works: WorkOrder[] }, LinkInput>(
       const wasFull = record.slot.active >= record.slot.concurrency;
       record.slot.active -= results.length;
       for (const result of results) {
-        core.router.ended(result.work);
+        core.router.ended(result.work, result.error);
         if (result.error !== undefined) core.recordFault(record, result.error);
       }
       system.get('coordinator')?.send({ type: 'expert.settled', results });

@@ -206,9 +206,23 @@ export class Router {
     }
   }
 
-  /** A subtask's attempt or a heavy handler ended: its thread is no longer held by its asks. */
-  ended(work: WorkOrder): void {
-    if (work.frame !== undefined) this.#end(work.frame);
+  /**
+   * A subtask's attempt ended: its thread is no longer held by its asks. If it failed (or was
+   * cancelled or timed out), no one waits for the answers to its asks any more: they are given up.
+   */
+  ended(work: WorkOrder, error: TroupeError | undefined): void {
+    const self = work.frame;
+    if (self === undefined) return;
+    this.#end(self);
+    if (error === undefined) return;
+    for (const ask of [...self.asks]) {
+      this.#giveUp(
+        ask,
+        new TroupeError('E_CANCELLED', `the asking subtask ended first (${error.code})`, {
+          cause: error,
+        }),
+      );
+    }
   }
 
   /** An expert's state changed: deliver its mailbox once ready; fail it if retired. */

@@ -65,6 +65,31 @@ describe('tell', () => {
     expect(outcome.records[0]?.messages).toBe(10_000);
   });
 
+  it('keeps order per sending subtask when several send at once, on both threads, to one receiver', async () => {
+    const { expert, got } = listener('ear');
+    const t = team([worker(), worker('other', { talk: 3 }), expert]);
+    const outcome = await t.run(
+      {
+        analyze: () =>
+          ['a', 'b', 'c', 'd'].map((id) => ({
+            id,
+            needs: 'talk',
+            input: { op: 'sendNoWait', to: 'ear', count: 2_500, msg: { id } },
+          })),
+      },
+      null,
+    );
+    expect(outcome.status).toBe('done');
+    expect(got).toHaveLength(10_000);
+    for (const id of ['a', 'b', 'c', 'd']) {
+      const seqs = got
+        .map((g) => g.msg as { id: string; seq: number })
+        .filter((m) => m.id === id)
+        .map((m) => m.seq);
+      expect(seqs).toEqual(Array.from({ length: 2_500 }, (_, i) => i));
+    }
+  });
+
   it('keeps order at a heavy receiver: 10 000 tells from the main thread run one at a time on the pool', async () => {
     const t = team([heavy('mill')]);
     const sab = new SharedArrayBuffer(4 * 10_001);

@@ -149,7 +149,7 @@ export async function messagingSuite(options: SuiteOptions): Promise<CaseResult[
         (t, x) => x / t,
       );
       results.push({
-        name: `tell, ${n} one-way messages (messages/s)`,
+        name: `tell, ${n} one-way messages, ${rounds} rounds (messages/s)`,
         medians: rates(samples, n),
         comparisons: [
           {
@@ -185,7 +185,7 @@ export async function messagingSuite(options: SuiteOptions): Promise<CaseResult[
         (t, x) => x / t,
       );
       results.push({
-        name: `ask from the main thread, ${n} round trips one at a time (round trips/s)`,
+        name: `ask from the main thread, ${n} round trips one at a time, ${rounds} rounds (round trips/s)`,
         medians: rates(samples, n),
         comparisons: [
           {
@@ -235,7 +235,7 @@ export async function messagingSuite(options: SuiteOptions): Promise<CaseResult[
         (c, r) => c / r,
       );
       results.push({
-        name: `ctx.ask from a worker to an inline receiver, p50 of ${n} round trips (µs)`,
+        name: `ctx.ask from a worker to an inline receiver, p50 of ${n} round trips, ${rounds} rounds (µs)`,
         medians: Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, spread(v).median])),
         comparisons: [
           {
@@ -272,7 +272,7 @@ export async function messagingSuite(options: SuiteOptions): Promise<CaseResult[
         (c, w) => w / c,
       );
       results.push({
-        name: `no-op tasks, ${n} in flight, ctx available but unused (tasks/s)`,
+        name: `no-op tasks, ${n} in flight, ctx available but unused, ${rounds} rounds (tasks/s)`,
         medians: rates(samples, n),
         comparisons: [
           {

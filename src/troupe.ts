@@ -200,6 +200,8 @@ export function createTroupe(options: TroupeOptions): Troupe {
       throw invalidOption('options.experts', 'unique expert names', `"${e.name}" twice`);
     seen.add(e.name);
   }
+  if (options.onMessageFailed !== undefined && typeof options.onMessageFailed !== 'function')
+    throw invalidOption('options.onMessageFailed', 'a function', options.onMessageFailed);
   if (options.inspect !== undefined && typeof options.inspect !== 'function') {
     throw invalidOption(
       'options.inspect',
@@ -214,7 +216,8 @@ export function createTroupe(options: TroupeOptions): Troupe {
   const pool = createPool({
     threads: resolved.threads,
     host: {
-      call: (origin, module, op, args) => (served as Core).router.call(origin, module, op, args),
+      call: (origin, module, op, args, thread) =>
+        (served as Core).router.call(origin, module, op, args, thread),
     },
     ...(options.cancelGraceMs === undefined ? {} : { cancelGraceMs: options.cancelGraceMs }),
     modules: Object.fromEntries(experts.map((e) => [e.name, { url: e.href, batch: e.batch }])),
@@ -224,6 +227,7 @@ export function createTroupe(options: TroupeOptions): Troupe {
     ...(options.resourceLimits === undefined ? {} : { resourceLimits: options.resourceLimits }),
   });
   const core = new Core(resolved, experts, pool, clock, random);
+  core.onMessageFailed = options.onMessageFailed;
   served = core;
   const actor: Actor<typeof coordinatorMachine> = createActor(coordinatorMachine, {
     input: { core },

@@ -53,6 +53,15 @@ export interface AskOptions {
   timeoutMs?: number;
 }
 
+/** A tell no one took: its handler threw, or its recipient retired before taking it. */
+export interface MessageFailure {
+  from: string;
+  to: string;
+  /** The run it was sent within, if any. */
+  runId: string | undefined;
+  error: TroupeError;
+}
+
 /** What an inline `onMessage` receives as its third argument. */
 export interface MessageContext {
   /** The expert handling the message. */
@@ -299,6 +308,12 @@ export interface TroupeOptions {
   supervision?: SupervisionOptions;
   /** How long an `ask` waits for its answer, ms (`E_ASK_TIMEOUT`). @default 30000 */
   askTimeoutMs?: number;
+  /**
+   * Called for every `tell` no one took (its handler threw, or its recipient retired first),
+   * within a run or not; while its run is active, a `message.failed` run event says it too. (An `ask` that
+   * fails rejects its asker instead.)
+   */
+  onMessageFailed?: (failure: MessageFailure) => void;
   /**
    * How long a cancelled or timed-out subtask may go on before its thread is terminated, ms.
    * A handler that polls `ctx.signal.aborted` or `ctx.throwIfAborted()` stops within it and keeps

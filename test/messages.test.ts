@@ -21,6 +21,13 @@ function team(experts: ExpertDefinition[], options: Partial<TroupeOptions> = {})
   return openTroupe({ threads: 2, experts, ...options });
 }
 
+/**
+ * Every expert probed and ready. A run waits only for the experts its subtasks need: a message
+ * to another one still probing waits in its mailbox, and may be delivered after the run ends.
+ */
+const ready = (t: ReturnType<typeof team>) =>
+  until(() => t.experts().every((e) => e.state === 'ready'));
+
 const worker = (name = 'worker', skills: Record<string, 1 | 2 | 3 | 4 | 5> = { talk: 3 }) =>
   defineExpert({ name, skills, module: talker, concurrency: 2 });
 
@@ -50,6 +57,7 @@ describe('tell', () => {
   it('keeps order per sender and receiver: 10 000 tells from a worker to an inline receiver', async () => {
     const { expert, got } = listener('ear');
     const t = team([worker(), expert]);
+    await ready(t);
     const outcome = await t.run(
       one({ op: 'sendNoWait', to: 'ear', count: 10_000, msg: { kind: 'n' } }),
       null,
@@ -68,6 +76,7 @@ describe('tell', () => {
   it('keeps order per sending subtask when several send at once, on both threads, to one receiver', async () => {
     const { expert, got } = listener('ear');
     const t = team([worker(), worker('other', { talk: 3 }), expert]);
+    await ready(t);
     const outcome = await t.run(
       {
         analyze: () =>
@@ -125,6 +134,9 @@ describe('tell', () => {
         },
       }),
     ]);
+    // Ready first: a tell to an expert still probing waits in its mailbox and may outlive the run
+    // (its failure then reaches onMessageFailed only).
+    await ready(t);
     const events: RunEvent[] = [];
     const outcome = await t.run(one({ op: 'send', to: 'grumpy', count: 1, msg: {} }), null, {
       onEvent: (e) => events.push(e),
@@ -155,6 +167,7 @@ describe('ask', () => {
   it('round trip from a worker, to an inline and to a heavy receiver; errors cross as TroupeErrors', async () => {
     const { expert } = listener('inline');
     const t = team([worker(), expert, heavy('remote')]);
+    await ready(t);
     const outcome = await t.run(
       {
         analyze: () => [
@@ -350,6 +363,80 @@ describe('ask', () => {
     const codes = outcome.records.map((r) => r.errors[0]?.message ?? '');
     expect(codes.some((m) => /cycle of asks holds every thread/.test(m))).toBe(true);
     expect(t.stats().messages.failed).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('edge cases', () => {
+  it('an inline handler that asks before its first await is not mistaken for a deadlock (1 thread)', async () => {
+    const { expert } = listener('db', { db: 1 });
+    const t = team(
+      [
+        worker(),
+        expert,
+        defineExpert({
+          name: 'coord',
+          skills: { c: 1 },
+          module: talker,
+          onMessage: (msg, _from, ctx) => ctx.ask('db', msg),
+        }),
+      ],
+      { threads: 1 },
+    );
+    const outcome = await t.run(one({ op: 'ask', to: 'coord', msg: 'q' }), null);
+    expect(outcome.status).toBe('done');
+    expect(outcome.contributions[0]?.output).toEqual({ answer: { heard: 'q', by: 'db' } });
+  });
+
+  it('a heavy receiver stays one message at a time while a timed-out handler runs on in its grace period', async () => {
+    const t = team([heavy('mill')], { cancelGraceMs: 60_000 });
+    await until(() => t.experts()[0]?.state === 'ready');
+    const sab = new SharedArrayBuffer(64);
+    const view = new Int32Array(sab);
+    const first = settle(
+      t.ask('mill', { op: 'spinLog', sab, ms: 300, start: 1, end: 2 }, { timeoutMs: 20 }),
+    );
+    const second = t.ask('mill', { op: 'spinLog', sab, ms: 0, start: 3, end: 4 });
+    expect(await first).toMatchObject({ ok: false, code: 'E_ASK_TIMEOUT' });
+    await expect(second).resolves.toBe(4);
+    expect(Array.from(view.subarray(1, 1 + Atomics.load(view, 0)))).toEqual([1, 2, 3, 4]);
+  });
+
+  it('a heavy expert whose module has no onMessage export fails its probe and retires', async () => {
+    const t = team(
+      [
+        defineExpert({
+          name: 'mute',
+          skills: { s: 1 },
+          module: fixture('echo'),
+          messages: 'heavy',
+        }),
+      ],
+      { supervision: { maxProbeFailures: 1 } },
+    );
+    await until(() => t.experts()[0]?.state === 'retired');
+    expect(t.experts()[0]?.probe?.error).toMatch(/no onMessage export/);
+    await expect(t.ask('mute', 1)).rejects.toMatchObject({ code: 'E_NO_RECIPIENT' });
+  });
+
+  it('a tell from the main thread that no one takes reaches onMessageFailed', async () => {
+    const failures: { from: string; to: string; error: { message: string } }[] = [];
+    const t = team(
+      [
+        defineExpert({
+          name: 'grumpy',
+          skills: { x: 1 },
+          module: talker,
+          onMessage: () => {
+            throw new Error('go away');
+          },
+        }),
+      ],
+      { onMessageFailed: (f) => failures.push(f) },
+    );
+    t.tell('grumpy', 'hello');
+    await until(() => failures.length === 1);
+    expect(failures[0]).toMatchObject({ from: 'troupe', to: 'grumpy', runId: undefined });
+    expect(failures[0]?.error.message).toMatch(/go away/);
   });
 });
 

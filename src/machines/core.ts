@@ -9,7 +9,15 @@ import { EXPERT_FAULTS, FaultHistory, type ResolvedSupervision } from '../actors
 import type { TroupeError } from '../errors.js';
 import { runMetrics } from '../metrics/run-metrics.js';
 import type { Pool } from '../pool/pool.js';
-import type { Clock, ExpertInfo, Outcome, Plan, RunEvent, RunOptions } from '../types.js';
+import type {
+  Clock,
+  ExpertInfo,
+  MessageFailure,
+  Outcome,
+  Plan,
+  RunEvent,
+  RunOptions,
+} from '../types.js';
 import type { Ledger } from './ledger.js';
 import { type Frame, Router } from './router.js';
 import { type ExpertSlot, Scheduler } from './scheduler.js';
@@ -106,6 +114,8 @@ export class Core {
   restarts = 0;
   /** Subtasks handed to experts and not yet reported back. */
   running = 0;
+  /** The troupe's `onMessageFailed` observer. */
+  onMessageFailed: ((failure: MessageFailure) => void) | undefined;
 
   constructor(
     options: ResolvedTroupe,

@@ -131,7 +131,13 @@ export const expertMachine = setup({
   },
   actors: {
     link,
-    probe: fromPromise<unknown, LinkInput>(({ input }) => input.core.pool.probe(input.name)),
+    probe: fromPromise<unknown, LinkInput>(({ input }) =>
+      input.core.pool.probe(
+        input.name,
+        // A heavy receiver's module must export onMessage: its probe checks that early.
+        input.core.expert(input.name).def.messages === 'heavy' ? { requires: ['onMessage'] } : {},
+      ),
+    ),
   },
   actions: {
     /** Enters a state: updates what the scheduler sees, and tells the coordinator if that changed. */

@@ -35,10 +35,14 @@ export interface Frame {
   asks: Set<Ask>;
   /** It runs on a worker thread, which it holds while it waits. */
   onThread: boolean;
+  /** The thread it was last seen on (its `ctx` calls say), -1 before. */
+  thread: number;
   ended: boolean;
 }
 
 interface Ask {
+  /** Creation order: the deadlock breaker fails the newest. */
+  seq: number;
   from: Frame;
   to: string;
   /**
@@ -63,6 +67,8 @@ interface Delivery {
   controller: AbortController | undefined;
   /** Given up on before it started (its ask timed out or was cancelled): skipped. */
   dropped: boolean;
+  /** Waiting in its recipient's mailbox. */
+  inMailbox: boolean;
 }
 
 interface Box {
@@ -80,6 +86,7 @@ const MAIN: Frame = Object.freeze({
   index: -1,
   asks: new Set<Ask>(),
   onThread: false,
+  thread: -1,
   ended: false,
 }) as Frame;
 
@@ -91,7 +98,20 @@ function frame(kind: Frame['kind'], expert: string, runId: string | undefined, i
     index,
     asks: new Set(),
     onThread: kind === 'task' || kind === 'heavy',
+    thread: -1,
     ended: false,
+  };
+}
+
+function delivery(from: Frame, to: string, msg: unknown): Delivery {
+  return {
+    from,
+    to,
+    msg,
+    ask: undefined,
+    controller: undefined,
+    dropped: false,
+    inMailbox: false,
   };
 }
 
@@ -103,6 +123,7 @@ export class Router {
   readonly #asks = new Set<Ask>();
   readonly counts = { sent: 0, answered: 0, failed: 0 };
   #waiting = 0;
+  #asked = 0;
   #closed: TroupeError | undefined;
 
   constructor(core: Core) {
@@ -132,7 +153,7 @@ export class Router {
     this.#checkOpen();
     const name = this.#resolve(to, from, field);
     this.#count(from, name);
-    this.#deliver({ from, to: name, msg, ask: undefined, controller: undefined, dropped: false });
+    this.#deliver(delivery(from, name, msg));
   }
 
   ask(from: Frame, to: unknown, msg: unknown, timeoutMs: unknown, field = 'ask'): Promise<unknown> {
@@ -148,26 +169,20 @@ export class Router {
     }
     this.#count(from, name);
     return new Promise((resolve, reject) => {
-      const delivery: Delivery = {
-        from,
-        to: name,
-        msg,
-        ask: undefined,
-        controller: undefined,
-        dropped: false,
-      };
+      const letter = delivery(from, name, msg);
       const ask: Ask = {
+        seq: ++this.#asked,
         from,
         to: name,
         state: 'mailbox',
         handler: undefined,
-        delivery,
+        delivery: letter,
         settled: false,
         timer: undefined,
         resolve,
         reject,
       };
-      delivery.ask = ask;
+      letter.ask = ask;
       this.#asks.add(ask);
       from.asks.add(ask);
       if (from.onThread && !from.ended) this.#held.add(from);
@@ -179,14 +194,15 @@ export class Router {
         );
         this.#giveUp(ask, error);
       }, limit);
-      this.#deliver(delivery);
+      this.#deliver(letter);
       this.#checkDeadlock();
     });
   }
 
   /** The pool's context host: one `ctx` call of a task or a heavy handler on a thread. */
-  call(origin: unknown, module: string, op: ContextOp, args: unknown[]): unknown {
+  call(origin: unknown, module: string, op: ContextOp, args: unknown[], thread: number): unknown {
     const from = this.#frameOf(origin, module);
+    from.thread = thread;
     switch (op) {
       case 'send':
         this.tell(from, args[0], args[1], 'ctx.send(to)');
@@ -194,7 +210,7 @@ export class Router {
       case 'ask':
         return this.ask(from, args[0], args[1], args[2], 'ctx.ask');
       case 'progress':
-        this.#progress(from, args[0] as number, args[1] as string | undefined);
+        this.#progress(from, args[0], args[1]);
         return undefined;
       case 'share':
         this.#share(from, args[0], args[1]);
@@ -211,8 +227,10 @@ export class Router {
    * cancelled or timed out), no one waits for the answers to its asks any more: they are given up.
    */
   ended(work: WorkOrder, error: TroupeError | undefined): void {
-    const self = work.frame;
-    if (self === undefined) return;
+    if (work.frame !== undefined) this.#endFrame(work.frame, error);
+  }
+
+  #endFrame(self: Frame, error: TroupeError | undefined): void {
     this.#end(self);
     if (error === undefined) return;
     for (const ask of [...self.asks]) {
@@ -225,34 +243,40 @@ export class Router {
     }
   }
 
-  /** An expert's state changed: deliver its mailbox once ready; fail it if retired. */
+  /**
+   * An expert's state changed: once it is ready, deliver its mailbox and resume its heavy
+   * queue; if it retired, fail what waits for it.
+   */
   onState(name: string, state: ExpertRecord['state']): void {
     const box = this.#boxes.get(name);
-    if (box === undefined || box.mailbox.size === 0) return;
+    if (box === undefined) return;
     if (state === 'ready' || state === 'busy') {
       while (box.mailbox.size > 0 && this.#isReady(name)) {
-        const delivery = box.mailbox.shift() as Delivery;
-        this.#waiting--;
-        if (!delivery.dropped) this.#deliverNow(delivery);
+        const letter = box.mailbox.shift() as Delivery;
+        this.#unbox(letter);
+        if (!letter.dropped) this.#deliverNow(letter);
       }
+      this.#pumpHeavy(name, box);
     } else if (state === 'retired') {
       const reason = this.#core.expert(name).reason ?? 'retired';
-      while (box.mailbox.size > 0) {
-        const delivery = box.mailbox.shift() as Delivery;
-        this.#waiting--;
-        if (delivery.dropped) continue;
-        this.#failed(
-          delivery,
-          new TroupeError(
-            'E_NO_RECIPIENT',
-            `${name} retired before it took the message (${reason})`,
-            {
-              details: { to: name },
-            },
-          ),
+      const waiting = [...box.mailbox.drain(), ...box.heavy.drain()];
+      for (const letter of waiting) {
+        this.#unbox(letter);
+        if (letter.dropped) continue;
+        const error = new TroupeError(
+          'E_NO_RECIPIENT',
+          `${name} retired before it took the message (${reason})`,
+          { details: { to: name } },
         );
+        this.#failed(letter, error);
       }
     }
+  }
+
+  #unbox(letter: Delivery): void {
+    if (!letter.inMailbox) return;
+    letter.inMailbox = false;
+    this.#waiting--;
   }
 
   /** The troupe closes: every pending ask fails `E_CLOSED`, every timer is cleared. */
@@ -350,6 +374,7 @@ export class Router {
     const box = this.#boxes.get(delivery.to) as Box;
     if (box.mailbox.size > 0 || !this.#isReady(delivery.to)) {
       box.mailbox.push(delivery);
+      delivery.inMailbox = true;
       this.#waiting++;
       return;
     }
@@ -372,22 +397,25 @@ export class Router {
     const handler = record.def.onMessage as NonNullable<ExpertRecord['def']['onMessage']>;
     const self = frame('inline', delivery.to, delivery.from.runId);
     const ask = delivery.ask;
-    let out: unknown;
-    try {
-      out = handler(delivery.msg, delivery.from.expert, new InlineContext(this, self));
-    } catch (error) {
-      this.#handlerFailed(delivery, error);
-      self.ended = true;
-      return;
-    }
-    if (!isThenable(out)) {
-      self.ended = true;
-      if (ask !== undefined) this.#answer(ask, out);
-      return;
-    }
+    // Before the call: an ask the handler makes at once must see that this one is in hand.
     if (ask !== undefined) {
       ask.state = 'inline';
       ask.handler = self;
+    }
+    let out: unknown;
+    let pending: boolean;
+    try {
+      out = handler(delivery.msg, delivery.from.expert, new InlineContext(this, self));
+      pending = isThenable(out);
+    } catch (error) {
+      self.ended = true;
+      this.#handlerFailed(delivery, error);
+      return;
+    }
+    if (!pending) {
+      self.ended = true;
+      if (ask !== undefined) this.#answer(ask, out);
+      return;
     }
     Promise.resolve(out).then(
       (value) => {
@@ -401,9 +429,12 @@ export class Router {
     );
   }
 
-  /** One heavy message at a time per receiver, on the pool. */
+  /**
+   * One heavy message at a time per receiver, on the pool, while the receiver is ready. The next
+   * starts once no thread runs the last any more (a cancelled handler may run on for its grace).
+   */
   #pumpHeavy(name: string, box: Box): void {
-    if (box.heavyBusy) return;
+    if (box.heavyBusy || box.heavy.size === 0 || !this.#isReady(name)) return;
     let delivery: Delivery | undefined;
     do delivery = box.heavy.shift();
     while (delivery?.dropped === true);
@@ -418,28 +449,32 @@ export class Router {
       ask.state = 'heavy';
       ask.handler = self;
     }
-    const done = (): void => {
-      this.#end(self);
+    const freed = (): void => {
       box.heavyBusy = false;
       this.#pumpHeavy(name, box);
     };
+    const letter = delivery;
     this.#core.pool
-      .message(name, delivery.msg, delivery.from.expert, {
+      .message(name, letter.msg, letter.from.expert, {
         origin: self,
         signal: controller.signal,
         timeoutMs: record.def.timeoutMs ?? this.#core.options.timeoutMs,
-        context: { task: { runId: delivery.from.runId, from: delivery.from.expert } },
+        context: { task: { runId: letter.from.runId, from: letter.from.expert } },
+        onFreed: freed,
       })
       .then(
         (value) => {
+          this.#endFrame(self, undefined);
           if (ask !== undefined) this.#answer(ask, value);
-          done();
         },
         (error: unknown) => {
           const typed = toTroupeError(error, name);
-          if (!delivery.dropped) this.#core.recordFault(record, typed);
-          this.#handlerFailed(delivery, typed);
-          done();
+          this.#endFrame(self, typed);
+          if (!letter.dropped) {
+            this.#core.recordFault(record, typed);
+            if (record.restartDue) record.ref?.send({ type: 'changed' });
+          }
+          this.#handlerFailed(letter, typed);
         },
       );
     // Waiting for a thread: if every thread is held by asks, this may be what they wait for.
@@ -465,15 +500,17 @@ export class Router {
     }
     if (delivery.dropped) return;
     this.counts.failed++;
-    const runId = delivery.from.runId;
-    if (runId !== undefined) {
-      this.#core.emit(runId, {
-        type: 'message.failed',
-        runId,
-        from: delivery.from.expert,
-        to: delivery.to,
-        error,
-      });
+    const { runId } = delivery.from;
+    const from = delivery.from.expert;
+    const to = delivery.to;
+    if (runId !== undefined)
+      this.#core.emit(runId, { type: 'message.failed', runId, from, to, error });
+    const onMessageFailed = this.#core.onMessageFailed;
+    if (onMessageFailed === undefined) return;
+    try {
+      onMessageFailed({ from, to, runId, error });
+    } catch {
+      // The caller's logger failing must not break routing.
     }
   }
 
@@ -488,6 +525,7 @@ export class Router {
     if (!this.#settle(ask)) return;
     this.counts.failed++;
     ask.delivery.dropped = true;
+    this.#unbox(ask.delivery);
     ask.delivery.controller?.abort(error);
     ask.reject(error);
   }
@@ -523,12 +561,15 @@ export class Router {
   // ---------------------------------------------------------------------------------------------
   // Progress and the blackboard
 
-  #progress(from: Frame, fraction: number, note: string | undefined): void {
+  #progress(from: Frame, fraction: unknown, note: unknown): void {
+    if (typeof fraction !== 'number' || !(fraction >= 0 && fraction <= 1))
+      throw invalidOption('ctx.progress(fraction)', 'a number from 0 to 1', fraction);
+    if (note !== undefined && typeof note !== 'string')
+      throw invalidOption('ctx.progress(note)', 'a string', note);
     if (from.kind !== 'task' || from.runId === undefined) return;
     const entry = this.#core.runs.get(from.runId);
     const ledger = entry?.ledger;
     if (entry === undefined || entry.finished || ledger === undefined) return;
-    if (!(typeof fraction === 'number' && fraction >= 0 && fraction <= 1)) return;
     if (!ledger.reportProgress(from.index, fraction)) return;
     const id = ledger.graph.ids[from.index] as string;
     const overall = ledger.overallProgress;
@@ -594,12 +635,14 @@ export class Router {
   /**
    * When every thread is held by a frame waiting on asks, finds the asks that can never be
    * answered — they wait for a thread (a heavy handler not started, an expert not ready), or for
-   * a handler that itself waits on such an ask — and, if they hold every thread, fails the ones
-   * waiting for a thread with `E_ASK_DEADLOCK`.
+   * a handler that itself waits on such an ask — and, if those hold every thread, fails the
+   * newest of the asks that wait for a thread with `E_ASK_DEADLOCK`: that breaks the cycle it
+   * closed (its asker's handler gets the error and can end, freeing its thread). The check runs
+   * again with every new ask and every heavy message queued.
    */
   #checkDeadlock(): void {
     const threads = this.#core.options.threads;
-    if (this.#held.size < threads) return;
+    if (this.#held.size < threads || threadsOf(this.#held) < threads) return;
     const frames = new Set<Frame>();
     const asks = new Set<Ask>();
     const visit = (f: Frame): void => {
@@ -611,10 +654,11 @@ export class Router {
       }
     };
     for (const f of this.#held) visit(f);
-    // Greatest fixpoint: everything is stuck until shown able to move.
+    // A heavy handler not holding a thread has not started: it waits for one, like a mailbox.
     const waitsOnHandler = (a: Ask): boolean =>
       a.state === 'inline' ||
       (a.state === 'heavy' && a.handler !== undefined && this.#held.has(a.handler));
+    // Greatest fixpoint: everything is stuck until shown able to move.
     for (let changed = true; changed; ) {
       changed = false;
       for (const a of asks) {
@@ -632,24 +676,35 @@ export class Router {
         }
       }
     }
-    let stuckThreads = 0;
-    for (const f of this.#held) if (frames.has(f)) stuckThreads++;
-    if (stuckThreads < threads) return;
-    const chain = [...this.#held]
+    const stuckHeld = [...this.#held].filter((f) => frames.has(f));
+    if (threadsOf(stuckHeld) < threads) return;
+    let victim: Ask | undefined;
+    for (const a of asks)
+      if (!waitsOnHandler(a) && (victim === undefined || a.seq > victim.seq)) victim = a;
+    if (victim === undefined) return;
+    const chain = stuckHeld
       .map((f) => `${f.expert} asks ${[...f.asks].map((a) => a.to).join(', ')}`)
       .join('; ');
-    for (const a of asks) {
-      if (waitsOnHandler(a)) continue;
-      this.#giveUp(
-        a,
-        new TroupeError(
-          'E_ASK_DEADLOCK',
-          `${a.from.expert} asked ${a.to}, but a cycle of asks holds every thread (${threads}): ${chain}`,
-          { details: { from: a.from.expert, to: a.to, threads } },
-        ),
-      );
-    }
+    this.#giveUp(
+      victim,
+      new TroupeError(
+        'E_ASK_DEADLOCK',
+        `${victim.from.expert} asked ${victim.to}, but a cycle of asks holds every thread (${threads}): ${chain}`,
+        { details: { from: victim.from.expert, to: victim.to, threads } },
+      ),
+    );
   }
+}
+
+/** Distinct threads the frames hold (a frame not yet seen on a thread counts as one). */
+function threadsOf(frames: Iterable<Frame>): number {
+  const seen = new Set<number>();
+  let unknown = 0;
+  for (const f of frames) {
+    if (f.thread < 0) unknown++;
+    else seen.add(f.thread);
+  }
+  return seen.size + unknown;
 }
 
 /** `ctx` of an inline handler: it sends as the expert it belongs to. */

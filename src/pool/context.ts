@@ -46,6 +46,11 @@ function onNotice(data: unknown): void {
   }
 }
 
+/** An item ended: its signal's listeners must not fire for the next item of the lane. */
+export function releaseSignal(lane: number): void {
+  if (listening.size > 0) listening.delete(lane);
+}
+
 function isCancelled(lane: number, gen: number): boolean {
   return cancelWords !== undefined && Atomics.load(cancelWords, lane) === gen;
 }
@@ -228,7 +233,17 @@ export class TaskContext {
         `ctx.${op}: this pool was created with context: false (no context channel)`,
       );
     }
-    const result: CallResult = await host.call(this.#lane, this.#gen, this.#item, op, args);
+    let result: CallResult;
+    try {
+      result = await host.call(this.#lane, this.#gen, this.#item, op, args);
+    } catch (error) {
+      // Comlink could not send the main thread's answer back (it cannot be cloned).
+      throw new TroupeError(
+        'E_NOT_CLONEABLE',
+        `ctx.${op}: the answer cannot be sent to this thread: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
+    }
     if (result.ok) return result.v;
     throw deserializeError(result.e);
   }

@@ -26,6 +26,8 @@ export interface Job {
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
   onRunTime: ((ms: number) => void) | undefined;
+  /** Called once when no thread runs it any more (see PoolRunOptions.onFreed). */
+  onFreed: (() => void) | undefined;
   /** Who the task is, for the context host (`ctx` calls it makes are handed back with this). */
   origin: unknown;
   /** Its run time on its thread, ms, once known. */

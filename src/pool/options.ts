@@ -68,7 +68,7 @@ export interface ContextHost {
    * One call of a task's `ctx`: `origin` is what the task was submitted with
    * ({@link PoolRunOptions.origin}). Returns the value, or throws a `TroupeError`.
    */
-  call(origin: unknown, module: string, op: ContextOp, args: unknown[]): unknown;
+  call(origin: unknown, module: string, op: ContextOp, args: unknown[], threadId: number): unknown;
 }
 
 /** Options of one task. */
@@ -88,6 +88,12 @@ export interface PoolRunOptions {
   onRunTime?: ((ms: number) => void) | undefined;
   /** Who the task is: handed back to the pool's `host` with each `ctx` call the task makes. */
   origin?: unknown;
+  /**
+   * Called once when no thread runs the task any more: when it settles if it never started, else
+   * when its thread is done with it — which, for a task cancelled or timed out, may be up to
+   * `cancelGraceMs` after it settled (the handler may still be running until then).
+   */
+  onFreed?: (() => void) | undefined;
 }
 
 /** Options of {@link Pool.close}. */

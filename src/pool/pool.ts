@@ -3,7 +3,7 @@
  * Piscina gets at most one message per thread. A thread reports through its lane what it runs,
  * so tasks are timed from their start and a thread's death is charged to the task it was running.
  */
-import type { MessagePort } from 'node:worker_threads';
+import { MessagePort } from 'node:worker_threads';
 import { expose } from 'comlink';
 import { Piscina } from 'piscina';
 import { deserializeError, invalidOption, serializeError, TroupeError } from '../errors.js';
@@ -194,9 +194,13 @@ export class Pool {
 
   probe(
     name: string,
-    options: Pick<PoolRunOptions, 'signal' | 'timeoutMs'> = {},
+    options: Pick<PoolRunOptions, 'signal' | 'timeoutMs'> & {
+      /** Exports the module must have besides its default one (e.g. `['onMessage']`). */
+      requires?: string[];
+    } = {},
   ): Promise<unknown> {
-    return this.#submit('probe', name, undefined, options);
+    const { requires, ...rest } = options;
+    return this.#submit('probe', name, requires === undefined ? undefined : { requires }, rest);
   }
 
   /** Resolves when no task is queued or running (at once if none is). */
@@ -264,13 +268,22 @@ export class Pool {
   // Admission and hand-off
 
   #submit(kind: JobKind, name: string, input: unknown, options: PoolRunOptions): Promise<unknown> {
+    const onFreed =
+      options !== null && typeof options === 'object' && typeof options.onFreed === 'function'
+        ? options.onFreed
+        : undefined;
+    // Refused before admission: no thread ever runs it.
+    const refuse = (error: TroupeError): Promise<never> => {
+      if (onFreed !== undefined) queueMicrotask(onFreed);
+      return Promise.reject(error);
+    };
     if (this.#closed)
-      return Promise.reject(
+      return refuse(
         new TroupeError('E_CLOSED', 'the pool is closed: no task is taken after close()'),
       );
     const module = this.#modules.get(name);
     if (module === undefined) {
-      return Promise.reject(
+      return refuse(
         invalidOption(
           'module',
           `one of the registered modules (${this.modules.join(', ') || 'none'})`,
@@ -279,36 +292,35 @@ export class Pool {
       );
     }
     if (options === null || typeof options !== 'object')
-      return Promise.reject(invalidOption('run(options)', 'an object', options));
+      return refuse(invalidOption('run(options)', 'an object', options));
     const { signal, transfer, context, onRunTime, origin } = options;
+    if (options.onFreed !== undefined && typeof options.onFreed !== 'function') {
+      return refuse(invalidOption('run(options).onFreed', 'a function', options.onFreed));
+    }
     const timeoutMs = options.timeoutMs ?? module.reg.timeoutMs;
     if (!isDuration(timeoutMs)) {
-      return Promise.reject(
+      return refuse(
         invalidOption('run(options).timeoutMs', 'a duration in ms (a number >= 0)', timeoutMs),
       );
     }
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
-      return Promise.reject(invalidOption('run(options).signal', 'an AbortSignal', signal));
+      return refuse(invalidOption('run(options).signal', 'an AbortSignal', signal));
     }
     if (
       transfer !== undefined &&
       !(Array.isArray(transfer) && transfer.every((b) => b instanceof ArrayBuffer))
     ) {
-      return Promise.reject(
-        invalidOption('run(options).transfer', 'an array of ArrayBuffers', transfer),
-      );
+      return refuse(invalidOption('run(options).transfer', 'an array of ArrayBuffers', transfer));
     }
     if (onRunTime !== undefined && typeof onRunTime !== 'function') {
-      return Promise.reject(invalidOption('run(options).onRunTime', 'a function', onRunTime));
+      return refuse(invalidOption('run(options).onRunTime', 'a function', onRunTime));
     }
     if (context !== undefined && (context === null || typeof context !== 'object')) {
-      return Promise.reject(
-        invalidOption('run(options).context', 'an object { task?, deps? }', context),
-      );
+      return refuse(invalidOption('run(options).context', 'an object { task?, deps? }', context));
     }
-    if (module.broken !== undefined) return Promise.reject(copyError(module.broken));
+    if (module.broken !== undefined) return refuse(copyError(module.broken));
     if (this.#queue.size >= this.#options.maxQueue) {
-      return Promise.reject(
+      return refuse(
         new TroupeError(
           'E_QUEUE_FULL',
           `the pool's queue holds ${this.#queue.size} tasks, its limit (maxQueue)`,
@@ -318,7 +330,7 @@ export class Pool {
         ),
       );
     }
-    if (signal?.aborted) return Promise.reject(cancelledError(signal));
+    if (signal?.aborted) return refuse(cancelledError(signal));
     return new Promise<unknown>((resolve, reject) => {
       const job: Job = {
         seq: this.#seq++,
@@ -336,6 +348,7 @@ export class Pool {
         signal,
         onAbort: undefined,
         onRunTime,
+        onFreed,
         origin,
         runMs: 0,
         resolve,
@@ -430,6 +443,7 @@ export class Pool {
     if (handoff.done) return false;
     handoff.done = true;
     if (handoff.timed && --this.#timed === 0) this.#stopSweeper();
+    for (const job of handoff.jobs) if (job.handoff === handoff) this.#freed(job);
     this.#inFlight.delete(handoff);
     if (this.#byLane[handoff.lane] === handoff) this.#byLane[handoff.lane] = undefined;
     clearTimeout(handoff.graceTimer);
@@ -576,7 +590,19 @@ export class Pool {
       }
     }
     if (job.handoff !== undefined) this.#running--;
+    else this.#freed(job);
     if (job.onAbort !== undefined) job.signal?.removeEventListener('abort', job.onAbort);
+  }
+
+  #freed(job: Job): void {
+    const onFreed = job.onFreed;
+    if (onFreed === undefined) return;
+    job.onFreed = undefined;
+    try {
+      onFreed();
+    } catch {
+      // An observer that throws must not break the pool.
+    }
   }
 
   #afterSettle(): void {
@@ -749,7 +775,19 @@ export class Pool {
     const side = message as SideMessage | null;
     if (side === null || typeof side !== 'object') return;
     if (side.kind === 'troupe:ctx') {
-      this.#openChannel(side.threadId, side.port);
+      // Posted by troupe's dispatcher when a thread starts, before any module loads. Anything
+      // else that looks like it (a module posting on parentPort) is ignored.
+      if (
+        Number.isInteger(side.threadId) &&
+        side.port instanceof MessagePort &&
+        !this.#ports.has(side.threadId)
+      ) {
+        try {
+          this.#openChannel(side.threadId, side.port);
+        } catch (error) {
+          this.#reportStray(error, `thread ${side.threadId}'s context channel could not open`);
+        }
+      }
       return;
     }
     if (side.kind !== 'troupe:not-cloneable') return;
@@ -809,7 +847,9 @@ export class Pool {
           `ctx.${op}: this pool has no context host (messages, progress and the blackboard come with a troupe)`,
         );
       }
-      return { ok: true, v: await host.call(job.origin, job.module.reg.name, op, args) };
+      const reading = this.#lanes.read(lane, gen);
+      const thread = reading.state === 'handed' ? -1 : reading.threadId;
+      return { ok: true, v: await host.call(job.origin, job.module.reg.name, op, args, thread) };
     } catch (error) {
       return { ok: false, e: serializeError(error) };
     }

@@ -10,7 +10,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { serializeError, TroupeError, type WireError } from '../errors.js';
 import { findUncloneable } from './clone.js';
-import { openContextChannel, TaskContext } from './context.js';
+import { openContextChannel, releaseSignal, TaskContext } from './context.js';
 import {
   type ItemFailureCode,
   type ItemResult,
@@ -207,6 +207,13 @@ function runItem(
   let out: unknown;
   try {
     if (message.k === 'probe') {
+      const requires = (message.i[index] as { requires?: string[] } | undefined)?.requires;
+      if (requires?.includes('onMessage') === true && loaded.onMessage === undefined) {
+        throw new TroupeError(
+          'E_PROBE_FAILED',
+          `module "${message.m}" has no onMessage export, and its expert takes messages on the pool (messages: 'heavy')`,
+        );
+      }
       out = loaded.probe === undefined ? true : owner.run(token, loaded.probe);
     } else if (message.k === 'message') {
       out = owner.run(token, deliver, loaded, message, index);
@@ -284,10 +291,12 @@ function runFrom(
     if (result instanceof Promise) {
       const next = index + 1;
       return result.then((settled) => {
+        releaseSignal(lane);
         results.push(settled);
         return runFrom(loaded, message, results, next);
       });
     }
+    releaseSignal(lane);
     results.push(result);
   }
   return answer(message, results);

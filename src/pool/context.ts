@@ -10,7 +10,7 @@
  */
 import { deserialize, serialize } from 'node:v8';
 import { MessageChannel, parentPort, threadId } from 'node:worker_threads';
-import { type Remote, wrap } from 'comlink';
+import { type Remote, wrap } from 'comlink/dist/esm/comlink.mjs';
 import { deserializeError, TroupeError } from '../errors.js';
 import type {
   AbortNotice,

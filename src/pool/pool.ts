@@ -4,7 +4,7 @@
  * so tasks are timed from their start and a thread's death is charged to the task it was running.
  */
 import { MessagePort } from 'node:worker_threads';
-import { expose } from 'comlink';
+import { expose } from 'comlink/dist/esm/comlink.mjs';
 import { Piscina } from 'piscina';
 import { deserializeError, invalidOption, serializeError, TroupeError } from '../errors.js';
 import { AUTO_BATCH_BELOW_MS } from './batching.js';

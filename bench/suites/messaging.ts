@@ -4,7 +4,7 @@
  * `ctx` available to tasks that never use it.
  */
 import { MessageChannel, Worker } from 'node:worker_threads';
-import { expose } from 'comlink/dist/esm/comlink.mjs';
+import { expose } from 'comlink';
 import { createPool, createTroupe, defineExpert } from 'troupe';
 import { createActor, sendParent, sendTo, setup } from 'xstate';
 import { interleaved, perRound, type Samples, spread } from '../harness.js';

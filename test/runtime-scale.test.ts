@@ -14,7 +14,7 @@ describe('scale', () => {
         defineExpert({
           name: 'noop',
           skills: { nothing: 1 },
-          module: new URL('../bench/fixtures/noop.mjs', import.meta.url),
+          module: new URL('../dist/bench/workloads/noop.js', import.meta.url),
           concurrency: 256,
         }),
       ],

@@ -1,11 +1,12 @@
 import { parseArgs } from 'node:util';
 import { VERSION } from '../version.js';
+import { benchCommand } from './commands/bench.js';
 import { infoCommand } from './commands/info.js';
 import { type CommandIO, CommandRegistry, EXIT } from './registry.js';
 
 /** The registry of subcommands: each later command adds one line here. */
 export function defaultRegistry(): CommandRegistry {
-  return new CommandRegistry().register(infoCommand);
+  return new CommandRegistry().register(infoCommand).register(benchCommand);
 }
 
 function help(registry: CommandRegistry): string {

@@ -3,22 +3,22 @@
  * Starts 2 threads, runs one task on each so both are up, lets the process settle, prints RSS.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fixture } from './paths.js';
+import { workload } from './paths.js';
 
 const kind = process.argv[2];
 const threads = 2;
 const gc = (globalThis as { gc?: () => void }).gc;
 
 async function main(): Promise<void> {
-  const noop = fixture('noop').href;
+  const noop = workload('noop').href;
   let close: () => Promise<void>;
   if (kind === 'troupe') {
-    const { createPool } = await import('troupe');
+    const { createPool } = await import('../index.js');
     const pool = createPool({ threads, modules: { noop } });
     await Promise.all([pool.run('noop', 1), pool.run('noop', 2)]);
     close = () => pool.destroy();
   } else if (kind === 'troupe-runtime') {
-    const { createTroupe, defineExpert } = await import('troupe');
+    const { createTroupe, defineExpert } = await import('../index.js');
     const troupe = createTroupe({
       threads,
       experts: [

@@ -5,9 +5,9 @@
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Piscina } from 'piscina';
-import { createPool } from 'troupe';
-import { fmt, interleaved, perRound, type Samples, type Spread, spread } from '../harness.js';
-import { fixture } from '../paths.js';
+import { createPool } from '../../pool/pool.js';
+import { interleaved, perRound, type Samples, type Spread, spread } from '../harness.js';
+import { workload } from '../paths.js';
 import { calibrate, idleRss, range } from '../shared.js';
 
 export interface Comparison {
@@ -23,12 +23,28 @@ export interface CaseResult {
   medians: Record<string, number>;
   comparisons: Comparison[];
   samples: Samples;
+  /** Lines printed under the medians (e.g. why a fit was not made). */
+  notes?: string[];
+  /** Factor against threads, for the chart: one point per variant and thread count. */
+  points?: FactorPoint[];
+}
+
+export interface FactorPoint {
+  variant: string;
+  threads: number;
+  factor: Spread;
 }
 
 export interface SuiteOptions {
   rounds: number;
   quick: boolean;
+  /** Threads of the suites that compare at one thread count (the largest of `threadList` up to the cores). */
   threads: number;
+  /** `--threads 1,2,4`: the thread counts the speedup suite runs (scaling: its own, 1 … cores + 2). */
+  threadList: number[];
+  cores: number;
+  /** `--suite file`: the user's suite module (scope `user`). */
+  suite?: string | undefined;
 }
 
 /**
@@ -49,8 +65,8 @@ function reaped(pool: Piscina): () => Promise<void> {
 
 export async function poolSuite(options: SuiteOptions): Promise<CaseResult[]> {
   const { threads, rounds, quick } = options;
-  const noop = fixture('noop').href;
-  const sha = fixture('sha256').href;
+  const noop = workload('noop').href;
+  const sha = workload('sha256').href;
   const troupe = createPool({
     threads,
     modules: {
@@ -238,10 +254,3 @@ export async function poolSuite(options: SuiteOptions): Promise<CaseResult[]> {
   );
   return results;
 }
-
-export const describeCase = (result: CaseResult): string[] => [
-  result.name,
-  ...Object.entries(result.medians).map(
-    ([variant, median]) => `  ${variant.padEnd(28)} ${fmt(median, 2).padStart(14)}`,
-  ),
-];

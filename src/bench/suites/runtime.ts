@@ -3,16 +3,18 @@
  * ledger, scheduler) against raw Piscina and against troupe's own pool alone, in one process.
  */
 import { Piscina } from 'piscina';
-import { createPool, createTroupe, defineExpert } from 'troupe';
+import { defineExpert } from '../../actors/experts.js';
+import { createPool } from '../../pool/pool.js';
+import { createTroupe } from '../../troupe.js';
 import { interleaved, perRound, type Samples, spread } from '../harness.js';
-import { fixture } from '../paths.js';
+import { workload } from '../paths.js';
 import { calibrate, idleRss, range } from '../shared.js';
 import type { CaseResult, SuiteOptions } from './pool.js';
 
 export async function runtimeSuite(options: SuiteOptions): Promise<CaseResult[]> {
   const { threads, rounds, quick } = options;
-  const noop = fixture('noop');
-  const sha = fixture('sha256');
+  const noop = workload('noop');
+  const sha = workload('sha256');
   const troupe = createTroupe({
     threads,
     experts: [

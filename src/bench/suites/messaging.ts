@@ -5,10 +5,12 @@
  */
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { expose } from 'comlink';
-import { createPool, createTroupe, defineExpert } from 'troupe';
 import { createActor, sendParent, sendTo, setup } from 'xstate';
+import { defineExpert } from '../../actors/experts.js';
+import { createPool } from '../../pool/pool.js';
+import { createTroupe } from '../../troupe.js';
 import { interleaved, perRound, type Samples, spread } from '../harness.js';
-import { fixture } from '../paths.js';
+import { workload } from '../paths.js';
 import { range } from '../shared.js';
 import type { CaseResult, SuiteOptions } from './pool.js';
 
@@ -66,7 +68,7 @@ function pingPong(): (n: number) => Promise<void> {
 
 /** A plain worker that measures raw postMessage and Comlink round trips to echoes here. */
 async function roundTripWorker() {
-  const worker = new Worker(fixture('rtt-worker'));
+  const worker = new Worker(workload('rtt-worker'));
   const raw = new MessageChannel();
   const comlink = new MessageChannel();
   raw.port1.on('message', (value) => raw.port1.postMessage(value));
@@ -92,7 +94,7 @@ export async function messagingSuite(options: SuiteOptions): Promise<CaseResult[
   const { threads, quick } = options;
   // Small differences need many rounds.
   const rounds = Math.max(options.rounds, quick ? 3 : 15);
-  const noop = fixture('noop');
+  const noop = workload('noop');
   let heard = 0;
   const troupe = createTroupe({
     threads,
@@ -106,7 +108,7 @@ export async function messagingSuite(options: SuiteOptions): Promise<CaseResult[
           return msg;
         },
       }),
-      defineExpert({ name: 'asker', skills: { ask: 1 }, module: fixture('asker') }),
+      defineExpert({ name: 'asker', skills: { ask: 1 }, module: workload('asker') }),
     ],
   });
   const withContext = createPool({ threads, modules: { noop: { url: noop, batch: 1 } } });

@@ -3,14 +3,14 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { perRound, type Samples, spread } from './harness.js';
-import { fixture } from './paths.js';
+import { workload } from './paths.js';
 import type { CaseResult } from './suites/pool.js';
 
 export const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 /** SHA-256 rounds (64 KiB each) that take ~`ms` on this machine's main thread. */
 export async function calibrate(ms: number): Promise<number> {
-  const { default: sha256 } = (await import(fixture('sha256').href)) as {
+  const { default: sha256 } = (await import(workload('sha256').href)) as {
     default: (rounds: number) => string;
   };
   sha256(200);
@@ -55,4 +55,29 @@ export async function idleRss(
     ],
     samples,
   };
+}
+
+/** A workload's default export, loaded on the main thread (the sequential baseline). */
+export async function loadWorkload(name: string): Promise<(units: number) => unknown> {
+  return ((await import(workload(name).href)) as { default: (units: number) => unknown }).default;
+}
+
+/**
+ * Units of a workload that take ~`ms` on this machine's main thread: doubles the units until a
+ * call takes ≥ 20 ms, then scales (at least 1 unit).
+ */
+export async function calibrateUnits(name: string, ms: number): Promise<number> {
+  const run = await loadWorkload(name);
+  run(1);
+  let units = 1;
+  let elapsed = 0;
+  for (;;) {
+    run(units); // warm (workloads cache their data by size)
+    const started = performance.now();
+    run(units);
+    elapsed = performance.now() - started;
+    if (elapsed >= 20 || units >= 1 << 24) break;
+    units *= 2;
+  }
+  return Math.max(1, Math.round(ms / (elapsed / units)));
 }

@@ -1,0 +1,172 @@
+/**
+ * The speedup suite: the parallel-over-sequential factor on real CPU-bound workloads (SHA-256,
+ * gzip + brotli, a prime sieve, JSON), at ~0.1, ~1, ~5 and ~50 ms per task. Each case runs, in
+ * interleaved rounds: the tasks one after another on the main thread (the baseline), a troupe run
+ * with T threads, raw Piscina with T threads (min = max, everything queued), and T hand-written
+ * worker threads (the ceiling). Factor = sequential ÷ parallel, per round.
+ */
+import { Piscina } from 'piscina';
+import { defineExpert } from '../../actors/experts.js';
+import { createTroupe, type Troupe } from '../../troupe.js';
+import { Ceiling } from '../ceiling.js';
+import { interleaved, perRound, spread } from '../harness.js';
+import { workload } from '../paths.js';
+import { calibrateUnits, loadWorkload, range } from '../shared.js';
+import type { CaseResult, FactorPoint, SuiteOptions } from './pool.js';
+
+export const WORKLOADS = ['sha256', 'compress', 'sieve', 'json'] as const;
+const SIZES_MS = [0.1, 1, 5, 50];
+
+/** Tasks per case: at least 8 per thread, and enough for ~200 ms of work (50 ms when quick). */
+export function taskCount(threads: number, ms: number, quick: boolean): number {
+  return Math.max(8 * threads, Math.ceil((quick ? 50 : 200) / ms));
+}
+
+export async function speedupSuite(options: SuiteOptions): Promise<CaseResult[]> {
+  const { rounds, quick } = options;
+  const sizes = quick ? [1] : SIZES_MS;
+  const results: CaseResult[] = [];
+  const units = new Map<string, number>();
+  for (const name of WORKLOADS)
+    for (const ms of sizes) units.set(`${name}@${ms}`, await calibrateUnits(name, ms));
+  const sequential = new Map<string, (units: number) => unknown>();
+  for (const name of WORKLOADS) sequential.set(name, await loadWorkload(name));
+
+  for (const threads of options.threadList) {
+    const troupe = troupeFor(threads);
+    const pools = new Map(
+      WORKLOADS.map((name) => [
+        name,
+        new Piscina({ filename: workload(name).href, minThreads: threads, maxThreads: threads }),
+      ]),
+    );
+    const ceiling = new Ceiling(threads);
+    try {
+      for (const name of WORKLOADS) {
+        for (const ms of sizes) {
+          const u = units.get(`${name}@${ms}`) as number;
+          const n = taskCount(threads, ms, quick);
+          const run = sequential.get(name) as (units: number) => unknown;
+          const pool = pools.get(name) as Piscina;
+          const plan = {
+            analyze: () => range(n).map((i) => ({ id: `t${i}`, needs: name, input: u })),
+          };
+          const samples = await interleaved(
+            [
+              {
+                name: 'sequential',
+                run: async () => {
+                  for (let i = 0; i < n; i++) run(u);
+                },
+              },
+              {
+                name: 'troupe',
+                run: async () => {
+                  const outcome = await troupe.run(plan, null);
+                  if (outcome.status !== 'done')
+                    throw new Error(`bench: the troupe run ended ${outcome.status}`);
+                },
+              },
+              {
+                name: 'raw piscina',
+                run: () => Promise.all(range(n).map(() => pool.run(u))),
+              },
+              {
+                name: 'ceiling',
+                run: async () => {
+                  const done = await ceiling.run(workload(name).href, u, n);
+                  if (done !== n) throw new Error(`bench: the ceiling ran ${done} of ${n} tasks`);
+                },
+              },
+            ],
+            rounds,
+          );
+          results.push(
+            speedupCase(`${name}, ~${ms} ms × ${n} tasks, ${threads} threads`, threads, samples),
+          );
+        }
+      }
+    } finally {
+      await Promise.all([
+        troupe.close(),
+        ceiling.close(),
+        ...[...pools.values()].map((p) => p.destroy()),
+      ]);
+    }
+  }
+  return results;
+}
+
+function troupeFor(threads: number): Troupe {
+  return createTroupe({
+    threads,
+    experts: WORKLOADS.map((name) =>
+      defineExpert({
+        name,
+        skills: { [name]: 1 },
+        module: workload(name),
+        // Enough subtasks in flight to keep every thread fed and pipelined.
+        concurrency: 4 * threads,
+      }),
+    ),
+  });
+}
+
+/** Factors, efficiency and the ratios the targets are about, from one case's samples. */
+export function speedupCase(
+  name: string,
+  threads: number,
+  samples: Record<string, number[]>,
+): CaseResult {
+  const seq = samples.sequential as number[];
+  const factor = (variant: string) => perRound(seq, samples[variant] as number[], (s, p) => s / p);
+  const points: FactorPoint[] = ['troupe', 'raw piscina', 'ceiling'].map((variant) => ({
+    variant,
+    threads,
+    factor: factor(variant),
+  }));
+  const troupeVsRaw = perRound(
+    samples['raw piscina'] as number[],
+    samples.troupe as number[],
+    (r, t) => r / t,
+  );
+  const troupeVsCeiling = perRound(
+    samples.ceiling as number[],
+    samples.troupe as number[],
+    (c, t) => c / t,
+  );
+  const troupeFactor = factor('troupe');
+  return {
+    name,
+    medians: Object.fromEntries(
+      Object.entries(samples).map(([k, v]) => [`${k} (ms)`, spread(v).median]),
+    ),
+    comparisons: [
+      { label: 'factor: troupe', spread: troupeFactor },
+      { label: 'factor: raw piscina', spread: factor('raw piscina') },
+      { label: 'factor: ceiling (hand-written threads)', spread: factor('ceiling') },
+      {
+        label: 'efficiency: troupe (factor ÷ threads)',
+        spread: {
+          median: troupeFactor.median / threads,
+          min: troupeFactor.min / threads,
+          max: troupeFactor.max / threads,
+        },
+      },
+      {
+        label: 'troupe ÷ raw piscina (factor)',
+        spread: troupeVsRaw,
+        target: '≥ 1.00',
+        pass: troupeVsRaw.median >= 1,
+      },
+      {
+        label: 'troupe ÷ ceiling (factor)',
+        spread: troupeVsCeiling,
+        target: '≥ 0.98',
+        pass: troupeVsCeiling.median >= 0.98,
+      },
+    ],
+    samples,
+    points,
+  };
+}

@@ -66,9 +66,15 @@ export function factorChart(document: BenchDocument): string | undefined {
   const top = 50;
   const bottom = 50;
   const plotWidth = width - left - right;
+  const round = (n: number) => Math.round(n * 10) / 10;
   const x = (threads: number) =>
-    maxThreads === 1 ? left + plotWidth / 2 : left + ((threads - 1) / (maxThreads - 1)) * plotWidth;
-  const y = (factor: number) => height - bottom - (factor / maxFactor) * (height - top - bottom);
+    round(
+      maxThreads === 1
+        ? left + plotWidth / 2
+        : left + ((threads - 1) / (maxThreads - 1)) * plotWidth,
+    );
+  const y = (factor: number) =>
+    round(height - bottom - (factor / maxFactor) * (height - top - bottom));
   const env = document.environment;
   const title = `factor over sequential vs threads — ${scaling.length > 0 ? 'scaling suite' : 'speedup suite (geometric mean of cases)'}`;
   const subtitle = `${env.cores} cores, ${env.cpu}, Node ${env.node}, ${env.date}${env.contended ? ' — CONTENDED' : ''}`;
@@ -108,7 +114,7 @@ export function factorChart(document: BenchDocument): string | undefined {
     for (const p of s.points) {
       out.push(
         `<line x1="${x(p.threads)}" y1="${y(p.min)}" x2="${x(p.threads)}" y2="${y(p.max)}" stroke="${s.color}" stroke-width="1"/>`,
-        `<circle cx="${x(p.threads)}" cy="${y(p.median)}" r="3.5" fill="${s.color}"><title>${esc(`${s.variant}, ${p.threads} threads: ${p.median.toFixed(2)} [${p.min.toFixed(2)}–${p.max.toFixed(2)}]`)}</title></circle>`,
+        `<circle cx="${x(p.threads)}" cy="${y(p.median)}" r="3.5" fill="${s.color}"><title>${esc(`${s.variant}, ${p.threads} thread${p.threads === 1 ? '' : 's'}: ${p.median.toFixed(2)} [${p.min.toFixed(2)}–${p.max.toFixed(2)}]`)}</title></circle>`,
       );
     }
     legend.push({ label: s.variant, color: s.color });

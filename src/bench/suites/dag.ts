@@ -59,7 +59,7 @@ export async function dagSuite(options: SuiteOptions): Promise<CaseResult[]> {
         name: 'sha256',
         skills: { sha256: 1 },
         module: workload('sha256'),
-        concurrency: 4 * threads,
+        concurrency: 256,
       }),
     ],
   });

@@ -105,8 +105,8 @@ function troupeFor(threads: number): Troupe {
         name,
         skills: { [name]: 1 },
         module: workload(name),
-        // Enough subtasks in flight to keep every thread fed and pipelined.
-        concurrency: 4 * threads,
+        // Enough subtasks in flight for the pool to batch short ones and keep every thread fed.
+        concurrency: 256,
       }),
     ),
   });

@@ -79,7 +79,8 @@ export function factorChart(document: BenchDocument): string | undefined {
   const title = `factor over sequential vs threads — ${scaling.length > 0 ? 'scaling suite' : 'speedup suite (geometric mean of cases)'}`;
   const subtitle = `${env.cores} cores, ${env.cpu}, Node ${env.node}, ${env.date}${env.contended ? ' — CONTENDED' : ''}`;
   const out: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12" role="img">`,
+    `<title>${esc(`${title}; ${subtitle}`)}</title>`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
     `<text x="${left}" y="22" font-size="14" font-weight="bold">${esc(title)}</text>`,
     `<text x="${left}" y="38" fill="#495057">${esc(subtitle)}</text>`,

@@ -2,11 +2,18 @@ import { parseArgs } from 'node:util';
 import { VERSION } from '../version.js';
 import { benchCommand } from './commands/bench.js';
 import { infoCommand } from './commands/info.js';
+import { expertsCommand, runCommand, schemaCommand, validateCommand } from './commands/plans.js';
 import { type CommandIO, CommandRegistry, EXIT } from './registry.js';
 
 /** The registry of subcommands: each later command adds one line here. */
 export function defaultRegistry(): CommandRegistry {
-  return new CommandRegistry().register(infoCommand).register(benchCommand);
+  return new CommandRegistry()
+    .register(infoCommand)
+    .register(benchCommand)
+    .register(runCommand)
+    .register(validateCommand)
+    .register(expertsCommand)
+    .register(schemaCommand);
 }
 
 function help(registry: CommandRegistry): string {

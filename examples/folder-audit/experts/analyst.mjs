@@ -3,7 +3,10 @@ import { readFileSync } from 'node:fs';
 
 const TERM = /[A-Za-z_][A-Za-z0-9_]{2,}/g;
 
-export default function analyse({ path, top = 5 }) {
+// Input: { path, top? }, or { item: { path }, top? } when a plan file fans out over a glob.
+export default function analyse(input) {
+  const path = input.path ?? input.item.path;
+  const top = input.top ?? 5;
   const text = readFileSync(path, 'utf8');
   let lines = text.length === 0 ? 0 : 1;
   for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) lines++;

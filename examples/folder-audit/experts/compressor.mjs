@@ -2,7 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 
-export default function compress({ path }) {
+// Input: { path }, or { item: { path } } when a plan file fans out over a glob.
+export default function compress(input) {
+  const path = input.path ?? input.item.path;
   const data = readFileSync(path);
   const gzip = gzipSync(data).length;
   const brotli = brotliCompressSync(data, {

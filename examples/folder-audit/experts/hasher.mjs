@@ -3,7 +3,9 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
-export default function hash({ path }) {
+// Input: { path }, or { item: { path } } when a plan file fans out over a glob.
+export default function hash(input) {
+  const path = input.path ?? input.item.path;
   return { sha256: createHash('sha256').update(readFileSync(path)).digest('hex') };
 }
 

@@ -1,0 +1,400 @@
+/**
+ * The plan commands: `troupe run`, `troupe validate`, `troupe experts` and `troupe schema`. The
+ * plan machinery (zod, YAML, glob) loads only when one of them runs.
+ */
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { isTroupeError } from '../../errors.js';
+import type { CompiledPlan } from '../../templates/plan.js';
+import type { Troupe } from '../../troupe.js';
+import type { ExpertInfo, Outcome } from '../../types.js';
+import { type Command, type CommandIO, EXIT } from '../registry.js';
+
+class UsageError extends Error {}
+
+const PLAN_ERRORS = new Set(['E_PLAN_INVALID', 'E_OUTSIDE_PLAN', 'E_INVALID_OPTION']);
+
+function parse(
+  argv: string[],
+  options: Record<string, { type: 'string' | 'boolean'; short?: string }>,
+): { values: Record<string, string | boolean | undefined>; plan: string } {
+  let values: Record<string, string | boolean | undefined>;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: argv,
+      options,
+      strict: true,
+      allowPositionals: true,
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (positionals.length !== 1)
+    throw new UsageError(
+      `expected one plan file, got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`,
+    );
+  return { values, plan: positionals[0] as string };
+}
+
+/** Runs a command body, mapping bad usage and bad plans to exit 2 with one clear message. */
+async function guarded(
+  name: string,
+  usage: string,
+  io: CommandIO,
+  body: () => Promise<number>,
+): Promise<number> {
+  try {
+    return await body();
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.stderr(`troupe ${name}: ${error.message}\n\n${usage}\n`);
+      return EXIT.usage;
+    }
+    if (isTroupeError(error) && PLAN_ERRORS.has(error.code)) {
+      io.stderr(`troupe ${name}: ${error.code}: ${error.message}\n`);
+      return EXIT.usage;
+    }
+    throw error;
+  }
+}
+
+async function load(plan: string, allowOutside: boolean): Promise<CompiledPlan> {
+  const { loadPlan } = await import('../../templates/plan.js');
+  return loadPlan(plan, { allowOutside });
+}
+
+/** Starts the plan's troupe and waits until every expert has been probed once. */
+async function startTroupe(compiled: CompiledPlan, threads: number | undefined): Promise<Troupe> {
+  const { createTroupe } = await import('../../troupe.js');
+  const troupe = createTroupe({
+    ...compiled.troupeOptions,
+    ...(threads === undefined ? {} : { threads }),
+  });
+  const deadline = Date.now() + 60_000;
+  while (troupe.experts().some((e) => e.state === 'probing' && e.probe === undefined)) {
+    if (Date.now() > deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return troupe;
+}
+
+/** Experts whose module did not load: a bad plan (exit 2), not a failed run. */
+function loadFailures(compiled: CompiledPlan, experts: ExpertInfo[]): string[] {
+  return experts.flatMap((e) => {
+    const index = compiled.spec.experts.findIndex((x) => x.name === e.name);
+    const moduleFault = e.faults.find((f) => f.code === 'E_MODULE_LOAD');
+    return moduleFault === undefined
+      ? []
+      : [`experts[${index}] (${e.name}): ${moduleFault.message}`];
+  });
+}
+
+function threadsOption(raw: string | boolean | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`--threads: expected a positive integer, got "${String(raw)}"`);
+  return n;
+}
+
+async function readInput(source: string | undefined): Promise<unknown> {
+  if (source === undefined) return undefined;
+  let text: string;
+  try {
+    if (source === '-') {
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+      text = Buffer.concat(chunks).toString('utf8');
+    } else text = await readFile(source, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--input: cannot read ${source}: ${(error as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(
+      `--input: ${source === '-' ? 'standard input' : source} is not JSON: ${(error as Error).message}`,
+    );
+  }
+}
+
+// -------------------------------------------------------------------------------------------
+// troupe run
+
+const RUN_USAGE = `Usage: troupe run <plan.json|plan.yaml> [--input file|-] [--threads N] [--json] [--allow-outside]
+
+Runs a plan: live progress on stderr when it is a terminal (done/total, per-expert activity,
+elapsed, ETA), then the integrated result and the run's metrics. Ctrl-C cancels the run cleanly
+and still reports what finished.
+
+Options:
+  --input <file|->   the plan's input, as JSON (a file, or - for standard input)
+  --threads <n>      worker threads [default: the plan's policies.threads, else the cores]
+  --json             one JSON document on stdout (status, result, metrics, records), nothing else
+  --allow-outside    let the plan load modules outside its folder and packages by name
+  -h, --help         show this help
+
+Exit codes: 0 done, 1 the run failed, 2 bad usage or a bad plan, 130 cancelled.
+NO_COLOR turns colours off.`;
+
+export const runCommand: Command = {
+  name: 'run',
+  summary: 'run a plan file (JSON or YAML) and print the result and metrics',
+  usage: RUN_USAGE,
+  run: (argv, io) =>
+    guarded('run', RUN_USAGE, io, async () => {
+      const { values, plan } = parse(argv, {
+        input: { type: 'string' },
+        threads: { type: 'string' },
+        json: { type: 'boolean' },
+        'allow-outside': { type: 'boolean' },
+      });
+      const threads = threadsOption(values.threads);
+      const input = await readInput(values.input as string | undefined);
+      const compiled = await load(plan, values['allow-outside'] === true);
+      const troupe = await startTroupe(compiled, threads);
+      try {
+        const failures = loadFailures(compiled, troupe.experts());
+        if (failures.length > 0) {
+          io.stderr(`troupe run: E_MODULE_LOAD: ${compiled.file}: ${failures.join('; ')}\n`);
+          return EXIT.usage;
+        }
+        const controller = new AbortController();
+        const onSigint = () => controller.abort(new Error('interrupted (SIGINT)'));
+        process.once('SIGINT', onSigint);
+        const json = values.json === true;
+        const progress = !json && process.stderr.isTTY === true ? new ProgressLine(io) : undefined;
+        let outcome: Outcome;
+        try {
+          outcome = await troupe.run(compiled.plan, input, {
+            ...compiled.runOptions,
+            signal: controller.signal,
+            ...(progress === undefined ? {} : { onEvent: (e) => progress.event(e, troupe) }),
+          });
+        } finally {
+          process.off('SIGINT', onSigint);
+          progress?.end();
+        }
+        report(io, compiled, outcome, json);
+        if (outcome.status === 'done') return EXIT.ok;
+        if (outcome.status === 'cancelled') return EXIT.cancelled;
+        if (isTroupeError(outcome.error) && PLAN_ERRORS.has(outcome.error.code)) return EXIT.usage;
+        return EXIT.failed;
+      } finally {
+        await troupe.close({ force: true });
+      }
+    }),
+};
+
+/** What `troupe run --json` prints: one document (see `runReportSchema`). */
+export function runReport(compiled: CompiledPlan, outcome: Outcome): Record<string, unknown> {
+  const base = {
+    status: outcome.status,
+    plan: compiled.name,
+    file: compiled.file,
+    runId: outcome.runId,
+    metrics: outcome.metrics,
+    records: outcome.records.map((r) => ({
+      id: r.id,
+      needs: r.needs,
+      status: r.status,
+      expert: r.expert ?? null,
+      attempts: r.attempts,
+      runMs: r.runMs,
+      ...(r.error === undefined ? {} : { error: { code: r.error.code, message: r.error.message } }),
+    })),
+  };
+  if (outcome.status === 'done')
+    return { ...base, result: outcome.result, quality: outcome.quality ?? null };
+  return {
+    ...base,
+    stage: outcome.stage,
+    error: { code: outcome.error.code, message: outcome.error.message },
+  };
+}
+
+/**
+ * stdout holds the result and nothing else (with --json, the one document); what went wrong, what
+ * had finished and the run's figures go to stderr.
+ */
+function report(io: CommandIO, compiled: CompiledPlan, outcome: Outcome, json: boolean): void {
+  const m = outcome.metrics;
+  if (json) io.stdout(`${JSON.stringify(runReport(compiled, outcome))}\n`);
+  else if (outcome.status === 'done') {
+    const quality =
+      outcome.quality === undefined ? '' : `\n\nquality: ${JSON.stringify(outcome.quality)}`;
+    io.stdout(`${JSON.stringify(outcome.result, null, 2)}${quality}\n`);
+  }
+  if (outcome.status !== 'done') {
+    const finished = outcome.records.filter((r) => r.status === 'done').map((r) => r.id);
+    const shown = finished.slice(0, 20).join(', ') + (finished.length > 20 ? ', …' : '');
+    io.stderr(
+      `troupe run: ${outcome.status} while ${outcome.stage}: ${outcome.error.code}: ${outcome.error.message}\n` +
+        `${finished.length} of ${outcome.records.length} subtasks had finished${finished.length > 0 ? `: ${shown}` : ''}\n`,
+    );
+  }
+  io.stderr(
+    `${compiled.name}: ${outcome.status}; ${m.subtasks} subtasks, ${m.wallMs.toFixed(0)} ms wall, parallelism ${m.parallelism.toFixed(2)} on ${m.threads} threads, ${m.retries} retries, ${m.messages} messages\n`,
+  );
+}
+
+/** One line on stderr, redrawn at most 10 times a second: done/total, experts at work, elapsed, ETA. */
+class ProgressLine {
+  readonly #io: CommandIO;
+  readonly #started = Date.now();
+  readonly #color = process.env.NO_COLOR === undefined || process.env.NO_COLOR === '';
+  #total = 0;
+  #done = 0;
+  #last = 0;
+
+  constructor(io: CommandIO) {
+    this.#io = io;
+  }
+
+  event(
+    event: Parameters<NonNullable<import('../../types.js').RunOptions['onEvent']>>[0],
+    troupe: Troupe,
+  ): void {
+    if (event.type === 'subtask.start' && this.#total === 0)
+      this.#total = troupe.stats().subtasks.queued + 1;
+    if (event.type === 'subtask.end') this.#done++;
+    const now = Date.now();
+    if (now - this.#last < 100) return;
+    this.#last = now;
+    const stats = troupe.stats();
+    this.#total = Math.max(
+      this.#total,
+      this.#done + stats.subtasks.queued + stats.subtasks.running,
+    );
+    const elapsed = (now - this.#started) / 1000;
+    const eta = this.#done > 0 ? (elapsed / this.#done) * (this.#total - this.#done) : undefined;
+    const busy = stats.experts
+      .filter((e) => e.active > 0)
+      .map((e) => `${e.name} ${e.active}`)
+      .join(', ');
+    const bold = (t: string) => (this.#color ? `\u001b[1m${t}\u001b[22m` : t);
+    this.#io.stderr(
+      `\r\u001b[2K${bold(`${this.#done}/${this.#total}`)} · ${busy || 'idle'} · ${elapsed.toFixed(1)} s${eta === undefined ? '' : ` · ETA ${eta.toFixed(1)} s`}`,
+    );
+  }
+
+  end(): void {
+    if (this.#last > 0) this.#io.stderr('\r\u001b[2K');
+  }
+}
+
+// -------------------------------------------------------------------------------------------
+// troupe validate, troupe experts, troupe schema
+
+const VALIDATE_USAGE = `Usage: troupe validate <plan.json|plan.yaml> [--allow-outside]
+
+Checks a plan without running it: the schema, that every module is inside the plan's folder and
+exists, the main-thread exports it names, and each expert's module and probe on a worker thread.
+
+Exit codes: 0 valid, 2 bad usage or a bad plan.`;
+
+export const validateCommand: Command = {
+  name: 'validate',
+  summary: 'check a plan file: schema, modules, exports and probes, without running it',
+  usage: VALIDATE_USAGE,
+  run: (argv, io) =>
+    guarded('validate', VALIDATE_USAGE, io, async () => {
+      const { values, plan } = parse(argv, { 'allow-outside': { type: 'boolean' } });
+      const compiled = await load(plan, values['allow-outside'] === true);
+      const troupe = await startTroupe(compiled, 1);
+      try {
+        const experts = troupe.experts();
+        const failed = experts.filter((e) => e.probe?.ok !== true);
+        if (failed.length > 0) {
+          const problems = failed.map((e) => {
+            const index = compiled.spec.experts.findIndex((x) => x.name === e.name);
+            return `experts[${index}] (${e.name}): ${e.probe?.error ?? e.reason ?? e.state}`;
+          });
+          io.stderr(`troupe validate: ${compiled.file}: ${problems.join('; ')}\n`);
+          return EXIT.usage;
+        }
+        const analysis =
+          compiled.spec.analysis.stages === undefined
+            ? `${compiled.spec.analysis.subtasks?.length ?? 0} subtasks`
+            : `${compiled.spec.analysis.stages.length} stages (${compiled.spec.analysis.stages.map((s) => s.name).join(' → ')})`;
+        io.stdout(
+          `${compiled.file}: valid — ${experts.length} experts probed, analysis: ${analysis}\n`,
+        );
+        return EXIT.ok;
+      } finally {
+        await troupe.close({ force: true });
+      }
+    }),
+};
+
+const EXPERTS_USAGE = `Usage: troupe experts <plan.json|plan.yaml> [--json] [--allow-outside]
+
+Lists the plan's experts: skills and levels, concurrency, how they take messages, and the result
+of probing each on a worker thread.`;
+
+export const expertsCommand: Command = {
+  name: 'experts',
+  summary: "list a plan's experts, their skills and levels, and their probe results",
+  usage: EXPERTS_USAGE,
+  run: (argv, io) =>
+    guarded('experts', EXPERTS_USAGE, io, async () => {
+      const { values, plan } = parse(argv, {
+        json: { type: 'boolean' },
+        'allow-outside': { type: 'boolean' },
+      });
+      const compiled = await load(plan, values['allow-outside'] === true);
+      const troupe = await startTroupe(compiled, 1);
+      try {
+        const rows = troupe.experts().map((e) => {
+          const entry = compiled.spec.experts.find((x) => x.name === e.name);
+          return {
+            name: e.name,
+            skills: e.skills,
+            concurrency: e.concurrency,
+            messages:
+              entry?.messages === 'heavy'
+                ? 'heavy'
+                : entry?.onMessage !== undefined
+                  ? 'inline'
+                  : 'none',
+            probe: e.probe?.ok === true ? 'ok' : `failed: ${e.probe?.error ?? e.reason ?? e.state}`,
+          };
+        });
+        if (values.json === true) {
+          io.stdout(`${JSON.stringify(rows)}\n`);
+        } else {
+          const width = Math.max(6, ...rows.map((r) => r.name.length));
+          for (const r of rows) {
+            const skills = Object.entries(r.skills)
+              .map(([s, l]) => `${s} ${l}`)
+              .join(', ');
+            io.stdout(
+              `${r.name.padEnd(width)}  ${skills}; concurrency ${r.concurrency}; messages ${r.messages}; probe ${r.probe}\n`,
+            );
+          }
+        }
+        return rows.every((r) => r.probe === 'ok') ? EXIT.ok : EXIT.usage;
+      } finally {
+        await troupe.close({ force: true });
+      }
+    }),
+};
+
+const SCHEMA_USAGE = `Usage: troupe schema
+
+Prints the JSON Schema of plan files (generated from the schema troupe checks plans with). Point
+an editor at it with "$schema" in a JSON plan, or the yaml-language-server comment in YAML.`;
+
+export const schemaCommand: Command = {
+  name: 'schema',
+  summary: 'print the JSON Schema of plan files',
+  usage: SCHEMA_USAGE,
+  run: (argv, io) =>
+    guarded('schema', SCHEMA_USAGE, io, async () => {
+      if (argv.length > 0) throw new UsageError(`unexpected argument "${argv[0]}"`);
+      const { planJsonSchema } = await import('../../templates/schema.js');
+      io.stdout(`${JSON.stringify(planJsonSchema(), null, 2)}\n`);
+      return EXIT.ok;
+    }),
+};

@@ -1,0 +1,465 @@
+/**
+ * Plan files (JSON or YAML): read, checked against the schema (every error names its path in the
+ * file), kept inside their folder, and compiled to exactly what the library takes —
+ * `createTroupe(options)` and `troupe.run(plan, input, runOptions)`. One code path, not two.
+ */
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, extname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { glob } from 'tinyglobby';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { describe, TroupeError } from '../errors.js';
+import type {
+  Contribution,
+  ExpertDefinition,
+  Plan,
+  RunOptions,
+  Subtask,
+  TroupeOptions,
+} from '../types.js';
+import { type ExpertEntry, type PlanFile, PlanFileSchema, type StageEntry } from './schema.js';
+
+export interface LoadOptions {
+  /** Allow modules outside the plan's folder and bare package names. @default false */
+  allowOutside?: boolean;
+}
+
+/** A plan file compiled to the library's objects. */
+export interface CompiledPlan {
+  file: string;
+  dir: string;
+  name: string;
+  spec: PlanFile;
+  troupeOptions: TroupeOptions;
+  plan: Plan;
+  runOptions: Pick<RunOptions, 'deadlineMs'>;
+}
+
+function invalid(
+  file: string,
+  path: string,
+  message: string,
+  details?: Record<string, unknown>,
+): TroupeError {
+  return new TroupeError('E_PLAN_INVALID', `${file}: ${path === '' ? '' : `${path}: `}${message}`, {
+    details: { file, path, ...details },
+  });
+}
+
+/** `experts[2].skills.integrity` from a zod path. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const key of path) {
+    if (typeof key === 'number') out += `[${key}]`;
+    else if (typeof key === 'string' && /^[A-Za-z_$][\w$]*$/.test(key))
+      out += out === '' ? key : `.${key}`;
+    else out += `[${JSON.stringify(String(key))}]`;
+  }
+  return out;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): { found: boolean; value: unknown } {
+  let value = root;
+  for (const key of path) {
+    if (value === null || typeof value !== 'object' || !(key in (value as object)))
+      return { found: false, value: undefined };
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return { found: true, value };
+}
+
+/** One line per schema problem: `path: expected …, got …`. */
+export function describeIssues(raw: unknown, issues: readonly z.core.$ZodIssue[]): string[] {
+  return issues.map((issue) => {
+    const at = formatPath(issue.path);
+    if (issue.code === 'unrecognized_keys') {
+      const keys = (issue as { keys: string[] }).keys.map((k) => `"${k}"`).join(', ');
+      return `${at === '' ? '' : `${at}: `}unknown field${keys.includes(',') ? 's' : ''} ${keys}`;
+    }
+    const { found, value } = valueAt(raw, issue.path);
+    const got = found
+      ? `, got ${describe(value)}`
+      : issue.code === 'invalid_type'
+        ? ', got nothing'
+        : '';
+    return `${at === '' ? '(the plan)' : at}: ${issue.message}${got}`;
+  });
+}
+
+async function readPlanFile(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw invalid(file, '', `cannot read the plan file: ${(error as Error).message}`);
+  }
+  const ext = extname(file).toLowerCase();
+  if (ext === '.json') {
+    try {
+      return JSON.parse(text);
+    } catch (error) {
+      throw invalid(file, '', `malformed JSON: ${(error as Error).message}`);
+    }
+  }
+  if (ext === '.yaml' || ext === '.yml') {
+    try {
+      return parseYaml(text, { prettyErrors: true });
+    } catch (error) {
+      throw invalid(file, '', `malformed YAML: ${(error as Error).message}`);
+    }
+  }
+  throw invalid(file, '', `expected a .json, .yaml or .yml file, got "${ext || 'no extension'}"`);
+}
+
+/**
+ * Resolves a module named in the plan: relative to the plan's folder, after resolving symlinks,
+ * and inside that folder unless `allowOutside`. A bare package name needs `allowOutside` too.
+ */
+async function resolveModule(
+  file: string,
+  dir: string,
+  realDir: string,
+  spec: string,
+  field: string,
+  allowOutside: boolean,
+): Promise<string> {
+  const bare = !(
+    spec.startsWith('./') ||
+    spec.startsWith('../') ||
+    isAbsolute(spec) ||
+    spec.startsWith('file:')
+  );
+  if (bare) {
+    if (!allowOutside) {
+      throw new TroupeError(
+        'E_OUTSIDE_PLAN',
+        `${file}: ${field}: "${spec}" is a package name; a plan loads modules only from its own folder (pass --allow-outside to allow packages)`,
+        { details: { file, path: field, module: spec } },
+      );
+    }
+    try {
+      return createRequire(resolve(dir, 'plan')).resolve(spec);
+    } catch (error) {
+      throw invalid(
+        file,
+        field,
+        `cannot resolve the package "${spec}": ${(error as Error).message}`,
+      );
+    }
+  }
+  const path = spec.startsWith('file:') ? new URL(spec).pathname : resolve(dir, spec);
+  let real: string;
+  try {
+    real = await realpath(path);
+    if (!(await stat(real)).isFile()) throw new Error('not a file');
+  } catch (error) {
+    throw invalid(file, field, `module not found: ${path} (${(error as Error).message})`, {
+      module: spec,
+    });
+  }
+  const inside = real === realDir || real.startsWith(realDir + sep);
+  if (!inside && !allowOutside) {
+    throw new TroupeError(
+      'E_OUTSIDE_PLAN',
+      `${file}: ${field}: "${spec}" resolves to ${real}, outside the plan's folder ${realDir} (pass --allow-outside to allow it)`,
+      { details: { file, path: field, module: spec, resolved: real } },
+    );
+  }
+  return real;
+}
+
+/** Loads a main-thread export named in the plan and checks that it is a function. */
+async function loadExport(
+  file: string,
+  path: string,
+  field: string,
+  name: string,
+): Promise<(...args: never[]) => unknown> {
+  let namespace: Record<string, unknown>;
+  try {
+    namespace = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+  } catch (error) {
+    throw invalid(file, field, `module ${path} failed to load: ${(error as Error).message}`);
+  }
+  const value = namespace[name];
+  if (typeof value !== 'function') {
+    const exports = Object.keys(namespace)
+      .filter((k) => typeof namespace[k] === 'function')
+      .sort();
+    throw invalid(
+      file,
+      `${field}.export`,
+      `module ${path} has no function export "${name}" (its function exports: ${exports.join(', ') || 'none'})`,
+    );
+  }
+  return value as (...args: never[]) => unknown;
+}
+
+/** Reads, checks and compiles a plan file. Every problem is `E_PLAN_INVALID` or `E_OUTSIDE_PLAN`. */
+export async function loadPlan(fileArg: string, options: LoadOptions = {}): Promise<CompiledPlan> {
+  const file = resolve(fileArg);
+  const raw = await readPlanFile(file);
+  const parsed = PlanFileSchema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = describeIssues(raw, parsed.error.issues);
+    throw new TroupeError('E_PLAN_INVALID', `${file}: ${lines.join('; ')}`, {
+      details: { file, problems: lines },
+    });
+  }
+  const spec = parsed.data;
+  const dir = dirname(file);
+  const realDir = await realpath(dir);
+  const allowOutside = options.allowOutside === true;
+  const mod = (value: string, field: string) =>
+    resolveModule(file, dir, realDir, value, field, allowOutside);
+
+  const names = new Set<string>();
+  spec.experts.forEach((e, i) => {
+    if (names.has(e.name))
+      throw invalid(file, `experts[${i}].name`, `"${e.name}" is used by two experts`);
+    names.add(e.name);
+  });
+  const stages = spec.analysis.stages ?? [];
+  const seenStages = new Set<string>();
+  stages.forEach((stage, i) => {
+    if (seenStages.has(stage.name))
+      throw invalid(file, `analysis.stages[${i}].name`, `"${stage.name}" names two stages`);
+    (stage.after ?? []).forEach((name, k) => {
+      if (!seenStages.has(name)) {
+        throw invalid(
+          file,
+          `analysis.stages[${i}].after[${k}]`,
+          `expected the name of an earlier stage (${[...seenStages].join(', ') || 'none'}), got "${name}"`,
+        );
+      }
+    });
+    seenStages.add(stage.name);
+  });
+
+  const experts: ExpertDefinition[] = [];
+  for (const [i, entry] of spec.experts.entries())
+    experts.push(await compileExpert(entry, i, mod, file));
+
+  let integrate: Plan['integrate'];
+  const integration = spec.integration;
+  if (integration?.builtin !== undefined) integrate = BUILTIN_INTEGRATIONS[integration.builtin];
+  else if (integration?.module !== undefined) {
+    const path = await mod(integration.module, 'integration.module');
+    integrate = (await loadExport(
+      file,
+      path,
+      'integration',
+      integration.export ?? 'default',
+    )) as Plan['integrate'];
+  }
+  let validate: Plan['validate'];
+  if (spec.validation !== undefined) {
+    const path = await mod(spec.validation.module, 'validation.module');
+    validate = (await loadExport(
+      file,
+      path,
+      'validation',
+      spec.validation.export ?? 'default',
+    )) as Plan['validate'];
+  }
+
+  const name = spec.name ?? relative(process.cwd(), file);
+  const plan: Plan = {
+    name,
+    analyze:
+      spec.analysis.subtasks !== undefined
+        ? () => spec.analysis.subtasks as Subtask[]
+        : (input: unknown) => expandStages(file, dir, stages, input),
+    ...(integrate === undefined ? {} : { integrate }),
+    ...(validate === undefined ? {} : { validate }),
+  };
+  const p = spec.policies ?? {};
+  const troupeOptions: TroupeOptions = {
+    experts,
+    ...(p.threads === undefined ? {} : { threads: p.threads }),
+    ...(p.maxQueuedSubtasks === undefined ? {} : { maxQueuedSubtasks: p.maxQueuedSubtasks }),
+    ...(p.timeoutMs === undefined ? {} : { timeoutMs: p.timeoutMs }),
+    ...(p.attempts === undefined ? {} : { attempts: p.attempts }),
+    ...(p.retryBackoffMs === undefined ? {} : { retryBackoffMs: p.retryBackoffMs }),
+    ...(p.askTimeoutMs === undefined ? {} : { askTimeoutMs: p.askTimeoutMs }),
+    ...(p.cancelGraceMs === undefined ? {} : { cancelGraceMs: p.cancelGraceMs }),
+    ...(p.supervision === undefined ? {} : { supervision: p.supervision }),
+  };
+  return {
+    file,
+    dir,
+    name,
+    spec,
+    troupeOptions,
+    plan,
+    runOptions: p.deadlineMs === undefined ? {} : { deadlineMs: p.deadlineMs },
+  };
+}
+
+async function compileExpert(
+  entry: ExpertEntry,
+  i: number,
+  mod: (value: string, field: string) => Promise<string>,
+  file: string,
+): Promise<ExpertDefinition> {
+  const at = `experts[${i}]`;
+  const module = pathToFileURL(await mod(entry.module, `${at}.module`));
+  const definition: ExpertDefinition = {
+    name: entry.name,
+    skills: entry.skills as ExpertDefinition['skills'],
+    module,
+    ...(entry.concurrency === undefined ? {} : { concurrency: entry.concurrency }),
+    ...(entry.timeoutMs === undefined ? {} : { timeoutMs: entry.timeoutMs }),
+    ...(entry.attempts === undefined ? {} : { attempts: entry.attempts }),
+    ...(entry.batch === undefined ? {} : { batch: entry.batch }),
+    ...(entry.messages === undefined ? {} : { messages: entry.messages }),
+  };
+  if (entry.onMessage !== undefined) {
+    const path = await mod(entry.onMessage.module, `${at}.onMessage.module`);
+    definition.onMessage = (await loadExport(
+      file,
+      path,
+      `${at}.onMessage`,
+      entry.onMessage.export ?? 'default',
+    )) as ExpertDefinition['onMessage'];
+  }
+  if (entry.validate !== undefined) {
+    const path = await mod(entry.validate.module, `${at}.validate.module`);
+    definition.validate = (await loadExport(
+      file,
+      path,
+      `${at}.validate`,
+      entry.validate.export ?? 'default',
+    )) as ExpertDefinition['validate'];
+  }
+  return definition;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Analysis: stages and their fan-outs
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** Expands the stages for one input: one subtask per item of each fan-out. */
+export async function expandStages(
+  file: string,
+  dir: string,
+  stages: StageEntry[],
+  input: unknown,
+): Promise<Subtask[]> {
+  const subtasks: Subtask[] = [];
+  const idsByStage = new Map<string, string[]>();
+  for (const [i, stage] of stages.entries()) {
+    const at = `analysis.stages[${i}].forEach`;
+    const items =
+      stage.forEach === undefined ? undefined : await fanOut(file, dir, at, stage.forEach, input);
+    const after = (stage.after ?? []).flatMap((name) => idsByStage.get(name) ?? []);
+    const ids: string[] = [];
+    const base: Omit<Subtask, 'id' | 'input'> = {
+      needs: stage.needs,
+      ...(stage.complexity === undefined
+        ? {}
+        : { complexity: stage.complexity as Subtask['complexity'] }),
+      ...(after.length === 0 ? {} : { after }),
+      ...(stage.timeoutMs === undefined ? {} : { timeoutMs: stage.timeoutMs }),
+      ...(stage.attempts === undefined ? {} : { attempts: stage.attempts }),
+    };
+    if (items === undefined) {
+      subtasks.push({
+        id: stage.name,
+        ...base,
+        ...(stage.input === undefined ? {} : { input: stage.input }),
+      });
+      ids.push(stage.name);
+    } else {
+      const extra = isPlainObject(stage.input)
+        ? stage.input
+        : stage.input === undefined
+          ? {}
+          : { with: stage.input };
+      for (const { label, item } of items) {
+        const id = `${stage.name}:${label}`;
+        subtasks.push({ id, ...base, input: { ...extra, item } });
+        ids.push(id);
+      }
+    }
+    idsByStage.set(stage.name, ids);
+  }
+  return subtasks;
+}
+
+async function fanOut(
+  file: string,
+  dir: string,
+  at: string,
+  forEach: NonNullable<StageEntry['forEach']>,
+  input: unknown,
+): Promise<{ label: string; item: unknown }[]> {
+  if (forEach.range !== undefined) {
+    const { from, to, step = 1 } = forEach.range;
+    const out: { label: string; item: unknown }[] = [];
+    for (let n = from; n < to; n += step) out.push({ label: String(n), item: n });
+    if (out.length === 0)
+      throw invalid(file, `${at}.range`, `the range [${from}, ${to}) holds no number`);
+    return out;
+  }
+  if (forEach.items !== undefined) {
+    let value: unknown = input;
+    if (forEach.items !== '.') {
+      for (const key of forEach.items.split('.'))
+        value = isPlainObject(value) ? value[key] : undefined;
+    }
+    if (!Array.isArray(value)) {
+      throw invalid(
+        file,
+        `${at}.items`,
+        `expected "${forEach.items}" to be an array in the input, got ${describe(value)}`,
+      );
+    }
+    return value.map((item, k) => ({ label: String(k), item }));
+  }
+  const pattern = forEach.glob as string;
+  let cwd = dir;
+  if (forEach.cwd !== undefined) {
+    if (forEach.cwd.startsWith('$input.')) {
+      const field = forEach.cwd.slice('$input.'.length);
+      const value = isPlainObject(input) ? input[field] : undefined;
+      if (typeof value !== 'string' || value.length === 0)
+        throw invalid(
+          file,
+          `${at}.cwd`,
+          `expected the input to have a folder in "${field}", got ${describe(value)}`,
+        );
+      cwd = resolve(value);
+    } else cwd = resolve(dir, forEach.cwd);
+  }
+  let files: string[];
+  try {
+    files = (await glob(pattern, { cwd, onlyFiles: true, dot: false })).sort();
+  } catch (error) {
+    throw invalid(file, `${at}.glob`, `"${pattern}" failed in ${cwd}: ${(error as Error).message}`);
+  }
+  if (forEach.maxFiles !== undefined) files = files.slice(0, forEach.maxFiles);
+  if (files.length === 0)
+    throw invalid(file, `${at}.glob`, `"${pattern}" matched no file in ${cwd}`);
+  return files.map((name) => ({ label: name, item: { path: resolve(cwd, name), file: name } }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Built-in integrations
+
+export const BUILTIN_INTEGRATIONS: Record<string, Plan['integrate']> = {
+  /** `{ [subtaskId]: output }` (what troupe does without an integrate). */
+  collect: (contributions: Contribution[]) =>
+    Object.fromEntries(contributions.map((c) => [c.subtask, c.output])),
+  /** Every output (objects) merged into one, in subtask order; later keys win. */
+  'merge-objects': (contributions: Contribution[]) =>
+    Object.assign({}, ...contributions.map((c) => (isPlainObject(c.output) ? c.output : {}))),
+  /** Every output in one array, in subtask order (arrays are spread). */
+  concat: (contributions: Contribution[]) =>
+    contributions.flatMap((c) => (Array.isArray(c.output) ? c.output : [c.output])),
+};

@@ -1,0 +1,227 @@
+/**
+ * The plan file's schema: one zod source for checking plans (every error names its path in the
+ * file) and for the JSON Schema that `troupe schema` prints.
+ */
+import { z } from 'zod';
+import { MAX_BATCH } from '../pool/protocol.js';
+
+const level = 'expected a level from 1 to 5';
+const Level = z
+  .number({ error: level })
+  .int({ error: level })
+  .min(1, { error: level })
+  .max(5, { error: level });
+const duration = 'expected a duration in ms (a number >= 0)';
+const Duration = z.number({ error: duration }).min(0, { error: duration });
+const positive = 'expected a positive integer';
+const Positive = z.number({ error: positive }).int({ error: positive }).min(1, { error: positive });
+const Name = z.string({ error: 'expected a name' }).regex(/^[A-Za-z][\w.-]*$/, {
+  error: 'expected a name of letters, digits, "_", "-" or "." starting with a letter',
+});
+const batchError = `expected 'auto' or an integer from 1 to ${MAX_BATCH}`;
+const Text = (what: string) =>
+  z.string({ error: `expected ${what}` }).min(1, { error: `expected ${what}` });
+
+/** A function exported by a main-thread module of the plan: `{ module, export? }`. */
+export const ModuleExport = z
+  .strictObject({
+    module: Text('a module path relative to the plan file'),
+    export: Text('an export name').optional().describe('the export to call; default "default"'),
+  })
+  .describe('a function exported by a module next to the plan (loaded on the main thread)');
+
+export const ExpertSchema = z
+  .strictObject({
+    name: Name,
+    module: Text('a module path relative to the plan file').describe(
+      'the worker module: its default export does the work, an optional probe export is checked before the first delegation',
+    ),
+    skills: z
+      .record(Text('a skill name'), Level, { error: 'expected an object of skill → level (1–5)' })
+      .refine((skills) => Object.keys(skills).length > 0, { error: 'expected at least one skill' }),
+    concurrency: Positive.optional(),
+    timeoutMs: Duration.optional(),
+    attempts: Positive.optional(),
+    batch: z
+      .union(
+        [
+          z.literal('auto'),
+          z
+            .number()
+            .int({ error: batchError })
+            .min(1, { error: batchError })
+            .max(MAX_BATCH, { error: batchError }),
+        ],
+        { error: batchError },
+      )
+      .optional(),
+    messages: z.literal('heavy', { error: "expected 'heavy' (or leave it out)" }).optional(),
+    onMessage: ModuleExport.optional().describe('an inline message handler (main thread)'),
+    validate: ModuleExport.optional().describe('checks each output on the main thread'),
+  })
+  .refine((e) => !(e.messages === 'heavy' && e.onMessage !== undefined), {
+    error:
+      "either messages: 'heavy' (the worker module's onMessage export) or an inline onMessage, not both",
+    path: ['onMessage'],
+  });
+
+export const SubtaskSchema = z.strictObject({
+  id: Text('a subtask id'),
+  needs: Text('a skill name'),
+  complexity: Level.optional(),
+  input: z.unknown().optional(),
+  after: z.array(Text('a subtask id')).optional(),
+  timeoutMs: Duration.optional(),
+  attempts: Positive.optional(),
+});
+
+export const ForEachSchema = z
+  .strictObject({
+    glob: Text('a glob pattern, e.g. "**/*.txt"').optional(),
+    cwd: Text('a folder')
+      .optional()
+      .describe(
+        'where the glob looks: relative to the plan file, or "$input.<field>" to take it from the input',
+      ),
+    maxFiles: Positive.optional(),
+    items: Text('a path into the input, e.g. "files" or "."').optional(),
+    range: z
+      .strictObject({
+        from: z.number({ error: 'expected an integer' }).int({ error: 'expected an integer' }),
+        to: z.number({ error: 'expected an integer' }).int({ error: 'expected an integer' }),
+        step: Positive.optional(),
+      })
+      .optional(),
+  })
+  .refine((f) => [f.glob, f.items, f.range].filter((x) => x !== undefined).length === 1, {
+    error: 'expected exactly one of glob, items or range',
+  })
+  .refine((f) => f.glob !== undefined || (f.cwd === undefined && f.maxFiles === undefined), {
+    error: 'cwd and maxFiles go with glob',
+  })
+  .describe(
+    'one subtask per file matching a glob, per item of the input, or per number of a range',
+  );
+
+export const StageSchema = z.strictObject({
+  name: Name,
+  needs: Text('a skill name'),
+  complexity: Level.optional(),
+  after: z.array(Name).optional().describe('stages whose every subtask must be done first'),
+  forEach: ForEachSchema.optional(),
+  input: z
+    .unknown()
+    .optional()
+    .describe('merged into each subtask input (with `item` from forEach)'),
+  timeoutMs: Duration.optional(),
+  attempts: Positive.optional(),
+});
+
+export const AnalysisSchema = z
+  .strictObject({
+    subtasks: z.array(SubtaskSchema).min(1, { error: 'expected at least one subtask' }).optional(),
+    stages: z.array(StageSchema).min(1, { error: 'expected at least one stage' }).optional(),
+  })
+  .refine((a) => (a.subtasks === undefined) !== (a.stages === undefined), {
+    error: 'expected either subtasks or stages',
+  });
+
+export const BUILTINS = ['collect', 'merge-objects', 'concat'] as const;
+
+export const IntegrationSchema = z
+  .strictObject({
+    builtin: z.enum(BUILTINS, { error: `expected one of ${BUILTINS.join(', ')}` }).optional(),
+    module: Text('a module path relative to the plan file').optional(),
+    export: Text('an export name').optional(),
+  })
+  .refine((i) => (i.builtin === undefined) !== (i.module === undefined), {
+    error: 'expected either builtin or module',
+  })
+  .refine((i) => i.builtin === undefined || i.export === undefined, {
+    error: 'export goes with module',
+  });
+
+export const PoliciesSchema = z.strictObject({
+  threads: Positive.optional(),
+  maxQueuedSubtasks: Positive.optional(),
+  timeoutMs: Duration.optional(),
+  attempts: Positive.optional(),
+  retryBackoffMs: Duration.optional(),
+  deadlineMs: z
+    .number({ error: 'expected a duration in ms above 0' })
+    .gt(0, { error: 'expected a duration in ms above 0' })
+    .optional(),
+  askTimeoutMs: z
+    .number({ error: 'expected a duration in ms above 0' })
+    .gt(0, { error: 'expected a duration in ms above 0' })
+    .optional(),
+  cancelGraceMs: Duration.optional(),
+  supervision: z
+    .strictObject({
+      intensity: Positive.optional(),
+      windowMs: Duration.optional(),
+      restartBackoffMs: Duration.optional(),
+      maxRestartBackoffMs: Duration.optional(),
+      maxProbeFailures: Positive.optional(),
+    })
+    .optional(),
+});
+
+export const PlanFileSchema = z
+  .strictObject({
+    $schema: z.string().optional(),
+    name: Text('a plan name').optional(),
+    experts: z
+      .array(ExpertSchema, { error: 'expected a list of experts' })
+      .min(1, { error: 'expected at least one expert' }),
+    analysis: AnalysisSchema,
+    integration: IntegrationSchema.optional(),
+    validation: ModuleExport.optional().describe(
+      "the plan's quality check of the integrated result",
+    ),
+    policies: PoliciesSchema.optional(),
+  })
+  .describe('a troupe plan: experts, analysis, integration, validation and policies');
+
+export type PlanFile = z.infer<typeof PlanFileSchema>;
+export type ExpertEntry = z.infer<typeof ExpertSchema>;
+export type StageEntry = z.infer<typeof StageSchema>;
+
+/** The JSON Schema of plan files, generated from the same source. */
+export function planJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(PlanFileSchema, { io: 'input', unrepresentable: 'any' }),
+    title: 'troupe plan',
+  };
+}
+
+/** What `troupe run --json` prints: one document. */
+export const RunReportSchema = z.strictObject({
+  status: z.enum(['done', 'failed', 'cancelled']),
+  plan: z.string(),
+  file: z.string(),
+  runId: z.string(),
+  result: z.unknown().optional(),
+  quality: z.unknown().optional(),
+  stage: z.string().optional(),
+  error: z.strictObject({ code: z.string(), message: z.string() }).optional(),
+  metrics: z.looseObject({
+    wallMs: z.number(),
+    runMs: z.number(),
+    parallelism: z.number(),
+    threads: z.number(),
+    subtasks: z.number(),
+    messages: z.number(),
+  }),
+  records: z.array(
+    z.strictObject({
+      id: z.string(),
+      needs: z.string(),
+      status: z.enum(['done', 'failed', 'cancelled']),
+      expert: z.string().nullable(),
+      attempts: z.number(),
+      runMs: z.number(),
+      error: z.strictObject({ code: z.string(), message: z.string() }).optional(),
+    }),
+  ),
+});

@@ -1,0 +1,350 @@
+// Plan files and the plan commands: every schema rule names its path, modules stay inside the
+// plan's folder, and `troupe run|validate|experts|schema` behave as a user runs them (child
+// processes, exit codes, stdout holding nothing but the result).
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadPlan } from '../dist/templates/plan.js';
+import { RunReportSchema } from '../dist/templates/schema.js';
+import { settle, until } from './helpers.js';
+
+const exec = promisify(execFile);
+const bin = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url));
+const auditPlan = fileURLToPath(
+  new URL('../examples/folder-audit/audit.plan.yaml', import.meta.url),
+);
+const fixturesDir = fileURLToPath(new URL('./fixtures/', import.meta.url));
+const root = mkdtempSync(join(tmpdir(), 'troupe-plans-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+let counter = 0;
+/** A fresh folder with a worker module, a main-thread module and a plan file. */
+function planDir(plan: unknown, ext = 'json'): { dir: string; file: string } {
+  const dir = join(root, `p${++counter}`);
+  mkdirSync(dir);
+  writeFileSync(
+    join(dir, 'work.mjs'),
+    `export default (input) => ({ doubled: (input?.item ?? input?.n ?? 0) * 2 });\n`,
+  );
+  writeFileSync(
+    join(dir, 'slow.mjs'),
+    `import { writeFileSync } from 'node:fs';\nexport default async (input) => { if (input.item === 0) writeFileSync(input.marker, 'started'); await new Promise((r) => setTimeout(r, input.item === 0 ? 0 : 60_000)); return input.item; };\n`,
+  );
+  writeFileSync(
+    join(dir, 'main.mjs'),
+    `export const sum = (contributions) => contributions.reduce((s, c) => s + c.output.doubled, 0);\nexport const check = (result) => ({ positive: result > 0 });\nexport const accept = () => true;\n`,
+  );
+  const file = join(dir, `plan.${ext}`);
+  writeFileSync(file, typeof plan === 'string' ? plan : JSON.stringify(plan));
+  return { dir, file };
+}
+
+const valid = () => ({
+  name: 'doubling',
+  experts: [{ name: 'worker', module: './work.mjs', skills: { math: 3 }, concurrency: 4 }],
+  analysis: { stages: [{ name: 'double', needs: 'math', forEach: { range: { from: 1, to: 5 } } }] },
+  integration: { module: './main.mjs', export: 'sum' },
+  validation: { module: './main.mjs', export: 'check' },
+  policies: { threads: 2 },
+});
+
+type Mutate = (plan: ReturnType<typeof valid>) => void;
+const set =
+  (path: (string | number)[], value: unknown): Mutate =>
+  (plan) => {
+    let at: Record<string | number, unknown> = plan as never;
+    for (const key of path.slice(0, -1)) at = at[key] as Record<string | number, unknown>;
+    const last = path.at(-1) as string | number;
+    if (value === undefined) delete at[last];
+    else at[last] = value;
+  };
+
+describe('plan schema: each rule names its path in the file', () => {
+  const cases: [string, Mutate, RegExp][] = [
+    [
+      'a level out of range',
+      set(['experts', 0, 'skills', 'math'], 7),
+      /experts\[0\]\.skills\.math: expected a level from 1 to 5, got number 7/,
+    ],
+    ['no experts', set(['experts'], undefined), /experts: expected a list of experts/],
+    ['an empty expert list', set(['experts'], []), /experts: expected at least one expert/],
+    [
+      'a bad expert name',
+      set(['experts', 0, 'name'], '9lives'),
+      /experts\[0\]\.name: expected a name of letters/,
+    ],
+    [
+      'no skills',
+      set(['experts', 0, 'skills'], {}),
+      /experts\[0\]\.skills: expected at least one skill/,
+    ],
+    [
+      'concurrency 0',
+      set(['experts', 0, 'concurrency'], 0),
+      /experts\[0\]\.concurrency: expected a positive integer, got number 0/,
+    ],
+    [
+      'a negative timeout',
+      set(['experts', 0, 'timeoutMs'], -1),
+      /experts\[0\]\.timeoutMs: expected a duration in ms/,
+    ],
+    [
+      'a batch too large',
+      set(['experts', 0, 'batch'], 999),
+      /experts\[0\]\.batch: expected 'auto' or an integer from 1 to 253/,
+    ],
+    [
+      'messages not heavy',
+      set(['experts', 0, 'messages'], 'light'),
+      /experts\[0\]\.messages: expected 'heavy'/,
+    ],
+    [
+      'heavy and inline',
+      (p) =>
+        Object.assign(p.experts[0] as object, {
+          messages: 'heavy',
+          onMessage: { module: './main.mjs' },
+        }),
+      /experts\[0\]\.onMessage: either messages: 'heavy'/,
+    ],
+    [
+      'an unknown field',
+      set(['experts', 0, 'colour'], 'red'),
+      /experts\[0\]: unknown field "colour"/,
+    ],
+    [
+      'neither subtasks nor stages',
+      set(['analysis'], {}),
+      /analysis: expected either subtasks or stages/,
+    ],
+    [
+      'two kinds of fan-out',
+      set(['analysis', 'stages', 0, 'forEach'], { range: { from: 0, to: 2 }, items: '.' }),
+      /analysis\.stages\[0\]\.forEach: expected exactly one of glob, items or range/,
+    ],
+    [
+      'a range step of 0',
+      set(['analysis', 'stages', 0, 'forEach', 'range', 'step'], 0),
+      /analysis\.stages\[0\]\.forEach\.range\.step: expected a positive integer/,
+    ],
+    [
+      'after an unknown stage',
+      set(['analysis', 'stages', 0, 'after'], ['nowhere']),
+      /analysis\.stages\[0\]\.after\[0\]: expected the name of an earlier stage/,
+    ],
+    [
+      'an unknown builtin',
+      set(['integration'], { builtin: 'average' }),
+      /integration\.builtin: expected one of collect, merge-objects, concat/,
+    ],
+    [
+      'a deadline of 0',
+      set(['policies', 'deadlineMs'], 0),
+      /policies\.deadlineMs: expected a duration in ms above 0/,
+    ],
+    [
+      'two experts with one name',
+      (p) => p.experts.push({ ...(p.experts[0] as object) } as never),
+      /experts\[1\]\.name: "worker" is used by two experts/,
+    ],
+    [
+      'a missing module',
+      set(['experts', 0, 'module'], './gone.mjs'),
+      /experts\[0\]\.module: module not found/,
+    ],
+    [
+      'a missing export',
+      set(['integration', 'export'], 'total'),
+      /integration\.export: module .*main\.mjs has no function export "total" \(its function exports: accept, check, sum\)/,
+    ],
+  ];
+  for (const [what, mutate, message] of cases) {
+    it(what, async () => {
+      const plan = valid();
+      mutate(plan);
+      const { file } = planDir(plan);
+      const result = await settle(loadPlan(file));
+      expect(result).toMatchObject({ ok: false, code: 'E_PLAN_INVALID' });
+      expect(String((result as { error: Error }).error.message)).toMatch(message);
+    });
+  }
+
+  it('a valid plan compiles to the library objects and runs: stages, fan-out, integration, validation', async () => {
+    const { file } = planDir(valid());
+    const compiled = await loadPlan(file);
+    expect(compiled.troupeOptions.threads).toBe(2);
+    const subtasks = await compiled.plan.analyze(null);
+    expect(subtasks.map((s) => s.id)).toEqual(['double:1', 'double:2', 'double:3', 'double:4']);
+    expect(subtasks[0]?.input).toEqual({ item: 1 });
+  });
+
+  it('malformed JSON and YAML are refused with the parser’s message', async () => {
+    const json = planDir('{ "experts": [', 'json');
+    await expect(loadPlan(json.file)).rejects.toThrow(/malformed JSON/);
+    const yaml = planDir('experts:\n  - name: [unclosed\n', 'yaml');
+    await expect(loadPlan(yaml.file)).rejects.toThrow(/malformed YAML/);
+  });
+});
+
+describe('plan safety: modules come from the plan’s own folder', () => {
+  it('a path outside the folder is E_OUTSIDE_PLAN, unless allowed', async () => {
+    const outside = join(root, 'outside.mjs');
+    writeFileSync(outside, 'export default () => 1;\n');
+    const plan = valid();
+    plan.experts[0] = { ...plan.experts[0], module: '../outside.mjs' } as never;
+    const { file } = planDir(plan);
+    await expect(loadPlan(file)).rejects.toMatchObject({
+      code: 'E_OUTSIDE_PLAN',
+      message: expect.stringMatching(/outside the plan's folder/),
+    });
+    await expect(loadPlan(file, { allowOutside: true })).resolves.toMatchObject({
+      name: 'doubling',
+    });
+  });
+
+  it('a symlink inside the folder that points outside is refused', async () => {
+    const outside = join(root, 'target.mjs');
+    writeFileSync(outside, 'export default () => 1;\n');
+    const plan = valid();
+    plan.experts[0] = { ...plan.experts[0], module: './link.mjs' } as never;
+    const { dir, file } = planDir(plan);
+    symlinkSync(outside, join(dir, 'link.mjs'));
+    await expect(loadPlan(file)).rejects.toMatchObject({ code: 'E_OUTSIDE_PLAN' });
+  });
+
+  it('a bare package name is refused unless allowed', async () => {
+    const plan = valid();
+    plan.integration = { module: 'piscina', export: 'default' } as never;
+    const { file } = planDir(plan);
+    await expect(loadPlan(file)).rejects.toMatchObject({
+      code: 'E_OUTSIDE_PLAN',
+      message: expect.stringMatching(/package name/),
+    });
+  });
+});
+
+describe('the plan commands', () => {
+  it('troupe run --json: the folder audit plan on a committed folder; stdout is one document matching its schema', async () => {
+    const input = join(root, 'audit-input.json');
+    writeFileSync(input, JSON.stringify({ dir: fixturesDir }));
+    const { stdout, stderr } = await exec(
+      process.execPath,
+      [bin, 'run', auditPlan, '--input', input, '--threads', '2', '--json'],
+      {
+        timeout: 60_000,
+      },
+    );
+    const report = RunReportSchema.parse(JSON.parse(stdout));
+    expect(report.status).toBe('done');
+    expect(report.quality).toEqual({ complete: true });
+    const result = report.result as {
+      totals: { files: number };
+      whoDidWhat: Record<string, unknown>;
+    };
+    expect(result.totals.files).toBeGreaterThan(5);
+    expect(Object.keys(result.whoDidWhat).sort()).toEqual(['analyst', 'compressor', 'hasher']);
+    expect(report.records).toHaveLength(3 * result.totals.files);
+    expect(stderr).toMatch(/folder-audit: done/);
+  });
+
+  it('troupe run prints the result, and exits 1 when the run fails', async () => {
+    const { file } = planDir(valid());
+    const { stdout } = await exec(process.execPath, [bin, 'run', file]);
+    expect(stdout).toMatch(/^20\n\nquality: \{"positive":true\}\n$/);
+    const failing = valid();
+    failing.validation = { module: './main.mjs', export: 'accept' };
+    failing.integration = { module: './main.mjs', export: 'check' } as never;
+    (failing.experts[0] as { module: string }).module = './main.mjs'; // its default export is missing
+    const bad = planDir(failing);
+    await expect(exec(process.execPath, [bin, 'run', bad.file])).rejects.toMatchObject({ code: 2 });
+  });
+
+  it('a glob that matches nothing exits 2 with a clear message', async () => {
+    const plan = valid();
+    plan.analysis = {
+      stages: [{ name: 'double', needs: 'math', forEach: { glob: '*.nothing' } as never }],
+    };
+    const { file } = planDir(plan);
+    await expect(exec(process.execPath, [bin, 'run', file])).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(
+        /analysis\.stages\[0\]\.forEach\.glob: "\*\.nothing" matched no file/,
+      ),
+    });
+  });
+
+  it('a bad plan exits 2 naming the path; bad usage exits 2', async () => {
+    const plan = valid();
+    plan.experts[0] = { ...plan.experts[0], skills: { math: 9 } } as never;
+    const { file } = planDir(plan);
+    await expect(exec(process.execPath, [bin, 'validate', file])).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(
+        /E_PLAN_INVALID: .*experts\[0\]\.skills\.math: expected a level from 1 to 5, got number 9/,
+      ),
+    });
+    await expect(exec(process.execPath, [bin, 'run'])).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/expected one plan file/),
+    });
+  });
+
+  it('troupe validate and troupe experts probe the experts without running', async () => {
+    const { file } = planDir(valid());
+    const { stdout } = await exec(process.execPath, [bin, 'validate', file]);
+    expect(stdout).toMatch(/valid — 1 experts probed, analysis: 1 stages \(double\)/);
+    const { stdout: listed } = await exec(process.execPath, [bin, 'experts', file, '--json']);
+    expect(JSON.parse(listed)).toEqual([
+      { name: 'worker', skills: { math: 3 }, concurrency: 4, messages: 'none', probe: 'ok' },
+    ]);
+  });
+
+  it('troupe schema prints the JSON Schema of plan files', async () => {
+    const { stdout } = await exec(process.execPath, [bin, 'schema']);
+    const schema = JSON.parse(stdout);
+    expect(schema.$schema).toMatch(/json-schema\.org/);
+    expect(Object.keys(schema.properties)).toEqual(
+      expect.arrayContaining(['experts', 'analysis', 'integration', 'validation', 'policies']),
+    );
+  });
+
+  it('SIGINT cancels the run: exit 130 and a report of what finished', async () => {
+    const marker = join(root, `marker-${Date.now()}`);
+    const plan = valid();
+    plan.experts[0] = { ...plan.experts[0], module: './slow.mjs' } as never;
+    plan.analysis = {
+      stages: [
+        {
+          name: 'wait',
+          needs: 'math',
+          forEach: { range: { from: 0, to: 3 } },
+          input: { marker },
+        } as never,
+      ],
+    };
+    delete (plan as { integration?: unknown }).integration;
+    delete (plan as { validation?: unknown }).validation;
+    const { file } = planDir(plan);
+    const child = spawn(process.execPath, [bin, 'run', file, '--json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    const exited = new Promise<number | null>((resolve) =>
+      child.on('exit', (code) => resolve(code)),
+    );
+    await until(() => existsSync(marker), 30_000);
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    const report = RunReportSchema.parse(JSON.parse(stdout));
+    expect(report.status).toBe('cancelled');
+    expect(report.records.filter((r) => r.status === 'done').map((r) => r.id)).toEqual(['wait:0']);
+    expect(report.records.filter((r) => r.status === 'cancelled')).toHaveLength(2);
+  });
+});

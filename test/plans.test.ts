@@ -2,7 +2,15 @@
 // plan's folder, and `troupe run|validate|experts|schema` behave as a user runs them (child
 // processes, exit codes, stdout holding nothing but the result).
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,7 +40,7 @@ function planDir(plan: unknown, ext = 'json'): { dir: string; file: string } {
   );
   writeFileSync(
     join(dir, 'slow.mjs'),
-    `import { writeFileSync } from 'node:fs';\nexport default async (input) => { if (input.item === 0) writeFileSync(input.marker, 'started'); await new Promise((r) => setTimeout(r, input.item === 0 ? 0 : 60_000)); return input.item; };\n`,
+    `import { writeFileSync } from 'node:fs';\nexport default async (input) => { if (input.marker !== undefined) { writeFileSync(input.marker, 'started'); await new Promise((r) => setTimeout(r, 60_000)); } return input.item; };\n`,
   );
   writeFileSync(
     join(dir, 'main.mjs'),
@@ -251,6 +259,70 @@ describe('the plan commands', () => {
     expect(stderr).toMatch(/folder-audit: done/);
   });
 
+  it('the fractal plan renders, filters and stitches tiles into a PNG a person can open', async () => {
+    const plan = fileURLToPath(new URL('../examples/fractal/fractal.plan.yaml', import.meta.url));
+    const out = join(root, 'fractal.png');
+    const input = join(root, 'fractal-input.json');
+    writeFileSync(input, JSON.stringify({ out }));
+    const { stdout } = await exec(
+      process.execPath,
+      [bin, 'run', plan, '--input', input, '--json'],
+      {
+        timeout: 60_000,
+      },
+    );
+    const report = RunReportSchema.parse(JSON.parse(stdout));
+    expect(report.status).toBe('done');
+    expect(report.result).toMatchObject({ path: out, width: 640, height: 640, tiles: 16 });
+    // each filter waited for its own tile only; the stitch for every filter
+    expect(report.records.map((r) => r.id)).toContain('filter:15');
+    const png = readFileSync(out);
+    expect([...png.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    expect(png.readUInt32BE(16)).toBe(640);
+    expect(png.readUInt32BE(20)).toBe(640);
+    expect(png.subarray(png.length - 8, png.length - 4).toString('ascii')).toBe('IEND');
+  });
+
+  it('the primes plan: experts cooperate through ask (an inline referee) and the blackboard; input from stdin', async () => {
+    const plan = fileURLToPath(new URL('../examples/primes/primes.plan.json', import.meta.url));
+    const child = execFile(process.execPath, [bin, 'run', plan, '--input', '-', '--json']);
+    child.stdin?.end(JSON.stringify({ limit: 2_000_000 }));
+    const stdout = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      child.stdout?.on('data', (chunk) => {
+        text += chunk;
+      });
+      child.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`exit ${code}`))));
+    });
+    const report = RunReportSchema.parse(JSON.parse(stdout));
+    expect(report.result).toMatchObject({ limit: 2_000_000, primes: 148_933 });
+    expect(report.quality).toEqual({ agreed: true });
+    expect(report.metrics.messages).toBeGreaterThan(2);
+  });
+
+  it('afterEach: a subtask of a stage waits for the same item of an earlier stage only', async () => {
+    const plan = valid();
+    plan.analysis = {
+      stages: [
+        { name: 'double', needs: 'math', forEach: { range: { from: 1, to: 3 } } },
+        {
+          name: 'again',
+          needs: 'math',
+          forEach: { range: { from: 1, to: 3 } },
+          afterEach: ['double'],
+        } as never,
+      ],
+    };
+    const { file } = planDir(plan);
+    const subtasks = await (await loadPlan(file)).plan.analyze(null);
+    expect(subtasks.map((s) => [s.id, s.after ?? []])).toEqual([
+      ['double:1', []],
+      ['double:2', []],
+      ['again:1', ['double:1']],
+      ['again:2', ['double:2']],
+    ]);
+  });
+
   it('troupe run prints the result, and exits 1 when the run fails', async () => {
     const { file } = planDir(valid());
     const { stdout } = await exec(process.execPath, [bin, 'run', file]);
@@ -296,7 +368,7 @@ describe('the plan commands', () => {
   it('troupe validate and troupe experts probe the experts without running', async () => {
     const { file } = planDir(valid());
     const { stdout } = await exec(process.execPath, [bin, 'validate', file]);
-    expect(stdout).toMatch(/valid — 1 experts probed, analysis: 1 stages \(double\)/);
+    expect(stdout).toMatch(/valid — 1 expert probed, analysis: 1 stage \(double\)/);
     const { stdout: listed } = await exec(process.execPath, [bin, 'experts', file, '--json']);
     expect(JSON.parse(listed)).toEqual([
       { name: 'worker', skills: { math: 3 }, concurrency: 4, messages: 'none', probe: 'ok' },
@@ -316,12 +388,15 @@ describe('the plan commands', () => {
     const marker = join(root, `marker-${Date.now()}`);
     const plan = valid();
     plan.experts[0] = { ...plan.experts[0], module: './slow.mjs' } as never;
+    // The block stage starts only once first:0 is done and recorded: the marker proves it.
     plan.analysis = {
       stages: [
+        { name: 'first', needs: 'math', forEach: { range: { from: 0, to: 1 } } },
         {
-          name: 'wait',
+          name: 'block',
           needs: 'math',
-          forEach: { range: { from: 0, to: 3 } },
+          after: ['first'],
+          forEach: { range: { from: 0, to: 2 } },
           input: { marker },
         } as never,
       ],
@@ -344,7 +419,7 @@ describe('the plan commands', () => {
     expect(await exited).toBe(130);
     const report = RunReportSchema.parse(JSON.parse(stdout));
     expect(report.status).toBe('cancelled');
-    expect(report.records.filter((r) => r.status === 'done').map((r) => r.id)).toEqual(['wait:0']);
+    expect(report.records.filter((r) => r.status === 'done').map((r) => r.id)).toEqual(['first:0']);
     expect(report.records.filter((r) => r.status === 'cancelled')).toHaveLength(2);
   });
 });

@@ -1,7 +1,8 @@
 // The hunter expert: asks the referee for a stretch of numbers, counts the primes in it by trial
 // division with the shared small primes, reports the count with its next ask, until the referee
 // has nothing left. Work is handed out on demand, so a slow thread simply takes fewer stretches.
-export default async function hunter(_input, ctx) {
+export default async function hunter(input, ctx) {
+  const limit = input?.limit;
   const small = await ctx.lookup('small-primes');
   if (small === undefined) throw new Error('hunter: the sieve shared no small primes');
   let report;
@@ -9,7 +10,7 @@ export default async function hunter(_input, ctx) {
   let found = 0;
   for (;;) {
     // The ask that gets no stretch back still carries the last report.
-    const stretch = await ctx.ask('referee', { report });
+    const stretch = await ctx.ask('referee', { report, limit });
     if (stretch === null) break;
     const count = countPrimes(stretch.from, stretch.to, small);
     report = { ...stretch, count };

@@ -226,15 +226,20 @@ export async function loadPlan(fileArg: string, options: LoadOptions = {}): Prom
   stages.forEach((stage, i) => {
     if (seenStages.has(stage.name))
       throw invalid(file, `analysis.stages[${i}].name`, `"${stage.name}" names two stages`);
-    (stage.after ?? []).forEach((name, k) => {
-      if (!seenStages.has(name)) {
-        throw invalid(
-          file,
-          `analysis.stages[${i}].after[${k}]`,
-          `expected the name of an earlier stage (${[...seenStages].join(', ') || 'none'}), got "${name}"`,
-        );
-      }
-    });
+    for (const key of ['after', 'afterEach'] as const) {
+      (stage[key] ?? []).forEach((name, k) => {
+        if (!seenStages.has(name)) {
+          throw invalid(
+            file,
+            `analysis.stages[${i}].${key}[${k}]`,
+            `expected the name of an earlier stage (${[...seenStages].join(', ') || 'none'}), got "${name}"`,
+          );
+        }
+      });
+    }
+    if (stage.afterEach !== undefined && stage.forEach === undefined) {
+      throw invalid(file, `analysis.stages[${i}].afterEach`, 'afterEach goes with forEach');
+    }
     seenStages.add(stage.name);
   });
 
@@ -344,6 +349,23 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
+/** `"$input.<field>"` strings in a stage's input take that field of the run's input. */
+function fromInput(file: string, at: string, value: unknown, input: unknown): unknown {
+  if (typeof value === 'string' && value.startsWith('$input.')) {
+    const field = value.slice('$input.'.length);
+    const found = isPlainObject(input) ? input[field] : undefined;
+    if (found === undefined)
+      throw invalid(file, at, `"${value}": the run's input has no field "${field}"`);
+    return found;
+  }
+  if (isPlainObject(value)) {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, fromInput(file, `${at}.${k}`, v, input)]),
+    );
+  }
+  return value;
+}
+
 /** Expands the stages for one input: one subtask per item of each fan-out. */
 export async function expandStages(
   file: string,
@@ -354,36 +376,56 @@ export async function expandStages(
   const subtasks: Subtask[] = [];
   const idsByStage = new Map<string, string[]>();
   for (const [i, stage] of stages.entries()) {
-    const at = `analysis.stages[${i}].forEach`;
+    const at = `analysis.stages[${i}]`;
     const items =
-      stage.forEach === undefined ? undefined : await fanOut(file, dir, at, stage.forEach, input);
+      stage.forEach === undefined
+        ? undefined
+        : await fanOut(file, dir, `${at}.forEach`, stage.forEach, input);
     const after = (stage.after ?? []).flatMap((name) => idsByStage.get(name) ?? []);
     const ids: string[] = [];
-    const base: Omit<Subtask, 'id' | 'input'> = {
+    const base: Omit<Subtask, 'id' | 'input' | 'after'> = {
       needs: stage.needs,
       ...(stage.complexity === undefined
         ? {}
         : { complexity: stage.complexity as Subtask['complexity'] }),
-      ...(after.length === 0 ? {} : { after }),
       ...(stage.timeoutMs === undefined ? {} : { timeoutMs: stage.timeoutMs }),
       ...(stage.attempts === undefined ? {} : { attempts: stage.attempts }),
     };
+    const stageInput = fromInput(file, `${at}.input`, stage.input, input);
     if (items === undefined) {
       subtasks.push({
         id: stage.name,
         ...base,
-        ...(stage.input === undefined ? {} : { input: stage.input }),
+        ...(after.length === 0 ? {} : { after }),
+        ...(stageInput === undefined ? {} : { input: stageInput }),
       });
       ids.push(stage.name);
     } else {
-      const extra = isPlainObject(stage.input)
-        ? stage.input
-        : stage.input === undefined
+      const extra = isPlainObject(stageInput)
+        ? stageInput
+        : stageInput === undefined
           ? {}
-          : { with: stage.input };
+          : { with: stageInput };
       for (const { label, item } of items) {
         const id = `${stage.name}:${label}`;
-        subtasks.push({ id, ...base, input: { ...extra, item } });
+        const same = (stage.afterEach ?? []).map((name) => {
+          const dep = `${name}:${label}`;
+          if (!(idsByStage.get(name) ?? []).includes(dep)) {
+            throw invalid(
+              file,
+              `${at}.afterEach`,
+              `"${id}" has no counterpart "${dep}" in stage ${name} (its items differ)`,
+            );
+          }
+          return dep;
+        });
+        const deps = [...after, ...same];
+        subtasks.push({
+          id,
+          ...base,
+          ...(deps.length === 0 ? {} : { after: deps }),
+          input: { ...extra, item },
+        });
         ids.push(id);
       }
     }

@@ -108,11 +108,19 @@ export const StageSchema = z.strictObject({
   needs: Text('a skill name'),
   complexity: Level.optional(),
   after: z.array(Name).optional().describe('stages whose every subtask must be done first'),
+  afterEach: z
+    .array(Name)
+    .optional()
+    .describe(
+      'stages whose subtask for the same item must be done first (render:3 before filter:3)',
+    ),
   forEach: ForEachSchema.optional(),
   input: z
     .unknown()
     .optional()
-    .describe('merged into each subtask input (with `item` from forEach)'),
+    .describe(
+      'merged into each subtask input (with `item` from forEach); a string "$input.<field>" takes that field of the run input',
+    ),
   timeoutMs: Duration.optional(),
   attempts: Positive.optional(),
 });

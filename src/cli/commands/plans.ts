@@ -12,6 +12,8 @@ import { type Command, type CommandIO, EXIT } from '../registry.js';
 
 class UsageError extends Error {}
 
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 const PLAN_ERRORS = new Set(['E_PLAN_INVALID', 'E_OUTSIDE_PLAN', 'E_INVALID_OPTION']);
 
 function parse(
@@ -314,12 +316,13 @@ export const validateCommand: Command = {
           io.stderr(`troupe validate: ${compiled.file}: ${problems.join('; ')}\n`);
           return EXIT.usage;
         }
+        const { stages, subtasks } = compiled.spec.analysis;
         const analysis =
-          compiled.spec.analysis.stages === undefined
-            ? `${compiled.spec.analysis.subtasks?.length ?? 0} subtasks`
-            : `${compiled.spec.analysis.stages.length} stages (${compiled.spec.analysis.stages.map((s) => s.name).join(' → ')})`;
+          stages === undefined
+            ? plural(subtasks?.length ?? 0, 'subtask')
+            : `${plural(stages.length, 'stage')} (${stages.map((s) => s.name).join(', ')})`;
         io.stdout(
-          `${compiled.file}: valid — ${experts.length} experts probed, analysis: ${analysis}\n`,
+          `${compiled.file}: valid — ${plural(experts.length, 'expert')} probed, analysis: ${analysis}\n`,
         );
         return EXIT.ok;
       } finally {

@@ -42,6 +42,7 @@ function planDir(plan: unknown, ext = 'json'): { dir: string; file: string } {
     join(dir, 'slow.mjs'),
     `import { writeFileSync } from 'node:fs';\nexport default async (input) => { if (input.marker !== undefined) { writeFileSync(input.marker, 'started'); await new Promise((r) => setTimeout(r, 60_000)); } return input.item; };\n`,
   );
+  writeFileSync(join(dir, 'throws.mjs'), `export default () => { throw new Error('nope'); };\n`);
   writeFileSync(
     join(dir, 'main.mjs'),
     `export const sum = (contributions) => contributions.reduce((s, c) => s + c.output.doubled, 0);\nexport const check = (result) => ({ positive: result > 0 });\nexport const accept = () => true;\n`,
@@ -323,16 +324,65 @@ describe('the plan commands', () => {
     ]);
   });
 
-  it('troupe run prints the result, and exits 1 when the run fails', async () => {
+  it('troupe run prints the result; a failed run exits 1 and reports on stderr', async () => {
     const { file } = planDir(valid());
     const { stdout } = await exec(process.execPath, [bin, 'run', file]);
     expect(stdout).toMatch(/^20\n\nquality: \{"positive":true\}\n$/);
     const failing = valid();
-    failing.validation = { module: './main.mjs', export: 'accept' };
-    failing.integration = { module: './main.mjs', export: 'check' } as never;
-    (failing.experts[0] as { module: string }).module = './main.mjs'; // its default export is missing
+    (failing.experts[0] as { module: string }).module = './throws.mjs';
+    (failing.experts[0] as { attempts?: number }).attempts = 1;
     const bad = planDir(failing);
-    await expect(exec(process.execPath, [bin, 'run', bad.file])).rejects.toMatchObject({ code: 2 });
+    const result = await settle(exec(process.execPath, [bin, 'run', bad.file]));
+    expect(result).toMatchObject({ ok: false });
+    const error = (result as { error: { code: number; stdout: string; stderr: string } }).error;
+    expect(error.code).toBe(1);
+    expect(error.stdout).toBe('');
+    expect(error.stderr).toMatch(/failed while coordinating: E_TASK_FAILED: .*nope/);
+  });
+
+  const badPlans: [string, (dir: string) => string, RegExp][] = [
+    [
+      'a missing module',
+      () =>
+        JSON.stringify({
+          ...valid(),
+          experts: [{ name: 'w', module: './gone.mjs', skills: { math: 1 } }],
+        }),
+      /experts\[0\]\.module: module not found/,
+    ],
+    [
+      'a missing export',
+      () => JSON.stringify({ ...valid(), validation: { module: './main.mjs', export: 'nothing' } }),
+      /validation\.export: .*no function export "nothing"/,
+    ],
+    [
+      'a worker module without a default export',
+      () =>
+        JSON.stringify({
+          ...valid(),
+          experts: [{ name: 'w', module: './main.mjs', skills: { math: 1 } }],
+        }),
+      /E_MODULE_LOAD: .*experts\[0\] \(w\): .*default/,
+    ],
+    ['malformed JSON', () => '{ "experts": [', /malformed JSON/],
+  ];
+  for (const [what, text, message] of badPlans) {
+    it(`${what} exits 2 with a clear message`, async () => {
+      const { file } = planDir(text(''));
+      await expect(exec(process.execPath, [bin, 'run', file])).rejects.toMatchObject({
+        code: 2,
+        stdout: '',
+        stderr: expect.stringMatching(message),
+      });
+    });
+  }
+
+  it('malformed YAML exits 2 with a clear message', async () => {
+    const { file } = planDir('experts:\n  - name: [unclosed\n', 'yaml');
+    await expect(exec(process.execPath, [bin, 'validate', file])).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/malformed YAML/),
+    });
   });
 
   it('a glob that matches nothing exits 2 with a clear message', async () => {

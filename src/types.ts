@@ -202,7 +202,13 @@ export type Stage = 'analyzing' | 'identifying' | 'coordinating' | 'integrating'
 
 /** What `onEvent` receives while a run goes. */
 export type RunEvent =
-  | { type: 'stage'; runId: string; stage: Stage | 'done' | 'failed' | 'cancelled' }
+  | {
+      type: 'stage';
+      runId: string;
+      stage: Stage | 'done' | 'failed' | 'cancelled';
+      /** Subtasks in the run, once analysis has found them. */
+      subtasks?: number;
+    }
   | { type: 'subtask.start'; runId: string; id: string; expert: string; attempt: number }
   | {
       type: 'subtask.end';

@@ -425,6 +425,23 @@ describe('the plan commands', () => {
     ]);
   });
 
+  it('on a terminal, troupe run draws progress on stderr (done/total, experts at work, elapsed); NO_COLOR turns bold off', async () => {
+    // `script` (util-linux) gives the child a pseudo-terminal, as a user's shell would.
+    const { file } = planDir(valid());
+    const command = `${process.execPath} ${bin} run ${file}`;
+    const { stdout: colored } = await exec('script', ['-qec', command, '/dev/null'], {
+      timeout: 60_000,
+    });
+    expect(colored).toMatch(/\u001b\[2K\u001b\[1m\d+\/4\u001b\[22m · /);
+    const { stdout: plain } = await exec('script', ['-qec', command, '/dev/null'], {
+      timeout: 60_000,
+      env: { ...process.env, NO_COLOR: '1' },
+    });
+    expect(plain).toMatch(/\u001b\[2K\d+\/4 · /);
+    expect(plain).not.toMatch(/\u001b\[1m/);
+    expect(plain).toMatch(/20\r?\n/);
+  });
+
   it('troupe schema prints the JSON Schema of plan files', async () => {
     const { stdout } = await exec(process.execPath, [bin, 'schema']);
     const schema = JSON.parse(stdout);

@@ -141,7 +141,13 @@ export const runMachine = setup({
   actions: {
     stage: ({ context }, stage: Stage | 'done' | 'failed' | 'cancelled') => {
       if (stage !== 'done' && stage !== 'failed' && stage !== 'cancelled') context.stage = stage;
-      context.core.emit(context.entry.runId, { type: 'stage', runId: context.entry.runId, stage });
+      const size = context.entry.ledger?.size;
+      context.core.emit(context.entry.runId, {
+        type: 'stage',
+        runId: context.entry.runId,
+        stage,
+        ...(size === undefined ? {} : { subtasks: size }),
+      });
     },
     setGraph: ({ context, event }) => {
       context.entry.ledger = new Ledger((event as unknown as { output: Graph }).output);

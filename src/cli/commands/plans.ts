@@ -258,17 +258,13 @@ class ProgressLine {
     event: Parameters<NonNullable<import('../../types.js').RunOptions['onEvent']>>[0],
     troupe: Troupe,
   ): void {
-    if (event.type === 'subtask.start' && this.#total === 0)
-      this.#total = troupe.stats().subtasks.queued + 1;
+    if (event.type === 'stage' && event.subtasks !== undefined) this.#total = event.subtasks;
     if (event.type === 'subtask.end') this.#done++;
+    if (this.#total === 0) return;
     const now = Date.now();
     if (now - this.#last < 100) return;
     this.#last = now;
     const stats = troupe.stats();
-    this.#total = Math.max(
-      this.#total,
-      this.#done + stats.subtasks.queued + stats.subtasks.running,
-    );
     const elapsed = (now - this.#started) / 1000;
     const eta = this.#done > 0 ? (elapsed / this.#done) * (this.#total - this.#done) : undefined;
     const busy = stats.experts

@@ -429,16 +429,18 @@ describe('the plan commands', () => {
     // `script` (util-linux) gives the child a pseudo-terminal, as a user's shell would.
     const { file } = planDir(valid());
     const command = `${process.execPath} ${bin} run ${file}`;
+    const ESC = String.fromCharCode(27);
     const { stdout: colored } = await exec('script', ['-qec', command, '/dev/null'], {
       timeout: 60_000,
     });
-    expect(colored).toMatch(/\u001b\[2K\u001b\[1m\d+\/4\u001b\[22m · /);
+    expect(colored).toContain(`${ESC}[2K${ESC}[1m`);
+    expect(colored).toMatch(/\d+\/4.* · \d+\.\d s/);
     const { stdout: plain } = await exec('script', ['-qec', command, '/dev/null'], {
       timeout: 60_000,
       env: { ...process.env, NO_COLOR: '1' },
     });
-    expect(plain).toMatch(/\u001b\[2K\d+\/4 · /);
-    expect(plain).not.toMatch(/\u001b\[1m/);
+    expect(plain).toMatch(/\d+\/4 · /);
+    expect(plain).not.toContain(`${ESC}[1m`);
     expect(plain).toMatch(/20\r?\n/);
   });
 

@@ -3,7 +3,7 @@
 // integration, and a validation that counts the primes again, independently, with a sieve.
 const runs = new Map();
 
-export function onMessage({ report, limit }, _from, ctx) {
+export function onMessage({ limit }, _from, ctx) {
   let state = runs.get(ctx.runId);
   if (state === undefined) {
     state = { next: 0, stretch: Math.max(10_000, Math.ceil(limit / 128)) };

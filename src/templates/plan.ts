@@ -6,11 +6,12 @@
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, extname, isAbsolute, relative, resolve, sep } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { glob } from 'tinyglobby';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
-import { describe, TroupeError } from '../errors.js';
+import { checkGraph } from '../actors/graph.js';
+import { describe, isTroupeError, TroupeError } from '../errors.js';
 import type {
   Contribution,
   ExpertDefinition,
@@ -149,8 +150,13 @@ async function resolveModule(
       );
     }
   }
-  const path = spec.startsWith('file:') ? new URL(spec).pathname : resolve(dir, spec);
+  let path: string;
   let real: string;
+  try {
+    path = spec.startsWith('file:') ? fileURLToPath(spec) : resolve(dir, spec);
+  } catch (error) {
+    throw invalid(file, field, `"${spec}" is not a valid file: URL (${(error as Error).message})`);
+  }
   try {
     real = await realpath(path);
     if (!(await stat(real)).isFile()) throw new Error('not a file');
@@ -243,6 +249,25 @@ export async function loadPlan(fileArg: string, options: LoadOptions = {}): Prom
     seenStages.add(stage.name);
   });
 
+  checkNeeds(file, spec);
+  if (spec.analysis.subtasks !== undefined) {
+    try {
+      checkGraph(spec.analysis.subtasks);
+    } catch (error) {
+      if (!isTroupeError(error)) throw error;
+      throw invalid(
+        file,
+        'analysis.subtasks',
+        error.message.replace(/^subtasks/, 'analysis.subtasks'),
+      );
+    }
+  }
+  const limits: FanOutLimits = {
+    maxItems: spec.policies?.maxQueuedSubtasks ?? 100_000,
+    realDir,
+    allowOutside,
+  };
+
   const experts: ExpertDefinition[] = [];
   for (const [i, entry] of spec.experts.entries())
     experts.push(await compileExpert(entry, i, mod, file));
@@ -276,7 +301,7 @@ export async function loadPlan(fileArg: string, options: LoadOptions = {}): Prom
     analyze:
       spec.analysis.subtasks !== undefined
         ? () => spec.analysis.subtasks as Subtask[]
-        : (input: unknown) => expandStages(file, dir, stages, input),
+        : (input: unknown) => expandStages(file, dir, stages, input, limits),
     ...(integrate === undefined ? {} : { integrate }),
     ...(validate === undefined ? {} : { validate }),
   };
@@ -349,11 +374,52 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
+/** Every need of the analysis has an expert with that skill at that level: checked at load. */
+function checkNeeds(file: string, spec: PlanFile): void {
+  const needs: { at: string; needs: string; complexity: number }[] = [
+    ...(spec.analysis.subtasks ?? []).map((t, i) => ({
+      at: `analysis.subtasks[${i}].needs`,
+      needs: t.needs,
+      complexity: t.complexity ?? 1,
+    })),
+    ...(spec.analysis.stages ?? []).map((t, i) => ({
+      at: `analysis.stages[${i}].needs`,
+      needs: t.needs,
+      complexity: t.complexity ?? 1,
+    })),
+  ];
+  for (const need of needs) {
+    if (spec.experts.some((e) => (e.skills[need.needs] ?? 0) >= need.complexity)) continue;
+    const offer = [...new Set(spec.experts.flatMap((e) => Object.keys(e.skills)))].join(', ');
+    throw invalid(
+      file,
+      need.at,
+      `no expert has the skill "${need.needs}" at level ${need.complexity} or above (skills on offer: ${offer})`,
+    );
+  }
+}
+
+/** Where fan-outs may reach, and how many subtasks they may make. */
+export interface FanOutLimits {
+  /** Subtasks one fan-out may make (the plan's `policies.maxQueuedSubtasks`, else 100 000). */
+  maxItems: number;
+  realDir: string;
+  allowOutside: boolean;
+}
+
+/** A dotted path into the run's input: `"a.b"`, or `"."` for the input itself. */
+function inputAt(input: unknown, path: string): unknown {
+  if (path === '.') return input;
+  let value = input;
+  for (const key of path.split('.')) value = isPlainObject(value) ? value[key] : undefined;
+  return value;
+}
+
 /** `"$input.<field>"` strings in a stage's input take that field of the run's input. */
 function fromInput(file: string, at: string, value: unknown, input: unknown): unknown {
   if (typeof value === 'string' && value.startsWith('$input.')) {
     const field = value.slice('$input.'.length);
-    const found = isPlainObject(input) ? input[field] : undefined;
+    const found = inputAt(input, field);
     if (found === undefined)
       throw invalid(file, at, `"${value}": the run's input has no field "${field}"`);
     return found;
@@ -372,6 +438,7 @@ export async function expandStages(
   dir: string,
   stages: StageEntry[],
   input: unknown,
+  limits: FanOutLimits = { maxItems: 100_000, realDir: dir, allowOutside: false },
 ): Promise<Subtask[]> {
   const subtasks: Subtask[] = [];
   const idsByStage = new Map<string, string[]>();
@@ -380,7 +447,7 @@ export async function expandStages(
     const items =
       stage.forEach === undefined
         ? undefined
-        : await fanOut(file, dir, `${at}.forEach`, stage.forEach, input);
+        : await fanOut(file, dir, `${at}.forEach`, stage.forEach, input, limits);
     const after = (stage.after ?? []).flatMap((name) => idsByStage.get(name) ?? []);
     const ids: string[] = [];
     const base: Omit<Subtask, 'id' | 'input' | 'after'> = {
@@ -440,21 +507,26 @@ async function fanOut(
   at: string,
   forEach: NonNullable<StageEntry['forEach']>,
   input: unknown,
+  limits: FanOutLimits,
 ): Promise<{ label: string; item: unknown }[]> {
+  const tooMany = (field: string, count: number) =>
+    invalid(
+      file,
+      `${at}.${field}`,
+      `${count} subtasks is more than the plan allows (${limits.maxItems}: policies.maxQueuedSubtasks)`,
+    );
   if (forEach.range !== undefined) {
     const { from, to, step = 1 } = forEach.range;
+    const count = Math.max(0, Math.ceil((to - from) / step));
+    if (count === 0)
+      throw invalid(file, `${at}.range`, `the range [${from}, ${to}) holds no number`);
+    if (count > limits.maxItems) throw tooMany('range', count);
     const out: { label: string; item: unknown }[] = [];
     for (let n = from; n < to; n += step) out.push({ label: String(n), item: n });
-    if (out.length === 0)
-      throw invalid(file, `${at}.range`, `the range [${from}, ${to}) holds no number`);
     return out;
   }
   if (forEach.items !== undefined) {
-    let value: unknown = input;
-    if (forEach.items !== '.') {
-      for (const key of forEach.items.split('.'))
-        value = isPlainObject(value) ? value[key] : undefined;
-    }
+    const value = inputAt(input, forEach.items);
     if (!Array.isArray(value)) {
       throw invalid(
         file,
@@ -462,14 +534,20 @@ async function fanOut(
         `expected "${forEach.items}" to be an array in the input, got ${describe(value)}`,
       );
     }
+    if (value.length > limits.maxItems) throw tooMany('items', value.length);
     return value.map((item, k) => ({ label: String(k), item }));
   }
   const pattern = forEach.glob as string;
+  // A pattern stays within its folder: no absolute patterns, no "..".
+  if (isAbsolute(pattern) || pattern.split(/[\\/]/).includes('..')) {
+    throw invalid(file, `${at}.glob`, `"${pattern}" leaves its folder; set cwd instead`);
+  }
   let cwd = dir;
   if (forEach.cwd !== undefined) {
     if (forEach.cwd.startsWith('$input.')) {
+      // The run's input names the folder: whoever runs the plan chose it.
       const field = forEach.cwd.slice('$input.'.length);
-      const value = isPlainObject(input) ? input[field] : undefined;
+      const value = inputAt(input, field);
       if (typeof value !== 'string' || value.length === 0)
         throw invalid(
           file,
@@ -477,17 +555,39 @@ async function fanOut(
           `expected the input to have a folder in "${field}", got ${describe(value)}`,
         );
       cwd = resolve(value);
-    } else cwd = resolve(dir, forEach.cwd);
+    } else {
+      // A folder the plan names stays inside the plan's folder, like its modules.
+      cwd = resolve(dir, forEach.cwd);
+      let real: string;
+      try {
+        real = await realpath(cwd);
+      } catch (error) {
+        throw invalid(file, `${at}.cwd`, `no folder ${cwd} (${(error as Error).message})`);
+      }
+      if (
+        !(real === limits.realDir || real.startsWith(limits.realDir + sep)) &&
+        !limits.allowOutside
+      ) {
+        throw new TroupeError(
+          'E_OUTSIDE_PLAN',
+          `${file}: ${at}.cwd: "${forEach.cwd}" resolves to ${real}, outside the plan's folder ${limits.realDir} (pass --allow-outside to allow it)`,
+          { details: { file, path: `${at}.cwd` } },
+        );
+      }
+    }
   }
   let files: string[];
   try {
-    files = (await glob(pattern, { cwd, onlyFiles: true, dot: false })).sort();
+    files = (
+      await glob(pattern, { cwd, onlyFiles: true, dot: false, followSymbolicLinks: false })
+    ).sort();
   } catch (error) {
     throw invalid(file, `${at}.glob`, `"${pattern}" failed in ${cwd}: ${(error as Error).message}`);
   }
   if (forEach.maxFiles !== undefined) files = files.slice(0, forEach.maxFiles);
   if (files.length === 0)
     throw invalid(file, `${at}.glob`, `"${pattern}" matched no file in ${cwd}`);
+  if (files.length > limits.maxItems) throw tooMany('glob', files.length);
   return files.map((name) => ({ label: name, item: { path: resolve(cwd, name), file: name } }));
 }
 

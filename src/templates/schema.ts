@@ -207,29 +207,34 @@ export function planJsonSchema(): Record<string, unknown> {
 export const RunReportSchema = z.strictObject({
   status: z.enum(['done', 'failed', 'cancelled']),
   plan: z.string(),
-  file: z.string(),
-  runId: z.string(),
+  // The next four are absent only when Ctrl-C came before the run started.
+  file: z.string().optional(),
+  runId: z.string().optional(),
   result: z.unknown().optional(),
   quality: z.unknown().optional(),
   stage: z.string().optional(),
   error: z.strictObject({ code: z.string(), message: z.string() }).optional(),
-  metrics: z.looseObject({
-    wallMs: z.number(),
-    runMs: z.number(),
-    parallelism: z.number(),
-    threads: z.number(),
-    subtasks: z.number(),
-    messages: z.number(),
-  }),
-  records: z.array(
-    z.strictObject({
-      id: z.string(),
-      needs: z.string(),
-      status: z.enum(['done', 'failed', 'cancelled']),
-      expert: z.string().nullable(),
-      attempts: z.number(),
+  metrics: z
+    .looseObject({
+      wallMs: z.number(),
       runMs: z.number(),
-      error: z.strictObject({ code: z.string(), message: z.string() }).optional(),
-    }),
-  ),
+      parallelism: z.number(),
+      threads: z.number(),
+      subtasks: z.number(),
+      messages: z.number(),
+    })
+    .optional(),
+  records: z
+    .array(
+      z.strictObject({
+        id: z.string(),
+        needs: z.string(),
+        status: z.enum(['done', 'failed', 'cancelled']),
+        expert: z.string().nullable(),
+        attempts: z.number(),
+        runMs: z.number(),
+        error: z.strictObject({ code: z.string(), message: z.string() }).optional(),
+      }),
+    )
+    .optional(),
 });

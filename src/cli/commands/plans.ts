@@ -67,7 +67,11 @@ async function load(plan: string, allowOutside: boolean): Promise<CompiledPlan> 
 }
 
 /** Starts the plan's troupe and waits until every expert has been probed once. */
-async function startTroupe(compiled: CompiledPlan, threads: number | undefined): Promise<Troupe> {
+async function startTroupe(
+  compiled: CompiledPlan,
+  threads: number | undefined,
+  signal?: AbortSignal,
+): Promise<Troupe> {
   const { createTroupe } = await import('../../troupe.js');
   const troupe = createTroupe({
     ...compiled.troupeOptions,
@@ -75,7 +79,7 @@ async function startTroupe(compiled: CompiledPlan, threads: number | undefined):
   });
   const deadline = Date.now() + 60_000;
   while (troupe.experts().some((e) => e.state === 'probing' && e.probe === undefined)) {
-    if (Date.now() > deadline) break;
+    if (Date.now() > deadline || signal?.aborted === true) break;
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   return troupe;
@@ -153,38 +157,71 @@ export const runCommand: Command = {
         'allow-outside': { type: 'boolean' },
       });
       const threads = threadsOption(values.threads);
-      const input = await readInput(values.input as string | undefined);
-      const compiled = await load(plan, values['allow-outside'] === true);
-      const troupe = await startTroupe(compiled, threads);
+      const json = values.json === true;
+      // With --json, stdout carries the document and nothing else: whatever the plan's modules
+      // print (main thread or workers, whose output Node pipes through process.stdout) goes to
+      // stderr, for as long as this process lives.
+      let out = io;
+      if (json) {
+        const write = process.stdout.write.bind(process.stdout);
+        process.stdout.write = process.stderr.write.bind(process.stderr) as typeof write;
+        out = { stdout: (text) => void write(text), stderr: io.stderr };
+      }
+      // Ctrl-C from here on cancels: before the run, it stops at the next step; during it, the
+      // run is cancelled and reports what finished. A second Ctrl-C quits at once.
+      const controller = new AbortController();
+      const onSigint = () => {
+        if (controller.signal.aborted) process.exit(EXIT.cancelled);
+        controller.abort(new Error('interrupted (SIGINT)'));
+        if (values.input === '-') process.stdin.destroy();
+      };
+      process.on('SIGINT', onSigint);
+      let troupe: Troupe | undefined;
       try {
+        const cancelledEarly = (): number => {
+          out.stderr('troupe run: cancelled (Ctrl-C) before the run started\n');
+          if (json)
+            out.stdout(
+              `${JSON.stringify({ status: 'cancelled', plan, stage: 'starting', error: { code: 'E_CANCELLED', message: 'interrupted before the run started' } })}\n`,
+            );
+          return EXIT.cancelled;
+        };
+        const input = await readInput(values.input as string | undefined).catch(
+          (error: unknown) => {
+            if (controller.signal.aborted) return undefined;
+            throw error;
+          },
+        );
+        if (controller.signal.aborted) return cancelledEarly();
+        const compiled = await load(plan, values['allow-outside'] === true);
+        if (controller.signal.aborted) return cancelledEarly();
+        troupe = await startTroupe(compiled, threads, controller.signal);
+        if (controller.signal.aborted) return cancelledEarly();
         const failures = loadFailures(compiled, troupe.experts());
         if (failures.length > 0) {
-          io.stderr(`troupe run: E_MODULE_LOAD: ${compiled.file}: ${failures.join('; ')}\n`);
+          out.stderr(`troupe run: E_MODULE_LOAD: ${compiled.file}: ${failures.join('; ')}\n`);
           return EXIT.usage;
         }
-        const controller = new AbortController();
-        const onSigint = () => controller.abort(new Error('interrupted (SIGINT)'));
-        process.once('SIGINT', onSigint);
-        const json = values.json === true;
         const progress = !json && process.stderr.isTTY === true ? new ProgressLine(io) : undefined;
+        const running = troupe;
         let outcome: Outcome;
         try {
-          outcome = await troupe.run(compiled.plan, input, {
+          outcome = await running.run(compiled.plan, input, {
             ...compiled.runOptions,
             signal: controller.signal,
-            ...(progress === undefined ? {} : { onEvent: (e) => progress.event(e, troupe) }),
+            ...(progress === undefined ? {} : { onEvent: (e) => progress.event(e, running) }),
           });
         } finally {
-          process.off('SIGINT', onSigint);
           progress?.end();
         }
-        report(io, compiled, outcome, json);
+        report(out, compiled, outcome, json);
         if (outcome.status === 'done') return EXIT.ok;
         if (outcome.status === 'cancelled') return EXIT.cancelled;
         if (isTroupeError(outcome.error) && PLAN_ERRORS.has(outcome.error.code)) return EXIT.usage;
         return EXIT.failed;
       } finally {
-        await troupe.close({ force: true });
+        process.off('SIGINT', onSigint);
+        await troupe?.close({ force: true });
       }
     }),
 };

@@ -128,7 +128,7 @@ export function factorChart(document: BenchDocument): string | undefined {
     );
   });
   out.push(
-    `<text x="${width - right + 15}" y="${top + 10 + legend.length * 20 + 10}" fill="#495057" font-size="11">bars: min–max of rounds</text>`,
+    `<text x="${width - right + 15}" y="${top + 10 + legend.length * 20 + 10}" fill="#495057" font-size="11">${scaling.length > 0 ? 'bars: min–max of rounds' : 'bars: geometric mean of the cases’ min–max'}</text>`,
     '</svg>',
   );
   return `${out.join('\n')}\n`;

@@ -132,22 +132,10 @@ export async function runBench(argv: string[], io: CommandIO): Promise<number> {
   const environment = finish();
   const document: BenchDocument = { environment, options, results };
 
-  if (values.out !== undefined)
-    await writeFile(values.out as string, `${JSON.stringify(document, null, 2)}\n`);
-  if (values.chart !== undefined) {
-    const { factorChart } = await import('./chart.js');
-    const svg = factorChart(document);
-    if (svg === undefined) {
-      io.stderr(
-        'troupe bench: --chart: no speedup or scaling results to draw (add --scope scaling)\n',
-      );
-    } else {
-      await writeFile(values.chart as string, svg);
-    }
-  }
+  // Print first: a file that cannot be written must not lose a long run.
   if (values.json === true) {
     io.stdout(`${JSON.stringify(document)}\n`);
-    return EXIT.ok;
+    return writeOutputs(document, values, io);
   }
   const lines = [
     describeEnvironment(environment),
@@ -159,7 +147,44 @@ export async function runBench(argv: string[], io: CommandIO): Promise<number> {
     for (const result of cases) lines.push(...describeResult(result), '');
   }
   io.stdout(`${lines.join('\n')}\n`);
-  return EXIT.ok;
+  return writeOutputs(document, values, io);
+}
+
+/** --out and --chart; a failure is reported and makes the exit code 1, after the results. */
+async function writeOutputs(
+  document: BenchDocument,
+  values: Record<string, string | boolean | undefined>,
+  io: CommandIO,
+): Promise<number> {
+  let code: number = EXIT.ok;
+  if (values.out !== undefined) {
+    try {
+      await writeFile(values.out as string, `${JSON.stringify(document, null, 2)}\n`);
+    } catch (error) {
+      io.stderr(`troupe bench: --out: cannot write ${values.out}: ${(error as Error).message}\n`);
+      code = EXIT.failed;
+    }
+  }
+  if (values.chart !== undefined) {
+    const { factorChart } = await import('./chart.js');
+    const svg = factorChart(document);
+    if (svg === undefined) {
+      io.stderr(
+        'troupe bench: --chart: no speedup or scaling results to draw (add --scope scaling)\n',
+      );
+      code = EXIT.failed;
+    } else {
+      try {
+        await writeFile(values.chart as string, svg);
+      } catch (error) {
+        io.stderr(
+          `troupe bench: --chart: cannot write ${values.chart}: ${(error as Error).message}\n`,
+        );
+        code = EXIT.failed;
+      }
+    }
+  }
+  return code;
 }
 
 export function describeResult(result: CaseResult): string[] {

@@ -91,10 +91,12 @@ export async function scalingSuite(options: SuiteOptions): Promise<CaseResult[]>
       { variant: 'ceiling', threads, factor: factor(`ceiling ${threads}`) },
     ]);
     const notes: string[] = [];
-    const comparisons = counts.map((threads) => ({
-      label: `factor at ${threads} thread${threads === 1 ? '' : 's'}: troupe${threads > cores ? ' (beyond the cores)' : ''}`,
-      spread: factor(`troupe ${threads}`),
-    }));
+    const comparisons = counts.flatMap((threads) =>
+      ['troupe', 'ceiling'].map((variant) => ({
+        label: `factor at ${threads} thread${threads === 1 ? '' : 's'}: ${variant}${threads > cores ? ' (beyond the cores)' : ''}`,
+        spread: factor(`${variant} ${threads}`),
+      })),
+    );
     for (const variant of ['troupe', 'ceiling']) {
       const fit = points
         .filter((p) => p.variant === variant && p.threads <= cores)
@@ -102,7 +104,7 @@ export async function scalingSuite(options: SuiteOptions): Promise<CaseResult[]>
       const s = amdahlSerialFraction(fit);
       notes.push(
         s === undefined
-          ? `Amdahl fit (${variant}): not made: it needs ≥ 3 thread counts up to the cores, and this machine has ${cores} core${cores === 1 ? '' : 's'}`
+          ? `Amdahl fit (${variant}): not made: it needs ≥ 3 thread counts up to the cores (T = 1 and at least two more), and this machine has ${cores} core${cores === 1 ? '' : 's'}`
           : `Amdahl fit (${variant}): serial fraction ${(s * 100).toFixed(1)} % (from T = 1 … ${cores})`,
       );
     }

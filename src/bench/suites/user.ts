@@ -124,7 +124,16 @@ export async function runInline(
       lookup: async (key: string) => structuredClone(board.get(key)),
     };
     const started = performance.now();
-    outputs[i] = await (handlers.get(expert.name) as Handler)(structuredClone(subtask.input), ctx);
+    const input = structuredClone(subtask.input);
+    outputs[i] = await (handlers.get(expert.name) as Handler)(input, ctx);
+    // The same checks troupe makes: the expert's validate on each output.
+    const verdict = expert.validate?.(outputs[i], input);
+    if (verdict === false || typeof verdict === 'string') {
+      throw new TroupeError(
+        'E_QUALITY',
+        `inline baseline: ${expert.name} rejected ${subtask.id}: ${verdict}`,
+      );
+    }
     contributions.push({
       subtask: subtask.id,
       needs: subtask.needs,
@@ -140,8 +149,13 @@ export async function runInline(
       if (remaining[j] === 0) ready.push(j);
     }
   }
-  if (suite.plan.integrate !== undefined) return suite.plan.integrate(contributions, suite.input);
-  return Object.fromEntries(contributions.map((c) => [c.subtask, c.output]));
+  const result =
+    suite.plan.integrate !== undefined
+      ? await suite.plan.integrate(contributions, suite.input)
+      : Object.fromEntries(contributions.map((c) => [c.subtask, c.output]));
+  // …and the plan's validate on the result.
+  suite.plan.validate?.(result, suite.input);
+  return result;
 }
 
 export async function userSuite(options: SuiteOptions): Promise<CaseResult[]> {

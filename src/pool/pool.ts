@@ -440,7 +440,8 @@ export class Pool {
 
   /**
    * May this hand-off wait in a busy thread's port? A short task, yes: waiting behind another
-   * short one costs little, and it spares the thread a sleep and a wake-up (measured: the gap
+   * short one costs little, and it spares the thread a sleep and a wake-up (in a one-off
+   * measurement, not in bench/: the gap
    * between two 5 ms tasks on one thread falls from ~0.55 to ~0.2 ms on this project's VM). A
    * measured long task only while the queue holds at least 4 tasks per thread behind it: the
    * others then have that much work left while it waits for at most one task, so no thread idles

@@ -61,6 +61,22 @@ const valid = () => ({
   policies: { threads: 2 },
 });
 
+/** `troupe run <file> --json` in a child process, sent SIGINT once `marker` exists: exit 130 and its stdout. */
+async function interruptedRun(file: string, marker: string): Promise<string> {
+  const child = spawn(process.execPath, [bin, 'run', file, '--json'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  child.stdout.on('data', (chunk) => {
+    stdout += chunk;
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  await until(() => existsSync(marker), 30_000);
+  child.kill('SIGINT');
+  expect(await exited).toBe(130);
+  return stdout;
+}
+
 type Mutate = (plan: ReturnType<typeof valid>) => void;
 const set =
   (path: (string | number)[], value: unknown): Mutate =>
@@ -580,19 +596,7 @@ describe('the plan commands', () => {
       join(dir, 'work.mjs'),
       `import { writeFileSync } from 'node:fs';\nexport default () => 1;\nexport async function probe() { writeFileSync(${JSON.stringify(marker)}, '1'); await new Promise((r) => setTimeout(r, 60_000)); }\n`,
     );
-    const child = spawn(process.execPath, [bin, 'run', file, '--json'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    const exited = new Promise<number | null>((resolve) =>
-      child.on('exit', (code) => resolve(code)),
-    );
-    await until(() => existsSync(marker), 30_000);
-    child.kill('SIGINT');
-    expect(await exited).toBe(130);
+    const stdout = await interruptedRun(file, marker);
     expect(RunReportSchema.parse(JSON.parse(stdout))).toMatchObject({
       status: 'cancelled',
       error: { code: 'E_CANCELLED' },
@@ -657,19 +661,7 @@ describe('the plan commands', () => {
     delete (plan as { integration?: unknown }).integration;
     delete (plan as { validation?: unknown }).validation;
     const { file } = planDir(plan);
-    const child = spawn(process.execPath, [bin, 'run', file, '--json'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    const exited = new Promise<number | null>((resolve) =>
-      child.on('exit', (code) => resolve(code)),
-    );
-    await until(() => existsSync(marker), 30_000);
-    child.kill('SIGINT');
-    expect(await exited).toBe(130);
+    const stdout = await interruptedRun(file, marker);
     const report = RunReportSchema.parse(JSON.parse(stdout));
     expect(report.status).toBe('cancelled');
     expect((report.records ?? []).filter((r) => r.status === 'done').map((r) => r.id)).toEqual([

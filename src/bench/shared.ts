@@ -2,6 +2,8 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { defineExpert } from '../actors/experts.js';
+import { createTroupe, type Troupe } from '../troupe.js';
 import { perRound, type Samples, spread } from './harness.js';
 import { workload } from './paths.js';
 import type { CaseResult } from './suites/pool.js';
@@ -80,4 +82,17 @@ export async function calibrateUnits(name: string, ms: number): Promise<number> 
     units *= 2;
   }
   return Math.max(1, Math.round(ms / (elapsed / units)));
+}
+
+/**
+ * A troupe with one expert per named workload (skill = name), with enough subtasks in flight
+ * (`concurrency: 256`) for the pool to batch short ones and keep every thread fed.
+ */
+export function workloadTroupe(threads: number, names: readonly string[]): Troupe {
+  return createTroupe({
+    threads,
+    experts: names.map((name) =>
+      defineExpert({ name, skills: { [name]: 1 }, module: workload(name), concurrency: 256 }),
+    ),
+  });
 }

@@ -4,12 +4,9 @@
  * The bound is what T perfect threads could do: Σ ⌈tasks of a level ÷ T⌉ task times over the
  * graph's levels, from the per-task time the sequential run measured in the same round.
  */
-import { defineExpert } from '../../actors/experts.js';
-import { createTroupe } from '../../troupe.js';
 import type { Subtask } from '../../types.js';
 import { interleaved, perRound, spread } from '../harness.js';
-import { workload } from '../paths.js';
-import { calibrateUnits, loadWorkload, range } from '../shared.js';
+import { calibrateUnits, loadWorkload, range, workloadTroupe } from '../shared.js';
 import type { CaseResult, SuiteOptions } from './pool.js';
 
 interface Shape {
@@ -55,17 +52,7 @@ export async function dagSuite(options: SuiteOptions): Promise<CaseResult[]> {
       levels: range(depth).map(() => 1),
     },
   ];
-  const troupe = createTroupe({
-    threads,
-    experts: [
-      defineExpert({
-        name: 'sha256',
-        skills: { sha256: 1 },
-        module: workload('sha256'),
-        concurrency: 256,
-      }),
-    ],
-  });
+  const troupe = workloadTroupe(threads, ['sha256']);
   const results: CaseResult[] = [];
   try {
     for (const shape of shapes) {

@@ -4,12 +4,11 @@
  * against one sequential baseline in the same rounds. An Amdahl fit (the serial fraction) is
  * made only from ≥ 3 thread counts up to the cores; with fewer, the suite says so.
  */
-import { defineExpert } from '../../actors/experts.js';
-import { createTroupe, type Troupe } from '../../troupe.js';
+import type { Troupe } from '../../troupe.js';
 import { Ceiling } from '../ceiling.js';
 import { interleaved, perRound, type Spread, spread, type Variant } from '../harness.js';
 import { workload } from '../paths.js';
-import { calibrateUnits, loadWorkload, range } from '../shared.js';
+import { calibrateUnits, loadWorkload, range, workloadTroupe } from '../shared.js';
 import type { CaseResult, FactorPoint, SuiteOptions } from './pool.js';
 import { taskCount } from './speedup.js';
 
@@ -56,17 +55,7 @@ export async function scalingSuite(options: SuiteOptions): Promise<CaseResult[]>
       },
     ];
     for (const threads of counts) {
-      const troupe = createTroupe({
-        threads,
-        experts: [
-          defineExpert({
-            name: 'sha256',
-            skills: { sha256: 1 },
-            module: workload('sha256'),
-            concurrency: 256,
-          }),
-        ],
-      });
+      const troupe = workloadTroupe(threads, ['sha256']);
       troupes.set(threads, troupe);
       const ceiling = new Ceiling(threads);
       ceilings.set(threads, ceiling);

@@ -6,12 +6,10 @@
  * worker threads (the ceiling). Factor = sequential ÷ parallel, per round.
  */
 import { Piscina } from 'piscina';
-import { defineExpert } from '../../actors/experts.js';
-import { createTroupe, type Troupe } from '../../troupe.js';
 import { Ceiling } from '../ceiling.js';
 import { interleaved, perRound, spread } from '../harness.js';
 import { workload } from '../paths.js';
-import { calibrateUnits, loadWorkload, range } from '../shared.js';
+import { calibrateUnits, loadWorkload, range, workloadTroupe } from '../shared.js';
 import type { CaseResult, FactorPoint, SuiteOptions } from './pool.js';
 
 export const WORKLOADS = ['sha256', 'compress', 'sieve', 'json'] as const;
@@ -33,7 +31,7 @@ export async function speedupSuite(options: SuiteOptions): Promise<CaseResult[]>
   for (const name of WORKLOADS) sequential.set(name, await loadWorkload(name));
 
   for (const threads of options.threadList) {
-    const troupe = troupeFor(threads);
+    const troupe = workloadTroupe(threads, WORKLOADS);
     const pools = new Map(
       WORKLOADS.map((name) => [
         name,
@@ -95,21 +93,6 @@ export async function speedupSuite(options: SuiteOptions): Promise<CaseResult[]>
     }
   }
   return results;
-}
-
-function troupeFor(threads: number): Troupe {
-  return createTroupe({
-    threads,
-    experts: WORKLOADS.map((name) =>
-      defineExpert({
-        name,
-        skills: { [name]: 1 },
-        module: workload(name),
-        // Enough subtasks in flight for the pool to batch short ones and keep every thread fed.
-        concurrency: 256,
-      }),
-    ),
-  });
 }
 
 /** Factors, efficiency and the ratios the targets are about, from one case's samples. */

@@ -184,7 +184,7 @@ describe('plan schema: each rule names its path in the file', () => {
     [
       'cwd without glob',
       set(['analysis', 'stages', 0, 'forEach'], { range: { from: 0, to: 2 }, cwd: 'x' }),
-      /analysis\.stages\[0\]\.forEach: cwd and maxFiles go with glob/,
+      /analysis\.stages\[0\]\.forEach: cwd, maxFiles and maxBytes go with glob/,
     ],
     [
       'an export with a builtin',
@@ -378,6 +378,32 @@ describe('fan-outs at analysis: checked against the run input, bounded, inside t
       ['s:0', { scale: 3, item: 4 }],
       ['s:1', { scale: 3, item: 5 }],
     ]);
+  });
+
+  it('maxBytes keeps files in name order while their total size fits', async () => {
+    const plan = valid();
+    const { dir, file } = planDir(plan);
+    mkdirSync(join(dir, 'data'));
+    for (const [name, size] of [
+      ['a.txt', 100],
+      ['b.txt', 300],
+      ['c.txt', 100],
+      ['d.txt', 100],
+    ] as const)
+      writeFileSync(join(dir, 'data', name), 'x'.repeat(size));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        ...plan,
+        analysis: {
+          stages: [
+            { name: 's', needs: 'math', forEach: { glob: '*.txt', cwd: 'data', maxBytes: 250 } },
+          ],
+        },
+      }),
+    );
+    const subtasks = await (await loadPlan(file)).plan.analyze(null);
+    expect(subtasks.map((t) => t.id)).toEqual(['s:a.txt', 's:c.txt']);
   });
 
   it('a file: URL with an escaped character resolves', async () => {

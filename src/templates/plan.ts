@@ -585,6 +585,18 @@ async function fanOut(
     throw invalid(file, `${at}.glob`, `"${pattern}" failed in ${cwd}: ${(error as Error).message}`);
   }
   if (forEach.maxFiles !== undefined) files = files.slice(0, forEach.maxFiles);
+  if (forEach.maxBytes !== undefined) {
+    // In name order, every file that still fits; a larger one is skipped, not a stop.
+    const kept: string[] = [];
+    let total = 0;
+    for (const name of files) {
+      const size = (await stat(resolve(cwd, name))).size;
+      if (total + size > forEach.maxBytes) continue;
+      total += size;
+      kept.push(name);
+    }
+    files = kept;
+  }
   if (files.length === 0)
     throw invalid(file, `${at}.glob`, `"${pattern}" matched no file in ${cwd}`);
   if (files.length > limits.maxItems) throw tooMany('glob', files.length);

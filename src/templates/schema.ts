@@ -84,6 +84,9 @@ export const ForEachSchema = z
         'where the glob looks: relative to the plan file, or "$input.<field>" to take it from the input',
       ),
     maxFiles: Positive.optional(),
+    maxBytes: Positive.optional().describe(
+      'files are taken in name order while their total size stays within this many bytes',
+    ),
     items: Text('a path into the input, e.g. "files" or "."').optional(),
     range: z
       .strictObject({
@@ -96,9 +99,12 @@ export const ForEachSchema = z
   .refine((f) => [f.glob, f.items, f.range].filter((x) => x !== undefined).length === 1, {
     error: 'expected exactly one of glob, items or range',
   })
-  .refine((f) => f.glob !== undefined || (f.cwd === undefined && f.maxFiles === undefined), {
-    error: 'cwd and maxFiles go with glob',
-  })
+  .refine(
+    (f) =>
+      f.glob !== undefined ||
+      (f.cwd === undefined && f.maxFiles === undefined && f.maxBytes === undefined),
+    { error: 'cwd, maxFiles and maxBytes go with glob' },
+  )
   .describe(
     'one subtask per file matching a glob, per item of the input, or per number of a range',
   );

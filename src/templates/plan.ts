@@ -50,7 +50,7 @@ function invalid(
 }
 
 /** `experts[2].skills.integrity` from a zod path. */
-export function formatPath(path: readonly PropertyKey[]): string {
+function formatPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const key of path) {
     if (typeof key === 'number') out += `[${key}]`;
@@ -72,7 +72,7 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): { found: boolean;
 }
 
 /** One line per schema problem: `path: expected …, got …`. */
-export function describeIssues(raw: unknown, issues: readonly z.core.$ZodIssue[]): string[] {
+function describeIssues(raw: unknown, issues: readonly z.core.$ZodIssue[]): string[] {
   return issues.map((issue) => {
     const at = formatPath(issue.path);
     if (issue.code === 'unrecognized_keys') {
@@ -400,7 +400,7 @@ function checkNeeds(file: string, spec: PlanFile): void {
 }
 
 /** Where fan-outs may reach, and how many subtasks they may make. */
-export interface FanOutLimits {
+interface FanOutLimits {
   /** Subtasks one fan-out may make (the plan's `policies.maxQueuedSubtasks`, else 100 000). */
   maxItems: number;
   realDir: string;
@@ -433,7 +433,7 @@ function fromInput(file: string, at: string, value: unknown, input: unknown): un
 }
 
 /** Expands the stages for one input: one subtask per item of each fan-out. */
-export async function expandStages(
+async function expandStages(
   file: string,
   dir: string,
   stages: StageEntry[],
@@ -606,7 +606,7 @@ async function fanOut(
 // ---------------------------------------------------------------------------------------------
 // Built-in integrations
 
-export const BUILTIN_INTEGRATIONS: Record<string, Plan['integrate']> = {
+const BUILTIN_INTEGRATIONS: Record<string, Plan['integrate']> = {
   /** `{ [subtaskId]: output }` (what troupe does without an integrate). */
   collect: (contributions: Contribution[]) =>
     Object.fromEntries(contributions.map((c) => [c.subtask, c.output])),

@@ -96,7 +96,7 @@ export async function speedupSuite(options: SuiteOptions): Promise<CaseResult[]>
 }
 
 /** Factors, efficiency and the ratios the targets are about, from one case's samples. */
-export function speedupCase(
+function speedupCase(
   name: string,
   threads: number,
   samples: Record<string, number[]>,

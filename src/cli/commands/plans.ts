@@ -227,7 +227,7 @@ export const runCommand: Command = {
 };
 
 /** What `troupe run --json` prints: one document (see `runReportSchema`). */
-export function runReport(compiled: CompiledPlan, outcome: Outcome): Record<string, unknown> {
+function runReport(compiled: CompiledPlan, outcome: Outcome): Record<string, unknown> {
   const base = {
     status: outcome.status,
     plan: compiled.name,

@@ -96,11 +96,7 @@ export async function speedupSuite(options: SuiteOptions): Promise<CaseResult[]>
 }
 
 /** Factors, efficiency and the ratios the targets are about, from one case's samples. */
-function speedupCase(
-  name: string,
-  threads: number,
-  samples: Record<string, number[]>,
-): CaseResult {
+function speedupCase(name: string, threads: number, samples: Record<string, number[]>): CaseResult {
   const seq = samples.sequential as number[];
   const factor = (variant: string) => perRound(seq, samples[variant] as number[], (s, p) => s / p);
   const points: FactorPoint[] = ['troupe', 'raw piscina', 'ceiling'].map((variant) => ({

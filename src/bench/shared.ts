@@ -4,9 +4,9 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { defineExpert } from '../actors/experts.js';
 import { createTroupe, type Troupe } from '../troupe.js';
-import { perRound, type Samples, spread } from './harness.js';
+import { perRound, type Samples, type Spread, spread } from './harness.js';
 import { workload } from './paths.js';
-import type { CaseResult } from './suites/pool.js';
+import type { CaseResult, Comparison } from './suites/pool.js';
 
 export const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
@@ -95,4 +95,43 @@ export function workloadTroupe(threads: number, names: readonly string[]): Troup
       defineExpert({ name, skills: { [name]: 1 }, module: workload(name), concurrency: 256 }),
     ),
   });
+}
+
+/** Items per second of each variant (its median ms per round of `n` items). */
+export function perSecond(samples: Samples, n: number): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(samples).map(([k, v]) => [k, (n / spread(v).median) * 1000]),
+  );
+}
+
+/**
+ * A throughput case: `n` items per round, `subject` against `baseline`, the ratio taken within
+ * each round (baseline ms ÷ subject ms: above 1, the subject is faster).
+ */
+export function throughputCase(options: {
+  name: string;
+  n: number;
+  samples: Samples;
+  subject: string;
+  baseline: string;
+  label: string;
+  target?: string;
+  pass?: (ratio: Spread) => boolean;
+  more?: Comparison[];
+}): CaseResult {
+  const { samples, subject, baseline, target, pass } = options;
+  const ratio = perRound(
+    samples[subject] as number[],
+    samples[baseline] as number[],
+    (s, b) => b / s,
+  );
+  const comparison: Comparison = { label: options.label, spread: ratio };
+  if (target !== undefined) comparison.target = target;
+  if (pass !== undefined) comparison.pass = pass(ratio);
+  return {
+    name: options.name,
+    medians: perSecond(samples, options.n),
+    comparisons: [comparison, ...(options.more ?? [])],
+    samples,
+  };
 }

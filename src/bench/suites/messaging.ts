@@ -11,7 +11,7 @@ import { createPool } from '../../pool/pool.js';
 import { createTroupe } from '../../troupe.js';
 import { interleaved, perRound, type Samples, spread } from '../harness.js';
 import { workload } from '../paths.js';
-import { range } from '../shared.js';
+import { range, throughputCase } from '../shared.js';
 import type { CaseResult, SuiteOptions } from './pool.js';
 
 /** Two actors: the parent sends each `tick` on to its child, one way. */
@@ -150,24 +150,18 @@ export async function messagingSuite(options: SuiteOptions): Promise<CaseResult[
         ],
         rounds,
       );
-      const ratio = perRound(
-        samples['troupe.tell'] as number[],
-        samples['xstate sendTo'] as number[],
-        (t, x) => x / t,
+      results.push(
+        throughputCase({
+          name: `tell, ${n} one-way messages, ${rounds} rounds (messages/s)`,
+          n,
+          samples,
+          subject: 'troupe.tell',
+          baseline: 'xstate sendTo',
+          label: 'troupe.tell ÷ plain one-way sendTo, throughput',
+          target: '≥ 0.50',
+          pass: (ratio) => ratio.median >= 0.5,
+        }),
       );
-      results.push({
-        name: `tell, ${n} one-way messages, ${rounds} rounds (messages/s)`,
-        medians: rates(samples, n),
-        comparisons: [
-          {
-            label: 'troupe.tell ÷ plain one-way sendTo, throughput',
-            spread: ratio,
-            target: '≥ 0.50',
-            pass: ratio.median >= 0.5,
-          },
-        ],
-        samples,
-      });
     }
 
     // --- ask: main thread → inline receiver, one at a time ------------------------------------
@@ -186,24 +180,18 @@ export async function messagingSuite(options: SuiteOptions): Promise<CaseResult[
         ],
         rounds,
       );
-      const ratio = perRound(
-        samples['troupe.ask'] as number[],
-        samples['xstate ping-pong'] as number[],
-        (t, x) => x / t,
+      results.push(
+        throughputCase({
+          name: `ask from the main thread, ${n} round trips one at a time, ${rounds} rounds (round trips/s)`,
+          n,
+          samples,
+          subject: 'troupe.ask',
+          baseline: 'xstate ping-pong',
+          label: 'troupe.ask ÷ parent↔child sendTo ping-pong, throughput',
+          target: '≥ 0.50',
+          pass: (ratio) => ratio.median >= 0.5,
+        }),
       );
-      results.push({
-        name: `ask from the main thread, ${n} round trips one at a time, ${rounds} rounds (round trips/s)`,
-        medians: rates(samples, n),
-        comparisons: [
-          {
-            label: 'troupe.ask ÷ parent↔child sendTo ping-pong, throughput',
-            spread: ratio,
-            target: '≥ 0.50',
-            pass: ratio.median >= 0.5,
-          },
-        ],
-        samples,
-      });
     }
 
     // --- ctx.ask: worker → inline receiver on the main thread, p50 ----------------------------
@@ -273,34 +261,22 @@ export async function messagingSuite(options: SuiteOptions): Promise<CaseResult[
         ],
         rounds,
       );
-      const ratio = perRound(
-        samples['ctx channel'] as number[],
-        samples['no ctx channel'] as number[],
-        (c, w) => w / c,
+      results.push(
+        throughputCase({
+          name: `no-op tasks, ${n} in flight, ctx available but unused, ${rounds} rounds (tasks/s)`,
+          n,
+          samples,
+          subject: 'ctx channel',
+          baseline: 'no ctx channel',
+          label: 'with ÷ without the context channel, throughput',
+          target: 'min–max contains 1.00',
+          pass: (ratio) => ratio.min <= 1 && ratio.max >= 1,
+        }),
       );
-      results.push({
-        name: `no-op tasks, ${n} in flight, ctx available but unused, ${rounds} rounds (tasks/s)`,
-        medians: rates(samples, n),
-        comparisons: [
-          {
-            label: 'with ÷ without the context channel, throughput',
-            spread: ratio,
-            target: 'min–max contains 1.00',
-            pass: ratio.min <= 1 && ratio.max >= 1,
-          },
-        ],
-        samples,
-      });
     }
   } finally {
     await rtt.close();
     await Promise.all([troupe.close(), withContext.close(), withoutContext.close()]);
   }
   return results;
-}
-
-function rates(samples: Samples, n: number): Record<string, number> {
-  return Object.fromEntries(
-    Object.entries(samples).map(([k, v]) => [k, (n / spread(v).median) * 1000]),
-  );
 }

@@ -8,7 +8,7 @@ import { Piscina } from 'piscina';
 import { createPool } from '../../pool/pool.js';
 import { interleaved, perRound, type Samples, type Spread, spread } from '../harness.js';
 import { workload } from '../paths.js';
-import { calibrate, idleRss, range } from '../shared.js';
+import { calibrate, idleRss, range, throughputCase } from '../shared.js';
 
 export interface Comparison {
   label: string;
@@ -106,28 +106,29 @@ export async function poolSuite(options: SuiteOptions): Promise<CaseResult[]> {
         ],
         rounds,
       );
-      const perSecond = (ms: number) => (n / ms) * 1000;
-      const raw = samples[`piscina ${threads}/${threads}`] as number[];
-      const ratio = perRound(samples['troupe (batch 1)'] as number[], raw, (t, p) => p / t);
-      results.push({
-        name: `no-op tasks, ${n} in flight (tasks/s)`,
-        medians: Object.fromEntries(
-          Object.entries(samples).map(([k, v]) => [k, perSecond(spread(v).median)]),
-        ),
-        comparisons: [
-          {
-            label: 'troupe (batch 1) ÷ raw piscina, throughput',
-            spread: ratio,
-            target: '≥ 1.00',
-            pass: ratio.median >= 1,
-          },
-          {
-            label: "troupe (batch 'auto') ÷ raw piscina, throughput",
-            spread: perRound(samples["troupe (batch 'auto')"] as number[], raw, (t, p) => p / t),
-          },
-        ],
-        samples,
-      });
+      const raw = `piscina ${threads}/${threads}`;
+      results.push(
+        throughputCase({
+          name: `no-op tasks, ${n} in flight (tasks/s)`,
+          n,
+          samples,
+          subject: 'troupe (batch 1)',
+          baseline: raw,
+          label: 'troupe (batch 1) ÷ raw piscina, throughput',
+          target: '≥ 1.00',
+          pass: (ratio) => ratio.median >= 1,
+          more: [
+            {
+              label: "troupe (batch 'auto') ÷ raw piscina, throughput",
+              spread: perRound(
+                samples["troupe (batch 'auto')"] as number[],
+                samples[raw] as number[],
+                (t, p) => p / t,
+              ),
+            },
+          ],
+        }),
+      );
     }
 
     // --- latency, one task at a time ------------------------------------------------------------

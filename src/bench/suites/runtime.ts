@@ -8,7 +8,7 @@ import { createPool } from '../../pool/pool.js';
 import { createTroupe } from '../../troupe.js';
 import { interleaved, perRound, type Samples, spread } from '../harness.js';
 import { workload } from '../paths.js';
-import { calibrate, idleRss, range } from '../shared.js';
+import { calibrate, idleRss, range, throughputCase } from '../shared.js';
 import type { CaseResult, SuiteOptions } from './pool.js';
 
 export async function runtimeSuite(options: SuiteOptions): Promise<CaseResult[]> {
@@ -58,26 +58,18 @@ export async function runtimeSuite(options: SuiteOptions): Promise<CaseResult[]>
         ],
         rounds,
       );
-      const ratio = perRound(
-        samples['troupe run'] as number[],
-        samples[`piscina ${threads}/${threads}`] as number[],
-        (t, p) => p / t,
+      results.push(
+        throughputCase({
+          name: `no-op subtasks, ${n} in one run (subtasks/s)`,
+          n,
+          samples,
+          subject: 'troupe run',
+          baseline: `piscina ${threads}/${threads}`,
+          label: 'troupe ÷ raw piscina, throughput',
+          target: '≥ 0.60 (stretch 0.75)',
+          pass: (ratio) => ratio.median >= 0.6,
+        }),
       );
-      results.push({
-        name: `no-op subtasks, ${n} in one run (subtasks/s)`,
-        medians: Object.fromEntries(
-          Object.entries(samples).map(([k, v]) => [k, (n / spread(v).median) * 1000]),
-        ),
-        comparisons: [
-          {
-            label: 'troupe ÷ raw piscina, throughput',
-            spread: ratio,
-            target: '≥ 0.60 (stretch 0.75)',
-            pass: ratio.median >= 0.6,
-          },
-        ],
-        samples,
-      });
     }
 
     // --- one at a time: a chain of dependent subtasks vs raw piscina one by one -----------------

@@ -5,13 +5,18 @@ import { defineExpert } from 'troupe';
 
 const here = (name) => new URL(`./experts/${name}`, import.meta.url);
 
+/** The hasher's check of each output, on the main thread. */
+export function isDigest(out) {
+  return /^[0-9a-f]{64}$/.test(out.sha256) || 'not a sha256 digest';
+}
+
 export const experts = [
   defineExpert({
     name: 'hasher',
     skills: { integrity: 3 },
     module: here('hasher.mjs'),
     concurrency: 16,
-    validate: (out) => /^[0-9a-f]{64}$/.test(out.sha256) || 'not a sha256 digest',
+    validate: isDigest,
   }),
   defineExpert({
     name: 'compressor',
@@ -97,12 +102,22 @@ function report(contributions, dir, files) {
   for (const c of contributions) {
     const [kind, i] = c.subtask.split(':');
     Object.assign(rows[Number(i)], c.output);
-    who[c.expert] ??= { subtasks: 0, runMs: 0, kinds: new Set() };
-    const w = who[c.expert];
-    w.subtasks++;
-    w.runMs += c.runMs;
-    w.kinds.add(kind);
+    credit(who, c, kind);
   }
+  return summarise(dir, rows, who);
+}
+
+/** Counts a contribution for its expert: subtasks, run time, and the kinds of work it did. */
+export function credit(who, contribution, kind) {
+  who[contribution.expert] ??= { subtasks: 0, runMs: 0, kinds: new Set() };
+  const w = who[contribution.expert];
+  w.subtasks++;
+  w.runMs += contribution.runMs;
+  w.kinds.add(kind);
+}
+
+/** The report from one row per file (bytes and every expert's part) and who did what. */
+export function summarise(dir, rows, who) {
   const sum = (key) => rows.reduce((total, r) => total + (r[key] ?? 0), 0);
   const terms = new Map();
   for (const r of rows)

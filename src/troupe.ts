@@ -39,6 +39,11 @@ export interface Troupe {
   experts(): ExpertInfo[];
   /** Runs, queues and experts now. */
   stats(): TroupeStats;
+  /**
+   * Resolves, with every expert, once each has been probed at least once (its probe passed or
+   * failed): what `troupe validate` waits for. Resolves at once if they all have, or on close.
+   */
+  probed(): Promise<ExpertInfo[]>;
   /** Brings a retired expert back: it probes again. */
   revive(name: string): void;
   /**
@@ -388,6 +393,7 @@ export function createTroupe(options: TroupeOptions): Troupe {
       }
       await Promise.all(pending.values());
       core.router.close(new TroupeError('E_CLOSED', 'the troupe closed before the answer came'));
+      for (const resolve of core.probedWaiters.splice(0)) resolve();
       actor.stop();
       await pool.close({ timeoutMs: 1_000 });
     })();
@@ -412,6 +418,11 @@ export function createTroupe(options: TroupeOptions): Troupe {
         );
       }
       actor.send({ type: 'expert.revive', name });
+    },
+    probed: () => {
+      const infos = () => [...core.experts.values()].map((record) => core.info(record));
+      if (core.probed || closed) return Promise.resolve(infos());
+      return new Promise<void>((resolve) => core.probedWaiters.push(resolve)).then(infos);
     },
     tell: (to, msg) => {
       if (closed)

@@ -158,3 +158,24 @@ describe('supervision', () => {
     expect(outcome.records[0]?.error?.code).toBe('E_NO_EXPERT');
   });
 });
+
+describe('troupe.probed()', () => {
+  it('resolves once every expert has been probed once, passed or failed', async () => {
+    const t = openTroupe({
+      threads: 2,
+      supervision: { maxProbeFailures: 1 },
+      experts: [
+        defineExpert({ name: 'fine', skills: { s: 1 }, module: fixture('behave') }),
+        defineExpert({ name: 'broken', skills: { s: 1 }, module: fixture('probe-fails') }),
+      ],
+    });
+    expect(t.experts().every((e) => e.probe === undefined)).toBe(true);
+    const infos = await t.probed();
+    expect(Object.fromEntries(infos.map((e) => [e.name, e.probe?.ok]))).toEqual({
+      fine: true,
+      broken: false,
+    });
+    // Once probed, it resolves at once.
+    await expect(t.probed()).resolves.toHaveLength(2);
+  });
+});

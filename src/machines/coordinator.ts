@@ -293,6 +293,8 @@ export const coordinatorMachine = setup({
         record.slot.accepting = false;
         record.slot.retired = true;
         record.reason = error.message;
+        record.probe ??= { ok: false, error: error.message };
+        core.probeEnded();
       }
     },
   },

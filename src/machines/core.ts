@@ -114,6 +114,8 @@ export class Core {
   restarts = 0;
   /** Subtasks handed to experts and not yet reported back. */
   running = 0;
+  /** Waiting for every expert's first probe (`troupe.probed()`). */
+  readonly probedWaiters: (() => void)[] = [];
   /** The troupe's `onMessageFailed` observer. */
   onMessageFailed: ((failure: MessageFailure) => void) | undefined;
 
@@ -233,6 +235,18 @@ export class Core {
       contributions: ledger?.contributions() ?? [],
       metrics: runMetrics(this, entry, ledger),
     });
+  }
+
+  /** Every expert has been probed at least once (its probe passed or failed). */
+  get probed(): boolean {
+    for (const record of this.experts.values()) if (record.probe === undefined) return false;
+    return true;
+  }
+
+  /** A probe ended: wake `troupe.probed()` callers once every expert has one. */
+  probeEnded(): void {
+    if (!this.probed) return;
+    for (const resolve of this.probedWaiters.splice(0)) resolve();
   }
 
   info(record: ExpertRecord): ExpertInfo {

@@ -162,6 +162,7 @@ export const expertMachine = setup({
     probeOk: ({ context }) => {
       context.record.probeFailures = 0;
       context.record.probe = { ok: true };
+      context.core.probeEnded();
     },
     probeFailed: ({ context, event }) => {
       const { record, core } = context;
@@ -172,6 +173,7 @@ export const expertMachine = setup({
       record.reason = `probe failed: ${message}`;
       const code = isTroupeError(error) ? error.code : 'E_PROBE_FAILED';
       record.health.record({ atMs: core.clock.now(), code, message }, core.options.supervision);
+      core.probeEnded();
     },
     restart: ({ context }) => {
       const { record, core } = context;

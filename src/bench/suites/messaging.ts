@@ -118,11 +118,10 @@ export async function messagingSuite(options: SuiteOptions): Promise<CaseResult[
     modules: { noop: { url: noop, batch: 1 } },
   });
   const rtt = await roundTripWorker();
-  // Measure delivery, not mailboxes: wait until every expert has passed its probe.
-  for (let waited = 0; !troupe.experts().every((e) => e.state === 'ready'); waited += 5) {
-    if (waited > 30_000) throw new Error('bench: the experts did not become ready within 30 s');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+  // Measure delivery, not mailboxes: every expert must have passed its probe.
+  const probed = await troupe.probed();
+  if (!probed.every((e) => e.probe?.ok === true))
+    throw new Error('bench: an expert of the messaging suite failed its probe');
   const results: CaseResult[] = [];
   try {
     // --- tell: one way, main thread → inline receiver -----------------------------------------

@@ -77,11 +77,11 @@ async function startTroupe(
     ...compiled.troupeOptions,
     ...(threads === undefined ? {} : { threads }),
   });
-  const deadline = Date.now() + 60_000;
-  while (troupe.experts().some((e) => e.state === 'probing' && e.probe === undefined)) {
-    if (Date.now() > deadline || signal?.aborted === true) break;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  // Until every expert has been probed once, or Ctrl-C.
+  await new Promise<void>((resolve) => {
+    void troupe.probed().then(() => resolve());
+    signal?.addEventListener('abort', () => resolve(), { once: true });
+  });
   return troupe;
 }
 

@@ -71,39 +71,44 @@ if (args['compare-sequential']) {
 }
 
 if (args.json) {
+  // No process.exit(): a pipe takes a large write asynchronously, and exiting would cut it.
   process.stdout.write(
     `${JSON.stringify({ status: outcome.status, result: outcome.result, quality: outcome.quality, error: outcome.error, metrics: outcome.metrics, sequential })}\n`,
   );
-  process.exit(outcome.status === 'done' ? 0 : 1);
-}
-if (outcome.status !== 'done') {
+  process.exitCode = outcome.status === 'done' ? 0 : 1;
+} else if (outcome.status !== 'done') {
   process.stderr.write(`audit ${outcome.status}: ${outcome.error.code} ${outcome.error.message}\n`);
-  process.exit(1);
+  process.exitCode = 1;
+} else {
+  printReport(outcome);
 }
-const r = outcome.result;
-const kb = (n) => `${(n / 1024).toFixed(1)} KiB`;
-const lines = [
-  `Folder audit of ${r.dir}`,
-  `  ${r.totals.files} text files, ${kb(r.totals.bytes)}, ${r.totals.lines} lines, ${r.totals.words} words`,
-  `  gzip ${kb(r.totals.gzip)} (${((r.totals.gzip / r.totals.bytes) * 100).toFixed(1)} %), brotli q5 ${kb(r.totals.brotli)} (${((r.totals.brotli / r.totals.bytes) * 100).toFixed(1)} %)`,
-  '',
-  'Largest files:',
-  ...r.largest.map((f) => `  ${kb(f.bytes).padStart(11)}  ${f.file}`),
-  'Least compressible (brotli size ÷ size):',
-  ...r.leastCompressible.map((f) => `  ${f.brotliRatio.toFixed(3).padStart(11)}  ${f.file}`),
-  `Most frequent terms: ${r.topTerms.map(([t, n]) => `${t} (${n})`).join(', ')}`,
-  'Who did what:',
-  ...Object.entries(r.whoDidWhat).map(
-    ([name, w]) =>
-      `  ${name.padEnd(11)} ${String(w.subtasks).padStart(5)} subtasks (${w.did.join(', ')}), ${w.runMs} ms on threads`,
-  ),
-  '',
-  `Quality: ${JSON.stringify(outcome.quality)}`,
-  `Run: ${outcome.metrics.subtasks} subtasks in ${outcome.metrics.wallMs.toFixed(0)} ms on ${threads} threads; parallelism ${outcome.metrics.parallelism.toFixed(2)} (Σ run ÷ wall), efficiency ${outcome.metrics.efficiency.toFixed(2)}, retries ${outcome.metrics.retries}, critical path ${outcome.metrics.criticalPathMs.toFixed(1)} ms`,
-];
-if (sequential) {
-  lines.push(
-    `Sequential on the main thread: ${sequential.wallMs.toFixed(0)} ms → factor ${sequential.factor.toFixed(2)} (sequential ÷ troupe wall, ${threads} threads; includes troupe's start-up of its threads)`,
-  );
+
+function printReport(outcome) {
+  const r = outcome.result;
+  const kb = (n) => `${(n / 1024).toFixed(1)} KiB`;
+  const lines = [
+    `Folder audit of ${r.dir}`,
+    `  ${r.totals.files} text files, ${kb(r.totals.bytes)}, ${r.totals.lines} lines, ${r.totals.words} words`,
+    `  gzip ${kb(r.totals.gzip)} (${((r.totals.gzip / r.totals.bytes) * 100).toFixed(1)} %), brotli q5 ${kb(r.totals.brotli)} (${((r.totals.brotli / r.totals.bytes) * 100).toFixed(1)} %)`,
+    '',
+    'Largest files:',
+    ...r.largest.map((f) => `  ${kb(f.bytes).padStart(11)}  ${f.file}`),
+    'Least compressible (brotli size ÷ size):',
+    ...r.leastCompressible.map((f) => `  ${f.brotliRatio.toFixed(3).padStart(11)}  ${f.file}`),
+    `Most frequent terms: ${r.topTerms.map(([t, n]) => `${t} (${n})`).join(', ')}`,
+    'Who did what:',
+    ...Object.entries(r.whoDidWhat).map(
+      ([name, w]) =>
+        `  ${name.padEnd(11)} ${String(w.subtasks).padStart(5)} subtasks (${w.did.join(', ')}), ${w.runMs} ms on threads`,
+    ),
+    '',
+    `Quality: ${JSON.stringify(outcome.quality)}`,
+    `Run: ${outcome.metrics.subtasks} subtasks in ${outcome.metrics.wallMs.toFixed(0)} ms on ${threads} threads; parallelism ${outcome.metrics.parallelism.toFixed(2)} (Σ run ÷ wall), efficiency ${outcome.metrics.efficiency.toFixed(2)}, retries ${outcome.metrics.retries}, critical path ${outcome.metrics.criticalPathMs.toFixed(1)} ms`,
+  ];
+  if (sequential) {
+    lines.push(
+      `Sequential on the main thread: ${sequential.wallMs.toFixed(0)} ms → factor ${sequential.factor.toFixed(2)} (sequential ÷ troupe wall, ${threads} threads; includes troupe's start-up of its threads)`,
+    );
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
 }
-process.stdout.write(`${lines.join('\n')}\n`);

@@ -338,7 +338,6 @@ describe('ask', () => {
         askTimeoutMs: 600_000,
       },
     );
-    const started = Date.now();
     const outcome = await t.run(
       {
         analyze: () => [
@@ -358,7 +357,7 @@ describe('ask', () => {
       },
       null,
     );
-    expect(Date.now() - started).toBeLessThan(600_000);
+    // The asks' timeout is 10 minutes: only the deadlock check can end them within the test's timeout.
     expect(outcome.status).toBe('failed');
     const codes = outcome.records.map((r) => r.errors[0]?.message ?? '');
     expect(codes.some((m) => /cycle of asks holds every thread/.test(m))).toBe(true);

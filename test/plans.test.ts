@@ -120,7 +120,7 @@ describe('plan schema: each rule names its path in the file', () => {
     [
       'a batch too large',
       set(['experts', 0, 'batch'], 999),
-      /experts\[0\]\.batch: expected 'auto' or an integer from 1 to 253/,
+      /experts\[0\]\.batch: expected 'auto' or an integer from 1 to 252/,
     ],
     [
       'messages not heavy',

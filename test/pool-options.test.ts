@@ -78,7 +78,7 @@ const invalid: [string, unknown, string][] = [
   [
     'a module batch',
     { modules: { a: { url: fixture('echo'), batch: 0 } } },
-    "options.modules.a.batch: expected 'auto' or an integer from 1 to 253, got number 0",
+    "options.modules.a.batch: expected 'auto' or an integer from 1 to 252, got number 0",
   ],
   [
     'a module timeout',

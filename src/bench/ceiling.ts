@@ -16,23 +16,38 @@ export class Ceiling {
     for (const worker of this.#workers) worker.unref();
   }
 
-  /** Runs `n` tasks of `units` each of the workload at `href` across the threads. */
-  run(href: string, units: number, n: number): Promise<number> {
+  /**
+   * Runs `n` tasks of `units` each of the workload at `href` across the threads; with `report`,
+   * each thread posts every result to the main thread as it ends, and they are all received.
+   */
+  run(href: string, units: number, n: number, report = false): Promise<number> {
     const counter = new SharedArrayBuffer(4);
+    let received = 0;
     return Promise.all(
       this.#workers.map(
         (worker) =>
           new Promise<number>((resolve, reject) => {
             const onError = (error: Error) => reject(error);
-            worker.once('error', onError);
-            worker.once('message', (done: number) => {
+            const onMessage = (message: { done?: number }) => {
+              if (message.done === undefined) {
+                received++;
+                return;
+              }
               worker.off('error', onError);
-              resolve(done);
-            });
-            worker.postMessage({ href, units, n, counter });
+              worker.off('message', onMessage);
+              resolve(message.done);
+            };
+            worker.once('error', onError);
+            worker.on('message', onMessage);
+            worker.postMessage({ href, units, n, counter, report });
           }),
       ),
-    ).then((done) => done.reduce((a, b) => a + b, 0));
+    ).then((done) => {
+      const total = done.reduce((a, b) => a + b, 0);
+      if (report && received !== total)
+        throw new Error(`bench: the ceiling reported ${received} of ${total} results`);
+      return total;
+    });
   }
 
   async close(): Promise<void> {

@@ -58,6 +58,13 @@ export interface Handoff {
    */
   kill: Blame | undefined;
   done: boolean;
+  /** The thread Piscina gave it to (-1 while it waits in Piscina's own queue). */
+  thread: number;
+  /**
+   * Given to a thread that already had a hand-off: it waits in that thread's port, and may be
+   * taken back (stolen) if another thread goes idle first.
+   */
+  stacked: boolean;
   /** A cancelled task's thread is terminated when this fires, unless the task stops first. */
   graceTimer: NodeJS.Timeout | undefined;
 }

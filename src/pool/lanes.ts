@@ -4,7 +4,14 @@
  * them to time tasks from their start and to charge a thread's death to the right task.
  */
 
-import { GEN_MASK, LANE_DONE, LANE_HANDED, LANE_LOADING, laneWord } from './protocol.js';
+import {
+  GEN_MASK,
+  LANE_DONE,
+  LANE_HANDED,
+  LANE_LOADING,
+  LANE_STOLEN,
+  laneWord,
+} from './protocol.js';
 import { Deque } from './queue.js';
 
 /** What a lane says about the hand-off that holds it. */
@@ -69,6 +76,18 @@ export class Lanes {
     return this.read(lane, gen);
   }
 
+  /**
+   * Takes a hand-off back if no thread has begun it: one compare-and-swap against the thread's
+   * own (see the worker's `claim`), so either the pool gets it back and the thread will skip
+   * it, or the thread has it. Unlike {@link cancel}, a thread that won keeps running untouched.
+   */
+  steal(lane: number, gen: number): boolean {
+    const handed = laneWord(gen, LANE_HANDED);
+    return (
+      Atomics.compareExchange(this.#words, lane, handed, laneWord(gen, LANE_STOLEN)) === handed
+    );
+  }
+
   release(lane: number): void {
     this.#free.push(lane);
   }
@@ -76,7 +95,8 @@ export class Lanes {
   read(lane: number, gen: number): LaneReading {
     const word = Atomics.load(this.#words, lane);
     const code = word & 0xff;
-    if (word >>> 8 !== gen || code === LANE_HANDED) return HANDED;
+    // Stolen: nothing ran, nothing will (the thread skips it); reads as never started.
+    if (word >>> 8 !== gen || code === LANE_HANDED || code === LANE_STOLEN) return HANDED;
     const since = this.#times[lane] as number;
     const threadId = Atomics.load(this.#threads, lane);
     if (code === LANE_LOADING) return { state: 'loading', since, threadId };

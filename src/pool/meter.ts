@@ -22,6 +22,7 @@ export class PoolMeter {
     failed: 0,
     cancelled: 0,
     requeued: 0,
+    stolen: 0,
     threadsReplaced: 0,
     strayErrors: 0,
   };

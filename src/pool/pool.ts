@@ -7,7 +7,6 @@ import { MessagePort } from 'node:worker_threads';
 import { expose } from 'comlink/dist/esm/comlink.mjs';
 import { Piscina } from 'piscina';
 import { deserializeError, invalidOption, serializeError, TroupeError } from '../errors.js';
-import { AUTO_BATCH_BELOW_MS } from './batching.js';
 import { findUncloneable } from './clone.js';
 import { blame, cancelledError, itemError, messageOf } from './failures.js';
 import type { Blame, Handoff, Job, JobKind, ModuleState } from './jobs.js';
@@ -46,8 +45,6 @@ const MAX_REQUEUES = 3;
  * of the first and hands it the second (measured: see README, "Benchmarks").
  */
 const HANDOFF_DEPTH = 2;
-/** Queued tasks per thread past which a measured long task may wait in a busy thread's port. */
-const DEEP_QUEUE = 4;
 
 const WORKER_URL = new URL('./worker.js', import.meta.url).href;
 
@@ -59,10 +56,20 @@ const UNSTACKABLE = Object.freeze({
   removeListener: () => {},
 });
 
-/** Measured, and short enough that waiting behind another task on its thread costs little. */
-function isShort(module: ModuleState): boolean {
-  return module.samples >= 3 && module.avgRunMs < AUTO_BATCH_BELOW_MS;
+/** Piscina's load balancer: its type is not exported from the package root. */
+type Balancer = NonNullable<NonNullable<ConstructorParameters<typeof Piscina>[0]>['loadBalancer']>;
+/** What #balance reads of a thread (Piscina's `PiscinaWorker`). */
+interface BalancedWorker {
+  id: number;
+  currentUsage: number;
+  isRunningAbortableTask: boolean;
 }
+
+/** What a stolen hand-off's verdict says: it is never applied (its jobs went back to the queue). */
+const STOLEN: Blame = Object.freeze({
+  item: 'none',
+  error: new TroupeError('E_CANCELLED', 'taken back by the pool before any thread began it'),
+}) as Blame;
 
 /** A pool of worker threads that runs registered modules by name. See {@link createPool}. */
 export class Pool {
@@ -87,6 +94,13 @@ export class Pool {
   #sweeper: NodeJS.Timeout | undefined;
   /** Hand-offs in flight with a run-time limit: the fast sweep runs only while there are some. */
   #timed = 0;
+  /** Stacked hand-offs in flight that may still be stolen (see Handoff.stacked). */
+  #stacked = 0;
+  /** Hand-offs in flight on each thread, as placed by #balance (what Piscina counts as its usage). */
+  readonly #perThread = new Map<number, number>();
+  /** The hand-off being given to Piscina now: #balance records where it goes. */
+  #placing: Handoff | undefined;
+  #stealCheck: NodeJS.Immediate | undefined;
   readonly #watchdog: NodeJS.Timeout;
   #pinging = false;
   /** The watchdog timer is ref'd while work is pending: pending work keeps the process alive. */
@@ -129,6 +143,8 @@ export class Pool {
       // runs (the dispatcher still runs them one at a time), so the thread never sleeps between
       // tasks waiting for the main thread to hand it more.
       concurrentTasksPerWorker: HANDOFF_DEPTH,
+      loadBalancer: ((task: { isAbortable: boolean }, workers: BalancedWorker[]) =>
+        this.#balance(task, workers)) as unknown as Balancer,
       recordTiming: false,
       workerData: boot,
       ...(this.#options.resourceLimits === undefined
@@ -243,6 +259,7 @@ export class Pool {
         this.#cancelAll(new TroupeError('E_CLOSED', why));
       }
       clearInterval(this.#watchdog);
+      clearImmediate(this.#stealCheck);
       this.#stopSweeper();
       await this.#piscina.destroy();
       await this.idle();
@@ -394,6 +411,8 @@ export class Pool {
       waitingSince: now,
       kill: undefined,
       done: false,
+      thread: -1,
+      stacked: false,
       graceTimer: undefined,
     };
     this.#byLane[lane] = handoff;
@@ -428,10 +447,13 @@ export class Pool {
     const options: { transferList?: ArrayBuffer[]; signal?: typeof UNSTACKABLE } = {};
     if (transferList !== undefined) options.transferList = transferList;
     if (!this.#stackable(first)) options.signal = UNSTACKABLE;
+    // Piscina places the message at once (through #balance) unless its own queue holds some.
+    this.#placing = handoff;
     this.#piscina.run(message, options).then(
       (response: TaskResponse) => this.#onAnswer(handoff, response),
       (error: unknown) => this.#onDeath(handoff, error),
     );
+    this.#placing = undefined;
     if (handoff.timed) {
       this.#timed++;
       this.#startSweeper();
@@ -439,19 +461,86 @@ export class Pool {
   }
 
   /**
-   * May this hand-off wait in a busy thread's port? A short task, yes: waiting behind another
-   * short one costs little, and it spares the thread a sleep and a wake-up (in a one-off
-   * measurement, not in bench/: the gap
-   * between two 5 ms tasks on one thread falls from ~0.55 to ~0.2 ms on this project's VM). A
-   * measured long task only while the queue holds at least 4 tasks per thread behind it: the
-   * others then have that much work left while it waits for at most one task, so no thread idles
-   * while work waits in another's port — unless a module's tasks differ in length by far more
-   * than that. An unmeasured task or a message, never.
+   * May this hand-off wait in a busy thread's port? A measured task, yes: the thread then goes
+   * from one task to the next without sleeping until the main thread hears of the first and
+   * hands it the second. Should another thread go idle while it still waits there, the pool
+   * takes it back and hands it to that thread (see #stealForIdle), so nothing waits behind a
+   * long task while a thread is free. An unmeasured task or a message, never: Piscina then sends
+   * it to a free thread only.
    */
   #stackable(first: Job): boolean {
-    if (first.kind !== 'run') return false;
-    if (isShort(first.module)) return true;
-    return first.module.samples >= 3 && this.#queue.size >= this.#options.threads * DEEP_QUEUE;
+    return first.kind === 'run' && first.module.samples >= 3;
+  }
+
+  /**
+   * Piscina's own least-busy rule — a thread with nothing first; never a message on or under an
+   * abortable (unstackable) one; else the least busy under the limit — which also records where
+   * each hand-off went and whether it waits behind another (stacked).
+   */
+  #balance<W extends BalancedWorker>(task: { isAbortable: boolean }, workers: W[]): W | null {
+    let chosen: W | null = null;
+    let least = HANDOFF_DEPTH;
+    for (const worker of workers) {
+      if (worker.currentUsage === 0) {
+        chosen = worker;
+        break;
+      }
+      if (worker.isRunningAbortableTask) continue;
+      if (!task.isAbortable && worker.currentUsage < least) {
+        chosen = worker;
+        least = worker.currentUsage;
+      }
+    }
+    const handoff = this.#placing;
+    if (chosen !== null && handoff !== undefined) {
+      this.#placing = undefined;
+      handoff.thread = chosen.id;
+      this.#perThread.set(chosen.id, (this.#perThread.get(chosen.id) ?? 0) + 1);
+      if (chosen.currentUsage > 0) {
+        handoff.stacked = true;
+        this.#stacked++;
+      }
+    }
+    return chosen;
+  }
+
+  /**
+   * Nothing waits in the queue, a thread has nothing of the pool's, and a stacked hand-off still
+   * waits behind a busy thread: take it back (if that thread has not begun it) and hand it out
+   * again — to the idle thread, which #balance prefers. The old message stays in the busy
+   * thread's port as a "zombie", which that thread skips when it gets there.
+   */
+  #stealForIdle(): void {
+    let idle = 0;
+    for (const worker of this.#piscina.threads) if (!this.#perThread.has(worker.threadId)) idle++;
+    if (idle === 0) return;
+    const candidates: Handoff[] = [];
+    for (const handoff of this.#inFlight) {
+      // Not placed yet (waiting in Piscina's queue): it goes to the next thread that frees up.
+      if (handoff.thread < 0) idle--;
+      else if (handoff.stacked && handoff.kill === undefined) candidates.push(handoff);
+    }
+    let stole = false;
+    // Oldest first: the set keeps insertion order.
+    for (const handoff of candidates) {
+      if (idle <= 0) break;
+      if (!this.#lanes.steal(handoff.lane, handoff.gen)) continue;
+      idle--;
+      stole = true;
+      handoff.kill = STOLEN;
+      handoff.stacked = false;
+      this.#stacked--;
+      this.#meter.counts.stolen++;
+      // Back to the front of the queue in their original order, then out again.
+      for (let index = handoff.jobs.length - 1; index >= 0; index--) {
+        const job = handoff.jobs[index] as Job;
+        if (job.handoff !== handoff || job.settled) continue;
+        job.handoff = undefined;
+        this.#running--;
+        this.#queue.unshift(job);
+      }
+    }
+    if (stole) this.#pump();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -461,6 +550,12 @@ export class Pool {
     if (handoff.done) return false;
     handoff.done = true;
     if (handoff.timed && --this.#timed === 0) this.#stopSweeper();
+    if (handoff.stacked) this.#stacked--;
+    if (handoff.thread >= 0) {
+      const left = (this.#perThread.get(handoff.thread) ?? 1) - 1;
+      if (left > 0) this.#perThread.set(handoff.thread, left);
+      else this.#perThread.delete(handoff.thread);
+    }
     for (const job of handoff.jobs) if (job.handoff === handoff) this.#freed(job);
     this.#inFlight.delete(handoff);
     if (this.#byLane[handoff.lane] === handoff) this.#byLane[handoff.lane] = undefined;
@@ -625,6 +720,18 @@ export class Pool {
 
   #afterSettle(): void {
     this.#pump();
+    // Not at once: whoever feeds the pool (a troupe's coordinator) often refills the queue in
+    // the microtasks that follow an answer, and a thread then gets new work without a steal.
+    // Measured: stealing at once, mid-run, cost ~3–5 % on 2 000 tasks of ~0.1 ms (the thread
+    // robbed of its next message answers a skipped one and waits for more).
+    if (this.#stacked > 0 && this.#queue.size === 0 && this.#stealCheck === undefined) {
+      this.#stealCheck = setImmediate(() => {
+        this.#stealCheck = undefined;
+        if (this.#stacked > 0 && this.#queue.size === 0 && this.#forced === undefined)
+          this.#stealForIdle();
+      });
+      this.#stealCheck.unref();
+    }
     if (this.#queue.size > 0 || this.#inFlight.size > 0) return;
     if (this.#holding) {
       this.#holding = false;

@@ -119,13 +119,17 @@ export interface AbortNotice {
   g: number;
 }
 
-// Lane words: `gen << 8 | code`, where code 0 = handed off, not started; 1..253 = running item
-// (code - 1); 254 = done, answer sent; 255 = loading the module. The generation tells a stale write from a live one.
+// Lane words: `gen << 8 | code`, where code 0 = handed off, not started; 1..252 = running item
+// (code - 1); 253 = taken back by the pool before any thread began it; 254 = done, answer sent;
+// 255 = loading the module. The generation tells a stale write from a live one. A thread leaves
+// "handed" only by a compare-and-swap, and so does the pool: exactly one of them gets the message.
 export const LANE_HANDED = 0;
 export const LANE_LOADING = 255;
 /** Every item ran and the answer is on its way (it may still be lost if the thread dies now). */
 export const LANE_DONE = 254;
-export const MAX_BATCH = 253;
+/** The pool took the hand-off back (it waited behind a busy thread while another was free). */
+export const LANE_STOLEN = 253;
+export const MAX_BATCH = 252;
 export const GEN_MASK = 0x7fffff;
 
 export function laneWord(gen: number, code: number): number {

@@ -73,6 +73,11 @@ export interface PoolStats {
   cancelled: number;
   /** Tasks handed to another thread because theirs died before or after running them. */
   requeued: number;
+  /**
+   * Hand-offs taken back from a busy thread's port, before it began them, for a thread that
+   * went idle (their tasks ran there instead).
+   */
+  stolen: number;
   /** Threads replaced after a crash, a timeout, a cancel or a stray error. */
   threadsReplaced: number;
   /** Errors thrown on threads outside the task that caused them. */

@@ -15,6 +15,7 @@ import {
   type ItemFailureCode,
   type ItemResult,
   LANE_DONE,
+  LANE_HANDED,
   LANE_LOADING,
   laneWord,
   type MessageInput,
@@ -267,8 +268,16 @@ let chain: Promise<unknown> = Promise.resolve();
 const noop = (): void => {};
 
 function start(message: TaskMessage): TaskResponse | Promise<TaskResponse> {
-  laneThread[message.l] = threadId;
+  const { l: lane, g: gen } = message;
   const loaded = modules.get(message.m);
+  laneThread[lane] = threadId;
+  laneTime[lane] = now();
+  // Claim the hand-off: the pool may have taken it back while it waited in this thread's port
+  // (another thread went idle meanwhile). One compare-and-swap each: only one of us gets it.
+  const handed = laneWord(gen, LANE_HANDED);
+  const first = laneWord(gen, loaded === undefined ? LANE_LOADING : 1);
+  if (Atomics.compareExchange(laneState, lane, handed, first) !== handed)
+    return answer(message, skipRest(message, []));
   if (loaded === undefined) return loadThenRun(message);
   return runFrom(loaded, message, [], 0);
 }

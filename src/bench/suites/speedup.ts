@@ -14,6 +14,8 @@ import type { CaseResult, FactorPoint, SuiteOptions } from './pool.js';
 
 export const WORKLOADS = ['sha256', 'compress', 'sieve', 'json'] as const;
 const SIZES_MS = [0.1, 1, 5, 50];
+/** The ceiling's threads posting each result to the main thread as it ends. */
+const REPORTING = 'ceiling, a message per task';
 
 /** Tasks per case: at least 8 per thread, and enough for ~200 ms of work (50 ms when quick). */
 export function taskCount(threads: number, ms: number, quick: boolean): number {
@@ -76,6 +78,13 @@ export async function speedupSuite(options: SuiteOptions): Promise<CaseResult[]>
                   if (done !== n) throw new Error(`bench: the ceiling ran ${done} of ${n} tasks`);
                 },
               },
+              {
+                name: REPORTING,
+                run: async () => {
+                  const done = await ceiling.run(workload(name).href, u, n, true);
+                  if (done !== n) throw new Error(`bench: the ceiling ran ${done} of ${n} tasks`);
+                },
+              },
             ],
             rounds,
           );
@@ -114,6 +123,11 @@ function speedupCase(name: string, threads: number, samples: Record<string, numb
     samples.troupe as number[],
     (c, t) => c / t,
   );
+  const troupeVsReporting = perRound(
+    samples[REPORTING] as number[],
+    samples.troupe as number[],
+    (c, t) => c / t,
+  );
   const troupeFactor = factor('troupe');
   return {
     name,
@@ -124,6 +138,7 @@ function speedupCase(name: string, threads: number, samples: Record<string, numb
       { label: 'factor: troupe', spread: troupeFactor },
       { label: 'factor: raw piscina', spread: factor('raw piscina') },
       { label: 'factor: ceiling (hand-written threads)', spread: factor('ceiling') },
+      { label: 'factor: ceiling, a message per task', spread: factor(REPORTING) },
       {
         label: 'efficiency: troupe (factor ÷ threads)',
         spread: {
@@ -144,6 +159,7 @@ function speedupCase(name: string, threads: number, samples: Record<string, numb
         target: '≥ 0.98',
         pass: troupeVsCeiling.median >= 0.98,
       },
+      { label: 'troupe ÷ ceiling with a message per task (factor)', spread: troupeVsReporting },
     ],
     samples,
     points,

@@ -1,4 +1,5 @@
 // Cancellation through a caller's AbortSignal: before, while queued, and while running.
+import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { blocker, closeAll, settle, testPool } from './helpers.js';
 
@@ -59,5 +60,29 @@ describe('abort', () => {
     );
     controller.abort();
     expect(pool.stats()).toMatchObject({ completed: 1, cancelled: 0 });
+  });
+
+  it('tasks sharing one signal: one listener for all, removed when the last settles; an abort cancels those left', async () => {
+    const pool = testPool({ threads: 1 });
+    const controller = new AbortController();
+    const { signal } = controller;
+    const done = await Promise.all(
+      [1, 2, 3].map((value) => pool.run('behave', { op: 'echo', value }, { signal })),
+    );
+    expect(done).toEqual([1, 2, 3]);
+    expect(getEventListeners(signal, 'abort')).toHaveLength(0);
+    const gate = blocker();
+    const running = settle(pool.run('behave', gate.input('A'), { signal }));
+    const queued = [4, 5].map((value) =>
+      settle(pool.run('behave', { op: 'echo', value }, { signal })),
+    );
+    await gate.started();
+    expect(getEventListeners(signal, 'abort')).toHaveLength(1);
+    controller.abort(new Error('stop'));
+    for (const result of [await running, ...(await Promise.all(queued))])
+      expect(result.ok ? '' : result.code).toBe('E_CANCELLED');
+    expect(getEventListeners(signal, 'abort')).toHaveLength(0);
+    // Other work goes on, on a replacement thread.
+    expect(await pool.run('behave', { op: 'echo', value: 6 })).toBe(6);
   });
 });

@@ -24,7 +24,6 @@ export interface Job {
   settled: boolean;
   handoff: Handoff | undefined;
   signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
   onRunTime: ((ms: number) => void) | undefined;
   /** Called once when no thread runs it any more (see PoolRunOptions.onFreed). */
   onFreed: (() => void) | undefined;

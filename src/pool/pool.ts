@@ -101,6 +101,8 @@ export class Pool {
   /** The hand-off being given to Piscina now: #balance records where it goes. */
   #placing: Handoff | undefined;
   #stealCheck: NodeJS.Immediate | undefined;
+  /** Tasks by the signal that can cancel them (see #watch). */
+  readonly #watched = new Map<AbortSignal, { jobs: Set<Job>; listener: () => void }>();
   readonly #watchdog: NodeJS.Timeout;
   #pinging = false;
   /** The watchdog timer is ref'd while work is pending: pending work keeps the process alive. */
@@ -365,7 +367,6 @@ export class Pool {
         settled: false,
         handoff: undefined,
         signal,
-        onAbort: undefined,
         onRunTime,
         onFreed,
         origin,
@@ -373,10 +374,7 @@ export class Pool {
         resolve,
         reject,
       };
-      if (signal !== undefined) {
-        job.onAbort = () => this.#onAbort(job);
-        signal.addEventListener('abort', job.onAbort, { once: true });
-      }
+      if (signal !== undefined) this.#watch(signal, job);
       this.#queue.push(job);
       if (!this.#holding) {
         this.#holding = true;
@@ -704,7 +702,7 @@ export class Pool {
     }
     if (job.handoff !== undefined) this.#running--;
     else this.#freed(job);
-    if (job.onAbort !== undefined) job.signal?.removeEventListener('abort', job.onAbort);
+    if (job.signal !== undefined) this.#unwatch(job.signal, job);
   }
 
   #freed(job: Job): void {
@@ -752,6 +750,33 @@ export class Pool {
 
   // -------------------------------------------------------------------------------------------
   // Cancellation, timeouts, watchdog
+
+  /**
+   * One listener per signal, however many tasks share it (a troupe run gives all its subtasks
+   * one): adding and removing a listener per task cost ~1.5 µs a task, ~10 % of a no-op subtask.
+   */
+  #watch(signal: AbortSignal, job: Job): void {
+    let watched = this.#watched.get(signal);
+    if (watched === undefined) {
+      const jobs = new Set<Job>();
+      const listener = () => {
+        this.#watched.delete(signal);
+        // In the order they were run; each one settles (and leaves the set) as it goes.
+        for (const each of [...jobs]) this.#onAbort(each);
+      };
+      watched = { jobs, listener };
+      this.#watched.set(signal, watched);
+      signal.addEventListener('abort', listener, { once: true });
+    }
+    watched.jobs.add(job);
+  }
+
+  #unwatch(signal: AbortSignal, job: Job): void {
+    const watched = this.#watched.get(signal);
+    if (watched === undefined || !watched.jobs.delete(job) || watched.jobs.size > 0) return;
+    this.#watched.delete(signal);
+    signal.removeEventListener('abort', watched.listener);
+  }
 
   #onAbort(job: Job): void {
     if (job.settled) return;

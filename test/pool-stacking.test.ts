@@ -58,8 +58,9 @@ describe('stacking long tasks', () => {
     });
     for (let i = 0; i < 3; i++) await pool.run('behave', { op: 'spin', ms: 1 });
     // Four in flight; every 8th task is long, so stacked tasks often wait behind a long one
-    // while the other thread runs dry: they are taken back, and the thread that was to run them
-    // skips them. A task run twice or never would show in the results or the counters.
+    // while the other thread runs dry: they are taken back (or begun first, racing for the same
+    // compare-and-swap), and the thread that was to run them skips them. A task run twice or
+    // never would show in the results or the counters.
     const n = 160;
     const results = new Array<unknown>(n);
     let next = 0;
@@ -79,6 +80,6 @@ describe('stacking long tasks', () => {
       running: 0,
       queued: 0,
     });
-    expect(stats.stolen).toBeGreaterThanOrEqual(1);
+    // How many were taken back depends on timing (the two tests above make it happen for sure).
   });
 });

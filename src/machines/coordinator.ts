@@ -1,14 +1,16 @@
 /**
  * The coordinator: the root actor, one per troupe. It owns the experts (spawned with
  * `systemId` = their name) and the runs (one child each, stopped as soon as it finishes), hands
- * ready subtasks to experts with free slots, routes results back, and supervises: it handles
- * every `xstate.error.actor.*` of its children, so that one child's bug never errors the root.
+ * ready subtasks to experts with free slots when a run or an expert changes, and supervises: it
+ * handles every `xstate.error.actor.*` of its children, so that one child's bug never errors the
+ * root. Results coming home take the data path in flow.ts straight from the expert's link.
  */
 import { assign, setup, stopChild } from 'xstate';
 import { TroupeError } from '../errors.js';
 import type { Outcome } from '../types.js';
-import type { Core, RunEntry, WorkOrder, WorkResult } from './core.js';
+import type { Core, RunEntry } from './core.js';
 import { expertMachine } from './expert.js';
+import { checkServable, dispatch } from './flow.js';
 import { runMachine } from './run.js';
 
 export type CoordinatorEvent =
@@ -18,7 +20,6 @@ export type CoordinatorEvent =
   | { type: 'run.finished'; runId: string; outcome: Outcome }
   | { type: 'run.cancel'; runId: string; error: TroupeError }
   | { type: 'expert.status'; name: string }
-  | { type: 'expert.settled'; results: WorkResult[] }
   | { type: 'expert.revive'; name: string };
 
 interface CoordinatorContext {
@@ -133,123 +134,8 @@ export const coordinatorMachine = setup({
       if (entry === undefined || entry.finished || entry.ledger === undefined) return;
       context.core.enqueue(event.runId, entry.ledger, event.indexes);
     },
-    checkServable: ({ context }) => {
-      const { core } = context;
-      for (const runId of core.scheduler.runIds()) {
-        const lost = core.scheduler.unservable(runId);
-        if (lost.length === 0) continue;
-        const entry = core.runs.get(runId);
-        const { needs, complexity } = lost[0] as { needs: string; complexity: number };
-        const error = new TroupeError(
-          'E_EXPERT_RETIRED',
-          `every expert that could take subtasks needing "${needs}" at level ${complexity} is retired`,
-          { details: { needs, complexity } },
-        );
-        core.scheduler.removeRun(runId);
-        entry?.ref?.send({ type: 'abort', error });
-      }
-    },
-    dispatch: ({ context }) => {
-      const { core } = context;
-      // One event per expert, however many subtasks this pass gives it.
-      const byExpert = new Map<string, WorkOrder[]>();
-      for (const a of core.scheduler.dispatch()) {
-        const entry = core.runs.get(a.item.runId);
-        const ledger = entry?.ledger;
-        if (
-          entry === undefined ||
-          entry.finished ||
-          ledger === undefined ||
-          ledger.isTerminal(a.item.index)
-        ) {
-          a.expert.active--;
-          continue;
-        }
-        const i = a.item.index;
-        const record = core.expert(a.expert.name);
-        ledger.running(i, a.expert.name, a.level, core.clock.now() - entry.startedAt);
-        const id = ledger.graph.ids[i] as string;
-        const work: WorkOrder = {
-          runId: entry.runId,
-          index: i,
-          id,
-          needs: a.item.needs,
-          attempt: ledger.attempts[i] as number,
-          level: a.level,
-          input: (ledger.graph.subtasks[i] as { input?: unknown }).input,
-          deps: ledger.depsOf(i),
-          timeoutMs:
-            (ledger.graph.subtasks[i] as { timeoutMs?: number }).timeoutMs ??
-            record.def.timeoutMs ??
-            core.options.timeoutMs,
-          signal: entry.controller.signal,
-        };
-        core.running++;
-        core.emit(entry.runId, {
-          type: 'subtask.start',
-          runId: entry.runId,
-          id,
-          expert: a.expert.name,
-          attempt: work.attempt,
-        });
-        const works = byExpert.get(a.expert.name);
-        if (works === undefined) byExpert.set(a.expert.name, [work]);
-        else works.push(work);
-      }
-      for (const [name, works] of byExpert) {
-        const record = core.expert(name);
-        record.link?.send({ type: 'work', works });
-        // Full now: its machine goes busy (it hears nothing else of the data path).
-        if (record.slot.active >= record.slot.concurrency && record.state === 'ready')
-          record.ref?.send({ type: 'changed' });
-      }
-    },
-    /**
-     * Results come home. A success is data, not control flow: the coordinator writes it to the
-     * run's ledger and queues the dependents it releases, without waking the run's machine.
-     * The run hears of failures (its retry policy) and of its last subtask ending.
-     */
-    route: ({ context, event }) => {
-      if (event.type !== 'expert.settled') return;
-      const { core } = context;
-      core.running -= event.results.length;
-      const wake = new Map<string, WorkResult[]>();
-      for (const result of event.results) {
-        const { runId, index, id } = result.work;
-        const entry = core.runs.get(runId);
-        const ledger = entry?.ledger;
-        if (
-          entry === undefined ||
-          entry.finished ||
-          ledger === undefined ||
-          ledger.isTerminal(index)
-        )
-          continue;
-        if (result.ok && ledger.failed === 0) {
-          const ready = ledger.complete(
-            index,
-            result.output,
-            result.runMs,
-            core.clock.now() - entry.startedAt,
-          );
-          core.emit(runId, {
-            type: 'subtask.end',
-            runId,
-            id,
-            status: 'done',
-            expert: result.expert,
-          });
-          core.enqueue(runId, ledger, ready);
-          if (ledger.finished && !wake.has(runId)) wake.set(runId, []);
-          continue;
-        }
-        const list = wake.get(runId);
-        if (list === undefined) wake.set(runId, [result]);
-        else list.push(result);
-      }
-      for (const [runId, results] of wake)
-        core.runs.get(runId)?.ref?.send({ type: 'work.settled', results });
-    },
+    checkServable: ({ context }) => checkServable(context.core),
+    dispatch: ({ context }) => dispatch(context.core),
     finish: ({ context, event }) => {
       if (event.type !== 'run.finished') return;
       const { core } = context;
@@ -311,7 +197,6 @@ export const coordinatorMachine = setup({
     'run.start': { actions: 'spawnRun' },
     'run.identify': { actions: ['identify', 'answerIdentify'] },
     'run.ready': { actions: ['enqueue', 'checkServable', 'dispatch'] },
-    'expert.settled': { actions: ['route', 'checkServable', 'dispatch'] },
     'expert.status': { actions: ['answerIdentify', 'checkServable', 'dispatch'] },
     'run.finished': { actions: ['finish', 'stopRun', 'dispatch'] },
     'run.cancel': { actions: 'cancelRun' },

@@ -61,8 +61,8 @@ export interface ExpertRecord {
   probe: ExpertInfo['probe'];
   /** Its actor, once the coordinator has spawned it. */
   ref: AnyActorRef | undefined;
-  /** Its pool-facing child actor: the coordinator hands it work directly. */
-  link: AnyActorRef | undefined;
+  /** Hands work to its pool-facing child actor (set by that actor while it lives). */
+  take: ((works: WorkOrder[]) => void) | undefined;
 }
 
 export interface RunEntry {
@@ -150,7 +150,7 @@ export class Core {
         restartDue: false,
         probe: undefined,
         ref: undefined,
-        link: undefined,
+        take: undefined,
       });
     }
     this.scheduler = new Scheduler([...this.experts.values()].map((e) => e.slot));

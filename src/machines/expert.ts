@@ -6,11 +6,12 @@
  * (crash, OOM, timeout, load, probe) count against an intensity window; past it the expert
  * restarts: no new work, backoff, a new probe.
  */
-import { fromCallback, fromPromise, setup } from 'xstate';
+import { type EventObject, fromCallback, fromPromise, setup } from 'xstate';
 import { rejection } from '../actors/experts.js';
 import { backoffMs } from '../actors/supervision.js';
 import { isTroupeError, TroupeError } from '../errors.js';
 import type { Core, ExpertRecord, WorkOrder, WorkResult } from './core.js';
+import { settle as settleResults } from './flow.js';
 
 export type ExpertEvent =
   /** Its slots or health changed: re-evaluate ready ↔ busy and restarts. */
@@ -29,93 +30,92 @@ function asTroupeError(error: unknown, name: string): TroupeError {
 
 /**
  * The pool-facing actor: receives work, runs it on the pool, and reports results in batches.
- * The data path goes around the expert's machine: the link frees the slots and counts faults
- * on the shared record and sends results straight to the coordinator; the machine hears only
- * when its state may change (a full expert got room, or a fault took it past its intensity).
+ * The data path goes around the expert's machine: the coordinator hands work through
+ * `record.take`; the link frees the slots, counts faults on the shared record and routes
+ * results itself (src/machines/flow.ts); the machine hears only when its state may change (a
+ * full expert got room, or a fault took it past its intensity).
  */
-const link = fromCallback<{ type: 'work'; works: WorkOrder[] }, LinkInput>(
-  ({ input, receive, sendBack, self, system }) => {
-    const { core, name } = input;
-    const record = core.expert(name);
-    record.link = self;
-    let buffer: WorkResult[] = [];
-    const flush = () => {
-      const results = buffer;
-      buffer = [];
-      const wasFull = record.slot.active >= record.slot.concurrency;
-      record.slot.active -= results.length;
-      for (const result of results) {
-        core.router.ended(result.work, result.error);
-        if (result.error !== undefined) core.recordFault(record, result.error);
-      }
-      system.get('coordinator')?.send({ type: 'expert.settled', results });
-      if (record.restartDue || wasFull) sendBack({ type: 'changed' });
-    };
-    const settle = (result: WorkResult) => {
-      // Results that arrive in the same turn (a batch from one thread) travel as one event.
-      if (buffer.push(result) === 1) queueMicrotask(flush);
-    };
-    const start = (work: WorkOrder) => {
-      let runMs = 0;
-      core.pool
-        .run(name, work.input, {
-          signal: work.signal,
-          timeoutMs: work.timeoutMs,
-          context: {
-            task: { id: work.id, needs: work.needs, attempt: work.attempt, runId: work.runId },
-            ...(work.deps === undefined ? {} : { deps: work.deps }),
-          },
-          onRunTime: (ms) => {
-            runMs = ms;
-          },
-          origin: work,
-        })
-        .then(
-          (output) => {
-            // Quality is checked here, on the main thread, before anyone sees the output.
-            const reason = rejection(record.def, output, work.input);
-            if (reason === undefined)
-              settle({ work, expert: name, ok: true, output, error: undefined, runMs });
-            else {
-              const error = new TroupeError('E_QUALITY', `${name}: ${reason}`, {
-                details: { expert: name },
-              });
-              settle({ work, expert: name, ok: false, output: undefined, error, runMs });
-            }
-          },
-          (error: unknown) =>
-            settle({
-              work,
-              expert: name,
-              ok: false,
-              output: undefined,
-              error: asTroupeError(error, name),
-              runMs,
-            }),
-        );
-    };
-    receive((event) => {
-      for (const work of event.works) {
-        try {
-          start(work);
-        } catch (error) {
-          // A throw in a listener would error the whole tree: it is this work's failure instead.
+const link = fromCallback<EventObject, LinkInput>(({ input, sendBack }) => {
+  const { core, name } = input;
+  const record = core.expert(name);
+  let buffer: WorkResult[] = [];
+  const flush = () => {
+    const results = buffer;
+    buffer = [];
+    const wasFull = record.slot.active >= record.slot.concurrency;
+    record.slot.active -= results.length;
+    for (const result of results) {
+      core.router.ended(result.work, result.error);
+      if (result.error !== undefined) core.recordFault(record, result.error);
+    }
+    settleResults(core, results);
+    if (record.restartDue || wasFull) sendBack({ type: 'changed' });
+  };
+  const settle = (result: WorkResult) => {
+    // Results that arrive in the same turn (a batch from one thread) travel as one event.
+    if (buffer.push(result) === 1) queueMicrotask(flush);
+  };
+  const start = (work: WorkOrder) => {
+    let runMs = 0;
+    core.pool
+      .run(name, work.input, {
+        signal: work.signal,
+        timeoutMs: work.timeoutMs,
+        context: {
+          task: { id: work.id, needs: work.needs, attempt: work.attempt, runId: work.runId },
+          ...(work.deps === undefined ? {} : { deps: work.deps }),
+        },
+        onRunTime: (ms) => {
+          runMs = ms;
+        },
+        origin: work,
+      })
+      .then(
+        (output) => {
+          // Quality is checked here, on the main thread, before anyone sees the output.
+          const reason = rejection(record.def, output, work.input);
+          if (reason === undefined)
+            settle({ work, expert: name, ok: true, output, error: undefined, runMs });
+          else {
+            const error = new TroupeError('E_QUALITY', `${name}: ${reason}`, {
+              details: { expert: name },
+            });
+            settle({ work, expert: name, ok: false, output: undefined, error, runMs });
+          }
+        },
+        (error: unknown) =>
           settle({
             work,
             expert: name,
             ok: false,
             output: undefined,
             error: asTroupeError(error, name),
-            runMs: 0,
-          });
-        }
+            runMs,
+          }),
+      );
+  };
+  const take = (works: WorkOrder[]) => {
+    for (const work of works) {
+      try {
+        start(work);
+      } catch (error) {
+        // A throw here would reach the coordinator's step: it is this work's failure instead.
+        settle({
+          work,
+          expert: name,
+          ok: false,
+          output: undefined,
+          error: asTroupeError(error, name),
+          runMs: 0,
+        });
       }
-    });
-    return () => {
-      if (record.link === self) record.link = undefined;
-    };
-  },
-);
+    }
+  };
+  record.take = take;
+  return () => {
+    if (record.take === take) record.take = undefined;
+  };
+});
 
 export interface ExpertContext {
   core: Core;

@@ -1,0 +1,123 @@
+/**
+ * The data path: results coming home, ready subtasks going out. Plain functions over the shared
+ * {@link Core}, called by the coordinator's actions (a run became ready, an expert changed) and
+ * directly by an expert's link when results arrive — not through an event to the coordinator,
+ * which cost a macrostep per batch of results (~15 µs a step of a dependent chain here). The
+ * machines keep the control flow: a run hears of its failures and of its last subtask ending;
+ * an expert hears when it fills up or must restart.
+ */
+import { TroupeError } from '../errors.js';
+import type { Core, WorkOrder, WorkResult } from './core.js';
+
+/** Fails runs whose waiting subtasks no expert can take any more (all retired). */
+export function checkServable(core: Core): void {
+  for (const runId of core.scheduler.runIds()) {
+    const lost = core.scheduler.unservable(runId);
+    if (lost.length === 0) continue;
+    const entry = core.runs.get(runId);
+    const { needs, complexity } = lost[0] as { needs: string; complexity: number };
+    const error = new TroupeError(
+      'E_EXPERT_RETIRED',
+      `every expert that could take subtasks needing "${needs}" at level ${complexity} is retired`,
+      { details: { needs, complexity } },
+    );
+    core.scheduler.removeRun(runId);
+    entry?.ref?.send({ type: 'abort', error });
+  }
+}
+
+/** Gives ready subtasks to experts with free slots: one hand-over per expert per pass. */
+export function dispatch(core: Core): void {
+  const byExpert = new Map<string, WorkOrder[]>();
+  for (const a of core.scheduler.dispatch()) {
+    const entry = core.runs.get(a.item.runId);
+    const ledger = entry?.ledger;
+    if (
+      entry === undefined ||
+      entry.finished ||
+      ledger === undefined ||
+      ledger.isTerminal(a.item.index)
+    ) {
+      a.expert.active--;
+      continue;
+    }
+    const i = a.item.index;
+    const record = core.expert(a.expert.name);
+    ledger.running(i, a.expert.name, a.level, core.clock.now() - entry.startedAt);
+    const id = ledger.graph.ids[i] as string;
+    const work: WorkOrder = {
+      runId: entry.runId,
+      index: i,
+      id,
+      needs: a.item.needs,
+      attempt: ledger.attempts[i] as number,
+      level: a.level,
+      input: (ledger.graph.subtasks[i] as { input?: unknown }).input,
+      deps: ledger.depsOf(i),
+      timeoutMs:
+        (ledger.graph.subtasks[i] as { timeoutMs?: number }).timeoutMs ??
+        record.def.timeoutMs ??
+        core.options.timeoutMs,
+      signal: entry.controller.signal,
+    };
+    core.running++;
+    core.emit(entry.runId, {
+      type: 'subtask.start',
+      runId: entry.runId,
+      id,
+      expert: a.expert.name,
+      attempt: work.attempt,
+    });
+    const works = byExpert.get(a.expert.name);
+    if (works === undefined) byExpert.set(a.expert.name, [work]);
+    else works.push(work);
+  }
+  for (const [name, works] of byExpert) {
+    const record = core.expert(name);
+    record.take?.(works);
+    // Full now: its machine goes busy (it hears nothing else of the data path).
+    if (record.slot.active >= record.slot.concurrency && record.state === 'ready')
+      record.ref?.send({ type: 'changed' });
+  }
+}
+
+/**
+ * Results come home. A success is data, not control flow: it is written to the run's ledger
+ * and the dependents it releases are queued, without waking the run's machine. The run hears
+ * of failures (its retry policy) and of its last subtask ending.
+ */
+export function route(core: Core, results: WorkResult[]): void {
+  core.running -= results.length;
+  const wake = new Map<string, WorkResult[]>();
+  for (const result of results) {
+    const { runId, index, id } = result.work;
+    const entry = core.runs.get(runId);
+    const ledger = entry?.ledger;
+    if (entry === undefined || entry.finished || ledger === undefined || ledger.isTerminal(index))
+      continue;
+    if (result.ok && ledger.failed === 0) {
+      const ready = ledger.complete(
+        index,
+        result.output,
+        result.runMs,
+        core.clock.now() - entry.startedAt,
+      );
+      core.emit(runId, { type: 'subtask.end', runId, id, status: 'done', expert: result.expert });
+      core.enqueue(runId, ledger, ready);
+      if (ledger.finished && !wake.has(runId)) wake.set(runId, []);
+      continue;
+    }
+    const list = wake.get(runId);
+    if (list === undefined) wake.set(runId, [result]);
+    else list.push(result);
+  }
+  for (const [runId, settled] of wake)
+    core.runs.get(runId)?.ref?.send({ type: 'work.settled', results: settled });
+}
+
+/** An expert's results arrived: route them, then hand out what became ready. */
+export function settle(core: Core, results: WorkResult[]): void {
+  route(core, results);
+  checkServable(core);
+  dispatch(core);
+}

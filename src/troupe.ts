@@ -225,6 +225,7 @@ export function createTroupe(options: TroupeOptions): Troupe {
         (served as Core).router.call(origin, module, op, args, thread),
     },
     ...(options.cancelGraceMs === undefined ? {} : { cancelGraceMs: options.cancelGraceMs }),
+    ...(options.idleSpinMs === undefined ? {} : { idleSpinMs: options.idleSpinMs }),
     modules: Object.fromEntries(experts.map((e) => [e.name, { url: e.href, batch: e.batch }])),
     ...(options.moduleLoadTimeoutMs === undefined
       ? {}

@@ -326,6 +326,12 @@ export interface TroupeOptions {
    * its thread. @default 100
    */
   cancelGraceMs?: number;
+  /**
+   * How long an idle thread watches for its next task before it sleeps, ms (0 to 10). Waking a
+   * sleeping thread is what a step of a dependent chain pays most on a virtual machine whose idle
+   * cores halt; `0` sleeps at once (no CPU spent waiting). @default 0.3
+   */
+  idleSpinMs?: number;
   /** Bytes a run's blackboard may hold (`ctx.share`; `E_TOO_LARGE` past it). @default 67108864 (64 MiB) */
   maxBlackboardBytes?: number;
   /** Limit for loading an expert module on a thread, ms. @default 10000 */

@@ -86,6 +86,16 @@ const invalid: [string, unknown, string][] = [
     'options.modules.a.timeoutMs: expected a duration in ms (a number >= 0), got number -5',
   ],
   [
+    'idle spin',
+    { idleSpinMs: 11, modules: {} },
+    'options.idleSpinMs: expected a duration in ms from 0 to 10, got number 11',
+  ],
+  [
+    'idle spin type',
+    { idleSpinMs: '1', modules: {} },
+    'options.idleSpinMs: expected a duration in ms from 0 to 10, got "1"',
+  ],
+  [
     'a module entry',
     { modules: { a: 42 } },
     'options.modules.a: expected a URL, a path or { url, batch?, timeoutMs? }, got number 42',
@@ -108,6 +118,21 @@ describe('createPool options', () => {
     });
     const { availableParallelism } = await import('node:os');
     expect(pool.threads).toBe(availableParallelism());
+  });
+});
+
+describe('idle threads', () => {
+  it('run tasks whether they spin before they sleep or sleep at once', async () => {
+    for (const idleSpinMs of [0, 0.3, 10]) {
+      const pool = testPool({ threads: 2, idleSpinMs });
+      // One at a time (each thread idles between tasks), then a burst.
+      for (let i = 0; i < 5; i++)
+        expect(await pool.run('behave', { op: 'echo', value: i })).toBe(i);
+      const burst = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => pool.run('behave', { op: 'echo', value: i })),
+      );
+      expect(burst).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    }
   });
 });
 

@@ -33,6 +33,11 @@ describe('createTroupe options', () => {
       'options.timeoutMs: expected a duration in ms (a number >= 0), got number -1',
     ],
     [
+      'idleSpinMs',
+      { experts: [expert], idleSpinMs: -1 },
+      'options.idleSpinMs: expected a duration in ms from 0 to 10, got number -1',
+    ],
+    [
       'maxQueuedSubtasks',
       { experts: [expert], maxQueuedSubtasks: 1.5 },
       'options.maxQueuedSubtasks: expected a positive integer, got number 1.5',

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { findUncloneable } from '../dist/pool/clone.js';
 import { Deque } from '../dist/pool/queue.js';
+import { spinningWait } from '../dist/pool/spin.js';
 
 describe('Deque', () => {
   it('is FIFO through growth, with unshift at the front', () => {
@@ -42,5 +43,65 @@ describe('findUncloneable', () => {
     a.self = a;
     a.fn = () => 1;
     expect(findUncloneable(a, 'v')?.path).toBe('v.fn');
+  });
+});
+
+describe('spinningWait (an idle thread spins, then sleeps)', () => {
+  const recorder = () => {
+    const calls: unknown[][] = [];
+    const wait = (...args: unknown[]) => {
+      calls.push(args);
+      return 'timed-out';
+    };
+    return { calls, wait };
+  };
+  const counting = () => {
+    let reads = 0;
+    let t = 0;
+    return {
+      now: () => {
+        reads++;
+        t += 0.1;
+        return t;
+      },
+      reads: () => reads,
+    };
+  };
+
+  it("identifies the first wait's two-slot counter, watches it before sleeping, and leaves other waits alone", () => {
+    const { calls, wait } = recorder();
+    const clock = counting();
+    const spinning = spinningWait(wait, 1, clock.now);
+    const counter = new Int32Array(new SharedArrayBuffer(8));
+    // The first wait (Piscina's): watched for 1 ms of the fake clock, then a real sleep.
+    expect(spinning(counter, 0, 0)).toBe('timed-out');
+    expect(clock.reads()).toBeGreaterThan(5);
+    expect(calls).toEqual([[counter, 0, 0, undefined]]);
+    // The counter moved: no sleep at all.
+    Atomics.store(counter, 0, 1);
+    expect(spinning(counter, 0, 0)).toBe('not-equal');
+    expect(calls).toHaveLength(1);
+    // A task's own wait, on another buffer (even of the same shape) or with a timeout: untouched.
+    const before = clock.reads();
+    const own = new Int32Array(new SharedArrayBuffer(8));
+    spinning(own, 0, 0);
+    spinning(counter, 0, 1, 5);
+    expect(clock.reads()).toBe(before);
+    expect(calls.slice(1)).toEqual([
+      [own, 0, 0, undefined],
+      [counter, 0, 1, 5],
+    ]);
+  });
+
+  it('watches nothing when the first wait is not a two-slot counter with no timeout', () => {
+    const { calls, wait } = recorder();
+    const clock = counting();
+    const spinning = spinningWait(wait, 1, clock.now);
+    const other = new Int32Array(new SharedArrayBuffer(16));
+    spinning(other, 0, 0);
+    const counter = new Int32Array(new SharedArrayBuffer(8));
+    spinning(counter, 0, 0);
+    expect(clock.reads()).toBe(0);
+    expect(calls).toHaveLength(2);
   });
 });

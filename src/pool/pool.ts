@@ -134,6 +134,7 @@ export class Pool {
       epoch: this.#meter.epoch,
       moduleLoadTimeoutMs: this.#options.moduleLoadTimeoutMs,
       context: this.#options.context,
+      idleSpinMs: this.#options.idleSpinMs,
     };
     this.#piscina = new Piscina({
       filename: WORKER_URL,

@@ -23,6 +23,8 @@ export interface WorkerBoot {
   moduleLoadTimeoutMs: number;
   /** Open the context channel (see `context.ts`). */
   context: boolean;
+  /** How long an idle thread spins before it sleeps (see `spinThenSleep` in worker.ts). */
+  idleSpinMs: number;
 }
 
 /** Context a task carries to its handler (`ctx.task`, `ctx.deps`). */

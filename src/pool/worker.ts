@@ -25,6 +25,7 @@ import {
   type TaskResponse,
   type WorkerBoot,
 } from './protocol.js';
+import { spinningWait } from './spin.js';
 
 type Handler = (input: unknown, ctx: unknown) => unknown;
 type MessageHandler = (msg: unknown, from: string, ctx: unknown) => unknown;
@@ -44,6 +45,9 @@ const laneTime = new Float64Array(boot.laneTime);
 const offset = performance.timeOrigin - boot.epoch;
 const now = (): number => offset + performance.now();
 openContextChannel(laneCancel, boot.context);
+// Spin, then sleep: see spin.ts.
+if (boot.idleSpinMs > 0)
+  Atomics.wait = spinningWait(Atomics.wait, boot.idleSpinMs) as unknown as typeof Atomics.wait;
 
 const modules = new Map<string, LoadedModule>();
 /** Which task an asynchronous callback belongs to: lets an uncaught error find its owner. */

@@ -28,6 +28,14 @@ export async function runtimeSuite(options: SuiteOptions): Promise<CaseResult[]>
       }),
     ],
   });
+  // The same, with threads that sleep as soon as they run dry (the chain case compares them).
+  const sleepy = createTroupe({
+    threads,
+    idleSpinMs: 0,
+    experts: [
+      defineExpert({ name: 'noop', skills: { nothing: 1 }, module: noop, concurrency: 256 }),
+    ],
+  });
   const pool = createPool({
     threads,
     modules: { noop: { url: noop, batch: 1 }, sha: { url: sha, batch: 1 } },
@@ -91,6 +99,10 @@ export async function runtimeSuite(options: SuiteOptions): Promise<CaseResult[]>
             run: async () => mustBeDone((await troupe.run(chain, null)).status),
           },
           {
+            name: 'troupe chain, idleSpinMs 0',
+            run: async () => mustBeDone((await sleepy.run(chain, null)).status),
+          },
+          {
             name: `piscina ${threads}/${threads} one by one`,
             run: async () => {
               for (let i = 0; i < n; i++) await piscina.run(i);
@@ -98,6 +110,11 @@ export async function runtimeSuite(options: SuiteOptions): Promise<CaseResult[]>
           },
         ],
         rounds,
+      );
+      const spin = perRound(
+        samples['troupe chain'] as number[],
+        samples['troupe chain, idleSpinMs 0'] as number[],
+        (t, s) => t / s,
       );
       const added = perRound(
         samples['troupe chain'] as number[],
@@ -115,6 +132,10 @@ export async function runtimeSuite(options: SuiteOptions): Promise<CaseResult[]>
             spread: added,
             target: '≤ 20 (stretch 10)',
             pass: added.median <= 20,
+          },
+          {
+            label: 'troupe (threads spin 0.3 ms before they sleep) ÷ troupe with idleSpinMs 0',
+            spread: spin,
           },
         ],
         samples,
@@ -211,7 +232,12 @@ export async function runtimeSuite(options: SuiteOptions): Promise<CaseResult[]>
       });
     }
   } finally {
-    await Promise.all([troupe.close({ force: true }), pool.destroy(), piscina.destroy()]);
+    await Promise.all([
+      troupe.close({ force: true }),
+      sleepy.close({ force: true }),
+      pool.destroy(),
+      piscina.destroy(),
+    ]);
   }
 
   results.push(

@@ -62,7 +62,7 @@ export interface ExpertRecord {
   /** Its actor, once the coordinator has spawned it. */
   ref: AnyActorRef | undefined;
   /** Hands work to its pool-facing child actor (set by that actor while it lives). */
-  take: ((works: WorkOrder[]) => void) | undefined;
+  take: ((work: WorkOrder) => void) | undefined;
 }
 
 export interface RunEntry {

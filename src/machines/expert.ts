@@ -94,21 +94,19 @@ const link = fromCallback<EventObject, LinkInput>(({ input, sendBack }) => {
           }),
       );
   };
-  const take = (works: WorkOrder[]) => {
-    for (const work of works) {
-      try {
-        start(work);
-      } catch (error) {
-        // A throw here would reach the coordinator's step: it is this work's failure instead.
-        settle({
-          work,
-          expert: name,
-          ok: false,
-          output: undefined,
-          error: asTroupeError(error, name),
-          runMs: 0,
-        });
-      }
+  const take = (work: WorkOrder) => {
+    try {
+      start(work);
+    } catch (error) {
+      // A throw here would reach whoever dispatched it: it is this work's failure instead.
+      settle({
+        work,
+        expert: name,
+        ok: false,
+        output: undefined,
+        error: asTroupeError(error, name),
+        runMs: 0,
+      });
     }
   };
   record.take = take;

@@ -7,7 +7,7 @@
  * an expert hears when it fills up or must restart.
  */
 import { TroupeError } from '../errors.js';
-import type { Core, WorkOrder, WorkResult } from './core.js';
+import type { Core, ExpertRecord, WorkOrder, WorkResult } from './core.js';
 
 /** Fails runs whose waiting subtasks no expert can take any more (all retired). */
 export function checkServable(core: Core): void {
@@ -26,9 +26,12 @@ export function checkServable(core: Core): void {
   }
 }
 
-/** Gives ready subtasks to experts with free slots: one hand-over per expert per pass. */
+/**
+ * Gives ready subtasks to experts with free slots, each as soon as it is chosen: the first
+ * reaches a thread before the rest of a large pass is even prepared.
+ */
 export function dispatch(core: Core): void {
-  const byExpert = new Map<string, WorkOrder[]>();
+  let touched: ExpertRecord[] | undefined;
   for (const a of core.scheduler.dispatch()) {
     const entry = core.runs.get(a.item.runId);
     const ledger = entry?.ledger;
@@ -68,13 +71,12 @@ export function dispatch(core: Core): void {
       expert: a.expert.name,
       attempt: work.attempt,
     });
-    const works = byExpert.get(a.expert.name);
-    if (works === undefined) byExpert.set(a.expert.name, [work]);
-    else works.push(work);
+    record.take?.(work);
+    touched ??= [];
+    if (touched[touched.length - 1] !== record) touched.push(record);
   }
-  for (const [name, works] of byExpert) {
-    const record = core.expert(name);
-    record.take?.(works);
+  if (touched === undefined) return;
+  for (const record of new Set(touched)) {
     // Full now: its machine goes busy (it hears nothing else of the data path).
     if (record.slot.active >= record.slot.concurrency && record.state === 'ready')
       record.ref?.send({ type: 'changed' });

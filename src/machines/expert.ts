@@ -48,7 +48,18 @@ const link = fromCallback<EventObject, LinkInput>(({ input, sendBack }) => {
       core.router.ended(result.work, result.error);
       if (result.error !== undefined) core.recordFault(record, result.error);
     }
-    settleResults(core, results);
+    try {
+      settleResults(core, results);
+    } catch (error) {
+      // A bug on the data path: the runs concerned fail (E_INTERNAL), the troupe goes on.
+      const message = error instanceof Error ? error.message : String(error);
+      for (const runId of new Set(results.map((r) => r.work.runId))) {
+        const entry = core.runs.get(runId);
+        if (entry === undefined) continue;
+        const why = `troupe: results could not be routed: ${message}`;
+        core.abandon(entry, new TroupeError('E_INTERNAL', why, { cause: error }));
+      }
+    }
     if (record.restartDue || wasFull) sendBack({ type: 'changed' });
   };
   const settle = (result: WorkResult) => {

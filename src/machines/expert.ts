@@ -60,7 +60,10 @@ const link = fromCallback<EventObject, LinkInput>(({ input, sendBack }) => {
         core.abandon(entry, new TroupeError('E_INTERNAL', why, { cause: error }));
       }
     }
-    if (record.restartDue || wasFull) sendBack({ type: 'changed' });
+    // Its machine hears only of a change: a restart due, or room where it was full (a full
+    // expert that the same pass filled again stays busy, and needs no step of its machine).
+    if (record.restartDue || (wasFull && record.slot.active < record.slot.concurrency))
+      sendBack({ type: 'changed' });
   };
   const settle = (result: WorkResult) => {
     // Results that arrive in the same turn (a batch from one thread) travel as one event.

@@ -120,6 +120,12 @@ export function route(core: Core, results: WorkResult[]): void {
 /** An expert's results arrived: route them, then hand out what became ready. */
 export function settle(core: Core, results: WorkResult[]): void {
   route(core, results);
-  checkServable(core);
+  // Subtasks this made ready may need only retired experts; with none retired, none can.
+  if (anyRetired(core)) checkServable(core);
   dispatch(core);
+}
+
+function anyRetired(core: Core): boolean {
+  for (const record of core.experts.values()) if (record.slot.retired) return true;
+  return false;
 }

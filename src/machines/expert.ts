@@ -69,6 +69,8 @@ const link = fromCallback<EventObject, LinkInput>(({ input, sendBack }) => {
     // Results that arrive in the same turn (a batch from one thread) travel as one event.
     if (buffer.push(result) === 1) queueMicrotask(flush);
   };
+  const failed = (work: WorkOrder, error: TroupeError, runMs: number) =>
+    settle({ work, expert: name, ok: false, output: undefined, error, runMs });
   const start = (work: WorkOrder) => {
     let runMs = 0;
     core.pool
@@ -94,18 +96,10 @@ const link = fromCallback<EventObject, LinkInput>(({ input, sendBack }) => {
             const error = new TroupeError('E_QUALITY', `${name}: ${reason}`, {
               details: { expert: name },
             });
-            settle({ work, expert: name, ok: false, output: undefined, error, runMs });
+            failed(work, error, runMs);
           }
         },
-        (error: unknown) =>
-          settle({
-            work,
-            expert: name,
-            ok: false,
-            output: undefined,
-            error: asTroupeError(error, name),
-            runMs,
-          }),
+        (error: unknown) => failed(work, asTroupeError(error, name), runMs),
       );
   };
   const take = (work: WorkOrder) => {
@@ -113,14 +107,7 @@ const link = fromCallback<EventObject, LinkInput>(({ input, sendBack }) => {
       start(work);
     } catch (error) {
       // A throw here would reach whoever dispatched it: it is this work's failure instead.
-      settle({
-        work,
-        expert: name,
-        ok: false,
-        output: undefined,
-        error: asTroupeError(error, name),
-        runMs: 0,
-      });
+      failed(work, asTroupeError(error, name), 0);
     }
   };
   record.take = take;

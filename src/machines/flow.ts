@@ -31,7 +31,7 @@ export function checkServable(core: Core): void {
  * reaches a thread before the rest of a large pass is even prepared.
  */
 export function dispatch(core: Core): void {
-  let touched: ExpertRecord[] | undefined;
+  let touched: Set<ExpertRecord> | undefined;
   for (const a of core.scheduler.dispatch()) {
     const entry = core.runs.get(a.item.runId);
     const ledger = entry?.ledger;
@@ -72,11 +72,11 @@ export function dispatch(core: Core): void {
       attempt: work.attempt,
     });
     record.take?.(work);
-    touched ??= [];
-    if (touched[touched.length - 1] !== record) touched.push(record);
+    touched ??= new Set();
+    touched.add(record);
   }
   if (touched === undefined) return;
-  for (const record of new Set(touched)) {
+  for (const record of touched) {
     // Full now: its machine goes busy (it hears nothing else of the data path).
     if (record.slot.active >= record.slot.concurrency && record.state === 'ready')
       record.ref?.send({ type: 'changed' });

@@ -352,6 +352,13 @@ export interface ExpertInfo {
   skills: Record<string, Level>;
   state: 'probing' | 'ready' | 'busy' | 'backingOff' | 'retired';
   concurrency: number;
+  /**
+   * Subtasks it takes beyond `concurrency`, each waiting in a thread's port to start the moment
+   * that thread is done: the pool's threads when `concurrency` ≥ threads (it can then never run
+   * more than `concurrency` at once), else 0.
+   */
+  lookahead: number;
+  /** Subtasks handed to it and not yet ended: running, or waiting as its lookahead. */
   active: number;
   restarts: number;
   /** Expert faults, newest last (crash, OOM, timeout, module load, probe). */

@@ -4,7 +4,7 @@ import { checkGraph } from '../dist/actors/graph.js';
 import { backoffMs, FaultHistory, SUPERVISION_DEFAULTS } from '../dist/actors/supervision.js';
 import { TroupeError } from '../dist/index.js';
 import { Ledger } from '../dist/machines/ledger.js';
-import { type ExpertSlot, Scheduler } from '../dist/machines/scheduler.js';
+import { type ExpertSlot, lookaheadOf, Scheduler } from '../dist/machines/scheduler.js';
 
 const graph = () =>
   checkGraph([
@@ -68,10 +68,16 @@ describe('Ledger', () => {
 });
 
 describe('Scheduler', () => {
-  const slot = (name: string, skills: Record<string, number>, concurrency = 1): ExpertSlot => ({
+  const slot = (
+    name: string,
+    skills: Record<string, number>,
+    concurrency = 1,
+    lookahead = 0,
+  ): ExpertSlot => ({
     name,
     skills,
     concurrency,
+    lookahead,
     active: 0,
     accepting: true,
     retired: false,
@@ -99,6 +105,22 @@ describe('Scheduler', () => {
       'r1:1',
     ]);
     expect(s.queued).toBe(1);
+  });
+
+  it('takes lookahead only where no qualified expert has a free slot', () => {
+    expect(lookaheadOf(1, 2)).toBe(0);
+    expect(lookaheadOf(2, 2)).toBe(2);
+    expect(lookaheadOf(8, 2)).toBe(2);
+    const a = slot('a', { s: 2 }, 2, 2);
+    const b = slot('b', { s: 1 }, 1);
+    const s = new Scheduler([a, b]);
+    for (let i = 0; i < 8; i++) s.enqueue('r', i, 's', 1);
+    // Least loaded first (a by level, then b at 0 ÷ 1 against a's 1 ÷ 2, then a's second
+    // slot); then a's lookahead only: b, full, has none.
+    expect(s.dispatch().map((x) => x.expert.name)).toEqual(['a', 'b', 'a', 'a', 'a']);
+    expect(a.active).toBe(4);
+    expect(b.active).toBe(1);
+    expect(s.queued).toBe(3);
   });
 
   it('avoids the expert that just failed a subtask when another is free', () => {

@@ -2,7 +2,7 @@
 // callback never takes the others down.
 import { afterEach, describe, expect, it } from 'vitest';
 import { defineExpert } from '../dist/index.js';
-import { fixture } from './helpers.js';
+import { blocker, fixture } from './helpers.js';
 import { closeTroupes, openTroupe } from './runtime-helpers.js';
 
 afterEach(closeTroupes);
@@ -74,6 +74,42 @@ describe('many runs', () => {
     );
     await Promise.all([long, short]);
     expect(order.indexOf('short')).toBeLessThan(20);
+  });
+
+  it('an expert whose concurrency is at least the threads takes one subtask per thread ahead; one below takes none', async () => {
+    for (const [concurrency, lookahead] of [
+      [2, 2],
+      [3, 2],
+      [1, 0],
+    ] as const) {
+      const gate = blocker();
+      const t = openTroupe({
+        threads: 2,
+        experts: [
+          defineExpert({ name: 'x', skills: { s: 1 }, module: fixture('behave'), concurrency }),
+        ],
+      });
+      const outcome = t.run(
+        {
+          analyze: () =>
+            Array.from({ length: 8 }, (_, i) => ({
+              id: `b${i}`,
+              needs: 's',
+              input: gate.input(i),
+            })),
+        },
+        null,
+      );
+      // Every thread it may use is blocked: what it holds now is all it was given.
+      await gate.started(Math.min(concurrency, 2));
+      expect(t.experts()[0]).toMatchObject({ lookahead, active: concurrency + lookahead });
+      expect(t.stats().subtasks.queued).toBe(8 - concurrency - lookahead);
+      gate.release();
+      const done = await outcome;
+      expect(done.status).toBe('done');
+      if (done.status === 'done') expect(Object.keys(done.result as object)).toHaveLength(8);
+      expect(t.experts()[0]?.active).toBe(0);
+    }
   });
 
   it('E_QUEUE_FULL past maxQueuedSubtasks, before admission', async () => {

@@ -20,7 +20,7 @@ import type {
 } from '../types.js';
 import type { Ledger } from './ledger.js';
 import { type Frame, Router } from './router.js';
-import { type ExpertSlot, Scheduler } from './scheduler.js';
+import { type ExpertSlot, lookaheadOf, Scheduler } from './scheduler.js';
 
 /** What the coordinator hands an expert: one attempt of one subtask. */
 export interface WorkOrder {
@@ -135,6 +135,7 @@ export class Core {
         name: def.name,
         skills: def.skills,
         concurrency: def.concurrency,
+        lookahead: lookaheadOf(def.concurrency, options.threads),
         active: 0,
         accepting: false,
         retired: false,
@@ -255,6 +256,7 @@ export class Core {
       skills: { ...record.def.skills },
       state: record.state,
       concurrency: record.def.concurrency,
+      lookahead: record.slot.lookahead,
       active: record.slot.active,
       restarts: record.restarts,
       faults: record.health.faults.map((f) => ({ ...f })),

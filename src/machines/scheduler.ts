@@ -11,6 +11,13 @@ export interface ExpertSlot {
   name: string;
   skills: Readonly<Record<string, number>>;
   concurrency: number;
+  /**
+   * Subtasks it may take beyond `concurrency`, to wait in a thread's port behind one of its own
+   * (see `lookaheadOf`): a thread that ends one of its subtasks starts the next without waiting
+   * for the main thread. Never more than it can take without exceeding `concurrency` at once.
+   */
+  lookahead: number;
+  /** Subtasks handed to it and not yet ended (running, or waiting as its lookahead). */
   active: number;
   /** Ready or busy: takes work. False while probing, backing off or retired. */
   accepting: boolean;
@@ -38,6 +45,17 @@ interface RunQueues {
   runId: string;
   queues: Map<string, Deque<WorkItem>>;
   size: number;
+}
+
+/**
+ * How many subtasks an expert takes ahead of its slots. While `concurrency` ≥ the pool's
+ * threads, the expert can never run more subtasks at once than there are threads, however many
+ * it is handed: it takes one more per thread, which waits in that thread's port and starts the
+ * moment the thread is done (as the pool alone does with everything queued). Below that, none:
+ * only `concurrency` of its subtasks are ever out, so that no more than that run at once.
+ */
+export function lookaheadOf(concurrency: number, threads: number): number {
+  return concurrency >= threads ? threads : 0;
 }
 
 const keyOf = (needs: string, complexity: number): string => `${complexity}\u0000${needs}`;
@@ -146,7 +164,8 @@ export class Scheduler {
   }
 
   #hasFreeSlot(): boolean {
-    for (const e of this.experts) if (e.accepting && e.active < e.concurrency) return true;
+    for (const e of this.experts)
+      if (e.accepting && e.active < e.concurrency + e.lookahead) return true;
     return false;
   }
 
@@ -176,12 +195,13 @@ export class Scheduler {
     let bestLoad = Number.POSITIVE_INFINITY;
     let fallback: ExpertSlot | undefined;
     for (const e of this.qualified(item.needs, item.complexity)) {
-      if (!e.accepting || e.active >= e.concurrency) continue;
+      if (!e.accepting || e.active >= e.concurrency + e.lookahead) continue;
       if (e.name === item.avoid) {
         fallback = e;
         continue;
       }
-      // The list is sorted by level then name, so a strict < keeps those tie-breaks.
+      // The list is sorted by level then name, so a strict < keeps those tie-breaks. A free
+      // slot (load < 1) always wins over room for lookahead only (load ≥ 1).
       const load = e.active / e.concurrency;
       if (load < bestLoad) {
         best = e;

@@ -2,7 +2,7 @@
 // after, and every other queued task settled.
 import { afterEach, describe, expect, it } from 'vitest';
 import { isTroupeError, TroupeError } from '../dist/index.js';
-import { closeAll, settle, testPool, until } from './helpers.js';
+import { closeAll, settle, testPool, until, zoo } from './helpers.js';
 
 afterEach(closeAll);
 
@@ -53,6 +53,25 @@ describe('each failure of a task', () => {
       expect(stats.threadsReplaced).toBe(c.replaced ? 1 : 0);
     });
   }
+
+  it('a thread terminated while it reports an uncaught error still exits (Node drops that termination)', async () => {
+    const pool = testPool({ modules: { behave: { url: zoo.behave, batch: 1 } } });
+    // Measured: the next task may wait in the thread's port behind the first.
+    for (let i = 0; i < 3; i++) await pool.run('behave', { op: 'echo', value: i });
+    const before = await pool.run<number>('behave', { op: 'thread' });
+    // The pool terminates the thread on hearing of the output that could not be posted, while
+    // the thread is still reporting it; the echo behind it then answers and the thread goes
+    // back to Piscina's wait for its next message, where, asleep, it would never exit.
+    const failing = settle(
+      pool.run('behave', { op: 'uncloneableSlowReport', ms: 20, reportMs: 300 }),
+    );
+    const behind = pool.run('behave', { op: 'echo', value: 'behind' });
+    const failure = await failing;
+    expect(failure.ok ? '' : failure.code).toBe('E_NOT_CLONEABLE');
+    expect(await behind).toBe('behind');
+    await until(() => pool.stats().threadsReplaced === 1, 5000);
+    expect(await pool.run<number>('behave', { op: 'thread' })).not.toBe(before);
+  });
 
   it('E_TASK_FAILED carries the remote message and stack, rebuilt on the main thread', async () => {
     const pool = testPool();

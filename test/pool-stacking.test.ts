@@ -3,7 +3,7 @@
 // goes idle first, the pool takes it back and hands it to that thread, so nothing waits behind a
 // task that blocks while another thread idles.
 import { afterEach, describe, expect, it } from 'vitest';
-import { blocker, closeAll, testPool } from './helpers.js';
+import { blocker, closeAll, settle, testPool } from './helpers.js';
 
 afterEach(closeAll);
 
@@ -99,6 +99,51 @@ describe('stacking long tasks', () => {
     // Sent again after its buffer had gone with the first message, one would see 0 bytes.
     expect(await Promise.all(sized)).toEqual([1024, 1024, 1024]);
     expect(pool.stats().stolen).toBe(0);
+    gate.release();
+    expect(await blocked).toBe('A');
+  });
+
+  it('a task Piscina places later from its own queue is still taken back for an idle thread', async () => {
+    const fixture = new URL('./fixtures/behave.mjs', import.meta.url);
+    const pool = testPool({
+      threads: 2,
+      modules: { m: { url: fixture, batch: 1 }, u: { url: fixture, batch: 1 } },
+    });
+    for (let i = 0; i < 3; i++) await pool.run('m', { op: 'spin', ms: 1 });
+    // Both threads take an unmeasured task of u (never stacked upon), so the next two hand-offs
+    // wait in Piscina's own queue; when the first thread frees, Piscina gives it both.
+    const gateU = blocker();
+    const u1 = pool.run('u', gateU.input('U1'));
+    const u2 = pool.run('u', { op: 'spin', ms: 30, value: 'U2' });
+    await gateU.started();
+    const gateS = blocker();
+    const s1 = pool.run('m', gateS.input('S1'));
+    const s2 = pool.run('m', { op: 'echo', value: 'S2' });
+    expect(await u2).toBe('U2');
+    gateU.release();
+    expect(await u1).toBe('U1');
+    // S1 blocks on one thread; S2, stacked behind it, must move to the other one.
+    await gateS.started();
+    expect(await s2).toBe('S2');
+    expect(pool.stats().stolen).toBeGreaterThanOrEqual(1);
+    gateS.release();
+    expect(await s1).toBe('S1');
+  });
+
+  it('a replacement thread that becomes ready takes over work stacked behind a busy one', async () => {
+    const pool = testPool({
+      threads: 2,
+      modules: { behave: { url: new URL('./fixtures/behave.mjs', import.meta.url), batch: 1 } },
+    });
+    for (let i = 0; i < 3; i++) await pool.run('behave', { op: 'echo', value: i });
+    const gate = blocker();
+    const blocked = pool.run('behave', gate.input('A'));
+    await gate.started();
+    // The other thread dies; while its replacement boots, S is stacked behind the blocked task.
+    const crash = await settle(pool.run('behave', { op: 'exit' }));
+    expect(crash.ok ? '' : crash.code).toBe('E_WORKER_CRASHED');
+    expect(await pool.run('behave', { op: 'echo', value: 'S' })).toBe('S');
+    expect(pool.stats().stolen).toBeGreaterThanOrEqual(1);
     gate.release();
     expect(await blocked).toBe('A');
   });

@@ -93,6 +93,28 @@ describe('spinningWait (an idle thread spins, then sleeps)', () => {
     ]);
   });
 
+  it('calls beforeIdle before each wait on the counter (even with no spin), and for no other wait', () => {
+    const { calls, wait } = recorder();
+    const clock = counting();
+    let idles = 0;
+    const spinning = spinningWait(wait, 0, clock.now, () => idles++);
+    const counter = new Int32Array(new SharedArrayBuffer(8));
+    spinning(counter, 0, 0);
+    spinning(counter, 0, 0);
+    spinning(new Int32Array(new SharedArrayBuffer(8)), 0, 0);
+    spinning(counter, 0, 0, 5);
+    expect(idles).toBe(2);
+    // No spin: every wait sleeps at once.
+    expect(clock.reads()).toBe(0);
+    expect(calls).toHaveLength(4);
+    // A beforeIdle that ends the thread throws here in a test: nothing sleeps after it.
+    const ending = spinningWait(wait, 1, clock.now, () => {
+      throw new Error('exited');
+    });
+    expect(() => ending(counter, 0, 0)).toThrow('exited');
+    expect(calls).toHaveLength(4);
+  });
+
   it('watches nothing when the first wait is not a two-slot counter with no timeout', () => {
     const { calls, wait } = recorder();
     const clock = counting();

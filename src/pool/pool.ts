@@ -5,7 +5,7 @@
  */
 import { MessagePort } from 'node:worker_threads';
 import { expose } from 'comlink/dist/esm/comlink.mjs';
-import { Piscina } from 'piscina';
+import { Piscina, queueOptionsSymbol } from 'piscina';
 import { deserializeError, invalidOption, serializeError, TroupeError } from '../errors.js';
 import { findUncloneable } from './clone.js';
 import { blame, cancelledError, itemError, messageOf } from './failures.js';
@@ -45,6 +45,12 @@ const MAX_REQUEUES = 3;
  * of the first and hands it the second (measured: see README, "Benchmarks").
  */
 const HANDOFF_DEPTH = 2;
+/**
+ * Slots of the table of threads the pool terminates (see #terminate): a thread's slot is its id
+ * modulo this. Two threads whose ids differ by a multiple of it, terminated at about the same
+ * time, share a slot: the first then goes without the guard.
+ */
+const DOOM_SLOTS = 1024;
 
 const WORKER_URL = new URL('./worker.js', import.meta.url).href;
 
@@ -58,6 +64,11 @@ const UNSTACKABLE = Object.freeze({
 
 /** Piscina's load balancer: its type is not exported from the package root. */
 type Balancer = NonNullable<NonNullable<ConstructorParameters<typeof Piscina>[0]>['loadBalancer']>;
+/** What #balance reads of a task (Piscina's task interface): its hand-off rides in the slot. */
+interface BalancedTask {
+  isAbortable: boolean;
+  [queueOptionsSymbol]?: unknown;
+}
 /** What #balance reads of a thread (Piscina's `PiscinaWorker`). */
 interface BalancedWorker {
   id: number;
@@ -85,6 +96,8 @@ export class Pool {
   /** Each live thread's end of its context channel, by thread id. */
   readonly #ports = new Map<number, MessagePort>();
   readonly #terminatedThreads = new Set<number>();
+  /** Shared with threads: the id of each thread the pool terminates, in its slot (see #terminate). */
+  readonly #doomed = new Int32Array(new SharedArrayBuffer(DOOM_SLOTS * 4));
   #idleWaiters: (() => void)[] = [];
   #seq = 0;
   #running = 0;
@@ -98,9 +111,11 @@ export class Pool {
   #stacked = 0;
   /** Hand-offs in flight on each thread, as placed by #balance (what Piscina counts as its usage). */
   readonly #perThread = new Map<number, number>();
-  /** The hand-off being given to Piscina now: #balance records where it goes. */
-  #placing: Handoff | undefined;
+  /** Threads that are ready (Piscina's `workerCreate`), by id: only these can be idle. */
+  readonly #ready = new Set<number>();
   #stealCheck: NodeJS.Immediate | undefined;
+  /** While above 0, #pump hands nothing out (see #watch). */
+  #holdPump = 0;
   /** Tasks by the signal that can cancel them (see #watch). */
   readonly #watched = new Map<AbortSignal, { jobs: Set<Job>; listener: () => void }>();
   readonly #watchdog: NodeJS.Timeout;
@@ -135,6 +150,7 @@ export class Pool {
       moduleLoadTimeoutMs: this.#options.moduleLoadTimeoutMs,
       context: this.#options.context,
       idleSpinMs: this.#options.idleSpinMs,
+      doomed: this.#doomed.buffer as SharedArrayBuffer,
     };
     this.#piscina = new Piscina({
       filename: WORKER_URL,
@@ -146,7 +162,7 @@ export class Pool {
       // runs (the dispatcher still runs them one at a time), so the thread never sleeps between
       // tasks waiting for the main thread to hand it more.
       concurrentTasksPerWorker: HANDOFF_DEPTH,
-      loadBalancer: ((task: { isAbortable: boolean }, workers: BalancedWorker[]) =>
+      loadBalancer: ((task: BalancedTask, workers: BalancedWorker[]) =>
         this.#balance(task, workers)) as unknown as Balancer,
       recordTiming: false,
       workerData: boot,
@@ -159,12 +175,16 @@ export class Pool {
       this.#reportStray(error, 'a thread failed outside any task'),
     );
     this.#piscina.on('message', (message: unknown) => this.#onSideMessage(message));
-    this.#piscina.on('workerCreate', (worker: { id: number }) =>
-      this.#meter.threadStarted(worker.id),
-    );
-    this.#piscina.on('workerDestroy', () =>
-      this.#meter.threadGone(this.#liveThreadIds(), !this.#closed),
-    );
+    this.#piscina.on('workerCreate', (worker: { id: number }) => {
+      this.#meter.threadStarted(worker.id);
+      this.#ready.add(worker.id);
+      // A replacement is ready: work stacked behind a busy thread meanwhile may move to it.
+      this.#scheduleSteal();
+    });
+    this.#piscina.on('workerDestroy', (worker: { id: number }) => {
+      this.#ready.delete(worker.id);
+      this.#meter.threadGone(this.#liveThreadIds(), !this.#closed);
+    });
     // The watchdog also sweeps, slowly, for what needs no fast timer (a module load that blocks).
     this.#watchdog = setInterval(() => {
       this.#checkThreads();
@@ -264,6 +284,8 @@ export class Pool {
       clearInterval(this.#watchdog);
       clearImmediate(this.#stealCheck);
       this.#stopSweeper();
+      // Piscina terminates every thread and waits for each to exit (see #terminate).
+      for (const id of this.#liveThreadIds()) this.#doom(id);
       await this.#piscina.destroy();
       await this.idle();
     })();
@@ -387,6 +409,7 @@ export class Pool {
 
   /** Hands queued work to free threads: at most one message per thread. */
   #pump(): void {
+    if (this.#holdPump > 0) return;
     while (
       this.#inFlight.size < this.#options.threads * HANDOFF_DEPTH &&
       this.#forced === undefined
@@ -446,13 +469,20 @@ export class Pool {
     const options: { transferList?: ArrayBuffer[]; signal?: typeof UNSTACKABLE } = {};
     if (transferList !== undefined) options.transferList = transferList;
     if (!this.#stackable(first)) options.signal = UNSTACKABLE;
-    // Piscina places the message at once (through #balance) unless its own queue holds some.
-    this.#placing = handoff;
-    this.#piscina.run(message, options).then(
+    // #balance finds the hand-off through Piscina's queue-options slot, whenever Piscina places
+    // it (at once, or later from its own queue). A symbol key is not cloned: it never crosses.
+    (message as unknown as Record<symbol, unknown>)[queueOptionsSymbol] = handoff;
+    let answered: Promise<TaskResponse>;
+    try {
+      answered = this.#piscina.run(message, options);
+    } catch (error) {
+      // Piscina rejects rather than throws; should it throw, the hand-off still settles.
+      answered = Promise.reject(error);
+    }
+    answered.then(
       (response: TaskResponse) => this.#onAnswer(handoff, response),
       (error: unknown) => this.#onDeath(handoff, error),
     );
-    this.#placing = undefined;
     if (handoff.timed) {
       this.#timed++;
       this.#startSweeper();
@@ -478,7 +508,7 @@ export class Pool {
    * abortable (unstackable) one; else the least busy under the limit — which also records where
    * each hand-off went and whether it waits behind another (stacked).
    */
-  #balance<W extends BalancedWorker>(task: { isAbortable: boolean }, workers: W[]): W | null {
+  #balance<W extends BalancedWorker>(task: BalancedTask, workers: W[]): W | null {
     let chosen: W | null = null;
     let least = HANDOFF_DEPTH;
     for (const worker of workers) {
@@ -492,9 +522,8 @@ export class Pool {
         least = worker.currentUsage;
       }
     }
-    const handoff = this.#placing;
-    if (chosen !== null && handoff !== undefined) {
-      this.#placing = undefined;
+    const handoff = task[queueOptionsSymbol] as Handoff | null | undefined;
+    if (chosen !== null && handoff?.lane !== undefined && handoff.thread < 0) {
       handoff.thread = chosen.id;
       this.#perThread.set(chosen.id, (this.#perThread.get(chosen.id) ?? 0) + 1);
       if (chosen.currentUsage > 0) {
@@ -505,6 +534,16 @@ export class Pool {
     return chosen;
   }
 
+  #scheduleSteal(): void {
+    if (this.#stacked === 0 || this.#queue.size > 0 || this.#stealCheck !== undefined) return;
+    this.#stealCheck = setImmediate(() => {
+      this.#stealCheck = undefined;
+      if (this.#stacked > 0 && this.#queue.size === 0 && this.#forced === undefined)
+        this.#stealForIdle();
+    });
+    this.#stealCheck.unref();
+  }
+
   /**
    * Nothing waits in the queue, a thread has nothing of the pool's, and a stacked hand-off still
    * waits behind a busy thread: take it back (if that thread has not begun it) and hand it out
@@ -513,13 +552,18 @@ export class Pool {
    */
   #stealForIdle(): void {
     let idle = 0;
-    for (const worker of this.#piscina.threads) if (!this.#perThread.has(worker.threadId)) idle++;
+    for (const id of this.#ready) if (!this.#perThread.has(id)) idle++;
     if (idle === 0) return;
     const candidates: Handoff[] = [];
     for (const handoff of this.#inFlight) {
-      // Not placed yet (waiting in Piscina's queue): it goes to the next thread that frees up.
-      if (handoff.thread < 0) idle--;
-      else if (handoff.stacked && handoff.kill === undefined) candidates.push(handoff);
+      if (!handoff.stacked || handoff.kill !== undefined) continue;
+      // Begun by its thread meanwhile: no longer a candidate (nor a reason to check again).
+      if (this.#lanes.read(handoff.lane, handoff.gen).state !== 'handed') {
+        handoff.stacked = false;
+        this.#stacked--;
+        continue;
+      }
+      candidates.push(handoff);
     }
     let stole = false;
     // Oldest first: the set keeps insertion order.
@@ -728,14 +772,7 @@ export class Pool {
     // Not at once: whoever feeds the pool (a troupe's coordinator) often refills the queue in
     // the microtasks that follow an answer, and a thread then gets new work without a steal.
     // A steal the refill made needless costs the robbed thread a skipped message and a wait.
-    if (this.#stacked > 0 && this.#queue.size === 0 && this.#stealCheck === undefined) {
-      this.#stealCheck = setImmediate(() => {
-        this.#stealCheck = undefined;
-        if (this.#stacked > 0 && this.#queue.size === 0 && this.#forced === undefined)
-          this.#stealForIdle();
-      });
-      this.#stealCheck.unref();
-    }
+    this.#scheduleSteal();
     if (this.#queue.size > 0 || this.#inFlight.size > 0) return;
     if (this.#holding) {
       this.#holding = false;
@@ -768,8 +805,15 @@ export class Pool {
       const jobs = new Set<Job>();
       const listener = () => {
         this.#watched.delete(signal);
-        // In the order they were run; each one settles (and leaves the set) as it goes.
-        for (const each of [...jobs]) this.#onAbort(each);
+        // In the order they were run; each one settles (and leaves the set) as it goes. No
+        // hand-off meanwhile: one would give a thread a task of this same, cancelled signal.
+        this.#holdPump++;
+        try {
+          for (const each of [...jobs]) this.#onAbort(each);
+        } finally {
+          this.#holdPump--;
+        }
+        this.#afterSettle();
       };
       watched = { jobs, listener };
       this.#watched.set(signal, watched);
@@ -842,9 +886,21 @@ export class Pool {
     this.#afterSettle();
   }
 
+  /**
+   * Ends a thread; Piscina replaces it. Marked first in the table the threads share: Node can
+   * drop a termination (one that lands while the thread reports an error thrown in a
+   * microtask), and a thread marked there exits instead of sleeping until its next message
+   * (see the worker's `exitIfDoomed`); asleep, it would never exit.
+   */
   #terminate(threadId: number): void {
     const worker = this.#piscina.threads.find((w) => w.threadId === threadId);
-    if (worker !== undefined) void worker.terminate();
+    if (worker === undefined) return;
+    this.#doom(threadId);
+    void worker.terminate();
+  }
+
+  #doom(threadId: number): void {
+    Atomics.store(this.#doomed, threadId % DOOM_SLOTS, threadId);
   }
 
   #cancelAll(error: TroupeError): void {

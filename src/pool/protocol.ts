@@ -23,8 +23,13 @@ export interface WorkerBoot {
   moduleLoadTimeoutMs: number;
   /** Open the context channel (see `context.ts`). */
   context: boolean;
-  /** How long an idle thread spins before it sleeps (see `spinThenSleep` in worker.ts). */
+  /** How long an idle thread spins before it sleeps (see `spinningWait` in spin.ts). */
   idleSpinMs: number;
+  /**
+   * Int32 slots, one per thread id modulo their count: the pool writes a thread's id into its
+   * slot before it terminates that thread, which then never sleeps again (see `exitIfDoomed`).
+   */
+  doomed: SharedArrayBuffer;
 }
 
 /** Context a task carries to its handler (`ctx.task`, `ctx.deps`). */

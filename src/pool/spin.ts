@@ -5,9 +5,10 @@
  * a step of a dependent chain pays it every time. So on troupe's threads `Atomics.wait` is
  * wrapped: Piscina's first wait, made right after troupe's dispatcher loaded and before any
  * expert module (the only other code on the thread), identifies its counter; every later wait
- * on that counter first watches it for up to `ms` and returns as a wait would had the value
- * already changed (`'not-equal'`). Every other wait goes straight to `Atomics.wait`. Should
- * Piscina change how it waits, nothing matches and threads simply sleep at once.
+ * on that counter first calls `beforeIdle` (which may end the thread: see the worker's
+ * `exitIfDoomed`), then watches the counter for up to `ms` and returns as a wait would had the
+ * value already changed (`'not-equal'`). Every other wait goes straight to `Atomics.wait`.
+ * Should Piscina change how it waits, nothing matches and threads simply sleep at once.
  */
 
 type Wait = (typed: Int32Array, index: number, value: number, timeout?: number) => string;
@@ -16,6 +17,7 @@ export function spinningWait(
   wait: unknown,
   ms: number,
   now: () => number = () => performance.now(),
+  beforeIdle: () => void = () => {},
 ): Wait {
   const sleep = wait as Wait;
   let counter: ArrayBufferLike | undefined;
@@ -27,10 +29,13 @@ export function spinningWait(
         counter = typed.buffer;
     }
     if (counter !== undefined && typed.buffer === counter && timeout === undefined) {
-      const until = now() + ms;
-      do {
-        if (Atomics.load(typed, index) !== value) return 'not-equal';
-      } while (now() < until);
+      beforeIdle();
+      if (ms > 0) {
+        const until = now() + ms;
+        do {
+          if (Atomics.load(typed, index) !== value) return 'not-equal';
+        } while (now() < until);
+      }
     }
     return sleep.call(Atomics, typed, index, value, timeout);
   };

@@ -45,9 +45,28 @@ const laneTime = new Float64Array(boot.laneTime);
 const offset = performance.timeOrigin - boot.epoch;
 const now = (): number => offset + performance.now();
 openContextChannel(laneCancel, boot.context);
-// Spin, then sleep: see spin.ts.
-if (boot.idleSpinMs > 0)
-  Atomics.wait = spinningWait(Atomics.wait, boot.idleSpinMs) as unknown as typeof Atomics.wait;
+const doomed = new Int32Array(boot.doomed);
+
+/**
+ * Called each time the thread is about to wait for its next message: a thread the pool has
+ * terminated exits here instead of going to sleep. Node (20) can drop a `worker.terminate()`:
+ * one that lands while the thread is reporting an error thrown in a microtask (Piscina rethrows
+ * a failed post that way; the 'uncaughtException' listeners run inside that report) ends the
+ * listener, but the microtasks already queued still run. Back in its event loop, such a thread
+ * still stops; asleep in Piscina's `Atomics.wait` (after it posted another answer), it is never
+ * woken and never exits, and Piscina's `destroy()` waits for it forever.
+ */
+function exitIfDoomed(): void {
+  if (Atomics.load(doomed, threadId % doomed.length) === threadId) process.exit(1);
+}
+
+// Spin (if idleSpinMs > 0), then sleep, unless doomed: see spin.ts.
+Atomics.wait = spinningWait(
+  Atomics.wait,
+  boot.idleSpinMs,
+  undefined,
+  exitIfDoomed,
+) as unknown as typeof Atomics.wait;
 
 const modules = new Map<string, LoadedModule>();
 /** Which task an asynchronous callback belongs to: lets an uncaught error find its owner. */

@@ -355,7 +355,7 @@ export interface ExpertInfo {
   /**
    * Subtasks it takes beyond `concurrency`, each waiting in a thread's port to start the moment
    * that thread is done: the pool's threads when `concurrency` ≥ threads (it can then never run
-   * more than `concurrency` at once), else 0.
+   * more than `concurrency` at once), else 0; 0 for all in a troupe with a heavy receiver.
    */
   lookahead: number;
   /** Subtasks handed to it and not yet ended: running, or waiting as its lookahead. */

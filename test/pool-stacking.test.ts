@@ -110,24 +110,69 @@ describe('stacking long tasks', () => {
       modules: { m: { url: fixture, batch: 1 }, u: { url: fixture, batch: 1 } },
     });
     for (let i = 0; i < 3; i++) await pool.run('m', { op: 'spin', ms: 1 });
-    // Both threads take an unmeasured task of u (never stacked upon), so the next two hand-offs
-    // wait in Piscina's own queue; when the first thread frees, Piscina gives it both.
-    const gateU = blocker();
-    const u1 = pool.run('u', gateU.input('U1'));
-    const u2 = pool.run('u', { op: 'spin', ms: 30, value: 'U2' });
-    await gateU.started();
+    // Both threads run an unmeasured task of u (never stacked upon), so the next two hand-offs
+    // wait in Piscina's own queue; when one thread frees, Piscina gives it both.
+    const gateU1 = blocker();
+    const gateU2 = blocker();
+    const u1 = settle(pool.run('u', gateU1.input('U1')));
+    const u2 = settle(pool.run('u', gateU2.input('U2')));
+    await gateU1.started();
+    await gateU2.started();
     const gateS = blocker();
-    const s1 = pool.run('m', gateS.input('S1'));
-    const s2 = pool.run('m', { op: 'echo', value: 'S2' });
-    expect(await u2).toBe('U2');
-    gateU.release();
-    expect(await u1).toBe('U1');
-    // S1 blocks on one thread; S2, stacked behind it, must move to the other one.
+    const s1 = settle(pool.run('m', gateS.input('S1')));
+    const s2 = settle(pool.run('m', { op: 'echo', value: 'S2' }));
+    gateU2.release();
+    expect(await u2).toMatchObject({ ok: true, value: 'U2' });
+    // S1 blocks where U2 ran, S2 waits behind it; U1's thread frees and must take S2.
     await gateS.started();
-    expect(await s2).toBe('S2');
+    gateU1.release();
+    expect(await u1).toMatchObject({ ok: true, value: 'U1' });
+    expect(await s2).toMatchObject({ ok: true, value: 'S2' });
     expect(pool.stats().stolen).toBeGreaterThanOrEqual(1);
     gateS.release();
-    expect(await s1).toBe('S1');
+    expect(await s1).toMatchObject({ ok: true, value: 'S1' });
+  });
+
+  it('after a thread was replaced, nothing is taken back while every thread is busy', async () => {
+    const pool = testPool({
+      threads: 2,
+      modules: { behave: { url: new URL('./fixtures/behave.mjs', import.meta.url), batch: 1 } },
+    });
+    for (let i = 0; i < 3; i++) await pool.run('behave', { op: 'echo', value: i });
+    const crash = await settle(pool.run('behave', { op: 'exit' }));
+    expect(crash.ok ? '' : crash.code).toBe('E_WORKER_CRASHED');
+    // Two tasks running at once: the replacement is ready (whatever was taken back meanwhile
+    // has settled by the time the pool is idle).
+    const warm = [blocker(), blocker()];
+    const warming = warm.map((gate, i) => pool.run('behave', gate.input(i)));
+    for (const gate of warm) await gate.started();
+    for (const gate of warm) gate.release();
+    expect(await Promise.all(warming)).toEqual([0, 1]);
+    await pool.idle();
+    // Both threads blocked, and one task stacked behind each.
+    const gateA = blocker();
+    const gateB = blocker();
+    const a = settle(pool.run('behave', gateA.input('A')));
+    const b = settle(pool.run('behave', gateB.input('B')));
+    await gateA.started();
+    await gateB.started();
+    const stacked = [1, 2].map((value) => settle(pool.run('behave', { op: 'echo', value })));
+    const before = pool.stats().stolen;
+    // A queued task cancelled: a settlement with nothing queued, which schedules a steal check.
+    const controller = new AbortController();
+    const queued = settle(
+      pool.run('behave', { op: 'echo', value: 3 }, { signal: controller.signal }),
+    );
+    controller.abort();
+    expect(await queued).toMatchObject({ ok: false, code: 'E_CANCELLED' });
+    // The check runs in setImmediate; these run after it.
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(pool.stats().stolen).toBe(before);
+    gateA.release();
+    gateB.release();
+    const values = (await Promise.all([a, b, ...stacked])).map((r) => (r.ok ? r.value : r.code));
+    expect(values).toEqual(['A', 'B', 1, 2]);
   });
 
   it('a replacement thread that becomes ready takes over work stacked behind a busy one', async () => {

@@ -112,6 +112,20 @@ describe('many runs', () => {
     }
   });
 
+  it('no expert takes lookahead in a troupe with a heavy receiver', () => {
+    const t = openTroupe({
+      threads: 2,
+      experts: [
+        defineExpert({ name: 'x', skills: { s: 1 }, module: fixture('behave'), concurrency: 4 }),
+        defineExpert({ name: 'h', skills: { h: 1 }, module: fixture('talker'), messages: 'heavy' }),
+      ],
+    });
+    expect(t.experts().map((e) => [e.name, e.lookahead])).toEqual([
+      ['x', 0],
+      ['h', 0],
+    ]);
+  });
+
   it('E_QUEUE_FULL past maxQueuedSubtasks, before admission', async () => {
     const t = team({ maxQueuedSubtasks: 5 });
     const big = t.run(

@@ -130,12 +130,16 @@ export class Core {
     this.pool = pool;
     this.clock = clock;
     this.random = random;
+    // A heavy receiver's messages cannot wait in a busy thread's port: with lookahead there,
+    // a thread that frees up would take the next subtask before a waiting message, and asks
+    // between experts could hold every thread (E_ASK_DEADLOCK where none was).
+    const heavy = experts.some((def) => def.messages === 'heavy');
     for (const def of experts) {
       const slot: ExpertSlot = {
         name: def.name,
         skills: def.skills,
         concurrency: def.concurrency,
-        lookahead: lookaheadOf(def.concurrency, options.threads),
+        lookahead: heavy ? 0 : lookaheadOf(def.concurrency, options.threads),
         active: 0,
         accepting: false,
         retired: false,

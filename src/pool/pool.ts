@@ -181,9 +181,12 @@ export class Pool {
       // A replacement is ready: work stacked behind a busy thread meanwhile may move to it.
       this.#scheduleSteal();
     });
-    this.#piscina.on('workerDestroy', (worker: { id: number }) => {
-      this.#ready.delete(worker.id);
-      this.#meter.threadGone(this.#liveThreadIds(), !this.#closed);
+    this.#piscina.on('workerDestroy', () => {
+      // The gone thread's id already reads -1 here (Node clears it before 'exit'): keep only
+      // the ids of threads still listed, or a dead one would count as idle for ever after.
+      const live = this.#liveThreadIds();
+      for (const id of this.#ready) if (!live.includes(id)) this.#ready.delete(id);
+      this.#meter.threadGone(live, !this.#closed);
     });
     // The watchdog also sweeps, slowly, for what needs no fast timer (a module load that blocks).
     this.#watchdog = setInterval(() => {
@@ -476,7 +479,10 @@ export class Pool {
     try {
       answered = this.#piscina.run(message, options);
     } catch (error) {
-      // Piscina rejects rather than throws; should it throw, the hand-off still settles.
+      // Piscina rejects rather than throws; should it throw (having queued the task, say, and
+      // then failed to start a thread), the hand-off still settles, and the lane is taken back
+      // first, so that a copy Piscina places later is skipped by its thread, never run twice.
+      this.#lanes.steal(lane, gen);
       answered = Promise.reject(error);
     }
     answered.then(
@@ -512,6 +518,8 @@ export class Pool {
     let chosen: W | null = null;
     let least = HANDOFF_DEPTH;
     for (const worker of workers) {
+      // A thread the pool is ending takes nothing more (it may take a while to go).
+      if (this.#isDoomed(worker.id)) continue;
       if (worker.currentUsage === 0) {
         chosen = worker;
         break;
@@ -523,7 +531,8 @@ export class Pool {
       }
     }
     const handoff = task[queueOptionsSymbol] as Handoff | null | undefined;
-    if (chosen !== null && handoff?.lane !== undefined && handoff.thread < 0) {
+    // Not one already settled (see #handOff's catch): nothing would ever count it out again.
+    if (chosen !== null && handoff?.lane !== undefined && handoff.thread < 0 && !handoff.done) {
       handoff.thread = chosen.id;
       this.#perThread.set(chosen.id, (this.#perThread.get(chosen.id) ?? 0) + 1);
       if (chosen.currentUsage > 0) {
@@ -552,7 +561,7 @@ export class Pool {
    */
   #stealForIdle(): void {
     let idle = 0;
-    for (const id of this.#ready) if (!this.#perThread.has(id)) idle++;
+    for (const id of this.#ready) if (!this.#perThread.has(id) && !this.#isDoomed(id)) idle++;
     if (idle === 0) return;
     const candidates: Handoff[] = [];
     for (const handoff of this.#inFlight) {
@@ -901,6 +910,10 @@ export class Pool {
 
   #doom(threadId: number): void {
     Atomics.store(this.#doomed, threadId % DOOM_SLOTS, threadId);
+  }
+
+  #isDoomed(threadId: number): boolean {
+    return Atomics.load(this.#doomed, threadId % DOOM_SLOTS) === threadId;
   }
 
   #cancelAll(error: TroupeError): void {

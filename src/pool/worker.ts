@@ -262,12 +262,13 @@ function runItem(
   });
 }
 
-function answer(message: TaskMessage, results: ItemResult[]): TaskResponse {
+function answer(message: TaskMessage, results: ItemResult[], claimed = true): TaskResponse {
   const response: TaskResponse = { r: results, th: threadId };
   if (stray.length > 0) response.stray = stray.splice(0);
   if (recycle) response.recycle = true;
   // Done: if the thread dies before Piscina reads this answer, these items are not to blame.
-  Atomics.store(laneState, message.l, laneWord(message.g, LANE_DONE));
+  // (Not for a hand-off this thread never claimed: its lane is not this thread's to write.)
+  if (claimed) Atomics.store(laneState, message.l, laneWord(message.g, LANE_DONE));
   lastAnswers.push({ message, response });
   if (lastAnswers.length > 2) lastAnswers.shift();
   return response;
@@ -293,14 +294,17 @@ const noop = (): void => {};
 function start(message: TaskMessage): TaskResponse | Promise<TaskResponse> {
   const { l: lane, g: gen } = message;
   const loaded = modules.get(message.m);
+  const handed = laneWord(gen, LANE_HANDED);
+  // Taken back already (below): the lane may be another hand-off's by now; touch nothing.
+  if (Atomics.load(laneState, lane) !== handed)
+    return answer(message, skipRest(message, []), false);
   laneThread[lane] = threadId;
   laneTime[lane] = now();
   // Claim the hand-off: the pool may have taken it back while it waited in this thread's port
   // (another thread went idle meanwhile). One compare-and-swap each: only one of us gets it.
-  const handed = laneWord(gen, LANE_HANDED);
   const first = laneWord(gen, loaded === undefined ? LANE_LOADING : 1);
   if (Atomics.compareExchange(laneState, lane, handed, first) !== handed)
-    return answer(message, skipRest(message, []));
+    return answer(message, skipRest(message, []), false);
   if (loaded === undefined) return loadThenRun(message);
   return runFrom(loaded, message, [], 0);
 }

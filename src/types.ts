@@ -19,6 +19,11 @@ export interface ExpertDefinition<In = unknown, Out = unknown> {
   module: URL | string;
   /** Subtasks it may run at once (on the shared pool). @default 1 */
   concurrency?: number;
+  /**
+   * Take one subtask per thread ahead while `concurrency` ≥ the troupe's threads (README,
+   * "`concurrency` and lookahead"); `false`: only ever as many as `concurrency`. @default true
+   */
+  lookahead?: boolean;
   /** Run-time limit of one subtask, in ms; 0 = none. @default the troupe's `timeoutMs` */
   timeoutMs?: number;
   /** Attempts of a subtask it takes, including the first. @default the troupe's `attempts` */

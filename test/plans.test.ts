@@ -113,6 +113,11 @@ describe('plan schema: each rule names its path in the file', () => {
       /experts\[0\]\.concurrency: expected a positive integer, got number 0/,
     ],
     [
+      'lookahead not a boolean',
+      set(['experts', 0, 'lookahead'], 'yes'),
+      /experts\[0\]\.lookahead: expected true or false/,
+    ],
+    [
       'a negative timeout',
       set(['experts', 0, 'timeoutMs'], -1),
       /experts\[0\]\.timeoutMs: expected a duration in ms/,

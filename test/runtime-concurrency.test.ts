@@ -112,6 +112,26 @@ describe('many runs', () => {
     }
   });
 
+  it('an expert defined with lookahead: false takes none', () => {
+    const t = openTroupe({
+      threads: 2,
+      experts: [
+        defineExpert({
+          name: 'x',
+          skills: { s: 1 },
+          module: fixture('behave'),
+          concurrency: 4,
+          lookahead: false,
+        }),
+        defineExpert({ name: 'y', skills: { s: 1 }, module: fixture('behave'), concurrency: 4 }),
+      ],
+    });
+    expect(t.experts().map((e) => [e.name, e.lookahead])).toEqual([
+      ['x', 0],
+      ['y', 2],
+    ]);
+  });
+
   it('no expert takes lookahead in a troupe with a heavy receiver', () => {
     const t = openTroupe({
       threads: 2,

@@ -83,6 +83,11 @@ describe('createTroupe options', () => {
       'options.experts[0] "w".concurrency: expected a positive integer, got number 0',
     ],
     [
+      'expert lookahead',
+      { experts: [{ ...expert, lookahead: 'no' }] },
+      'options.experts[0] "w".lookahead: expected a boolean, got "no"',
+    ],
+    [
       'inspect',
       { experts: [expert], inspect: 'yes' },
       'options.inspect: expected a function (inspection event) => void, got "yes"',

@@ -13,6 +13,7 @@ export interface ResolvedExpert {
   skills: Readonly<Record<string, Level>>;
   href: string;
   concurrency: number;
+  lookahead: boolean;
   timeoutMs: number | undefined;
   attempts: number | undefined;
   batch: number | 'auto';
@@ -86,6 +87,9 @@ export function resolveExpert(definition: unknown, at: string): ResolvedExpert {
   const concurrency = d.concurrency ?? 1;
   if (!isPositiveInteger(concurrency))
     throw invalidOption(`${at}.concurrency`, 'a positive integer', concurrency);
+  const lookahead = d.lookahead ?? true;
+  if (typeof lookahead !== 'boolean')
+    throw invalidOption(`${at}.lookahead`, 'a boolean', lookahead);
   if (d.timeoutMs !== undefined && !isDuration(d.timeoutMs)) {
     throw invalidOption(`${at}.timeoutMs`, 'a duration in ms (a number >= 0)', d.timeoutMs);
   }
@@ -114,6 +118,7 @@ export function resolveExpert(definition: unknown, at: string): ResolvedExpert {
     skills: Object.freeze({ ...d.skills }),
     href,
     concurrency,
+    lookahead,
     timeoutMs: d.timeoutMs,
     attempts: d.attempts,
     batch,

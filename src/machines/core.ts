@@ -139,7 +139,7 @@ export class Core {
         name: def.name,
         skills: def.skills,
         concurrency: def.concurrency,
-        lookahead: heavy ? 0 : lookaheadOf(def.concurrency, options.threads),
+        lookahead: heavy || !def.lookahead ? 0 : lookaheadOf(def.concurrency, options.threads),
         active: 0,
         accepting: false,
         retired: false,

@@ -341,6 +341,7 @@ async function compileExpert(
     skills: entry.skills as ExpertDefinition['skills'],
     module,
     ...(entry.concurrency === undefined ? {} : { concurrency: entry.concurrency }),
+    ...(entry.lookahead === undefined ? {} : { lookahead: entry.lookahead }),
     ...(entry.timeoutMs === undefined ? {} : { timeoutMs: entry.timeoutMs }),
     ...(entry.attempts === undefined ? {} : { attempts: entry.attempts }),
     ...(entry.batch === undefined ? {} : { batch: entry.batch }),

@@ -40,6 +40,10 @@ export const ExpertSchema = z
       .record(Text('a skill name'), Level, { error: 'expected an object of skill → level (1–5)' })
       .refine((skills) => Object.keys(skills).length > 0, { error: 'expected at least one skill' }),
     concurrency: Positive.optional(),
+    lookahead: z
+      .boolean({ error: 'expected true or false' })
+      .optional()
+      .describe('take one subtask per thread ahead while concurrency ≥ threads (default true)'),
     timeoutMs: Duration.optional(),
     attempts: Positive.optional(),
     batch: z

@@ -5,6 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { workload } from './paths.js';
+import type { Report } from './workloads/ceiling.js';
 
 export class Ceiling {
   readonly threads: number;
@@ -17,10 +18,11 @@ export class Ceiling {
   }
 
   /**
-   * Runs `n` tasks of `units` each of the workload at `href` across the threads; with `report`,
-   * each thread posts every result to the main thread as it ends, and they are all received.
+   * Runs `n` tasks of `units` each of the workload at `href` across the threads; unless `report`
+   * is `'silent'`, the threads post every result to the main thread (each as it ends, or in
+   * bulk), and they are all received.
    */
-  run(href: string, units: number, n: number, report = false): Promise<number> {
+  run(href: string, units: number, n: number, report: Report = 'silent'): Promise<number> {
     const counter = new SharedArrayBuffer(4);
     let received = 0;
     return Promise.all(
@@ -28,9 +30,9 @@ export class Ceiling {
         (worker) =>
           new Promise<number>((resolve, reject) => {
             const onError = (error: Error) => reject(error);
-            const onMessage = (message: { done?: number }) => {
+            const onMessage = (message: { done?: number; results?: unknown[] }) => {
               if (message.done === undefined) {
-                received++;
+                received += message.results?.length ?? 0;
                 return;
               }
               worker.off('error', onError);
@@ -44,7 +46,7 @@ export class Ceiling {
       ),
     ).then((done) => {
       const total = done.reduce((a, b) => a + b, 0);
-      if (report && received !== total)
+      if (report !== 'silent' && received !== total)
         throw new Error(`bench: the ceiling reported ${received} of ${total} results`);
       return total;
     });

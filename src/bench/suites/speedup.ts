@@ -3,19 +3,23 @@
  * gzip + brotli, a prime sieve, JSON), at ~0.1, ~1, ~5 and ~50 ms per task. Each case runs, in
  * interleaved rounds: the tasks one after another on the main thread (the baseline), a troupe run
  * with T threads, raw Piscina with T threads (min = max, everything queued), and T hand-written
- * worker threads (the ceiling). Factor = sequential ÷ parallel, per round.
+ * worker threads (the ceiling) — silent, posting each result, and posting results in bulk.
+ * Factor = sequential ÷ parallel, per round.
  */
 import { Piscina } from 'piscina';
 import { Ceiling } from '../ceiling.js';
 import { interleaved, perRound, spread } from '../harness.js';
 import { workload } from '../paths.js';
 import { calibrateUnits, loadWorkload, range, workloadTroupe } from '../shared.js';
+import { BULK_MS } from '../workloads/ceiling.js';
 import type { CaseResult, FactorPoint, SuiteOptions } from './pool.js';
 
 export const WORKLOADS = ['sha256', 'compress', 'sieve', 'json'] as const;
 const SIZES_MS = [0.1, 1, 5, 50];
 /** The ceiling's threads posting each result to the main thread as it ends. */
 const REPORTING = 'ceiling, a message per task';
+/** The ceiling's threads posting the results they hold every BULK_MS. */
+const BULK = `ceiling, results every ${BULK_MS} ms`;
 
 /** Tasks per case: at least 8 per thread, and enough for ~200 ms of work (50 ms when quick). */
 export function taskCount(threads: number, ms: number, quick: boolean): number {
@@ -81,7 +85,14 @@ export async function speedupSuite(options: SuiteOptions): Promise<CaseResult[]>
               {
                 name: REPORTING,
                 run: async () => {
-                  const done = await ceiling.run(workload(name).href, u, n, true);
+                  const done = await ceiling.run(workload(name).href, u, n, 'each');
+                  if (done !== n) throw new Error(`bench: the ceiling ran ${done} of ${n} tasks`);
+                },
+              },
+              {
+                name: BULK,
+                run: async () => {
+                  const done = await ceiling.run(workload(name).href, u, n, 'bulk');
                   if (done !== n) throw new Error(`bench: the ceiling ran ${done} of ${n} tasks`);
                 },
               },
@@ -128,6 +139,11 @@ function speedupCase(name: string, threads: number, samples: Record<string, numb
     samples.troupe as number[],
     (c, t) => c / t,
   );
+  const troupeVsBulk = perRound(
+    samples[BULK] as number[],
+    samples.troupe as number[],
+    (c, t) => c / t,
+  );
   const troupeFactor = factor('troupe');
   return {
     name,
@@ -139,6 +155,7 @@ function speedupCase(name: string, threads: number, samples: Record<string, numb
       { label: 'factor: raw piscina', spread: factor('raw piscina') },
       { label: 'factor: ceiling (hand-written threads)', spread: factor('ceiling') },
       { label: 'factor: ceiling, a message per task', spread: factor(REPORTING) },
+      { label: `factor: ceiling, results every ${BULK_MS} ms`, spread: factor(BULK) },
       {
         label: 'efficiency: troupe (factor ÷ threads)',
         spread: {
@@ -160,6 +177,7 @@ function speedupCase(name: string, threads: number, samples: Record<string, numb
         pass: troupeVsCeiling.median >= 0.98,
       },
       { label: 'troupe ÷ ceiling with a message per task (factor)', spread: troupeVsReporting },
+      { label: `troupe ÷ ceiling with results every ${BULK_MS} ms (factor)`, spread: troupeVsBulk },
     ],
     samples,
     points,

@@ -1,17 +1,24 @@
 /**
  * The ceiling of the speedup suite: a hand-written worker thread that takes task numbers from a
- * shared counter and runs the workload until none are left — with no message per task, or, when
- * `report` is set, posting each task's result to the main thread as it ends (what any pool that
- * returns results must at least do).
+ * shared counter and runs the workload until none are left — with no message per task
+ * (`'silent'`), posting each task's result to the main thread as it ends (`'each'`: what a pool
+ * that returns each result at once must at least do), or posting the results it holds once at
+ * least `BULK_MS` have passed since its last post (`'bulk'`: the least a design that returns
+ * results at all could cost).
  */
 import { parentPort } from 'node:worker_threads';
+
+export type Report = 'silent' | 'each' | 'bulk';
+
+/** How long a thread holds results before it posts them, in `'bulk'`. */
+export const BULK_MS = 1;
 
 interface Go {
   href: string;
   units: number;
   n: number;
   counter: SharedArrayBuffer;
-  report: boolean;
+  report: Report;
 }
 
 const loaded = new Map<string, (units: number) => unknown>();
@@ -24,10 +31,22 @@ parentPort?.on('message', async ({ href, units, n, counter, report }: Go) => {
   }
   const next = new Int32Array(counter);
   let done = 0;
+  let held: unknown[] = [];
+  let posted = performance.now();
   while (Atomics.add(next, 0, 1) < n) {
     const result = run(units);
     done++;
-    if (report) parentPort?.postMessage({ result });
+    if (report === 'each') parentPort?.postMessage({ results: [result] });
+    else if (report === 'bulk') {
+      held.push(result);
+      const now = performance.now();
+      if (now - posted >= BULK_MS) {
+        parentPort?.postMessage({ results: held });
+        held = [];
+        posted = now;
+      }
+    }
   }
+  if (held.length > 0) parentPort?.postMessage({ results: held });
   parentPort?.postMessage({ done });
 });

@@ -7,14 +7,19 @@ import { blocker, closeAll, settle, testPool } from './helpers.js';
 
 afterEach(closeAll);
 
+const behave = new URL('./fixtures/behave.mjs', import.meta.url);
+
+/** Two threads over `behave`, its run time measured by three tasks of `input` first. */
+async function measuredPool(input: object, batch: 1 | 'auto' = 1) {
+  const pool = testPool({ threads: 2, modules: { behave: { url: behave, batch } } });
+  for (let i = 0; i < 3; i++) await pool.run('behave', input);
+  return pool;
+}
+
 describe('stacking long tasks', () => {
   it('no task waits behind a blocked one while the other thread is free: it is taken back', async () => {
-    const pool = testPool({
-      threads: 2,
-      modules: { behave: { url: new URL('./fixtures/behave.mjs', import.meta.url), batch: 1 } },
-    });
     // Three samples of ~3 ms: the module is measured long (not short, never batched).
-    for (let i = 0; i < 3; i++) await pool.run('behave', { op: 'spin', ms: 3 });
+    const pool = await measuredPool({ op: 'spin', ms: 3 });
     const gate = blocker();
     const blocked = pool.run('behave', gate.input('A'));
     await gate.started();
@@ -31,12 +36,8 @@ describe('stacking long tasks', () => {
   });
 
   it('a stacked batch is taken back whole and runs on the free thread, in order', async () => {
-    const pool = testPool({
-      threads: 2,
-      modules: { behave: new URL('./fixtures/behave.mjs', import.meta.url) },
-    });
     // Measured short (~0.2 ms): batched by 'auto'.
-    for (let i = 0; i < 3; i++) await pool.run('behave', { op: 'spin', ms: 0.2 });
+    const pool = await measuredPool({ op: 'spin', ms: 0.2 }, 'auto');
     const gate = blocker();
     const blocked = pool.run('behave', gate.input('A'));
     await gate.started();
@@ -52,11 +53,7 @@ describe('stacking long tasks', () => {
   });
 
   it('tasks of very different lengths, a few in flight at a time: each settles once, with its own value', async () => {
-    const pool = testPool({
-      threads: 2,
-      modules: { behave: { url: new URL('./fixtures/behave.mjs', import.meta.url), batch: 1 } },
-    });
-    for (let i = 0; i < 3; i++) await pool.run('behave', { op: 'spin', ms: 1 });
+    const pool = await measuredPool({ op: 'spin', ms: 1 });
     // Four in flight; every 8th task is long, so stacked tasks often wait behind a long one
     // while the other thread runs dry: they are taken back (or begun first, racing for the same
     // compare-and-swap), and the thread that was to run them skips them. A task run twice or
@@ -84,11 +81,7 @@ describe('stacking long tasks', () => {
   });
 
   it('a task with transferred input never waits behind another (it could not be taken back)', async () => {
-    const pool = testPool({
-      threads: 2,
-      modules: { behave: { url: new URL('./fixtures/behave.mjs', import.meta.url), batch: 1 } },
-    });
-    for (let i = 0; i < 3; i++) await pool.run('behave', { op: 'spin', ms: 1 });
+    const pool = await measuredPool({ op: 'spin', ms: 1 });
     const gate = blocker();
     const blocked = pool.run('behave', gate.input('A'));
     await gate.started();
@@ -104,10 +97,9 @@ describe('stacking long tasks', () => {
   });
 
   it('a task Piscina places later from its own queue is still taken back for an idle thread', async () => {
-    const fixture = new URL('./fixtures/behave.mjs', import.meta.url);
     const pool = testPool({
       threads: 2,
-      modules: { m: { url: fixture, batch: 1 }, u: { url: fixture, batch: 1 } },
+      modules: { m: { url: behave, batch: 1 }, u: { url: behave, batch: 1 } },
     });
     for (let i = 0; i < 3; i++) await pool.run('m', { op: 'spin', ms: 1 });
     // Both threads run an unmeasured task of u (never stacked upon), so the next two hand-offs
@@ -134,11 +126,7 @@ describe('stacking long tasks', () => {
   });
 
   it('after a thread was replaced, nothing is taken back while every thread is busy', async () => {
-    const pool = testPool({
-      threads: 2,
-      modules: { behave: { url: new URL('./fixtures/behave.mjs', import.meta.url), batch: 1 } },
-    });
-    for (let i = 0; i < 3; i++) await pool.run('behave', { op: 'echo', value: i });
+    const pool = await measuredPool({ op: 'echo', value: 0 });
     const crash = await settle(pool.run('behave', { op: 'exit' }));
     expect(crash.ok ? '' : crash.code).toBe('E_WORKER_CRASHED');
     // Two tasks running at once: the replacement is ready (whatever was taken back meanwhile
@@ -176,11 +164,7 @@ describe('stacking long tasks', () => {
   });
 
   it('a replacement thread that becomes ready takes over work stacked behind a busy one', async () => {
-    const pool = testPool({
-      threads: 2,
-      modules: { behave: { url: new URL('./fixtures/behave.mjs', import.meta.url), batch: 1 } },
-    });
-    for (let i = 0; i < 3; i++) await pool.run('behave', { op: 'echo', value: i });
+    const pool = await measuredPool({ op: 'echo', value: 0 });
     const gate = blocker();
     const blocked = pool.run('behave', gate.input('A'));
     await gate.started();

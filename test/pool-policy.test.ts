@@ -119,9 +119,10 @@ describe('batching', () => {
     samples,
   });
 
-  it("'auto' batches tasks under 2 ms, ~4 ms of work a message, capped", () => {
-    expect(batchSize(module('auto', 5))).toBe(1);
-    expect(batchSize(module('auto', 1))).toBe(4);
+  it("'auto' batches tasks under 12 ms, ~24 ms of work a message, capped", () => {
+    expect(batchSize(module('auto', 15))).toBe(1);
+    expect(batchSize(module('auto', 5))).toBe(4);
+    expect(batchSize(module('auto', 1))).toBe(24);
     expect(batchSize(module('auto', 0.1))).toBe(AUTO_BATCH_MAX);
     expect(batchSize(module('auto', 0.1, 2))).toBe(1); // not measured enough yet
     expect(batchSize(module(6, 100))).toBe(6);

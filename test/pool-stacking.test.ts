@@ -176,4 +176,35 @@ describe('stacking long tasks', () => {
     gate.release();
     expect(await blocked).toBe('A');
   });
+
+  it('a batch a thread runs gives up what it has not begun to a thread that goes idle', async () => {
+    // Batches of up to 8 of a module measured at ~1 ms a task.
+    const pool = testPool({ threads: 2, modules: { behave: { url: behave, batch: 8 } } });
+    for (let i = 0; i < 3; i++) await pool.run('behave', { op: 'spin', ms: 1 });
+    // Both threads blocked, one task stacked behind each: four hand-offs, the most in flight,
+    // so what comes next waits in the pool's queue and leaves it in batches.
+    const gateA = blocker();
+    const gateB = blocker();
+    const a = pool.run('behave', gateA.input('A'));
+    const b = pool.run('behave', gateB.input('B'));
+    await gateA.started();
+    await gateB.started();
+    const stacked = [1, 2].map((value) => pool.run('behave', { op: 'echo', value }));
+    // A batch led by a task that blocks, and seven more after it.
+    const gateC = blocker();
+    const c = pool.run('behave', gateC.input('C'));
+    const values = [1, 2, 3, 4, 5, 6, 7];
+    const rest = values.map((value) => pool.run('behave', { op: 'spin', ms: 1, value }));
+    gateA.release();
+    await gateC.started();
+    gateB.release();
+    // The thread blocked in C's batch never gets to the rest of it: they must all run on the
+    // other thread, taken back from the batch (and from the batch stacked behind it).
+    expect(await Promise.all(rest)).toEqual(values);
+    expect(await Promise.all([a, b, ...stacked])).toEqual(['A', 'B', 1, 2]);
+    expect(pool.stats().trimmed).toBeGreaterThanOrEqual(1);
+    gateC.release();
+    expect(await c).toBe('C');
+    expect(pool.stats()).toMatchObject({ completed: 3 + 12, failed: 0, cancelled: 0, running: 0 });
+  });
 });

@@ -64,6 +64,11 @@ export interface Handoff {
    * taken back (stolen) if another thread goes idle first.
    */
   stacked: boolean;
+  /**
+   * Items before this index are the hand-off's; those from it on were taken back from the batch
+   * while it ran (see Lanes.trim) and run elsewhere. `jobs.length` until then.
+   */
+  held: number;
   /** A cancelled task's thread is terminated when this fires, unless the task stops first. */
   graceTimer: NodeJS.Timeout | undefined;
 }

@@ -26,13 +26,17 @@ export type LaneReading =
 const HANDED: LaneReading = Object.freeze({ state: 'handed' });
 
 export class Lanes {
-  /** Shared with threads: Int32 state words, then Int32 thread ids, then Int32 cancel words. */
+  /**
+   * Shared with threads: Int32 state words, then Int32 thread ids, then Int32 cancel words, then
+   * Int32 limit words (see {@link trim}).
+   */
   readonly stateBuffer: SharedArrayBuffer;
   /** Shared with threads: Float64 start stamps, ms since the pool's epoch. */
   readonly timeBuffer: SharedArrayBuffer;
   readonly #words: Int32Array;
   readonly #threads: Int32Array;
   readonly #cancels: Int32Array;
+  readonly #limits: Int32Array;
   readonly #times: Float64Array;
   readonly #gens: Int32Array;
   readonly #free = new Deque<number>();
@@ -44,11 +48,12 @@ export class Lanes {
    */
   constructor(inFlight: number) {
     const count = inFlight * 2 + 2;
-    this.stateBuffer = new SharedArrayBuffer(count * 12);
+    this.stateBuffer = new SharedArrayBuffer(count * 16);
     this.timeBuffer = new SharedArrayBuffer(count * 8);
     this.#words = new Int32Array(this.stateBuffer, 0, count);
     this.#threads = new Int32Array(this.stateBuffer, count * 4, count);
     this.#cancels = new Int32Array(this.stateBuffer, count * 8, count);
+    this.#limits = new Int32Array(this.stateBuffer, count * 12, count);
     this.#times = new Float64Array(this.timeBuffer);
     this.#gens = new Int32Array(count);
     for (let lane = 0; lane < count; lane++) this.#free.push(lane);
@@ -86,6 +91,26 @@ export class Lanes {
     return (
       Atomics.compareExchange(this.#words, lane, handed, laneWord(gen, LANE_STOLEN)) === handed
     );
+  }
+
+  /**
+   * Takes back the items of a running batch from `from` on (`from` past the item it runs now):
+   * the thread stops before item `from`, for it reads the limit word after stamping each item's
+   * start, as it reads the cancel word. Returns the first item the pool holds from now on —
+   * `from`, or later if the thread began an item at or past `from` before it saw the limit (it
+   * keeps what it has begun). Same reasoning as {@link cancel}: we write the limit and then read
+   * the stamp; the thread writes the stamp and then reads the limit; one of us sees the other.
+   *
+   * Returns `undefined` if nothing can be taken now: the thread is not running the batch (then
+   * the limit is not written), or it answered meanwhile (then it may have stopped at the limit:
+   * the items it stopped at come back in its answer as `E_TRIMMED`, to be queued again).
+   */
+  trim(lane: number, gen: number, from: number): number | undefined {
+    if (this.read(lane, gen).state !== 'running') return undefined;
+    Atomics.store(this.#limits, lane, laneWord(gen, from));
+    const after = this.read(lane, gen);
+    if (after.state !== 'running') return undefined;
+    return Math.max(from, after.item + 1);
   }
 
   release(lane: number): void {

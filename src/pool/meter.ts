@@ -23,6 +23,7 @@ export class PoolMeter {
     cancelled: 0,
     requeued: 0,
     stolen: 0,
+    trimmed: 0,
     threadsReplaced: 0,
     strayErrors: 0,
   };

@@ -10,8 +10,8 @@ export interface ModuleRegistration {
   url: string | URL;
   /**
    * Tasks handed to a thread in one message: `1` (no batching), a fixed number, or `'auto'`,
-   * which picks a batch from the module's measured run time (~4 ms of work a message, at most
-   * 32 tasks) and only batches tasks that run under ~2 ms.
+   * which picks a batch from the module's measured run time (~24 ms of work a message, at most
+   * 128 tasks) and only batches tasks that run under ~12 ms.
    * @default 'auto'
    */
   batch?: number | 'auto';

@@ -51,6 +51,11 @@ const HANDOFF_DEPTH = 2;
  * time, share a slot: the first then goes without the guard.
  */
 const DOOM_SLOTS = 1024;
+/**
+ * A running batch is split for an idle thread only if the part taken back holds at least this
+ * much work (by its module's typical run time): less is not worth a message.
+ */
+const MIN_TRIM_MS = 0.5;
 
 const WORKER_URL = new URL('./worker.js', import.meta.url).href;
 
@@ -96,6 +101,8 @@ export class Pool {
   /** Each live thread's end of its context channel, by thread id. */
   readonly #ports = new Map<number, MessagePort>();
   readonly #terminatedThreads = new Set<number>();
+  /** Threads whose death was charged to the task they were running (see #collateral). */
+  readonly #chargedDeaths = new Set<number>();
   /** Shared with threads: the id of each thread the pool terminates, in its slot (see #terminate). */
   readonly #doomed = new Int32Array(new SharedArrayBuffer(DOOM_SLOTS * 4));
   #idleWaiters: (() => void)[] = [];
@@ -109,6 +116,8 @@ export class Pool {
   #timed = 0;
   /** Stacked hand-offs in flight that may still be stolen (see Handoff.stacked). */
   #stacked = 0;
+  /** Hand-offs in flight with more than one item: a running one may be split (see #trimForIdle). */
+  #batches = 0;
   /** Hand-offs in flight on each thread, as placed by #balance (what Piscina counts as its usage). */
   readonly #perThread = new Map<number, number>();
   /** Threads that are ready (Piscina's `workerCreate`), by id: only these can be idle. */
@@ -438,6 +447,7 @@ export class Pool {
       done: false,
       thread: -1,
       stacked: false,
+      held: jobs.length,
       graceTimer: undefined,
     };
     this.#byLane[lane] = handoff;
@@ -457,6 +467,7 @@ export class Pool {
     }
     this.#running += jobs.length;
     this.#inFlight.add(handoff);
+    if (jobs.length > 1) this.#batches++;
     const message: TaskMessage = {
       k: first.kind,
       m: first.module.reg.name,
@@ -544,10 +555,11 @@ export class Pool {
   }
 
   #scheduleSteal(): void {
-    if (this.#stacked === 0 || this.#queue.size > 0 || this.#stealCheck !== undefined) return;
+    if (this.#stacked + this.#batches === 0 || this.#queue.size > 0) return;
+    if (this.#stealCheck !== undefined) return;
     this.#stealCheck = setImmediate(() => {
       this.#stealCheck = undefined;
-      if (this.#stacked > 0 && this.#queue.size === 0 && this.#forced === undefined)
+      if (this.#stacked + this.#batches > 0 && this.#queue.size === 0 && this.#forced === undefined)
         this.#stealForIdle();
     });
     this.#stealCheck.unref();
@@ -557,7 +569,9 @@ export class Pool {
    * Nothing waits in the queue, a thread has nothing of the pool's, and a stacked hand-off still
    * waits behind a busy thread: take it back (if that thread has not begun it) and hand it out
    * again — to the idle thread, which #balance prefers. The old message stays in the busy
-   * thread's port as a "zombie", which that thread skips when it gets there.
+   * thread's port as a "zombie", which that thread skips when it gets there. With no stacked
+   * hand-off left to take, a batch a busy thread is running gives up half of what it has not
+   * begun (see #trimForIdle).
    */
   #stealForIdle(): void {
     let idle = 0;
@@ -597,6 +611,58 @@ export class Pool {
       }
     }
     if (stole) this.#pump();
+    while (idle > 0 && this.#batches > 0 && this.#trimForIdle()) idle--;
+  }
+
+  /**
+   * Of the batches busy threads are running, takes back from the one with the most work not yet
+   * begun the later half of that work (at least MIN_TRIM_MS of it), and hands it to an idle
+   * thread in one message: the two threads then finish at about the same time, instead of one
+   * waiting for the other's whole batch. The busy thread stops before the first item taken (see
+   * Lanes.trim); exactly one of them runs each item. True if work was handed out.
+   */
+  #trimForIdle(): boolean {
+    let best: Handoff | undefined;
+    let bestFrom = 0;
+    let most = MIN_TRIM_MS;
+    for (const handoff of this.#inFlight) {
+      if (handoff.held < 2 || handoff.kill !== undefined || handoff.stacked) continue;
+      const lane = this.#lanes.read(handoff.lane, handoff.gen);
+      if (lane.state !== 'running') continue;
+      const take = Math.ceil((handoff.held - lane.item - 1) / 2);
+      const work = take * (handoff.jobs[0] as Job).module.avgRunMs;
+      if (take < 1 || work < most) continue;
+      best = handoff;
+      bestFrom = handoff.held - take;
+      most = work;
+    }
+    if (best === undefined) return false;
+    const from = this.#lanes.trim(best.lane, best.gen, bestFrom);
+    if (from === undefined || from >= best.held) return false;
+    const taken: Job[] = [];
+    for (let index = from; index < best.held; index++) {
+      const job = best.jobs[index] as Job;
+      if (job.handoff !== best || job.settled) continue;
+      job.handoff = undefined;
+      this.#running--;
+      taken.push(job);
+    }
+    best.held = from;
+    this.#meter.counts.trimmed += taken.length;
+    const module = (best.jobs[0] as Job).module;
+    if (module.broken !== undefined) {
+      for (const job of taken) this.#fail(job, copyError(module.broken));
+      return true;
+    }
+    if (taken.length === 0) return true;
+    if (this.#inFlight.size < this.#options.threads * HANDOFF_DEPTH && this.#holdPump === 0) {
+      this.#handOff(taken);
+      return true;
+    }
+    for (let index = taken.length - 1; index >= 0; index--)
+      this.#queue.unshift(taken[index] as Job);
+    this.#pump();
+    return true;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -607,6 +673,7 @@ export class Pool {
     handoff.done = true;
     if (handoff.timed && --this.#timed === 0) this.#stopSweeper();
     if (handoff.stacked) this.#stacked--;
+    if (handoff.jobs.length > 1) this.#batches--;
     if (handoff.thread >= 0) {
       const left = (this.#perThread.get(handoff.thread) ?? 1) - 1;
       if (left > 0) this.#perThread.set(handoff.thread, left);
@@ -622,6 +689,7 @@ export class Pool {
 
   #onAnswer(handoff: Handoff, response: TaskResponse): void {
     if (!this.#release(handoff)) return;
+    let trimmed: Job[] | undefined;
     for (let index = 0; index < handoff.jobs.length; index++) {
       const job = handoff.jobs[index] as Job;
       const result = response.r[index];
@@ -630,19 +698,34 @@ export class Pool {
         this.#fail(job, new TroupeError('E_INTERNAL', `a thread answered ${count} items`));
         continue;
       }
-      if (result.ok || result.code !== 'E_CANCELLED') {
+      if (result.ok || (result.code !== 'E_CANCELLED' && result.code !== 'E_TRIMMED')) {
         this.#meter.ran(job.module, response.th, result.ms);
         job.runMs = result.ms;
       }
-      // Settled or requeued already (the pool gave up on this hand-off, or cancelled the item).
+      // Settled or requeued already (the pool gave up on this hand-off, cancelled the item, or
+      // took it back from the batch and gave it to another thread).
       if (job.handoff !== handoff || job.settled) continue;
       if (result.ok) {
         this.#succeed(job, result.v);
         continue;
       }
+      if (result.code === 'E_TRIMMED') {
+        // The thread stopped at a limit the pool set as it answered (see Lanes.trim): not begun.
+        if (trimmed === undefined) trimmed = [];
+        trimmed.push(job);
+        continue;
+      }
       const error = itemError(job.module.reg.name, result);
       if (error.code === 'E_MODULE_LOAD') this.#markBroken(job.module, error);
       this.#fail(job, error);
+    }
+    if (trimmed !== undefined) {
+      for (let index = trimmed.length - 1; index >= 0; index--) {
+        const job = trimmed[index] as Job;
+        job.handoff = undefined;
+        this.#running--;
+        this.#queue.unshift(job);
+      }
     }
     for (const wire of response.stray ?? []) {
       const what = `an error thrown on thread ${response.th} outside any running task`;
@@ -656,12 +739,40 @@ export class Pool {
   #onDeath(handoff: Handoff, error: unknown): void {
     if (!this.#release(handoff)) return;
     // A hand-off the pool gave up on had its verdict applied then: only its slot is freed now.
-    if (handoff.kill === undefined) this.#apply(handoff, this.#blame(handoff, error), error);
+    if (handoff.kill === undefined) {
+      const verdict = this.#blame(handoff, error);
+      if (typeof verdict.item === 'number' && handoff.thread >= 0)
+        remember(this.#chargedDeaths, handoff.thread);
+      this.#apply(handoff, verdict, error, this.#collateral(handoff, verdict));
+    }
     this.#afterSettle();
   }
 
-  /** Fails the blamed item (or all), and puts the others back at the front of the queue. */
-  #apply(handoff: Handoff, verdict: Blame, cause: unknown): void {
+  /**
+   * Did this hand-off die of something else? Its thread died running another item of the batch
+   * (charged with it), or another message (charged, or still reading as running), or the pool
+   * ended the thread itself. Then its tasks that had not begun are provably not why, and their
+   * requeue is not counted against MAX_REQUEUES — which is there to stop a task that kills every
+   * thread before it begins, and would otherwise fail a task that merely waited behind crashes.
+   */
+  #collateral(handoff: Handoff, verdict: Blame): boolean {
+    if (typeof verdict.item === 'number') return true;
+    const thread = handoff.thread;
+    if (verdict.item !== 'none' || thread < 0) return false;
+    if (this.#terminatedThreads.has(thread) || this.#chargedDeaths.has(thread)) return true;
+    for (const other of this.#inFlight) {
+      if (other === handoff || other.thread !== thread) continue;
+      const state = this.#lanes.read(other.lane, other.gen).state;
+      if (state === 'running' || state === 'loading') return true;
+    }
+    return false;
+  }
+
+  /**
+   * Fails the blamed item (or all), and puts the others back at the front of the queue (not
+   * counted as requeues if `collateral`: see #collateral).
+   */
+  #apply(handoff: Handoff, verdict: Blame, cause: unknown, collateral = false): void {
     if (verdict.error.code === 'E_MODULE_LOAD')
       this.#markBroken((handoff.jobs[0] as Job).module, verdict.error);
     const innocent: Job[] = [];
@@ -672,7 +783,7 @@ export class Pool {
     });
     // Back to the front of the queue in their original order.
     for (let index = innocent.length - 1; index >= 0; index--)
-      this.#requeue(innocent[index] as Job, cause);
+      this.#requeue(innocent[index] as Job, cause, collateral);
   }
 
   #blame(handoff: Handoff, error: unknown): Blame {
@@ -697,7 +808,7 @@ export class Pool {
     });
   }
 
-  #requeue(job: Job, cause: unknown): void {
+  #requeue(job: Job, cause: unknown, innocent = false): void {
     if (job.settled) return;
     const name = job.module.reg.name;
     let refusal: TroupeError | undefined = this.#forced;
@@ -712,7 +823,7 @@ export class Pool {
         },
       );
     }
-    if (refusal === undefined && ++job.requeues > MAX_REQUEUES) {
+    if (refusal === undefined && !innocent && ++job.requeues > MAX_REQUEUES) {
       refusal = new TroupeError(
         'E_WORKER_CRASHED',
         `${name}: ${MAX_REQUEUES + 1} threads died before they could start the task`,
@@ -891,7 +1002,7 @@ export class Pool {
       const running = handoff.jobs[lane.item];
       if (running !== undefined) running.runMs = this.#meter.now() - lane.since;
     }
-    this.#apply(handoff, verdict, verdict.error);
+    this.#apply(handoff, verdict, verdict.error, typeof verdict.item === 'number');
     this.#afterSettle();
   }
 
@@ -987,9 +1098,7 @@ export class Pool {
 
   /** The pool ends this thread itself: nothing else that dies with it is to blame. */
   #markTerminated(threadId: number): void {
-    this.#terminatedThreads.add(threadId);
-    if (this.#terminatedThreads.size > 1024)
-      this.#terminatedThreads.delete(this.#terminatedThreads.values().next().value as number);
+    remember(this.#terminatedThreads, threadId);
   }
 
   /**
@@ -1032,7 +1141,7 @@ export class Pool {
       },
     );
     handoff.kill = { item: side.item, error };
-    this.#apply(handoff, handoff.kill, error);
+    this.#apply(handoff, handoff.kill, error, true);
     this.#afterSettle();
   }
 
@@ -1112,6 +1221,12 @@ export class Pool {
 }
 
 /** A fresh error per task with the same code, message and cause (errors are not shared). */
+/** Adds a thread id to a set that keeps the last 1 024. */
+function remember(threads: Set<number>, threadId: number): void {
+  threads.add(threadId);
+  if (threads.size > 1024) threads.delete(threads.values().next().value as number);
+}
+
 function copyError(error: TroupeError): TroupeError {
   return new TroupeError(error.code, error.message, { cause: error.cause, details: error.details });
 }

@@ -12,7 +12,8 @@ export interface WorkerBoot {
   /**
    * Lanes, one per hand-off slot: Int32 state words (see {@link laneWord}), then the Int32 thread
    * id of the thread that took the slot, then Int32 cancel words (the generation of a hand-off
-   * the pool gave up on: its items not yet started are skipped).
+   * the pool gave up on: its items not yet started are skipped), then Int32 limit words
+   * (`laneWord(gen, k)`: the pool took back the batch's items from k on; the thread stops there).
    */
   laneState: SharedArrayBuffer;
   /** Lane start stamps (Float64, ms since the pool's epoch), one per slot. */
@@ -70,9 +71,15 @@ export type ItemResult =
 
 /**
  * How an item failed on the thread: the handler threw, its module did not load, its probe failed,
- * or it was skipped because the pool had given up on its hand-off (the pool settled it already).
+ * it was skipped because the pool had given up on its hand-off (the pool settled it already), or
+ * it was not begun because the pool took it back from the batch (`E_TRIMMED`: it runs elsewhere).
  */
-export type ItemFailureCode = 'E_TASK_FAILED' | 'E_MODULE_LOAD' | 'E_PROBE_FAILED' | 'E_CANCELLED';
+export type ItemFailureCode =
+  | 'E_TASK_FAILED'
+  | 'E_MODULE_LOAD'
+  | 'E_PROBE_FAILED'
+  | 'E_CANCELLED'
+  | 'E_TRIMMED';
 
 /** What a thread answers for one {@link TaskMessage}. */
 export interface TaskResponse {

@@ -78,6 +78,11 @@ export interface PoolStats {
    * went idle (their tasks ran there instead).
    */
   stolen: number;
+  /**
+   * Tasks taken back from a batch a busy thread was running, before it began them, for a thread
+   * that went idle (they ran there instead).
+   */
+  trimmed: number;
   /** Threads replaced after a crash, a timeout, a cancel or a stray error. */
   threadsReplaced: number;
   /** Errors thrown on threads outside the task that caused them. */

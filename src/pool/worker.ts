@@ -37,10 +37,11 @@ interface LoadedModule {
 }
 
 const boot = workerData as WorkerBoot;
-const lanes = boot.laneState.byteLength / 12;
+const lanes = boot.laneState.byteLength / 16;
 const laneState = new Int32Array(boot.laneState, 0, lanes);
 const laneThread = new Int32Array(boot.laneState, lanes * 4, lanes);
 const laneCancel = new Int32Array(boot.laneState, lanes * 8, lanes);
+const laneLimit = new Int32Array(boot.laneState, lanes * 12, lanes);
 const laneTime = new Float64Array(boot.laneTime);
 const offset = performance.timeOrigin - boot.epoch;
 const now = (): number => offset + performance.now();
@@ -323,6 +324,10 @@ function runFrom(
     Atomics.store(laneState, lane, laneWord(gen, index + 1));
     // Stamp first, then read the cancel word (see Lanes.cancel): the pool gave up on the rest.
     if (Atomics.load(laneCancel, lane) === gen) return answer(message, skipRest(message, results));
+    // ...and the limit word (see Lanes.trim): the pool took the rest back for another thread.
+    const limit = Atomics.load(laneLimit, lane);
+    if (limit >>> 8 === gen && index >= (limit & 0xff))
+      return answer(message, skipRest(message, results, TRIMMED));
     const result = runItem(loaded, message, index, start);
     if (result instanceof Promise) {
       const next = index + 1;
@@ -345,8 +350,15 @@ const SKIPPED: ItemResult = Object.freeze({
   ms: 0,
 }) as ItemResult;
 
-function skipRest(message: TaskMessage, results: ItemResult[]): ItemResult[] {
-  while (results.length < message.i.length) results.push(SKIPPED);
+const TRIMMED: ItemResult = Object.freeze({
+  ok: false,
+  code: 'E_TRIMMED',
+  e: { name: 'TroupeError', message: 'not begun: the pool took it back for another thread' },
+  ms: 0,
+}) as ItemResult;
+
+function skipRest(message: TaskMessage, results: ItemResult[], as = SKIPPED): ItemResult[] {
+  while (results.length < message.i.length) results.push(as);
   return results;
 }
 

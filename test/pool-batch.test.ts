@@ -7,6 +7,30 @@ afterEach(closeAll);
 const batched = (batch: number | 'auto') => ({ behave: { url: fixture('behave'), batch } });
 
 describe('batching', () => {
+  it('each task of a batch gets its own context, however the batch packs them', async () => {
+    const pool = testPool({ threads: 1, modules: batched(8) });
+    const gate = blocker();
+    const held = pool.run('behave', gate.input('held'));
+    await gate.started();
+    // Queued behind the blocked task (the first alone, in the thread's second slot), then handed
+    // out in batches of 8: tasks that share fields and differ in others (packed as columns),
+    // some with deps, then a mixed batch (one object each).
+    const contexts = [
+      ...Array.from({ length: 9 }, (_, i) => ({
+        task: { id: `t${i}`, needs: 'x', attempt: 1 + (i % 2), runId: 'r' },
+        ...(i % 3 === 0 ? { deps: { up: i } } : {}),
+      })),
+      { task: { id: 'other', extra: true } },
+      {},
+      { deps: { only: 'deps' } },
+      { task: { id: 't9', needs: 'x', attempt: 1, runId: 'r' } },
+    ];
+    const runs = contexts.map((context) => pool.run('behave', { op: 'ctx' }, { context }));
+    gate.release();
+    expect(await held).toBe('held');
+    expect(await Promise.all(runs)).toEqual(contexts.map((context) => ({ deps: {}, ...context })));
+  });
+
   it('returns each task its own result and its own error, in one message', async () => {
     const pool = testPool({ threads: 1, modules: batched(8) });
     const inputs = Array.from({ length: 16 }, (_, i) =>
@@ -81,6 +105,8 @@ describe('batching', () => {
       const held = pool.run('behave', gate.input('held'));
       await gate.started();
       const filler = pool.run('behave', { op: 'echo', value: 'filler' }); // the thread's second slot
+      // Handed out at the end of this turn (with what else was queued by then): let it go alone.
+      await Promise.resolve();
       let aSettledAt = 0;
       const a = pool.run('behave', { op: 'echo', value: 'a' }).then((v) => {
         aSettledAt = performance.timeOrigin + performance.now();

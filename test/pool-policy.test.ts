@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { AUTO_BATCH_MAX, batchSize, fairShare } from '../dist/pool/batching.js';
 import { blame } from '../dist/pool/failures.js';
 import type { LaneReading } from '../dist/pool/lanes.js';
+import { packContexts, type TaskMessage, unpackContext } from '../dist/pool/protocol.js';
 import { expired, LOAD_SLACK_MS } from '../dist/pool/timeouts.js';
 
 const limits = { startGraceMs: 1000, moduleLoadTimeoutMs: 500 };
@@ -128,9 +129,58 @@ describe('batching', () => {
     expect(batchSize(module(6, 100))).toBe(6);
   });
 
-  it('never hands one thread more than its share of what waits', () => {
-    expect(fairShare(32, 10, 2)).toBe(5);
-    expect(fairShare(4, 100, 2)).toBe(4);
-    expect(fairShare(8, 1, 2)).toBe(1);
+  it('splits what waits evenly over the messages a pass hands out, at least one per thread', () => {
+    expect(fairShare(255, 4, 2)).toBe(64);
+    expect(fairShare(255, 1, 2)).toBe(128);
+    expect(fairShare(10, 3, 2)).toBe(4);
+    expect(fairShare(1, 4, 2)).toBe(1);
+  });
+});
+
+describe('packing contexts', () => {
+  const pack = (
+    contexts: ({ task?: Record<string, unknown>; deps?: Record<string, unknown> } | undefined)[],
+  ) => {
+    const message: TaskMessage = { k: 'run', m: 'm', l: 0, g: 0, i: contexts.map(() => 0) };
+    packContexts(message, contexts);
+    // What crosses to the thread is a structured clone.
+    return structuredClone(message);
+  };
+
+  it('tasks with the same fields travel as columns: shared values once, the others per item', () => {
+    const contexts = [0, 1, 2].map((i) => ({
+      task: { id: `t${i}`, needs: 'x', attempt: 1, runId: 'r' },
+      ...(i === 1 ? { deps: { a: 1 } } : {}),
+    }));
+    const message = pack(contexts);
+    expect(message.c).toBeUndefined();
+    expect(message.t).toEqual({
+      id: { v: ['t0', 't1', 't2'] },
+      needs: { s: 'x' },
+      attempt: { s: 1 },
+      runId: { s: 'r' },
+    });
+    expect(contexts.map((_, i) => unpackContext(message, i))).toEqual(contexts);
+  });
+
+  it('tasks whose fields differ, or items without a task, travel as one object each', () => {
+    for (const contexts of [
+      [{ task: { id: 'a' } }, { task: { id: 'b', more: 1 } }],
+      [{ task: { id: 'a', n: 1 } }, { task: { n: 2, id: 'b' } }],
+      [{ task: { id: 'a' } }, undefined],
+      [{ deps: { a: 1 } }, { task: { id: 'b' } }],
+      [{ task: JSON.parse('{"__proto__": 1}') }],
+    ]) {
+      const message = pack(contexts);
+      expect(message.t).toBeUndefined();
+      expect(contexts.map((_, i) => unpackContext(message, i))).toEqual(contexts);
+    }
+  });
+
+  it('no context at all: nothing is sent', () => {
+    const message = pack([undefined, undefined]);
+    expect(message.c).toBeUndefined();
+    expect(message.t).toBeUndefined();
+    expect(unpackContext(message, 1)).toBeUndefined();
   });
 });

@@ -27,7 +27,12 @@ export function batchSize(module: Pick<ModuleState, 'reg' | 'samples' | 'avgRunM
   );
 }
 
-/** Never give one thread all that waits: split it evenly over the threads. */
-export function fairShare(batch: number, waiting: number, threads: number): number {
-  return Math.max(1, Math.min(batch, Math.ceil(waiting / threads)));
+/**
+ * Items for each message of one pass of the pump: what waits, split evenly over the messages it
+ * may hand out now (the free slots, and never fewer than the threads, so that one message never
+ * takes all that waits while another thread could share it). Taking half of what is left for
+ * each message in turn would hand out 127, 64, 32 and 16 where 60 each would do.
+ */
+export function fairShare(waiting: number, freeSlots: number, threads: number): number {
+  return Math.max(1, Math.ceil(waiting / Math.max(threads, freeSlots)));
 }

@@ -7,6 +7,7 @@ import { MessagePort } from 'node:worker_threads';
 import { expose } from 'comlink/dist/esm/comlink.mjs';
 import { Piscina, queueOptionsSymbol } from 'piscina';
 import { deserializeError, invalidOption, serializeError, TroupeError } from '../errors.js';
+import { fairShare } from './batching.js';
 import { findUncloneable } from './clone.js';
 import { blame, cancelledError, itemError, messageOf } from './failures.js';
 import type { Blame, Handoff, Job, JobKind, ModuleState } from './jobs.js';
@@ -20,17 +21,18 @@ import {
   type ResolvedPoolOptions,
   resolvePoolOptions,
 } from './options.js';
-import type {
-  AbortNotice,
-  CallResult,
-  ContextHostApi,
-  ContextOp,
-  MessageInput,
-  SideMessage,
-  TaskContextData,
-  TaskMessage,
-  TaskResponse,
-  WorkerBoot,
+import {
+  type AbortNotice,
+  type CallResult,
+  type ContextHostApi,
+  type ContextOp,
+  type MessageInput,
+  packContexts,
+  type SideMessage,
+  type TaskContextData,
+  type TaskMessage,
+  type TaskResponse,
+  type WorkerBoot,
 } from './protocol.js';
 import { Deque } from './queue.js';
 import type { PoolStats } from './stats.js';
@@ -125,6 +127,8 @@ export class Pool {
   #stealCheck: NodeJS.Immediate | undefined;
   /** While above 0, #pump hands nothing out (see #watch). */
   #holdPump = 0;
+  /** A #pump is queued for the end of this turn (see #pumpSoon). */
+  #pumpPending = false;
   /** Tasks by the signal that can cancel them (see #watch). */
   readonly #watched = new Map<AbortSignal, { jobs: Set<Job>; listener: () => void }>();
   readonly #watchdog: NodeJS.Timeout;
@@ -415,21 +419,38 @@ export class Pool {
         this.#holding = true;
         this.#watchdog.ref();
       }
-      this.#pump();
+      this.#pumpSoon();
     });
   }
 
-  /** Hands queued work to free threads: at most one message per thread. */
+  /**
+   * Hands queued work out, while there are free slots (HANDOFF_DEPTH per thread): each message
+   * a fair share of what waits (see fairShare).
+   */
   #pump(): void {
     if (this.#holdPump > 0) return;
-    while (
-      this.#inFlight.size < this.#options.threads * HANDOFF_DEPTH &&
-      this.#forced === undefined
-    ) {
-      const jobs = this.#queue.take(this.#options.threads);
+    const { threads } = this.#options;
+    const free = threads * HANDOFF_DEPTH - this.#inFlight.size;
+    if (free <= 0 || this.#queue.size === 0) return;
+    const share = fairShare(this.#queue.size, free, threads);
+    while (this.#inFlight.size < threads * HANDOFF_DEPTH && this.#forced === undefined) {
+      const jobs = this.#queue.take(share);
       if (jobs === undefined) return;
       this.#handOff(jobs);
     }
+  }
+
+  /**
+   * A pump after the current synchronous turn: tasks submitted in one burst (a run handing out
+   * its ready subtasks) leave together, in batches, instead of the first ones one by one.
+   */
+  #pumpSoon(): void {
+    if (this.#pumpPending) return;
+    this.#pumpPending = true;
+    queueMicrotask(() => {
+      this.#pumpPending = false;
+      this.#pump();
+    });
   }
 
   #handOff(jobs: Job[]): void {
@@ -476,7 +497,7 @@ export class Pool {
       i: inputs,
     };
     // Only what is there crosses: an absent field costs nothing to clone.
-    if (contexts !== undefined) message.c = contexts;
+    if (contexts !== undefined) packContexts(message, contexts);
     // Short tasks may wait in a busy thread's port (pipelining); a long or unmeasured one is
     // marked abortable, which Piscina never stacks on a thread nor stacks anything upon, so
     // that nothing short is stuck behind it while another thread frees up.

@@ -60,8 +60,89 @@ export interface TaskMessage {
   g: number;
   /** Inputs: one per item (a batch has several). */
   i: unknown[];
-  /** Per-item context data, parallel to `i` (absent when no item has any). */
+  /** Per-item context data, parallel to `i` (absent when no item has any, or when `t` has it). */
   c?: (TaskContextData | undefined)[] | undefined;
+  /**
+   * Every item's `task`, column by column, when they all have one with the same fields: per
+   * field, the one value every item shares (`s`) or a value per item (`v`). A batch's tasks
+   * share most fields (run, skill, attempt), and a few arrays cost far less to clone than an
+   * object per item (128 items: ~9 µs instead of ~94 µs on this project's VM, in a one-off
+   * measurement).
+   */
+  t?: TaskColumns | undefined;
+  /** Per-item `deps`, parallel to `i`, when `t` carries the tasks (absent when none has any). */
+  d?: (Record<string, unknown> | undefined)[] | undefined;
+}
+
+/** See {@link TaskMessage.t}. */
+export type TaskColumns = Record<string, { s: unknown } | { v: unknown[] }>;
+
+/**
+ * Packs the items' context into a message: as columns (`t`, `d`) when every item has a `task`
+ * with the same fields, else an object per item (`c`). Nothing when no item has any.
+ */
+export function packContexts(
+  message: TaskMessage,
+  contexts: readonly (TaskContextData | undefined)[],
+): void {
+  const first = contexts[0]?.task;
+  const keys = first === undefined ? undefined : Object.keys(first);
+  let columnar = keys !== undefined && !keys.includes('__proto__');
+  let anyContext = false;
+  let anyDeps = false;
+  for (const context of contexts) {
+    if (context === undefined) {
+      columnar = false;
+      continue;
+    }
+    anyContext = true;
+    if (context.deps !== undefined) anyDeps = true;
+    if (!columnar) continue;
+    const task = context.task;
+    if (task === undefined || !sameKeys(task, keys as string[])) columnar = false;
+  }
+  if (!anyContext) return;
+  if (!columnar || keys === undefined) {
+    message.c = contexts as (TaskContextData | undefined)[];
+    return;
+  }
+  // Every item has a task with these keys (checked above).
+  const tasks = contexts.map((context) => (context as TaskContextData).task) as Record<
+    string,
+    unknown
+  >[];
+  const columns: TaskColumns = {};
+  for (const key of keys) {
+    const shared = (tasks[0] as Record<string, unknown>)[key];
+    let same = true;
+    for (let index = 1; index < tasks.length && same; index++)
+      if ((tasks[index] as Record<string, unknown>)[key] !== shared) same = false;
+    columns[key] = same ? { s: shared } : { v: tasks.map((task) => task[key]) };
+  }
+  message.t = columns;
+  if (anyDeps) message.d = contexts.map((context) => context?.deps);
+}
+
+/** Item `index`'s context, whichever way {@link packContexts} packed it. */
+export function unpackContext(message: TaskMessage, index: number): TaskContextData | undefined {
+  const columns = message.t;
+  if (columns === undefined) return message.c?.[index];
+  const task: Record<string, unknown> = {};
+  for (const key in columns) {
+    const column = columns[key] as { s: unknown } | { v: unknown[] };
+    task[key] = 'v' in column ? column.v[index] : column.s;
+  }
+  const deps = message.d?.[index];
+  return deps === undefined ? { task } : { task, deps };
+}
+
+function sameKeys(task: Record<string, unknown>, keys: string[]): boolean {
+  let count = 0;
+  for (const key in task) {
+    if (keys[count] !== key) return false;
+    count++;
+  }
+  return count === keys.length;
 }
 
 /** The settlement of one item. */

@@ -3,7 +3,7 @@
  * in O(1), with admission order kept across modules by sequence number. A job cancelled while
  * queued stays as a tombstone and is skipped when reached: O(1) either way.
  */
-import { batchSize, fairShare } from './batching.js';
+import { batchSize } from './batching.js';
 import type { Job, ModuleState } from './jobs.js';
 
 export class WorkQueue {
@@ -42,13 +42,13 @@ export class WorkQueue {
    * The jobs of the next message: the oldest job overall, then as many of its module's next
    * jobs as its batch and a fair share allow. Undefined when nothing waits.
    */
-  take(threads: number): Job[] | undefined {
+  take(share: number): Job[] | undefined {
     const module = this.#oldest();
     if (module === undefined) return undefined;
     const first = this.#shift(module);
     const jobs = [first];
     if (first.solo) return jobs;
-    const want = fairShare(batchSize(module), module.queued + 1, threads);
+    const want = Math.min(batchSize(module), share);
     while (jobs.length < want) {
       const next = module.queue.peek();
       if (next === undefined) break;

@@ -23,6 +23,7 @@ import {
   type TaskContextData,
   type TaskMessage,
   type TaskResponse,
+  unpackContext,
   type WorkerBoot,
 } from './protocol.js';
 import { spinningWait } from './spin.js';
@@ -194,7 +195,7 @@ function messageOf(error: unknown): string {
 }
 
 function contextOf(message: TaskMessage, index: number): TaskContext {
-  const data: TaskContextData | undefined = message.c?.[index];
+  const data: TaskContextData | undefined = unpackContext(message, index);
   return new TaskContext(data?.task, data?.deps, message.l, message.g, index);
 }
 

@@ -85,14 +85,15 @@ export async function calibrateUnits(name: string, ms: number): Promise<number> 
 }
 
 /**
- * A troupe with one expert per named workload (skill = name), with enough subtasks in flight
- * (`concurrency: 256`) for the pool to batch short ones and keep every thread fed.
+ * A troupe with one expert per named workload (skill = name), with every subtask of a case in
+ * flight (`concurrency: 4096`; a case has at most 2 000), so that the pool can batch short ones
+ * as it sees fit and keep every thread fed.
  */
 export function workloadTroupe(threads: number, names: readonly string[]): Troupe {
   return createTroupe({
     threads,
     experts: names.map((name) =>
-      defineExpert({ name, skills: { [name]: 1 }, module: workload(name), concurrency: 256 }),
+      defineExpert({ name, skills: { [name]: 1 }, module: workload(name), concurrency: 4096 }),
     ),
   });
 }

@@ -7,7 +7,7 @@ import { MessagePort } from 'node:worker_threads';
 import { expose } from 'comlink/dist/esm/comlink.mjs';
 import { Piscina, queueOptionsSymbol } from 'piscina';
 import { deserializeError, invalidOption, serializeError, TroupeError } from '../errors.js';
-import { fairShare } from './batching.js';
+import { batchSize, fairShare } from './batching.js';
 import { findUncloneable } from './clone.js';
 import { blame, cancelledError, itemError, messageOf } from './failures.js';
 import type { Blame, Handoff, Job, JobKind, ModuleState } from './jobs.js';
@@ -419,7 +419,18 @@ export class Pool {
         this.#holding = true;
         this.#watchdog.ref();
       }
-      this.#pumpSoon();
+      // A full message is ready, and a slot is free: it leaves now (the thread starts while the
+      // rest of a burst is still being submitted). Otherwise at the end of the turn.
+      if (
+        module.queued >= batchSize(module) &&
+        this.#inFlight.size < this.#options.threads * HANDOFF_DEPTH &&
+        this.#holdPump === 0 &&
+        this.#forced === undefined
+      ) {
+        const jobs = this.#queue.take(batchSize(module));
+        if (jobs !== undefined) this.#handOff(jobs);
+      }
+      if (this.#queue.size > 0) this.#pumpSoon();
     });
   }
 

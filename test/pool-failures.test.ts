@@ -101,4 +101,29 @@ describe('each failure of a task', () => {
     expect((result.error as Error).message).toContain('input.value.items[1].fn');
     expect(await good).toBe('fine');
   });
+
+  it('runThen settles through its callback, once; a callback that throws does not break the pool', async () => {
+    const strays: string[] = [];
+    const pool = testPool({ onStrayError: (error) => strays.push(error.message) });
+    const outcomes: unknown[] = [];
+    await new Promise<void>((resolve) => {
+      pool.runThen('behave', { op: 'echo', value: 1 }, {}, (error, value) => {
+        outcomes.push(error?.code ?? value);
+        resolve();
+      });
+    });
+    await new Promise<void>((resolve) => {
+      pool.runThen('behave', { op: 'throw', message: 'no' }, {}, (error, value) => {
+        outcomes.push(error?.code ?? value);
+        resolve();
+      });
+    });
+    pool.runThen('behave', { op: 'echo', value: 2 }, {}, () => {
+      throw new Error('observer bug');
+    });
+    await pool.idle();
+    expect(outcomes).toEqual([1, 'E_TASK_FAILED']);
+    expect(strays).toEqual([expect.stringContaining('observer bug')]);
+    expect(await pool.run('behave', { op: 'echo', value: 3 })).toBe(3);
+  });
 });

@@ -73,8 +73,11 @@ const link = fromCallback<EventObject, LinkInput>(({ input, sendBack }) => {
     settle({ work, expert: name, ok: false, output: undefined, error, runMs });
   const start = (work: WorkOrder) => {
     let runMs = 0;
-    core.pool
-      .run(name, work.input, {
+    // A callback, not a promise: no promise and no microtask per subtask on the way back.
+    core.pool.runThen(
+      name,
+      work.input,
+      {
         signal: work.signal,
         timeoutMs: work.timeoutMs,
         context: {
@@ -85,22 +88,24 @@ const link = fromCallback<EventObject, LinkInput>(({ input, sendBack }) => {
           runMs = ms;
         },
         origin: work,
-      })
-      .then(
-        (output) => {
-          // Quality is checked here, on the main thread, before anyone sees the output.
-          const reason = rejection(record.def, output, work.input);
-          if (reason === undefined)
-            settle({ work, expert: name, ok: true, output, error: undefined, runMs });
-          else {
-            const error = new TroupeError('E_QUALITY', `${name}: ${reason}`, {
-              details: { expert: name },
-            });
-            failed(work, error, runMs);
-          }
-        },
-        (error: unknown) => failed(work, asTroupeError(error, name), runMs),
-      );
+      },
+      (error, output) => {
+        if (error !== undefined) {
+          failed(work, asTroupeError(error, name), runMs);
+          return;
+        }
+        // Quality is checked here, on the main thread, before anyone sees the output.
+        const reason = rejection(record.def, output, work.input);
+        if (reason === undefined)
+          settle({ work, expert: name, ok: true, output, error: undefined, runMs });
+        else {
+          const quality = new TroupeError('E_QUALITY', `${name}: ${reason}`, {
+            details: { expert: name },
+          });
+          failed(work, quality, runMs);
+        }
+      },
+    );
   };
   const take = (work: WorkOrder) => {
     try {

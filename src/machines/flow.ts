@@ -64,13 +64,16 @@ export function dispatch(core: Core): void {
       signal: entry.controller.signal,
     };
     core.running++;
-    core.emit(entry.runId, {
-      type: 'subtask.start',
-      runId: entry.runId,
-      id,
-      expert: a.expert.name,
-      attempt: work.attempt,
-    });
+    // (Checked here: no event object is made per subtask for a run nobody listens to.)
+    if (entry.options.onEvent !== undefined) {
+      core.emit(entry.runId, {
+        type: 'subtask.start',
+        runId: entry.runId,
+        id,
+        expert: a.expert.name,
+        attempt: work.attempt,
+      });
+    }
     record.take?.(work);
     touched ??= new Set();
     touched.add(record);
@@ -104,7 +107,8 @@ export function route(core: Core, results: WorkResult[]): void {
         result.runMs,
         core.clock.now() - entry.startedAt,
       );
-      core.emit(runId, { type: 'subtask.end', runId, id, status: 'done', expert: result.expert });
+      if (entry.options.onEvent !== undefined)
+        core.emit(runId, { type: 'subtask.end', runId, id, status: 'done', expert: result.expert });
       core.enqueue(runId, ledger, ready);
       if (ledger.finished && !wake.has(runId)) wake.set(runId, []);
       continue;

@@ -34,6 +34,8 @@ export interface RunContext {
   quality: unknown;
   error: TroupeError | undefined;
   stage: Stage;
+  /** Who contributed what, made when integration began (every subtask had ended). */
+  contributions: Contribution[] | undefined;
 }
 
 function wrap(error: unknown, code: 'E_TASK_FAILED' | 'E_QUALITY', what: string): TroupeError {
@@ -175,6 +177,8 @@ export const runMachine = setup({
     integrate: ({ context, self }) => {
       const { plan, input } = context.entry;
       const contributions = (context.entry.ledger as Ledger).contributions();
+      // Every subtask has ended: the outcome reuses this list (a copy: integrate may sort it).
+      context.contributions = [...contributions];
       step(self, () => integrateStep(plan, input, contributions));
     },
     validate: ({ context, self }) => {
@@ -279,7 +283,7 @@ export const runMachine = setup({
         runId: entry.runId,
         plan: entry.plan.name ?? 'run',
         records: ledger?.records() ?? [],
-        contributions: ledger?.contributions() ?? [],
+        contributions: context.contributions ?? ledger?.contributions() ?? [],
         metrics: runMetrics(core, entry, ledger),
       };
       let outcome: Outcome;
@@ -310,6 +314,7 @@ export const runMachine = setup({
     quality: undefined,
     error: undefined,
     stage: 'analyzing',
+    contributions: undefined,
   }),
   initial: 'analyzing',
   on: {

@@ -31,9 +31,12 @@ export interface Job {
   origin: unknown;
   /** Its run time on its thread, ms, once known. */
   runMs: number;
-  resolve: (value: unknown) => void;
-  reject: (error: TroupeError) => void;
+  /** Called once when it settles: with the error, or with `undefined` and the output. */
+  onSettled: Settled;
 }
+
+/** How a task's submitter hears of its settlement (see Pool.runThen). */
+export type Settled = (error: TroupeError | undefined, value: unknown) => void;
 
 /** Who a failed hand-off is charged to. */
 export interface Blame {

@@ -10,7 +10,7 @@ import { deserializeError, invalidOption, serializeError, TroupeError } from '..
 import { batchSize, fairShare } from './batching.js';
 import { findUncloneable } from './clone.js';
 import { blame, cancelledError, itemError, messageOf } from './failures.js';
-import type { Blame, Handoff, Job, JobKind, ModuleState } from './jobs.js';
+import type { Blame, Handoff, Job, JobKind, ModuleState, Settled } from './jobs.js';
 import { type LaneReading, Lanes } from './lanes.js';
 import { PoolMeter } from './meter.js';
 import {
@@ -231,9 +231,15 @@ export class Pool {
   }
 
   /**
-   * Loads the module on a thread and calls its optional `probe` export. Resolves to what the
-   * probe returned (true without one); rejects `E_MODULE_LOAD` or `E_PROBE_FAILED`.
+   * {@link run} with a callback instead of a promise — troupe's own experts use it: a subtask
+   * then costs no promise and no turn of the microtask queue on the way back. `settled` is
+   * called once: with the error, or with `undefined` and the output (a refusal, in a microtask).
+   * @internal Not part of the package's documented API.
    */
+  runThen(name: string, input: unknown, options: PoolRunOptions, settled: Settled): void {
+    this.#admit('run', name, input, options, settled);
+  }
+
   /**
    * Delivers a message to the `onMessage(msg, from, ctx)` export of the module registered as
    * `name`, on a thread. Resolves to what it returned. Such tasks never share a message or wait
@@ -249,6 +255,10 @@ export class Pool {
     return this.#submit('message', name, input, options) as Promise<T>;
   }
 
+  /**
+   * Loads the module on a thread and calls its optional `probe` export. Resolves to what the
+   * probe returned (true without one); rejects `E_MODULE_LOAD` or `E_PROBE_FAILED`.
+   */
   probe(
     name: string,
     options: Pick<PoolRunOptions, 'signal' | 'timeoutMs'> & {
@@ -328,22 +338,41 @@ export class Pool {
   // Admission and hand-off
 
   #submit(kind: JobKind, name: string, input: unknown, options: PoolRunOptions): Promise<unknown> {
+    return new Promise<unknown>((resolve, reject) => {
+      this.#admit(kind, name, input, options, (error, value) => {
+        if (error === undefined) resolve(value);
+        else reject(error);
+      });
+    });
+  }
+
+  /**
+   * Checks and queues a task; `settled` is called once, when it settles (refused: in a
+   * microtask). Behind {@link run} (as a promise) and {@link runThen} (as is).
+   */
+  #admit(
+    kind: JobKind,
+    name: string,
+    input: unknown,
+    options: PoolRunOptions,
+    settled: Settled,
+  ): void {
     const onFreed =
       options !== null && typeof options === 'object' && typeof options.onFreed === 'function'
         ? options.onFreed
         : undefined;
     // Refused before admission: no thread ever runs it.
-    const refuse = (error: TroupeError): Promise<never> => {
+    const refuse = (error: TroupeError): void => {
       if (onFreed !== undefined) queueMicrotask(onFreed);
-      return Promise.reject(error);
+      queueMicrotask(() => settled(error, undefined));
     };
     if (this.#closed)
-      return refuse(
+      return void refuse(
         new TroupeError('E_CLOSED', 'the pool is closed: no task is taken after close()'),
       );
     const module = this.#modules.get(name);
     if (module === undefined) {
-      return refuse(
+      return void refuse(
         invalidOption(
           'module',
           `one of the registered modules (${this.modules.join(', ') || 'none'})`,
@@ -352,35 +381,39 @@ export class Pool {
       );
     }
     if (options === null || typeof options !== 'object')
-      return refuse(invalidOption('run(options)', 'an object', options));
+      return void refuse(invalidOption('run(options)', 'an object', options));
     const { signal, transfer, context, onRunTime, origin } = options;
     if (options.onFreed !== undefined && typeof options.onFreed !== 'function') {
-      return refuse(invalidOption('run(options).onFreed', 'a function', options.onFreed));
+      return void refuse(invalidOption('run(options).onFreed', 'a function', options.onFreed));
     }
     const timeoutMs = options.timeoutMs ?? module.reg.timeoutMs;
     if (!isDuration(timeoutMs)) {
-      return refuse(
+      return void refuse(
         invalidOption('run(options).timeoutMs', 'a duration in ms (a number >= 0)', timeoutMs),
       );
     }
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
-      return refuse(invalidOption('run(options).signal', 'an AbortSignal', signal));
+      return void refuse(invalidOption('run(options).signal', 'an AbortSignal', signal));
     }
     if (
       transfer !== undefined &&
       !(Array.isArray(transfer) && transfer.every((b) => b instanceof ArrayBuffer))
     ) {
-      return refuse(invalidOption('run(options).transfer', 'an array of ArrayBuffers', transfer));
+      return void refuse(
+        invalidOption('run(options).transfer', 'an array of ArrayBuffers', transfer),
+      );
     }
     if (onRunTime !== undefined && typeof onRunTime !== 'function') {
-      return refuse(invalidOption('run(options).onRunTime', 'a function', onRunTime));
+      return void refuse(invalidOption('run(options).onRunTime', 'a function', onRunTime));
     }
     if (context !== undefined && (context === null || typeof context !== 'object')) {
-      return refuse(invalidOption('run(options).context', 'an object { task?, deps? }', context));
+      return void refuse(
+        invalidOption('run(options).context', 'an object { task?, deps? }', context),
+      );
     }
-    if (module.broken !== undefined) return refuse(copyError(module.broken));
+    if (module.broken !== undefined) return void refuse(copyError(module.broken));
     if (this.#queue.size >= this.#options.maxQueue) {
-      return refuse(
+      return void refuse(
         new TroupeError(
           'E_QUEUE_FULL',
           `the pool's queue holds ${this.#queue.size} tasks, its limit (maxQueue)`,
@@ -390,48 +423,45 @@ export class Pool {
         ),
       );
     }
-    if (signal?.aborted) return refuse(cancelledError(signal));
-    return new Promise<unknown>((resolve, reject) => {
-      const job: Job = {
-        seq: this.#seq++,
-        kind,
-        module,
-        input,
-        context,
-        transfer,
-        timeoutMs,
-        enqueuedAt: this.#meter.now(),
-        requeues: 0,
-        solo: kind !== 'run' || transfer !== undefined,
-        settled: false,
-        handoff: undefined,
-        signal,
-        onRunTime,
-        onFreed,
-        origin,
-        runMs: 0,
-        resolve,
-        reject,
-      };
-      if (signal !== undefined) this.#watch(signal, job);
-      this.#queue.push(job);
-      if (!this.#holding) {
-        this.#holding = true;
-        this.#watchdog.ref();
-      }
-      // A full message is ready, and a slot is free: it leaves now (the thread starts while the
-      // rest of a burst is still being submitted). Otherwise at the end of the turn.
-      if (
-        module.queued >= batchSize(module) &&
-        this.#inFlight.size < this.#options.threads * HANDOFF_DEPTH &&
-        this.#holdPump === 0 &&
-        this.#forced === undefined
-      ) {
-        const jobs = this.#queue.take(batchSize(module));
-        if (jobs !== undefined) this.#handOff(jobs);
-      }
-      if (this.#queue.size > 0) this.#pumpSoon();
-    });
+    if (signal?.aborted) return void refuse(cancelledError(signal));
+    const job: Job = {
+      seq: this.#seq++,
+      kind,
+      module,
+      input,
+      context,
+      transfer,
+      timeoutMs,
+      enqueuedAt: this.#meter.now(),
+      requeues: 0,
+      solo: kind !== 'run' || transfer !== undefined,
+      settled: false,
+      handoff: undefined,
+      signal,
+      onRunTime,
+      onFreed,
+      origin,
+      runMs: 0,
+      onSettled: settled,
+    };
+    if (signal !== undefined) this.#watch(signal, job);
+    this.#queue.push(job);
+    if (!this.#holding) {
+      this.#holding = true;
+      this.#watchdog.ref();
+    }
+    // A full message is ready, and a slot is free: it leaves now (the thread starts while the
+    // rest of a burst is still being submitted). Otherwise at the end of the turn.
+    if (
+      module.queued >= batchSize(module) &&
+      this.#inFlight.size < this.#options.threads * HANDOFF_DEPTH &&
+      this.#holdPump === 0 &&
+      this.#forced === undefined
+    ) {
+      const jobs = this.#queue.take(batchSize(module));
+      if (jobs !== undefined) this.#handOff(jobs);
+    }
+    if (this.#queue.size > 0) this.#pumpSoon();
   }
 
   /**
@@ -880,7 +910,7 @@ export class Pool {
     this.#settle(job);
     job.module.completed++;
     this.#meter.counts.completed++;
-    job.resolve(value);
+    this.#notify(job, undefined, value);
   }
 
   #fail(job: Job, error: TroupeError): void {
@@ -891,7 +921,16 @@ export class Pool {
       job.module.failed++;
       this.#meter.counts.failed++;
     }
-    job.reject(error);
+    this.#notify(job, error, undefined);
+  }
+
+  /** Tells the submitter; a callback that throws (see runThen) must not break the pool. */
+  #notify(job: Job, error: TroupeError | undefined, value: unknown): void {
+    try {
+      job.onSettled(error, value);
+    } catch (thrown) {
+      this.#reportStray(thrown, "a task's settlement callback threw");
+    }
   }
 
   #settle(job: Job): void {

@@ -71,40 +71,38 @@ const link = fromCallback<EventObject, LinkInput>(({ input, sendBack }) => {
   };
   const failed = (work: WorkOrder, error: TroupeError, runMs: number) =>
     settle({ work, expert: name, ok: false, output: undefined, error, runMs });
+  // One callback for every subtask of this expert (the pool hands back its run time and its
+  // work order): no promise and no closure per subtask on the way back.
+  const done = (
+    error: TroupeError | undefined,
+    output: unknown,
+    runMs: number,
+    origin: unknown,
+  ) => {
+    const work = origin as WorkOrder;
+    if (error !== undefined) {
+      failed(work, asTroupeError(error, name), runMs);
+      return;
+    }
+    // Quality is checked here, on the main thread, before anyone sees the output.
+    const reason = rejection(record.def, output, work.input);
+    if (reason === undefined)
+      settle({ work, expert: name, ok: true, output, error: undefined, runMs });
+    else {
+      const quality = new TroupeError('E_QUALITY', `${name}: ${reason}`, {
+        details: { expert: name },
+      });
+      failed(work, quality, runMs);
+    }
+  };
   const start = (work: WorkOrder) => {
-    let runMs = 0;
-    // A callback, not a promise: no promise and no microtask per subtask on the way back.
+    const task = { id: work.id, needs: work.needs, attempt: work.attempt, runId: work.runId };
+    const context = work.deps === undefined ? { task } : { task, deps: work.deps };
     core.pool.runThen(
       name,
       work.input,
-      {
-        signal: work.signal,
-        timeoutMs: work.timeoutMs,
-        context: {
-          task: { id: work.id, needs: work.needs, attempt: work.attempt, runId: work.runId },
-          ...(work.deps === undefined ? {} : { deps: work.deps }),
-        },
-        onRunTime: (ms) => {
-          runMs = ms;
-        },
-        origin: work,
-      },
-      (error, output) => {
-        if (error !== undefined) {
-          failed(work, asTroupeError(error, name), runMs);
-          return;
-        }
-        // Quality is checked here, on the main thread, before anyone sees the output.
-        const reason = rejection(record.def, output, work.input);
-        if (reason === undefined)
-          settle({ work, expert: name, ok: true, output, error: undefined, runMs });
-        else {
-          const quality = new TroupeError('E_QUALITY', `${name}: ${reason}`, {
-            details: { expert: name },
-          });
-          failed(work, quality, runMs);
-        }
-      },
+      { signal: work.signal, timeoutMs: work.timeoutMs, context, origin: work },
+      done,
     );
   };
   const take = (work: WorkOrder) => {

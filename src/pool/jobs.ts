@@ -35,8 +35,17 @@ export interface Job {
   onSettled: Settled;
 }
 
-/** How a task's submitter hears of its settlement (see Pool.runThen). */
-export type Settled = (error: TroupeError | undefined, value: unknown) => void;
+/**
+ * How a task's submitter hears of its settlement (see Pool.runThen): the error, or `undefined`
+ * and the output; then its run time on its thread (ms, 0 if it never ran) and its `origin`, so
+ * that one function can serve every task.
+ */
+export type Settled = (
+  error: TroupeError | undefined,
+  value: unknown,
+  runMs: number,
+  origin: unknown,
+) => void;
 
 /** Who a failed hand-off is charged to. */
 export interface Blame {

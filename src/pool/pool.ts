@@ -232,8 +232,9 @@ export class Pool {
 
   /**
    * {@link run} with a callback instead of a promise — troupe's own experts use it: a subtask
-   * then costs no promise and no turn of the microtask queue on the way back. `settled` is
-   * called once: with the error, or with `undefined` and the output (a refusal, in a microtask).
+   * then costs no promise and no turn of the microtask queue on the way back, and one callback
+   * serves every task (it is handed the task's run time and `origin`). `settled` is called once:
+   * with the error, or with `undefined` and the output (a refusal: in a microtask).
    * @internal Not part of the package's documented API.
    */
   runThen(name: string, input: unknown, options: PoolRunOptions, settled: Settled): void {
@@ -364,7 +365,7 @@ export class Pool {
     // Refused before admission: no thread ever runs it.
     const refuse = (error: TroupeError): void => {
       if (onFreed !== undefined) queueMicrotask(onFreed);
-      queueMicrotask(() => settled(error, undefined));
+      queueMicrotask(() => settled(error, undefined, 0, options?.origin));
     };
     if (this.#closed)
       return void refuse(
@@ -927,7 +928,7 @@ export class Pool {
   /** Tells the submitter; a callback that throws (see runThen) must not break the pool. */
   #notify(job: Job, error: TroupeError | undefined, value: unknown): void {
     try {
-      job.onSettled(error, value);
+      job.onSettled(error, value, job.runMs, job.origin);
     } catch (thrown) {
       this.#reportStray(thrown, "a task's settlement callback threw");
     }

@@ -17,6 +17,9 @@ export interface Graph {
   dependents: number[][];
 }
 
+/** The shared empty list of dependencies or dependents (see checkGraph). */
+const NONE: number[] = [];
+
 function invalid(message: string, details?: Record<string, unknown>): TroupeError {
   return new TroupeError('E_INVALID_GRAPH', message, details === undefined ? {} : { details });
 }
@@ -29,39 +32,42 @@ export function checkGraph(value: unknown): Graph {
   const ids: string[] = new Array(subtasks.length);
   const complexity: Level[] = new Array(subtasks.length);
   subtasks.forEach((subtask, i) => {
-    const at = `subtasks[${i}]`;
     if (subtask === null || typeof subtask !== 'object')
-      throw invalid(`${at}: expected an object { id, needs, ... }, got ${describe(subtask)}`);
+      throw invalid(
+        `subtasks[${i}]: expected an object { id, needs, ... }, got ${describe(subtask)}`,
+      );
     if (typeof subtask.id !== 'string' || subtask.id.length === 0)
-      throw invalid(`${at}.id: expected a non-empty string, got ${describe(subtask.id)}`);
+      throw invalid(`subtasks[${i}].id: expected a non-empty string, got ${describe(subtask.id)}`);
     if (typeof subtask.needs !== 'string' || subtask.needs.length === 0) {
-      throw invalid(`${at}.needs: expected a skill name, got ${describe(subtask.needs)}`);
+      throw invalid(`subtasks[${i}].needs: expected a skill name, got ${describe(subtask.needs)}`);
     }
     const c = subtask.complexity ?? 1;
     if (!(Number.isInteger(c) && c >= 1 && c <= 5))
-      throw invalid(`${at}.complexity: expected an integer from 1 to 5, got ${describe(c)}`);
+      throw invalid(
+        `subtasks[${i}].complexity: expected an integer from 1 to 5, got ${describe(c)}`,
+      );
     if (
       subtask.after !== undefined &&
       !(Array.isArray(subtask.after) && subtask.after.every((d) => typeof d === 'string'))
     ) {
       throw invalid(
-        `${at}.after: expected an array of subtask ids, got ${describe(subtask.after)}`,
+        `subtasks[${i}].after: expected an array of subtask ids, got ${describe(subtask.after)}`,
       );
     }
     if (subtask.timeoutMs !== undefined && !isDuration(subtask.timeoutMs)) {
       throw invalid(
-        `${at}.timeoutMs: expected a duration in ms (a number >= 0), got ${describe(subtask.timeoutMs)}`,
+        `subtasks[${i}].timeoutMs: expected a duration in ms (a number >= 0), got ${describe(subtask.timeoutMs)}`,
       );
     }
     if (subtask.attempts !== undefined && !isPositiveInteger(subtask.attempts)) {
       throw invalid(
-        `${at}.attempts: expected a positive integer, got ${describe(subtask.attempts)}`,
+        `subtasks[${i}].attempts: expected a positive integer, got ${describe(subtask.attempts)}`,
       );
     }
     const previous = index.get(subtask.id);
     if (previous !== undefined) {
       throw invalid(
-        `${at}.id: "${subtask.id}" is also the id of subtasks[${previous}]; ids must be unique`,
+        `subtasks[${i}].id: "${subtask.id}" is also the id of subtasks[${previous}]; ids must be unique`,
         { id: subtask.id },
       );
     }
@@ -69,11 +75,18 @@ export function checkGraph(value: unknown): Graph {
     ids[i] = subtask.id;
     complexity[i] = c as Level;
   });
+  // Most subtasks of a large graph wait for nothing, or nothing waits for them: they share
+  // one empty list (never written to) instead of an array each.
   const deps: number[][] = new Array(subtasks.length);
-  const dependents: number[][] = Array.from({ length: subtasks.length }, () => []);
+  const dependents: number[][] = new Array(subtasks.length).fill(NONE);
   subtasks.forEach((subtask, i) => {
+    const after = subtask.after;
+    if (after === undefined || after.length === 0) {
+      deps[i] = NONE;
+      return;
+    }
     const list: number[] = [];
-    for (const dep of subtask.after ?? []) {
+    for (const dep of after) {
       const j = index.get(dep);
       if (j === undefined) {
         throw invalid(
@@ -82,7 +95,9 @@ export function checkGraph(value: unknown): Graph {
         );
       }
       list.push(j);
-      (dependents[j] as number[]).push(i);
+      const waiting = dependents[j] as number[];
+      if (waiting === NONE) dependents[j] = [i];
+      else waiting.push(i);
     }
     deps[i] = list;
   });
@@ -106,9 +121,10 @@ function findCycle(deps: number[][]): number[] | undefined {
   const color = new Uint8Array(deps.length);
   const parent = new Int32Array(deps.length).fill(-1);
   const next = new Uint32Array(deps.length);
+  const stack: number[] = [];
   for (let root = 0; root < deps.length; root++) {
     if (color[root] !== WHITE) continue;
-    const stack = [root];
+    stack.push(root);
     color[root] = GREY;
     while (stack.length > 0) {
       const node = stack[stack.length - 1] as number;

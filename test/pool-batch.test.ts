@@ -120,4 +120,60 @@ describe('batching', () => {
       else expect(aSettledAt).toBeLessThan(end);
     });
   }
+
+  it('a burst of one batch on idle threads is split over them, not given to one', async () => {
+    const pool = testPool({ threads: 2, modules: batched(8) });
+    // Both threads ready.
+    const warm = [blocker(), blocker()];
+    const warming = warm.map((gate, i) => pool.run('behave', gate.input(i)));
+    for (const gate of warm) await gate.started();
+    for (const gate of warm) gate.release();
+    await Promise.all(warming);
+    const threads = await Promise.all(
+      Array.from({ length: 8 }, () => pool.run<number>('behave', { op: 'thread' })),
+    );
+    expect(new Set(threads).size).toBe(2);
+  });
+
+  it('cancelling a task of a batch does not run again the ones before it', async () => {
+    const pool = testPool({ threads: 1, modules: batched(4), cancelGraceMs: 5_000 });
+    const gate = blocker();
+    const held = pool.run('behave', gate.input('held'));
+    await gate.started();
+    const filler = pool.run('behave', { op: 'echo', value: 'filler' });
+    await Promise.resolve();
+    // One batch: two counted tasks, one that runs until cancelled, one more counted.
+    const sab = new SharedArrayBuffer(16);
+    const stop = blocker();
+    const controller = new AbortController();
+    const batch = [
+      pool.run('behave', { op: 'count', sab, slot: 0 }),
+      pool.run('behave', { op: 'count', sab, slot: 1 }),
+      pool.run(
+        'behave',
+        { op: 'untilAborted', sab: stop.sab },
+        {
+          signal: controller.signal,
+        },
+      ),
+      pool.run('behave', { op: 'count', sab, slot: 3 }),
+    ].map((p) => settle(p));
+    gate.release();
+    await stop.started();
+    controller.abort();
+    const outcomes = (await Promise.all(batch)).map((r) => (r.ok ? r.value : r.code));
+    expect(outcomes).toEqual([0, 1, 'E_CANCELLED', 3]);
+    expect(await Promise.all([held, filler])).toEqual(['held', 'filler']);
+    // The thread stopped the cancelled task itself (it was not replaced): each ran once.
+    expect([...new Int32Array(sab)]).toEqual([1, 1, 0, 1]);
+    expect(pool.stats().threadsReplaced).toBe(0);
+  });
+
+  it('tasks of one turn not yet handed out do not count against maxQueue', async () => {
+    const pool = testPool({ threads: 2, modules: batched(4), maxQueue: 2 });
+    const outcomes = await Promise.all(
+      [1, 2, 3].map((value) => settle(pool.run('behave', { op: 'echo', value }))),
+    );
+    expect(outcomes.map((r) => (r.ok ? r.value : r.code))).toEqual([1, 2, 3]);
+  });
 });

@@ -125,5 +125,14 @@ describe('each failure of a task', () => {
     expect(outcomes).toEqual([1, 'E_TASK_FAILED']);
     expect(strays).toEqual([expect.stringContaining('observer bug')]);
     expect(await pool.run('behave', { op: 'echo', value: 3 })).toBe(3);
+    // A refusal goes through the same guard.
+    await new Promise<void>((resolve) => {
+      pool.runThen('nope', null, {}, () => {
+        resolve();
+        throw new Error('refusal observer bug');
+      });
+    });
+    await pool.idle();
+    expect(strays).toContainEqual(expect.stringContaining('refusal observer bug'));
   });
 });

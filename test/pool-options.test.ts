@@ -192,6 +192,12 @@ describe('run options', () => {
     const context = { task: { id: 'hash-1', attempt: 1 }, deps: { read: 'text' } };
     expect(await pool.run('behave', { op: 'ctx' }, { context })).toEqual(context);
     expect(await pool.run('behave', { op: 'ctx' })).toEqual({ deps: {} });
+    // Odd shapes travel as they are.
+    const odd = { task: null as never };
+    expect(await pool.run('behave', { op: 'ctx' }, { context: odd })).toEqual({
+      task: null,
+      deps: {},
+    });
   });
 
   it('transfer moves an ArrayBuffer instead of copying it', async () => {

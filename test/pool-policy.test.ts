@@ -170,11 +170,30 @@ describe('packing contexts', () => {
       [{ task: { id: 'a' } }, undefined],
       [{ deps: { a: 1 } }, { task: { id: 'b' } }],
       [{ task: JSON.parse('{"__proto__": 1}') }],
+      [{ task: null as never }, { task: null as never }],
+      [{ task: ['a', 'b'] as never }, { task: ['c', 'd'] as never }],
+      [{ task: new Date(0) as never }, { task: new Date(1) as never }],
+      [{ task: 'ab' as never }, { task: 'ab' as never }],
     ]) {
       const message = pack(contexts);
       expect(message.t).toBeUndefined();
       expect(contexts.map((_, i) => unpackContext(message, i))).toEqual(contexts);
     }
+  });
+
+  it('0 and -0 stay apart; a getter that throws falls back to one object each', () => {
+    const zeros = [{ task: { n: 0 } }, { task: { n: -0 } }];
+    const message = pack(zeros);
+    expect(Object.is(unpackContext(message, 1)?.task?.n, -0)).toBe(true);
+    const throwing = {
+      get n(): number {
+        throw new Error('no');
+      },
+    };
+    const raw: TaskMessage = { k: 'run', m: 'm', l: 0, g: 0, i: [0, 0] };
+    expect(() => packContexts(raw, [{ task: { n: 1 } }, { task: throwing }])).not.toThrow();
+    expect(raw.t).toBeUndefined();
+    expect(raw.c).toHaveLength(2);
   });
 
   it('no context at all: nothing is sent', () => {

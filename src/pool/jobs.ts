@@ -19,6 +19,8 @@ export interface Job {
   enqueuedAt: number;
   /** Times its thread died before running it. */
   requeues: number;
+  /** Times it went back to the queue after deaths it was not charged with (see Pool#collateral). */
+  collateral: number;
   /** Never batched (a probe, a transfer, or a task whose batch was lost). */
   solo: boolean;
   settled: boolean;

@@ -64,8 +64,12 @@ export class Lanes {
     const lane = this.#free.shift();
     if (lane === undefined)
       throw new Error('troupe: no free lane (more hand-offs in flight than planned)');
-    const gen = ((this.#gens[lane] as number) + 1) & GEN_MASK;
+    // Never generation 0: a cancel or limit word that was never written reads 0.
+    const gen = ((this.#gens[lane] as number) + 1) & GEN_MASK || 1;
     this.#gens[lane] = gen;
+    // Words an earlier holder of the lane left: after the generations wrap, one could match.
+    Atomics.store(this.#cancels, lane, 0);
+    Atomics.store(this.#limits, lane, 0);
     Atomics.store(this.#words, lane, laneWord(gen, LANE_HANDED));
     return { lane, gen };
   }
@@ -96,10 +100,12 @@ export class Lanes {
   /**
    * Takes back the items of a running batch from `from` on (`from` past the item it runs now):
    * the thread stops before item `from`, for it reads the limit word after stamping each item's
-   * start, as it reads the cancel word. Returns the first item the pool holds from now on —
-   * `from`, or later if the thread began an item at or past `from` before it saw the limit (it
-   * keeps what it has begun). Same reasoning as {@link cancel}: we write the limit and then read
-   * the stamp; the thread writes the stamp and then reads the limit; one of us sees the other.
+   * start, as it reads the cancel word. Returns the first item the pool holds from now on: past
+   * the item the thread has stamped last, and at least `from`. (The thread may have stamped an
+   * item at or past `from` and then stopped at the limit: that item stays with the hand-off and
+   * comes back in its answer as `E_TRIMMED`, to be queued again.) Same reasoning as
+   * {@link cancel}: we write the limit and then read the stamp; the thread writes the stamp and
+   * then reads the limit; one of us sees the other.
    *
    * Returns `undefined` if nothing can be taken now: the thread is not running the batch (then
    * the limit is not written), or it answered meanwhile (then it may have stopped at the limit:

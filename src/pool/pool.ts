@@ -42,6 +42,11 @@ import { WorkQueue } from './work-queue.js';
 /** Times a task's thread may die before the task started, before the task fails. */
 const MAX_REQUEUES = 3;
 /**
+ * Times a task may go back to the queue after deaths it is not charged with (see #collateral),
+ * before it fails all the same: a bound, in case the charge was wrong.
+ */
+const MAX_COLLATERAL_REQUEUES = 16;
+/**
  * Messages handed to Piscina per thread: one running and one waiting in the thread's own port,
  * so that a thread goes from one task to the next without sleeping until the main thread hears
  * of the first and hands it the second (measured: see README, "Benchmarks").
@@ -365,7 +370,7 @@ export class Pool {
     // Refused before admission: no thread ever runs it.
     const refuse = (error: TroupeError): void => {
       if (onFreed !== undefined) queueMicrotask(onFreed);
-      queueMicrotask(() => settled(error, undefined, 0, options?.origin));
+      queueMicrotask(() => this.#callSettled(settled, error, undefined, 0, options?.origin));
     };
     if (this.#closed)
       return void refuse(
@@ -413,6 +418,8 @@ export class Pool {
       );
     }
     if (module.broken !== undefined) return void refuse(copyError(module.broken));
+    // Tasks of this turn not yet handed out (see #pumpSoon) must not make the queue look full.
+    if (this.#queue.size >= this.#options.maxQueue) this.#pump();
     if (this.#queue.size >= this.#options.maxQueue) {
       return void refuse(
         new TroupeError(
@@ -435,6 +442,7 @@ export class Pool {
       timeoutMs,
       enqueuedAt: this.#meter.now(),
       requeues: 0,
+      collateral: 0,
       solo: kind !== 'run' || transfer !== undefined,
       settled: false,
       handoff: undefined,
@@ -451,10 +459,12 @@ export class Pool {
       this.#holding = true;
       this.#watchdog.ref();
     }
-    // A full message is ready, and a slot is free: it leaves now (the thread starts while the
-    // rest of a burst is still being submitted). Otherwise at the end of the turn.
+    // A full message for every thread is queued (of this module alone), and a slot is free:
+    // one leaves now, so that a thread starts while the rest of a burst is still being
+    // submitted. Otherwise at the end of the turn, split over the threads (see #pump).
     if (
-      module.queued >= batchSize(module) &&
+      module.queued >= batchSize(module) * this.#options.threads &&
+      module.queued === this.#queue.size &&
       this.#inFlight.size < this.#options.threads * HANDOFF_DEPTH &&
       this.#holdPump === 0 &&
       this.#forced === undefined
@@ -711,12 +721,12 @@ export class Pool {
       taken.push(job);
     }
     best.held = from;
-    this.#meter.counts.trimmed += taken.length;
     const module = (best.jobs[0] as Job).module;
     if (module.broken !== undefined) {
       for (const job of taken) this.#fail(job, copyError(module.broken));
       return true;
     }
+    this.#meter.counts.trimmed += taken.length;
     if (taken.length === 0) return true;
     if (this.#inFlight.size < this.#options.threads * HANDOFF_DEPTH && this.#holdPump === 0) {
       this.#handOff(taken);
@@ -751,8 +761,24 @@ export class Pool {
   }
 
   #onAnswer(handoff: Handoff, response: TaskResponse): void {
-    if (!this.#release(handoff)) return;
+    if (handoff.done) return;
+    // Items the thread stopped at, at a limit the pool set as it answered (see Lanes.trim): not
+    // begun; back to the front of the queue (before #release, which would call them freed).
     let trimmed: Job[] | undefined;
+    for (let index = 0; index < handoff.jobs.length; index++) {
+      const job = handoff.jobs[index] as Job;
+      const result = response.r[index];
+      if (result?.ok !== false || result.code !== 'E_TRIMMED') continue;
+      if (job.handoff !== handoff || job.settled) continue;
+      job.handoff = undefined;
+      this.#running--;
+      if (trimmed === undefined) trimmed = [];
+      trimmed.push(job);
+    }
+    this.#release(handoff);
+    if (trimmed !== undefined)
+      for (let index = trimmed.length - 1; index >= 0; index--)
+        this.#queue.unshift(trimmed[index] as Job);
     for (let index = 0; index < handoff.jobs.length; index++) {
       const job = handoff.jobs[index] as Job;
       const result = response.r[index];
@@ -772,23 +798,9 @@ export class Pool {
         this.#succeed(job, result.v);
         continue;
       }
-      if (result.code === 'E_TRIMMED') {
-        // The thread stopped at a limit the pool set as it answered (see Lanes.trim): not begun.
-        if (trimmed === undefined) trimmed = [];
-        trimmed.push(job);
-        continue;
-      }
       const error = itemError(job.module.reg.name, result);
       if (error.code === 'E_MODULE_LOAD') this.#markBroken(job.module, error);
       this.#fail(job, error);
-    }
-    if (trimmed !== undefined) {
-      for (let index = trimmed.length - 1; index >= 0; index--) {
-        const job = trimmed[index] as Job;
-        job.handoff = undefined;
-        this.#running--;
-        this.#queue.unshift(job);
-      }
     }
     for (const wire of response.stray ?? []) {
       const what = `an error thrown on thread ${response.th} outside any running task`;
@@ -807,6 +819,13 @@ export class Pool {
       if (typeof verdict.item === 'number' && handoff.thread >= 0)
         remember(this.#chargedDeaths, handoff.thread);
       this.#apply(handoff, verdict, error, this.#collateral(handoff, verdict));
+    } else {
+      // Given up on (see #kill) with items it had run still on it: their results died with the
+      // thread. They run again.
+      for (let index = handoff.jobs.length - 1; index >= 0; index--) {
+        const job = handoff.jobs[index] as Job;
+        if (job.handoff === handoff && !job.settled) this.#requeue(job, error, true);
+      }
     }
     this.#afterSettle();
   }
@@ -833,16 +852,17 @@ export class Pool {
 
   /**
    * Fails the blamed item (or all), and puts the others back at the front of the queue (not
-   * counted as requeues if `collateral`: see #collateral).
+   * counted as requeues if `collateral`: see #collateral) — except the first `ran`, which the
+   * thread has run already and will report.
    */
-  #apply(handoff: Handoff, verdict: Blame, cause: unknown, collateral = false): void {
+  #apply(handoff: Handoff, verdict: Blame, cause: unknown, collateral = false, ran = 0): void {
     if (verdict.error.code === 'E_MODULE_LOAD')
       this.#markBroken((handoff.jobs[0] as Job).module, verdict.error);
     const innocent: Job[] = [];
     handoff.jobs.forEach((job, index) => {
       if (job.handoff !== handoff || job.settled) return;
       if (verdict.item === 'all' || verdict.item === index) this.#fail(job, verdict.error);
-      else innocent.push(job);
+      else if (index >= ran) innocent.push(job);
     });
     // Back to the front of the queue in their original order.
     for (let index = innocent.length - 1; index >= 0; index--)
@@ -886,6 +906,13 @@ export class Pool {
         },
       );
     }
+    if (refusal === undefined && innocent && ++job.collateral > MAX_COLLATERAL_REQUEUES) {
+      refusal = new TroupeError(
+        'E_WORKER_CRASHED',
+        `${name}: ${MAX_COLLATERAL_REQUEUES + 1} threads died while it waited on them or ran beside others`,
+        { cause },
+      );
+    }
     if (refusal === undefined && !innocent && ++job.requeues > MAX_REQUEUES) {
       refusal = new TroupeError(
         'E_WORKER_CRASHED',
@@ -925,10 +952,21 @@ export class Pool {
     this.#notify(job, error, undefined);
   }
 
-  /** Tells the submitter; a callback that throws (see runThen) must not break the pool. */
+  /** Tells the submitter. */
   #notify(job: Job, error: TroupeError | undefined, value: unknown): void {
+    this.#callSettled(job.onSettled, error, value, job.runMs, job.origin);
+  }
+
+  /** A settlement callback that throws (see runThen) must not break the pool. */
+  #callSettled(
+    settled: Settled,
+    error: TroupeError | undefined,
+    value: unknown,
+    runMs: number,
+    origin: unknown,
+  ): void {
     try {
-      job.onSettled(error, value, job.runMs, job.origin);
+      settled(error, value, runMs, origin);
     } catch (thrown) {
       this.#reportStray(thrown, "a task's settlement callback threw");
     }
@@ -1074,7 +1112,12 @@ export class Pool {
       const running = handoff.jobs[lane.item];
       if (running !== undefined) running.runMs = this.#meter.now() - lane.since;
     }
-    this.#apply(handoff, verdict, verdict.error, typeof verdict.item === 'number');
+    // Items the thread has already run stay with the hand-off: their results come with its
+    // answer (or, if the thread is ended before it answers, they run again: see #onDeath).
+    // Only those it will skip (the cancel word) go back to the queue now.
+    const ran =
+      lane.state === 'running' ? lane.item : lane.state === 'done' ? handoff.jobs.length : 0;
+    this.#apply(handoff, verdict, verdict.error, typeof verdict.item === 'number', ran);
     this.#afterSettle();
   }
 
@@ -1292,13 +1335,13 @@ export class Pool {
   }
 }
 
-/** A fresh error per task with the same code, message and cause (errors are not shared). */
 /** Adds a thread id to a set that keeps the last 1 024. */
 function remember(threads: Set<number>, threadId: number): void {
   threads.add(threadId);
   if (threads.size > 1024) threads.delete(threads.values().next().value as number);
 }
 
+/** A fresh error per task with the same code, message and cause (errors are not shared). */
 function copyError(error: TroupeError): TroupeError {
   return new TroupeError(error.code, error.message, { cause: error.cause, details: error.details });
 }

@@ -79,34 +79,37 @@ export type TaskColumns = Record<string, { s: unknown } | { v: unknown[] }>;
 
 /**
  * Packs the items' context into a message: as columns (`t`, `d`) when every item has a `task`
- * with the same fields, else an object per item (`c`). Nothing when no item has any.
+ * that is a plain object with the same fields, else an object per item (`c`). Nothing when no
+ * item has any. Never throws.
  */
 export function packContexts(
   message: TaskMessage,
   contexts: readonly (TaskContextData | undefined)[],
 ): void {
+  try {
+    if (packColumns(message, contexts)) return;
+  } catch {
+    // A getter that throws, say: sent as it is, it fails where any uncloneable context fails.
+  }
+  if (contexts.some((context) => context !== undefined))
+    message.c = contexts as (TaskContextData | undefined)[];
+}
+
+/** Columns, if every item has a plain-object `task` with the same fields; false if not. */
+function packColumns(
+  message: TaskMessage,
+  contexts: readonly (TaskContextData | undefined)[],
+): boolean {
   const first = contexts[0]?.task;
-  const keys = first === undefined ? undefined : Object.keys(first);
-  let columnar = keys !== undefined && !keys.includes('__proto__');
-  let anyContext = false;
+  if (!isPlainObject(first)) return false;
+  const keys = Object.keys(first);
+  if (keys.includes('__proto__')) return false;
   let anyDeps = false;
   for (const context of contexts) {
-    if (context === undefined) {
-      columnar = false;
-      continue;
-    }
-    anyContext = true;
+    if (context === undefined || !isPlainObject(context.task) || !sameKeys(context.task, keys))
+      return false;
     if (context.deps !== undefined) anyDeps = true;
-    if (!columnar) continue;
-    const task = context.task;
-    if (task === undefined || !sameKeys(task, keys as string[])) columnar = false;
   }
-  if (!anyContext) return;
-  if (!columnar || keys === undefined) {
-    message.c = contexts as (TaskContextData | undefined)[];
-    return;
-  }
-  // Every item has a task with these keys (checked above).
   const tasks = contexts.map((context) => (context as TaskContextData).task) as Record<
     string,
     unknown
@@ -115,12 +118,22 @@ export function packContexts(
   for (const key of keys) {
     const shared = (tasks[0] as Record<string, unknown>)[key];
     let same = true;
+    // Object.is: 0 and -0 are told apart, as a clone of each item's own object would.
     for (let index = 1; index < tasks.length && same; index++)
-      if ((tasks[index] as Record<string, unknown>)[key] !== shared) same = false;
+      if (!Object.is((tasks[index] as Record<string, unknown>)[key], shared)) same = false;
     columns[key] = same ? { s: shared } : { v: tasks.map((task) => task[key]) };
   }
+  const deps = anyDeps ? contexts.map((context) => context?.deps) : undefined;
   message.t = columns;
-  if (anyDeps) message.d = contexts.map((context) => context?.deps);
+  if (deps !== undefined) message.d = deps;
+  return true;
+}
+
+/** An object whose prototype is Object's (or none): what a column can stand for. */
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object') return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
 }
 
 /** Item `index`'s context, whichever way {@link packContexts} packed it. */

@@ -176,4 +176,39 @@ describe('batching', () => {
     );
     expect(outcomes.map((r) => (r.ok ? r.value : r.code))).toEqual([1, 2, 3]);
   });
+
+  it('a timeout judged on an old reading never cancels the task its thread has moved on to', async () => {
+    const pool = testPool({
+      threads: 2,
+      modules: { ...batched(2), solo: { url: fixture('behave'), batch: 1 } },
+      sweepIntervalMs: 50,
+      cancelGraceMs: 5_000,
+    });
+    const warm = [blocker(), blocker()];
+    const warming = warm.map((gate, i) => pool.run('behave', gate.input(i)));
+    for (const gate of warm) await gate.started();
+    for (const gate of warm) gate.release();
+    await Promise.all(warming);
+    const sab = new SharedArrayBuffer(8);
+    // One thread: a task past its limit, whose settlement keeps the main thread busy for 300 ms
+    // (a slow observer). The other, one batch: X, past its limit, ends at 200 ms; then Y, with
+    // no limit. One sweep finds both past their limits; while the first verdict's callback runs,
+    // the second thread finishes X and begins Y.
+    let firstSettled = false;
+    pool.runThen('solo', { op: 'spin', ms: 100 }, { timeoutMs: 20 }, () => {
+      firstSettled = true;
+      const end = performance.now() + 300;
+      while (performance.now() < end);
+    });
+    const x = settle(pool.run('behave', { op: 'spin', ms: 200, value: 'X' }, { timeoutMs: 20 }));
+    const y = settle(pool.run('behave', { op: 'count', sab, slot: 0, spinMs: 400, value: 'Y' }));
+    const more = [1, 2].map((value) => settle(pool.run('behave', { op: 'echo', value })));
+    expect((await y).ok).toBe(true);
+    await Promise.all(more);
+    expect(firstSettled).toBe(true);
+    // Y ran once: not taken back for the timed-out X and run again elsewhere.
+    expect(new Int32Array(sab)[0]).toBe(1);
+    const xOutcome = await x;
+    expect(xOutcome.ok ? 'ok' : xOutcome.code).toMatch(/^(ok|E_TIMEOUT)$/);
+  });
 });

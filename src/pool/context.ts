@@ -51,8 +51,11 @@ export function releaseSignal(lane: number): void {
   if (listening.size > 0) listening.delete(lane);
 }
 
-function isCancelled(lane: number, gen: number): boolean {
-  return cancelWords !== undefined && Atomics.load(cancelWords, lane) === gen;
+/** The pool gave up on item `item` of this hand-off: its cancel word covers it (see Lanes.cancel). */
+function isCancelled(lane: number, gen: number, item: number): boolean {
+  if (cancelWords === undefined) return false;
+  const word = Atomics.load(cancelWords, lane);
+  return word >>> 8 === gen && item >= (word & 0xff);
 }
 
 function cancelledError(): TroupeError {
@@ -70,17 +73,19 @@ type AbortListener = (event: { type: 'abort' }) => void;
 export class ContextSignal {
   readonly lane: number;
   readonly gen: number;
+  readonly item: number;
   onabort: AbortListener | null = null;
   #listeners: AbortListener[] = [];
   #fired = false;
 
-  constructor(lane: number, gen: number) {
+  constructor(lane: number, gen: number, item: number) {
     this.lane = lane;
     this.gen = gen;
+    this.item = item;
   }
 
   get aborted(): boolean {
-    return this.#fired || isCancelled(this.lane, this.gen);
+    return this.#fired || isCancelled(this.lane, this.gen, this.item);
   }
 
   get reason(): TroupeError | undefined {
@@ -158,13 +163,13 @@ export class TaskContext {
 
   /** Aborted when the task is cancelled or times out (shared memory: visible in a sync loop). */
   get signal(): ContextSignal {
-    this.#signal ??= new ContextSignal(this.#lane, this.#gen);
+    this.#signal ??= new ContextSignal(this.#lane, this.#gen, this.#item);
     return this.#signal;
   }
 
   /** Throws `E_CANCELLED` if the task was cancelled: poll it in long synchronous loops. */
   throwIfAborted(): void {
-    if (isCancelled(this.#lane, this.#gen)) throw cancelledError();
+    if (isCancelled(this.#lane, this.#gen, this.#item)) throw cancelledError();
   }
 
   /** Tells another expert (by name, or `{ skill, level? }`); resolves once it is routed. */

@@ -75,13 +75,14 @@ export class Lanes {
   }
 
   /**
-   * Tells the thread to skip what it has not started of this hand-off, then reads the lane. The
-   * thread stamps an item's start and then reads the cancel word; we write the cancel word and
-   * then read the stamp: with sequentially consistent atomics one of us sees the other, so the
-   * reading says either "handed" (the thread will skip it) or what the thread has begun.
+   * Gives up on the hand-off's items from `from` on: the thread skips those it has not started,
+   * and the `ctx.signal` of one it runs reads aborted. Then reads the lane. The thread stamps an
+   * item's start and then reads the cancel word; we write the cancel word and then read the
+   * stamp: with sequentially consistent atomics one of us sees the other, so the reading says
+   * either what the thread will skip or what it has begun.
    */
-  cancel(lane: number, gen: number): LaneReading {
-    Atomics.store(this.#cancels, lane, gen);
+  cancel(lane: number, gen: number, from = 0): LaneReading {
+    Atomics.store(this.#cancels, lane, laneWord(gen, from));
     return this.read(lane, gen);
   }
 

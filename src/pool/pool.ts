@@ -11,7 +11,7 @@ import { batchSize, fairShare } from './batching.js';
 import { findUncloneable } from './clone.js';
 import { blame, cancelledError, itemError, messageOf } from './failures.js';
 import type { Blame, Handoff, Job, JobKind, ModuleState, Settled } from './jobs.js';
-import { type LaneReading, Lanes } from './lanes.js';
+import { Lanes } from './lanes.js';
 import { PoolMeter } from './meter.js';
 import {
   isDuration,
@@ -909,7 +909,7 @@ export class Pool {
     if (refusal === undefined && innocent && ++job.collateral > MAX_COLLATERAL_REQUEUES) {
       refusal = new TroupeError(
         'E_WORKER_CRASHED',
-        `${name}: ${MAX_COLLATERAL_REQUEUES + 1} threads died while it waited on them or ran beside others`,
+        `${name}: sent back to the queue ${MAX_COLLATERAL_REQUEUES + 1} times for other tasks' failures (crashes, timeouts, cancels beside it)`,
         { cause },
       );
     }
@@ -1088,36 +1088,50 @@ export class Pool {
    */
   #kill(handoff: Handoff, verdict: Blame, graceful = false): void {
     if (handoff.done || handoff.kill !== undefined) return;
+    const blamed = typeof verdict.item === 'number' ? verdict.item : -1;
+    // The verdict may rest on an older reading (a sweep reads every lane first, and settling one
+    // hand-off runs callbacks before the next is judged): the thread may have moved past the
+    // blamed item. What it runs beyond it is innocent: the cancel starts after it.
+    let from = Math.max(0, blamed);
+    let lane = this.#lanes.cancel(handoff.lane, handoff.gen, from);
+    while (blamed >= 0 && lane.state === 'running' && lane.item > blamed && lane.item >= from) {
+      from = lane.item + 1;
+      lane = this.#lanes.cancel(handoff.lane, handoff.gen, from);
+    }
+    if (lane.state === 'done') from = handoff.jobs.length;
+    // The thread runs what the verdict is about (the blamed item, or anything for 'all'/'none').
+    const guilty =
+      (lane.state === 'running' && (blamed < 0 || lane.item === blamed)) ||
+      lane.state === 'loading';
     handoff.kill = verdict;
-    const lane = this.#lanes.cancel(handoff.lane, handoff.gen);
     const grace = this.#options.cancelGraceMs;
-    if (lane.state === 'running' && graceful && grace > 0) {
+    if (guilty && lane.state === 'running' && graceful && grace > 0) {
       const notice: AbortNotice = { troupe: 'abort', l: handoff.lane, g: handoff.gen };
       this.#ports.get(lane.threadId)?.postMessage(notice);
       handoff.graceTimer = setTimeout(() => {
         if (handoff.done) return;
         const now = this.#lanes.read(handoff.lane, handoff.gen);
-        if (now.state !== 'running' && now.state !== 'loading') return;
-        this.#markTerminated(now.threadId);
-        this.#terminate(now.threadId);
+        if (now.state === 'loading' || (now.state === 'running' && now.item === lane.item)) {
+          this.#markTerminated(now.threadId);
+          this.#terminate(now.threadId);
+        }
       }, grace);
       handoff.graceTimer.unref();
-    } else if (lane.state === 'running' || lane.state === 'loading') {
+    } else if (guilty && (lane.state === 'running' || lane.state === 'loading')) {
       // The thread may have moved on to the next message by now: whatever else dies with it
       // is not to blame (see #blame), and runs again elsewhere.
       this.#markTerminated(lane.threadId);
       this.#terminate(lane.threadId);
     }
-    if (lane.state === 'running') {
-      const running = handoff.jobs[lane.item];
+    if (lane.state === 'running' && lane.item === blamed) {
+      const running = handoff.jobs[blamed];
       if (running !== undefined) running.runMs = this.#meter.now() - lane.since;
     }
-    // Items the thread has already run stay with the hand-off: their results come with its
-    // answer (or, if the thread is ended before it answers, they run again: see #onDeath).
-    // Only those it will skip (the cancel word) go back to the queue now.
-    const ran =
-      lane.state === 'running' ? lane.item : lane.state === 'done' ? handoff.jobs.length : 0;
-    this.#apply(handoff, verdict, verdict.error, typeof verdict.item === 'number', ran);
+    // Items before `from` stay with the hand-off: the thread has run them (or runs one, beyond
+    // the blamed item), and their results come with its answer (or, if the thread is ended
+    // before it answers, they run again: see #onDeath). Only those it will skip go back to the
+    // queue now.
+    this.#apply(handoff, verdict, verdict.error, blamed >= 0, blamed >= 0 ? from : 0);
     this.#afterSettle();
   }
 
@@ -1167,15 +1181,16 @@ export class Pool {
   #sweep(): void {
     if (this.#inFlight.size === 0) return;
     const now = this.#meter.now();
-    const lanes = new Map<Handoff, LaneReading>();
+    const handoffs = [...this.#inFlight];
     let started = 0;
-    for (const handoff of this.#inFlight) {
-      const lane = this.#lanes.read(handoff.lane, handoff.gen);
-      lanes.set(handoff, lane);
-      if (lane.state === 'running' || lane.state === 'loading') started++;
+    for (const handoff of handoffs) {
+      const state = this.#lanes.read(handoff.lane, handoff.gen).state;
+      if (state === 'running' || state === 'loading') started++;
     }
-    for (const [handoff, lane] of lanes) {
-      if (handoff.kill !== undefined) continue;
+    for (const handoff of handoffs) {
+      if (handoff.kill !== undefined || handoff.done) continue;
+      // Read just before judging: settling a hand-off killed above runs callbacks meanwhile.
+      const lane = this.#lanes.read(handoff.lane, handoff.gen);
       // Waiting behind busy threads is queue time, not a failure to start: the clock restarts.
       if (lane.state === 'handed' && started >= this.#options.threads) handoff.waitingSince = now;
       const verdict = expired(

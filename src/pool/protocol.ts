@@ -2,6 +2,7 @@
  * The main ↔ worker protocol: what the pool sends a thread, what comes back, and the layout of
  * the shared lanes through which a thread says what it is doing without a message.
  */
+import { types } from 'node:util';
 import type { MessagePort } from 'node:worker_threads';
 import type { WireError } from '../errors.js';
 
@@ -11,8 +12,9 @@ export interface WorkerBoot {
   modules: Record<string, string>;
   /**
    * Lanes, one per hand-off slot: Int32 state words (see {@link laneWord}), then the Int32 thread
-   * id of the thread that took the slot, then Int32 cancel words (the generation of a hand-off
-   * the pool gave up on: its items not yet started are skipped), then Int32 limit words
+   * id of the thread that took the slot, then Int32 cancel words (`laneWord(gen, k)`: the pool
+   * gave up on the hand-off's items from k on: those not yet started are skipped, and a running
+   * one's `ctx.signal` reads aborted), then Int32 limit words
    * (`laneWord(gen, k)`: the pool took back the batch's items from k on; the thread stops there).
    */
   laneState: SharedArrayBuffer;
@@ -131,7 +133,8 @@ function packColumns(
 
 /** An object whose prototype is Object's (or none): what a column can stand for. */
 function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (value === null || typeof value !== 'object') return false;
+  // Not a proxy either: copied out field by field it would clone where the proxy itself cannot.
+  if (value === null || typeof value !== 'object' || types.isProxy(value)) return false;
   const proto = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
 }

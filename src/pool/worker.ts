@@ -324,7 +324,9 @@ function runFrom(
     laneTime[lane] = start;
     Atomics.store(laneState, lane, laneWord(gen, index + 1));
     // Stamp first, then read the cancel word (see Lanes.cancel): the pool gave up on the rest.
-    if (Atomics.load(laneCancel, lane) === gen) return answer(message, skipRest(message, results));
+    const cancel = Atomics.load(laneCancel, lane);
+    if (cancel >>> 8 === gen && index >= (cancel & 0xff))
+      return answer(message, skipRest(message, results));
     // ...and the limit word (see Lanes.trim): the pool took the rest back for another thread.
     const limit = Atomics.load(laneLimit, lane);
     if (limit >>> 8 === gen && index >= (limit & 0xff))

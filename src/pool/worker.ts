@@ -346,19 +346,13 @@ function runFrom(
   return answer(message, results);
 }
 
-const SKIPPED: ItemResult = Object.freeze({
-  ok: false,
-  code: 'E_CANCELLED',
-  e: { name: 'TroupeError', message: 'skipped: the pool gave up on it before it started' },
-  ms: 0,
-}) as ItemResult;
+/** The result of an item the thread did not begin (the pool settles or requeues it itself). */
+function notBegun(code: 'E_CANCELLED' | 'E_TRIMMED', message: string): ItemResult {
+  return Object.freeze({ ok: false, code, e: { name: 'TroupeError', message }, ms: 0 });
+}
 
-const TRIMMED: ItemResult = Object.freeze({
-  ok: false,
-  code: 'E_TRIMMED',
-  e: { name: 'TroupeError', message: 'not begun: the pool took it back for another thread' },
-  ms: 0,
-}) as ItemResult;
+const SKIPPED = notBegun('E_CANCELLED', 'skipped: the pool gave up on it before it started');
+const TRIMMED = notBegun('E_TRIMMED', 'not begun: the pool took it back for another thread');
 
 function skipRest(message: TaskMessage, results: ItemResult[], as = SKIPPED): ItemResult[] {
   while (results.length < message.i.length) results.push(as);

@@ -12,12 +12,13 @@ import { deserialize, serialize } from 'node:v8';
 import { MessageChannel, parentPort, threadId } from 'node:worker_threads';
 import { type Remote, wrap } from 'comlink/dist/esm/comlink.mjs';
 import { deserializeError, TroupeError } from '../errors.js';
-import type {
-  AbortNotice,
-  CallResult,
-  ContextHostApi,
-  ContextOp,
-  SideMessage,
+import {
+  type AbortNotice,
+  type CallResult,
+  type ContextHostApi,
+  type ContextOp,
+  covers,
+  type SideMessage,
 } from './protocol.js';
 
 let host: Remote<ContextHostApi> | undefined;
@@ -53,9 +54,7 @@ export function releaseSignal(lane: number): void {
 
 /** The pool gave up on item `item` of this hand-off: its cancel word covers it (see Lanes.cancel). */
 function isCancelled(lane: number, gen: number, item: number): boolean {
-  if (cancelWords === undefined) return false;
-  const word = Atomics.load(cancelWords, lane);
-  return word >>> 8 === gen && item >= (word & 0xff);
+  return cancelWords !== undefined && covers(Atomics.load(cancelWords, lane), gen, item);
 }
 
 function cancelledError(): TroupeError {

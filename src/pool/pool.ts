@@ -462,14 +462,15 @@ export class Pool {
     // A full message for every thread is queued (of this module alone), and a slot is free:
     // one leaves now, so that a thread starts while the rest of a burst is still being
     // submitted. Otherwise at the end of the turn, split over the threads (see #pump).
+    const batch = batchSize(module);
     if (
-      module.queued >= batchSize(module) * this.#options.threads &&
+      module.queued >= batch * this.#options.threads &&
       module.queued === this.#queue.size &&
       this.#inFlight.size < this.#options.threads * HANDOFF_DEPTH &&
       this.#holdPump === 0 &&
       this.#forced === undefined
     ) {
-      const jobs = this.#queue.take(batchSize(module));
+      const jobs = this.#queue.take(batch);
       if (jobs !== undefined) this.#handOff(jobs);
     }
     if (this.#queue.size > 0) this.#pumpSoon();
@@ -732,8 +733,7 @@ export class Pool {
       this.#handOff(taken);
       return true;
     }
-    for (let index = taken.length - 1; index >= 0; index--)
-      this.#queue.unshift(taken[index] as Job);
+    this.#queue.unshiftAll(taken);
     this.#pump();
     return true;
   }
@@ -776,9 +776,7 @@ export class Pool {
       trimmed.push(job);
     }
     this.#release(handoff);
-    if (trimmed !== undefined)
-      for (let index = trimmed.length - 1; index >= 0; index--)
-        this.#queue.unshift(trimmed[index] as Job);
+    if (trimmed !== undefined) this.#queue.unshiftAll(trimmed);
     for (let index = 0; index < handoff.jobs.length; index++) {
       const job = handoff.jobs[index] as Job;
       const result = response.r[index];

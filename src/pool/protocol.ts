@@ -118,11 +118,9 @@ function packColumns(
   >[];
   const columns: TaskColumns = {};
   for (const key of keys) {
-    const shared = (tasks[0] as Record<string, unknown>)[key];
-    let same = true;
+    const shared = first[key];
     // Object.is: 0 and -0 are told apart, as a clone of each item's own object would.
-    for (let index = 1; index < tasks.length && same; index++)
-      if (!Object.is((tasks[index] as Record<string, unknown>)[key], shared)) same = false;
+    const same = tasks.every((task) => Object.is(task[key], shared));
     columns[key] = same ? { s: shared } : { v: tasks.map((task) => task[key]) };
   }
   const deps = anyDeps ? contexts.map((context) => context?.deps) : undefined;
@@ -245,4 +243,12 @@ export const GEN_MASK = 0x7fffff;
 
 export function laneWord(gen: number, code: number): number {
   return ((gen & GEN_MASK) << 8) | code;
+}
+
+/**
+ * Does a cancel or limit word (`laneWord(gen, k)`: items from k on) cover item `item` of the
+ * hand-off of generation `gen`? A word of another generation covers nothing.
+ */
+export function covers(word: number, gen: number, item: number): boolean {
+  return word >>> 8 === gen && item >= (word & 0xff);
 }

@@ -32,6 +32,11 @@ export class WorkQueue {
     this.#size++;
   }
 
+  /** Puts jobs back at the front of the queue, in their order. */
+  unshiftAll(jobs: readonly Job[]): void {
+    for (let index = jobs.length - 1; index >= 0; index--) this.unshift(jobs[index] as Job);
+  }
+
   /** A queued job was settled where it stands (cancelled): count it out; it is skipped later. */
   forget(job: Job): void {
     job.module.queued--;

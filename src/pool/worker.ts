@@ -12,6 +12,7 @@ import { serializeError, TroupeError, type WireError } from '../errors.js';
 import { findUncloneable } from './clone.js';
 import { openContextChannel, releaseSignal, TaskContext } from './context.js';
 import {
+  covers,
   type ItemFailureCode,
   type ItemResult,
   LANE_DONE,
@@ -324,12 +325,10 @@ function runFrom(
     laneTime[lane] = start;
     Atomics.store(laneState, lane, laneWord(gen, index + 1));
     // Stamp first, then read the cancel word (see Lanes.cancel): the pool gave up on the rest.
-    const cancel = Atomics.load(laneCancel, lane);
-    if (cancel >>> 8 === gen && index >= (cancel & 0xff))
+    if (covers(Atomics.load(laneCancel, lane), gen, index))
       return answer(message, skipRest(message, results));
     // ...and the limit word (see Lanes.trim): the pool took the rest back for another thread.
-    const limit = Atomics.load(laneLimit, lane);
-    if (limit >>> 8 === gen && index >= (limit & 0xff))
+    if (covers(Atomics.load(laneLimit, lane), gen, index))
       return answer(message, skipRest(message, results, TRIMMED));
     const result = runItem(loaded, message, index, start);
     if (result instanceof Promise) {

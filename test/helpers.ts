@@ -66,6 +66,18 @@ export function blocker() {
   };
 }
 
+/**
+ * Makes both of a 2-thread pool's threads ready: two tasks of `module` (the zoo's `behave`, or a
+ * module on it) run at once, each on its own thread, held until both have started.
+ */
+export async function readyThreads(pool: Pool, module = 'behave'): Promise<unknown[]> {
+  const gates = [blocker(), blocker()];
+  const running = gates.map((gate, i) => pool.run(module, gate.input(i)));
+  for (const gate of gates) await gate.started();
+  for (const gate of gates) gate.release();
+  return Promise.all(running);
+}
+
 /** Settles a promise into a plain record, for asserting on many at once. */
 export async function settle<T>(
   promise: Promise<T>,

@@ -1,6 +1,6 @@
 // Batching: several queued tasks of one module in one message, each settling on its own.
 import { afterEach, describe, expect, it } from 'vitest';
-import { blocker, closeAll, fixture, settle, testPool } from './helpers.js';
+import { blocker, closeAll, fixture, readyThreads, settle, testPool } from './helpers.js';
 
 afterEach(closeAll);
 
@@ -124,11 +124,7 @@ describe('batching', () => {
   it('a burst of one batch on idle threads is split over them, not given to one', async () => {
     const pool = testPool({ threads: 2, modules: batched(8) });
     // Both threads ready.
-    const warm = [blocker(), blocker()];
-    const warming = warm.map((gate, i) => pool.run('behave', gate.input(i)));
-    for (const gate of warm) await gate.started();
-    for (const gate of warm) gate.release();
-    await Promise.all(warming);
+    await readyThreads(pool);
     const threads = await Promise.all(
       Array.from({ length: 8 }, () => pool.run<number>('behave', { op: 'thread' })),
     );
@@ -184,11 +180,7 @@ describe('batching', () => {
       sweepIntervalMs: 50,
       cancelGraceMs: 5_000,
     });
-    const warm = [blocker(), blocker()];
-    const warming = warm.map((gate, i) => pool.run('behave', gate.input(i)));
-    for (const gate of warm) await gate.started();
-    for (const gate of warm) gate.release();
-    await Promise.all(warming);
+    await readyThreads(pool);
     const sab = new SharedArrayBuffer(8);
     // One thread: a task past its limit, whose settlement keeps the main thread busy for 300 ms
     // (a slow observer). The other, one batch: X, past its limit, ends at 200 ms; then Y, with

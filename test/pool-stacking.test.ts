@@ -3,7 +3,7 @@
 // goes idle first, the pool takes it back and hands it to that thread, so nothing waits behind a
 // task that blocks while another thread idles.
 import { afterEach, describe, expect, it } from 'vitest';
-import { blocker, closeAll, settle, testPool } from './helpers.js';
+import { blocker, closeAll, readyThreads, settle, testPool } from './helpers.js';
 
 afterEach(closeAll);
 
@@ -131,11 +131,7 @@ describe('stacking long tasks', () => {
     expect(crash.ok ? '' : crash.code).toBe('E_WORKER_CRASHED');
     // Two tasks running at once: the replacement is ready (whatever was taken back meanwhile
     // has settled by the time the pool is idle).
-    const warm = [blocker(), blocker()];
-    const warming = warm.map((gate, i) => pool.run('behave', gate.input(i)));
-    for (const gate of warm) await gate.started();
-    for (const gate of warm) gate.release();
-    expect(await Promise.all(warming)).toEqual([0, 1]);
+    expect(await readyThreads(pool)).toEqual([0, 1]);
     await pool.idle();
     // Both threads blocked, and one task stacked behind each.
     const gateA = blocker();

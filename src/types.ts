@@ -358,9 +358,11 @@ export interface ExpertInfo {
   state: 'probing' | 'ready' | 'busy' | 'backingOff' | 'retired';
   concurrency: number;
   /**
-   * Subtasks it takes beyond `concurrency`, each waiting in a thread's port to start the moment
-   * that thread is done: the pool's threads when `concurrency` ≥ threads (it can then never run
-   * more than `concurrency` at once), else 0; 0 for all in a troupe with a heavy receiver.
+   * Subtasks it may take now beyond `concurrency`, waiting in threads' ports to start the moment
+   * a thread is done. When `concurrency` ≥ threads (it can then never run more than `concurrency`
+   * at once): one per thread, or — while only one run has subtasks waiting — a batch per thread
+   * (the batch the pool makes of its subtasks, once it has measured them). Else 0; 0 for all in a
+   * troupe with a heavy receiver, or with `lookahead: false`.
    */
   lookahead: number;
   /** Subtasks handed to it and not yet ended: running, or waiting as its lookahead. */

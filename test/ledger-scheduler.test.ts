@@ -73,11 +73,13 @@ describe('Scheduler', () => {
     skills: Record<string, number>,
     concurrency = 1,
     lookahead = 0,
+    ahead = lookahead,
   ): ExpertSlot => ({
     name,
     skills,
     concurrency,
     lookahead,
+    ahead,
     active: 0,
     accepting: true,
     retired: false,
@@ -121,6 +123,35 @@ describe('Scheduler', () => {
     expect(a.active).toBe(4);
     expect(b.active).toBe(1);
     expect(s.queued).toBe(3);
+  });
+
+  it('takes its deep lookahead only while one run alone is under way', () => {
+    const alone = slot('a', { s: 1 }, 2, 2, 32);
+    const s = new Scheduler([alone]);
+    for (let i = 0; i < 100; i++) s.enqueue('r1', i, 's', 1);
+    expect(s.lookaheadNow(alone)).toBe(32);
+    expect(s.dispatch()).toHaveLength(34);
+    expect(alone.active).toBe(34);
+
+    const shared = slot('b', { s: 1 }, 2, 2, 32);
+    const t = new Scheduler([shared]);
+    for (let i = 0; i < 100; i++) t.enqueue('r1', i, 's', 1);
+    for (let i = 0; i < 5; i++) t.enqueue('r2', i, 's', 1);
+    // Two runs wait: one subtask per thread ahead, shared round-robin.
+    expect(t.lookaheadNow(shared)).toBe(2);
+    expect(t.dispatch().map((x) => x.item.runId)).toEqual(['r1', 'r2', 'r1', 'r2']);
+    // r2 ends (with subtasks waiting): r1 is alone, and the deep lookahead is back.
+    t.removeRun('r2');
+    expect(t.lookaheadNow(shared)).toBe(32);
+    expect(t.dispatch()).toHaveLength(30);
+    // Another run: one per thread again, also once its only subtask is out (it is under way).
+    t.enqueue('r3', 0, 's', 1);
+    expect(t.lookaheadNow(shared)).toBe(2);
+    shared.active = 0;
+    expect(t.dispatch().map((x) => x.item.runId)).toEqual(['r1', 'r3', 'r1', 'r1']);
+    expect(t.lookaheadNow(shared)).toBe(2);
+    t.removeRun('r3');
+    expect(t.lookaheadNow(shared)).toBe(32);
   });
 
   it('avoids the expert that just failed a subtask when another is free', () => {

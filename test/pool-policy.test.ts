@@ -2,7 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import { AUTO_BATCH_MAX, batchSize, fairShare } from '../dist/pool/batching.js';
 import { blame } from '../dist/pool/failures.js';
+import type { ModuleState } from '../dist/pool/jobs.js';
 import type { LaneReading } from '../dist/pool/lanes.js';
+import { PoolMeter } from '../dist/pool/meter.js';
 import { packContexts, type TaskMessage, unpackContext } from '../dist/pool/protocol.js';
 import { expired, LOAD_SLACK_MS } from '../dist/pool/timeouts.js';
 
@@ -114,9 +116,9 @@ describe('blame()', () => {
 });
 
 describe('batching', () => {
-  const module = (batch: number | 'auto', avgRunMs: number, samples = 10) => ({
+  const module = (batch: number | 'auto', meanRunMs: number, samples = 10) => ({
     reg: { name: 'm', href: 'file:///m.mjs', batch, timeoutMs: 0 },
-    avgRunMs,
+    meanRunMs,
     samples,
   });
 
@@ -127,6 +129,27 @@ describe('batching', () => {
     expect(batchSize(module('auto', 0.1))).toBe(AUTO_BATCH_MAX);
     expect(batchSize(module('auto', 0.1, 2))).toBe(1); // not measured enough yet
     expect(batchSize(module(6, 100))).toBe(6);
+  });
+
+  it('sizes batches by the expected work of an item (arithmetic mean), not by its first one', () => {
+    const meter = new PoolMeter();
+    const m = {
+      reg: { name: 'm', href: 'file:///m.mjs', batch: 'auto', timeoutMs: 0 },
+      avgRunMs: 0,
+      avgLogMs: 0,
+      meanRunMs: 0,
+      samples: 0,
+    } as unknown as ModuleState;
+    // A near-instant first item (a warm-up, a probe-like call), then items of 5 ms.
+    for (const ms of [0.005, 5, 5]) meter.ran(m, 1, ms);
+    expect(m.meanRunMs).toBeCloseTo(10.005 / 3);
+    // The typical item (geometric mean) is far smaller than the work to expect of one.
+    expect(m.avgRunMs).toBeLessThan(0.6);
+    expect(batchSize(m)).toBe(7);
+    // Past 10 samples, a moving mean: the old ones fade.
+    for (let i = 0; i < 40; i++) meter.ran(m, 1, 5);
+    expect(m.meanRunMs).toBeGreaterThan(4.9);
+    expect(batchSize(m)).toBe(4);
   });
 
   it('splits what waits evenly over the messages a pass hands out, at least one per thread', () => {

@@ -1,6 +1,6 @@
 // Many runs share one troupe fairly; a bound on queued subtasks; a failing run or a throwing
 // callback never takes the others down.
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { defineExpert } from '../dist/index.js';
 import { blocker, fixture } from './helpers.js';
 import { closeTroupes, openTroupe } from './runtime-helpers.js';
@@ -16,6 +16,19 @@ const team = (extra = {}) =>
     ],
     ...extra,
   });
+
+/** A 2-thread troupe of one expert, x (skill s), with these options. */
+const soloist = (options: { concurrency: number; batch?: number }) =>
+  openTroupe({
+    threads: 2,
+    experts: [defineExpert({ name: 'x', skills: { s: 1 }, module: fixture('behave'), ...options })],
+  });
+
+/** A plan of n subtasks, each held by the gate once it starts. */
+const gated = (gate: ReturnType<typeof blocker>, n: number) => ({
+  analyze: () =>
+    Array.from({ length: n }, (_, i) => ({ id: `b${i}`, needs: 's', input: gate.input(i) })),
+});
 
 describe('many runs', () => {
   it('50 concurrent runs each get their own correct result', async () => {
@@ -76,6 +89,29 @@ describe('many runs', () => {
     expect(order.indexOf('short')).toBeLessThan(20);
   });
 
+  it('an expert takes a batch per thread ahead while its run is the only one under way; with two, one per thread', async () => {
+    const gate = blocker();
+    const t = soloist({ concurrency: 2, batch: 16 });
+    expect(t.experts()[0]?.lookahead).toBe(32);
+    const blocked = t.run(gated(gate, 100), null);
+    await gate.started(2);
+    expect(t.experts()[0]).toMatchObject({ lookahead: 32, active: 34 });
+    expect(t.stats().subtasks.queued).toBe(66);
+    // A second run: one per thread again, so that it is not left behind another 32.
+    const other = t.run(
+      { analyze: () => [{ id: 'o', needs: 's', input: { op: 'echo', value: 7 } }] },
+      null,
+    );
+    await vi.waitFor(() => expect(t.stats().subtasks.queued).toBe(67));
+    expect(t.experts()[0]).toMatchObject({ lookahead: 2, active: 34 });
+    gate.release();
+    const [first, second] = await Promise.all([blocked, other]);
+    expect(first.status).toBe('done');
+    expect(second.status).toBe('done');
+    if (second.status === 'done') expect(second.result).toEqual({ o: 7 });
+    expect(t.experts()[0]?.active).toBe(0);
+  });
+
   it('an expert whose concurrency is at least the threads takes one subtask per thread ahead; one below takes none', async () => {
     for (const [concurrency, lookahead] of [
       [2, 2],
@@ -83,23 +119,8 @@ describe('many runs', () => {
       [1, 0],
     ] as const) {
       const gate = blocker();
-      const t = openTroupe({
-        threads: 2,
-        experts: [
-          defineExpert({ name: 'x', skills: { s: 1 }, module: fixture('behave'), concurrency }),
-        ],
-      });
-      const outcome = t.run(
-        {
-          analyze: () =>
-            Array.from({ length: 8 }, (_, i) => ({
-              id: `b${i}`,
-              needs: 's',
-              input: gate.input(i),
-            })),
-        },
-        null,
-      );
+      const t = soloist({ concurrency });
+      const outcome = t.run(gated(gate, 8), null);
       // Every thread it may use is blocked: what it holds now is all it was given.
       await gate.started(Math.min(concurrency, 2));
       expect(t.experts()[0]).toMatchObject({ lookahead, active: concurrency + lookahead });

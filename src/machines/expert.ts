@@ -44,6 +44,7 @@ const link = fromCallback<EventObject, LinkInput>(({ input, sendBack }) => {
     buffer = [];
     const wasFull = record.slot.active >= record.slot.concurrency;
     record.slot.active -= results.length;
+    core.refreshAhead(record);
     for (const result of results) {
       core.router.ended(result.work, result.error);
       if (result.error !== undefined) core.recordFault(record, result.error);

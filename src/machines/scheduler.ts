@@ -17,6 +17,13 @@ export interface ExpertSlot {
    * for the main thread. Never more than it can take without exceeding `concurrency` at once.
    */
   lookahead: number;
+  /**
+   * Its lookahead while one run alone is under way: `lookahead` times the pool's batch for its
+   * module (see `Core.refreshAhead`), so that the pool has whole batches of its short subtasks
+   * to send. With two runs or more, only `lookahead`: another run's subtasks would wait behind
+   * a deep lookahead, or share its batches and come back only with them.
+   */
+  ahead: number;
   /** Subtasks handed to it and not yet ended (running, or waiting as its lookahead). */
   active: number;
   /** Ready or busy: takes work. False while probing, backing off or retired. */
@@ -164,9 +171,21 @@ export class Scheduler {
   }
 
   #hasFreeSlot(): boolean {
-    for (const e of this.experts)
-      if (e.accepting && e.active < e.concurrency + e.lookahead) return true;
+    for (const e of this.experts) if (e.accepting && e.active < this.#capacity(e)) return true;
     return false;
+  }
+
+  /**
+   * The lookahead the expert may take now: deep (`ahead`) while at most one run is under way —
+   * one that has had subtasks queued and has not ended (see removeRun).
+   */
+  lookaheadNow(e: ExpertSlot): number {
+    return this.#runs.length > 1 ? e.lookahead : e.ahead;
+  }
+
+  /** What the expert may hold now: its slots and its lookahead. */
+  #capacity(e: ExpertSlot): number {
+    return e.concurrency + this.lookaheadNow(e);
   }
 
   /** The run's oldest waiting subtask that a free expert qualifies for. */
@@ -195,7 +214,7 @@ export class Scheduler {
     let bestLoad = Number.POSITIVE_INFINITY;
     let fallback: ExpertSlot | undefined;
     for (const e of this.qualified(item.needs, item.complexity)) {
-      if (!e.accepting || e.active >= e.concurrency + e.lookahead) continue;
+      if (!e.accepting || e.active >= this.#capacity(e)) continue;
       if (e.name === item.avoid) {
         fallback = e;
         continue;

@@ -18,13 +18,13 @@ export const AUTO_BATCH_MAX = 128;
  * a thread that goes idle (see the pool's trimming), so a large batch does not keep one thread
  * busy while another idles.
  */
-export function batchSize(module: Pick<ModuleState, 'reg' | 'samples' | 'avgRunMs'>): number {
+export function batchSize(module: Pick<ModuleState, 'reg' | 'samples' | 'meanRunMs'>): number {
   const { batch } = module.reg;
   if (batch !== 'auto') return batch;
-  if (module.samples < 3 || module.avgRunMs >= AUTO_BATCH_BELOW_MS) return 1;
+  if (module.samples < 3 || module.meanRunMs >= AUTO_BATCH_BELOW_MS) return 1;
   return Math.min(
     AUTO_BATCH_MAX,
-    Math.max(1, Math.floor(AUTO_BATCH_TARGET_MS / Math.max(module.avgRunMs, 0.01))),
+    Math.max(1, Math.floor(AUTO_BATCH_TARGET_MS / Math.max(module.meanRunMs, 0.01))),
   );
 }
 

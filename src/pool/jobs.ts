@@ -94,10 +94,16 @@ export interface ModuleState {
   queued: number;
   /** Set once the module failed to load: its tasks then fail at once. */
   broken: TroupeError | undefined;
-  /** Typical run time of an item: a moving geometric mean, ms. */
+  /** Typical run time of an item: a moving geometric mean, ms (what stats report). */
   avgRunMs: number;
   /** Its logarithm, the moving average actually kept. */
   avgLogMs: number;
+  /**
+   * Expected run time of an item: a moving arithmetic mean, ms. What batches and trimming are
+   * sized by: the work a batch of k items holds is k times this, not k times the typical one
+   * (which, for mixed items, is smaller: a batch sized by it would hold far more work).
+   */
+  meanRunMs: number;
   samples: number;
   completed: number;
   failed: number;

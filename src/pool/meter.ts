@@ -44,11 +44,15 @@ export class PoolMeter {
     thread.busyMs += ms;
     thread.tasks++;
     module.samples++;
-    // A moving geometric mean: a few large inputs among many small ones (files of very
-    // different sizes) do not make a module look slow, as they would an arithmetic mean.
+    // A moving geometric mean (the typical item: a few large inputs among many small ones do
+    // not make a module look slow), and an arithmetic one (the work to expect of an item).
+    // Each sample weighs 1/n until n = 10 (a plain mean: the first item, often unlike the rest
+    // — a probe-like call, a warm-up — does not stand for the module for long), then 1/10.
+    const weight = Math.max(0.1, 1 / module.samples);
     const log = Math.log(Math.max(ms, 0.001));
-    module.avgLogMs = module.samples === 1 ? log : module.avgLogMs * 0.9 + log * 0.1;
+    module.avgLogMs += (log - module.avgLogMs) * weight;
     module.avgRunMs = Math.exp(module.avgLogMs);
+    module.meanRunMs += (ms - module.meanRunMs) * weight;
   }
 
   threadStarted(threadId: number): void {

@@ -152,6 +152,7 @@ export class Pool {
         broken: undefined,
         avgRunMs: 0,
         avgLogMs: 0,
+        meanRunMs: 0,
         samples: 0,
         completed: 0,
         failed: 0,
@@ -244,6 +245,16 @@ export class Pool {
    */
   runThen(name: string, input: unknown, options: PoolRunOptions, settled: Settled): void {
     this.#admit('run', name, input, options, settled);
+  }
+
+  /**
+   * The batch the pool now makes of the module's tasks (1 if it makes none; see batchSize):
+   * the runtime sizes an expert's lookahead by it.
+   * @internal Not part of the package's documented API.
+   */
+  batchOf(name: string): number {
+    const module = this.#modules.get(name);
+    return module === undefined ? 1 : batchSize(module);
   }
 
   /**
@@ -704,7 +715,7 @@ export class Pool {
       const lane = this.#lanes.read(handoff.lane, handoff.gen);
       if (lane.state !== 'running') continue;
       const take = Math.ceil((handoff.held - lane.item - 1) / 2);
-      const work = take * (handoff.jobs[0] as Job).module.avgRunMs;
+      const work = take * (handoff.jobs[0] as Job).module.meanRunMs;
       if (take < 1 || work < most) continue;
       best = handoff;
       bestFrom = handoff.held - take;

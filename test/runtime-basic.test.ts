@@ -2,6 +2,7 @@
 // records and metrics.
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  type Contribution,
   createTroupe,
   defineExpert,
   type RunEvent,
@@ -155,6 +156,24 @@ describe('a run', () => {
       result: 6,
       quality: { score: 1 },
     });
+  });
+
+  it("calls a plan's functions on the plan: a class's methods keep their `this`", async () => {
+    class Summing {
+      readonly name = 'summing';
+      readonly floor = 1;
+      analyze(xs: number[]) {
+        return xs.map((x, i) => ({ id: `x${i}`, needs: 'work', input: { op: 'echo', value: x } }));
+      }
+      integrate(contributions: Contribution[]) {
+        return contributions.reduce((sum, c) => sum + (c.output as number), this.floor);
+      }
+      validate(total: number) {
+        return { above: total > this.floor };
+      }
+    }
+    const outcome = await troupe().run(new Summing(), [1, 2]);
+    expect(outcome).toMatchObject({ status: 'done', result: 4, quality: { above: true } });
   });
 
   it('a plan validate that throws fails the run with E_QUALITY', async () => {

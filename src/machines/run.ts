@@ -36,6 +36,12 @@ export interface RunContext {
   stage: Stage;
   /** Who contributed what, made when integration began (every subtask had ended). */
   contributions: Contribution[] | undefined;
+  /**
+   * The stage just entered had no function of the plan to call (no `integrate`, no `validate`):
+   * its default is done already, and the machine moves on in the same step — no turn of the
+   * microtask queue and no event for what cannot fail.
+   */
+  inline: boolean;
 }
 
 function wrap(error: unknown, code: 'E_TASK_FAILED' | 'E_QUALITY', what: string): TroupeError {
@@ -73,19 +79,29 @@ async function analyzeStep(plan: Plan, input: unknown): Promise<Graph> {
   return checkGraph(subtasks);
 }
 
-async function integrateStep(plan: Plan, input: unknown, contributions: Contribution[]) {
-  if (plan.integrate === undefined) return keyed(contributions);
+/** A plan's own integrate (called on the plan: its methods may use `this`). */
+async function integrateStep(
+  plan: Plan,
+  integrate: NonNullable<Plan['integrate']>,
+  input: unknown,
+  contributions: Contribution[],
+) {
   try {
-    return await plan.integrate(contributions, input);
+    return await integrate.call(plan, contributions, input);
   } catch (error) {
     throw wrap(error, 'E_TASK_FAILED', 'integrate() threw');
   }
 }
 
-async function validateStep(plan: Plan, input: unknown, result: unknown) {
-  if (plan.validate === undefined) return undefined;
+/** A plan's own validate (called on the plan, as integrate). */
+async function validateStep(
+  plan: Plan,
+  validate: NonNullable<Plan['validate']>,
+  input: unknown,
+  result: unknown,
+) {
   try {
-    return await plan.validate(result, input);
+    return await validate.call(plan, result, input);
   } catch (error) {
     throw wrap(error, 'E_QUALITY', 'the plan rejected the result');
   }
@@ -179,12 +195,21 @@ export const runMachine = setup({
       const contributions = (context.entry.ledger as Ledger).contributions();
       // Every subtask has ended: the outcome reuses this list (a copy: integrate may sort it).
       context.contributions = [...contributions];
-      step(self, () => integrateStep(plan, input, contributions));
+      const { integrate } = plan;
+      if (integrate === undefined) {
+        context.result = keyed(contributions);
+        context.inline = true;
+      } else step(self, () => integrateStep(plan, integrate, input, contributions));
     },
     validate: ({ context, self }) => {
       const { plan, input } = context.entry;
       const result = context.result;
-      step(self, () => validateStep(plan, input, result));
+      const { validate } = plan;
+      if (validate === undefined) context.inline = true;
+      else step(self, () => validateStep(plan, validate, input, result));
+    },
+    stepDone: ({ context }) => {
+      context.inline = false;
     },
     setGraph: ({ context, event }) => {
       if (event.type !== 'step.done') return;
@@ -304,6 +329,7 @@ export const runMachine = setup({
     identifyFailed: ({ event }) => event.type === 'identified' && event.error !== undefined,
     failedSubtask: ({ context }) => (context.entry.ledger?.failed ?? 0) > 0,
     allEnded: ({ context }) => context.entry.ledger?.finished === true,
+    inline: ({ context }) => context.inline,
   },
 }).createMachine({
   id: 'run',
@@ -315,6 +341,7 @@ export const runMachine = setup({
     error: undefined,
     stage: 'analyzing',
     contributions: undefined,
+    inline: false,
   }),
   initial: 'analyzing',
   on: {
@@ -351,6 +378,7 @@ export const runMachine = setup({
     },
     integrating: {
       entry: [{ type: 'stage', params: 'integrating' }, 'integrate'],
+      always: { guard: 'inline', actions: 'stepDone', target: 'validating' },
       on: {
         'step.done': { actions: 'setResult', target: 'validating' },
         'step.failed': { actions: 'setError', target: 'failed' },
@@ -358,6 +386,7 @@ export const runMachine = setup({
     },
     validating: {
       entry: [{ type: 'stage', params: 'validating' }, 'validate'],
+      always: { guard: 'inline', actions: 'stepDone', target: 'done' },
       on: {
         'step.done': { actions: 'setQuality', target: 'done' },
         'step.failed': { actions: 'setError', target: 'failed' },

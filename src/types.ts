@@ -20,8 +20,9 @@ export interface ExpertDefinition<In = unknown, Out = unknown> {
   /** Subtasks it may run at once (on the shared pool). @default 1 */
   concurrency?: number;
   /**
-   * Take one subtask per thread ahead while `concurrency` ≥ the troupe's threads (README,
-   * "`concurrency` and lookahead"); `false`: only ever as many as `concurrency`. @default true
+   * Take subtasks ahead while `concurrency` ≥ the troupe's threads — one per thread, or a batch
+   * per thread while its run is the only one (README, "`concurrency` and lookahead"); `false`:
+   * only ever as many as `concurrency`. @default true
    */
   lookahead?: boolean;
   /** Run-time limit of one subtask, in ms; 0 = none. @default the troupe's `timeoutMs` */
@@ -358,11 +359,13 @@ export interface ExpertInfo {
   state: 'probing' | 'ready' | 'busy' | 'backingOff' | 'retired';
   concurrency: number;
   /**
-   * Subtasks it may take now beyond `concurrency`, waiting in threads' ports to start the moment
-   * a thread is done. When `concurrency` ≥ threads (it can then never run more than `concurrency`
-   * at once): one per thread, or — while only one run has subtasks waiting — a batch per thread
-   * (the batch the pool makes of its subtasks, once it has measured them). Else 0; 0 for all in a
-   * troupe with a heavy receiver, or with `lookahead: false`.
+   * Subtasks it may take now beyond `concurrency`, waiting in the pool or a thread's port to start
+   * the moment a thread is done. When `concurrency` ≥ threads (it can then never run more than
+   * `concurrency` at once): one per thread, or — while one run alone is under way — a batch per
+   * thread (the batch the pool makes of its subtasks once it has measured them, at most ~24 ms
+   * of their work). Else 0; 0 for all in a troupe with a heavy receiver, or with
+   * `lookahead: false`. It shrinks when a second run starts: `active` may then exceed
+   * `concurrency + lookahead` until what was taken ahead has run.
    */
   lookahead: number;
   /** Subtasks handed to it and not yet ended: running, or waiting as its lookahead. */

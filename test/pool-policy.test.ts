@@ -1,6 +1,6 @@
 // The crash and timeout policy as pure functions: every branch, with made-up lane readings.
 import { describe, expect, it } from 'vitest';
-import { AUTO_BATCH_MAX, batchSize, fairShare } from '../dist/pool/batching.js';
+import { AUTO_BATCH_MAX, aheadBatch, batchSize, fairShare } from '../dist/pool/batching.js';
 import { blame } from '../dist/pool/failures.js';
 import type { ModuleState } from '../dist/pool/jobs.js';
 import type { LaneReading } from '../dist/pool/lanes.js';
@@ -150,6 +150,16 @@ describe('batching', () => {
     for (let i = 0; i < 40; i++) meter.ran(m, 1, 5);
     expect(m.meanRunMs).toBeGreaterThan(4.9);
     expect(batchSize(m)).toBe(4);
+  });
+
+  it('holds ahead a batch, at most ~24 ms of expected work, and 1 until measured', () => {
+    expect(aheadBatch(module('auto', 0.1))).toBe(AUTO_BATCH_MAX);
+    expect(aheadBatch(module('auto', 5))).toBe(4);
+    expect(aheadBatch(module('auto', 30))).toBe(1);
+    expect(aheadBatch(module(8, 1))).toBe(8);
+    expect(aheadBatch(module(8, 6))).toBe(4);
+    expect(aheadBatch(module(8, 30))).toBe(1);
+    expect(aheadBatch(module(8, 1, 2))).toBe(1);
   });
 
   it('splits what waits evenly over the messages a pass hands out, at least one per thread', () => {

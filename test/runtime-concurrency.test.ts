@@ -1,7 +1,7 @@
 // Many runs share one troupe fairly; a bound on queued subtasks; a failing run or a throwing
 // callback never takes the others down.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { defineExpert } from '../dist/index.js';
+import { defineExpert, type Subtask } from '../dist/index.js';
 import { blocker, fixture } from './helpers.js';
 import { closeTroupes, openTroupe } from './runtime-helpers.js';
 
@@ -23,6 +23,16 @@ const soloist = (options: { concurrency: number; batch?: number }) =>
     threads: 2,
     experts: [defineExpert({ name: 'x', skills: { s: 1 }, module: fixture('behave'), ...options })],
   });
+
+/** A plan of n subtasks that echo their index. */
+const echoes = (n: number) => ({
+  analyze: () =>
+    Array.from({ length: n }, (_, i) => ({
+      id: `e${i}`,
+      needs: 's',
+      input: { op: 'echo', value: i },
+    })),
+});
 
 /** A plan of n subtasks, each held by the gate once it starts. */
 const gated = (gate: ReturnType<typeof blocker>, n: number) => ({
@@ -92,16 +102,25 @@ describe('many runs', () => {
   it('an expert takes a batch per thread ahead while its run is the only one under way; with two, one per thread', async () => {
     const gate = blocker();
     const t = soloist({ concurrency: 2, batch: 16 });
+    // Until the pool has measured its subtasks, one per thread.
+    expect(t.experts()[0]?.lookahead).toBe(2);
+    const warm = await t.run(echoes(4), null);
+    expect(warm.status).toBe('done');
+    // Measured, and short: a batch (16) per thread.
     expect(t.experts()[0]?.lookahead).toBe(32);
     const blocked = t.run(gated(gate, 100), null);
     await gate.started(2);
     expect(t.experts()[0]).toMatchObject({ lookahead: 32, active: 34 });
     expect(t.stats().subtasks.queued).toBe(66);
-    // A second run: one per thread again, so that it is not left behind another 32.
-    const other = t.run(
-      { analyze: () => [{ id: 'o', needs: 's', input: { op: 'echo', value: 7 } }] },
-      null,
-    );
+    // A second run, still analysing: under way already, so one per thread again, and it is not
+    // left behind more of this one's than the expert holds now.
+    let analysed: (subtasks: Subtask[]) => void = () => {};
+    const subtasks = new Promise<Subtask[]>((resolve) => {
+      analysed = resolve;
+    });
+    const other = t.run({ analyze: () => subtasks }, null);
+    expect(t.experts()[0]).toMatchObject({ lookahead: 2, active: 34 });
+    analysed([{ id: 'o', needs: 's', input: { op: 'echo', value: 7 } }]);
     await vi.waitFor(() => expect(t.stats().subtasks.queued).toBe(67));
     expect(t.experts()[0]).toMatchObject({ lookahead: 2, active: 34 });
     gate.release();
@@ -109,7 +128,25 @@ describe('many runs', () => {
     expect(first.status).toBe('done');
     expect(second.status).toBe('done');
     if (second.status === 'done') expect(second.result).toEqual({ o: 7 });
-    expect(t.experts()[0]?.active).toBe(0);
+    expect(t.experts()[0]).toMatchObject({ lookahead: 32, active: 0 });
+  });
+
+  it('the deep lookahead holds at most ~24 ms of expected work per thread, whatever the batch', async () => {
+    const t = soloist({ concurrency: 2, batch: 8 });
+    const spins = await t.run(
+      {
+        analyze: () =>
+          Array.from({ length: 3 }, (_, i) => ({
+            id: `s${i}`,
+            needs: 's',
+            input: { op: 'spin', ms: 30 },
+          })),
+      },
+      null,
+    );
+    expect(spins.status).toBe('done');
+    // Subtasks of ~30 ms: a batch of 8 would be 240 ms a thread; it takes one per thread.
+    expect(t.experts()[0]?.lookahead).toBe(2);
   });
 
   it('an expert whose concurrency is at least the threads takes one subtask per thread ahead; one below takes none', async () => {

@@ -141,8 +141,8 @@ export class Core {
         skills: def.skills,
         concurrency: def.concurrency,
         lookahead,
-        // A fixed batch is known now; 'auto' is 1 until the pool has measured (refreshAhead).
-        ahead: lookahead * pool.batchOf(def.name),
+        // Deep once the pool has measured its subtasks (refreshAhead).
+        ahead: lookahead,
         active: 0,
         accepting: false,
         retired: false,
@@ -161,7 +161,11 @@ export class Core {
         take: undefined,
       });
     }
-    this.scheduler = new Scheduler([...this.experts.values()].map((e) => e.slot));
+    // Runs count from admission (troupe.run): one still analysing or identifying is under way.
+    this.scheduler = new Scheduler(
+      [...this.experts.values()].map((e) => e.slot),
+      () => this.runs.size,
+    );
     this.router = new Router(this);
   }
 
@@ -189,7 +193,7 @@ export class Core {
    */
   refreshAhead(record: ExpertRecord): void {
     const { slot } = record;
-    if (slot.lookahead > 0) slot.ahead = slot.lookahead * this.pool.batchOf(record.def.name);
+    if (slot.lookahead > 0) slot.ahead = slot.lookahead * this.pool.aheadOf(record.def.name);
   }
 
   expert(name: string): ExpertRecord {

@@ -19,9 +19,10 @@ export interface ExpertSlot {
   lookahead: number;
   /**
    * Its lookahead while one run alone is under way: `lookahead` times the pool's batch for its
-   * module (see `Core.refreshAhead`), so that the pool has whole batches of its short subtasks
-   * to send. With two runs or more, only `lookahead`: another run's subtasks would wait behind
-   * a deep lookahead, or share its batches and come back only with them.
+   * module, bounded by ~24 ms of expected work per thread (see `Core.refreshAhead`), so that the
+   * pool has whole batches of its short subtasks to send. With two runs or more, only
+   * `lookahead`: another run's subtasks would wait behind more of a deep lookahead, or share its
+   * batches and come back only with them.
    */
   ahead: number;
   /** Subtasks handed to it and not yet ended (running, or waiting as its lookahead). */
@@ -75,9 +76,15 @@ export class Scheduler {
   #cursor = 0;
   #seq = 0;
   #queued = 0;
+  readonly #runsUnderWay: () => number;
 
-  constructor(experts: ExpertSlot[]) {
+  /**
+   * @param runsUnderWay How many runs are under way (the troupe's admitted runs); by default,
+   *   those that have had subtasks queued here and have not been removed.
+   */
+  constructor(experts: ExpertSlot[], runsUnderWay?: () => number) {
     this.experts = experts;
+    this.#runsUnderWay = runsUnderWay ?? (() => this.#runs.length);
   }
 
   /** Subtasks waiting for an expert, across runs. */
@@ -175,12 +182,9 @@ export class Scheduler {
     return false;
   }
 
-  /**
-   * The lookahead the expert may take now: deep (`ahead`) while at most one run is under way —
-   * one that has had subtasks queued and has not ended (see removeRun).
-   */
+  /** The lookahead the expert may take now: deep (`ahead`) while at most one run is under way. */
   lookaheadNow(e: ExpertSlot): number {
-    return this.#runs.length > 1 ? e.lookahead : e.ahead;
+    return this.#runsUnderWay() > 1 ? e.lookahead : e.ahead;
   }
 
   /** What the expert may hold now: its slots and its lookahead. */

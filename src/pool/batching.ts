@@ -29,6 +29,17 @@ export function batchSize(module: Pick<ModuleState, 'reg' | 'samples' | 'meanRun
 }
 
 /**
+ * Tasks of the module a runtime expert may take ahead per thread (see the runtime's deep
+ * lookahead): its batch, but never more than ~AUTO_BATCH_TARGET_MS of expected work (a fixed
+ * `batch` of long tasks would otherwise commit far more), and 1 until the module is measured.
+ */
+export function aheadBatch(module: Pick<ModuleState, 'reg' | 'samples' | 'meanRunMs'>): number {
+  if (module.samples < 3) return 1;
+  const byWork = Math.floor(AUTO_BATCH_TARGET_MS / Math.max(module.meanRunMs, 0.01));
+  return Math.max(1, Math.min(batchSize(module), byWork));
+}
+
+/**
  * Items for each message of one pass of the pump: what waits, split evenly over the messages it
  * may hand out now (the free slots, and never fewer than the threads, so that one message never
  * takes all that waits while another thread could share it). Taking half of what is left for

@@ -7,7 +7,7 @@ import { MessagePort } from 'node:worker_threads';
 import { expose } from 'comlink/dist/esm/comlink.mjs';
 import { Piscina, queueOptionsSymbol } from 'piscina';
 import { deserializeError, invalidOption, serializeError, TroupeError } from '../errors.js';
-import { batchSize, fairShare } from './batching.js';
+import { aheadBatch, batchSize, fairShare } from './batching.js';
 import { findUncloneable } from './clone.js';
 import { blame, cancelledError, itemError, messageOf } from './failures.js';
 import type { Blame, Handoff, Job, JobKind, ModuleState, Settled } from './jobs.js';
@@ -248,13 +248,13 @@ export class Pool {
   }
 
   /**
-   * The batch the pool now makes of the module's tasks (1 if it makes none; see batchSize):
-   * the runtime sizes an expert's lookahead by it.
+   * Tasks of the module to hold ahead per thread: its batch, bounded by ~24 ms of expected work,
+   * 1 until measured (see aheadBatch). The runtime sizes an expert's deep lookahead by it.
    * @internal Not part of the package's documented API.
    */
-  batchOf(name: string): number {
+  aheadOf(name: string): number {
     const module = this.#modules.get(name);
-    return module === undefined ? 1 : batchSize(module);
+    return module === undefined ? 1 : aheadBatch(module);
   }
 
   /**

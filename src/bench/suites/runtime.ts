@@ -60,7 +60,13 @@ export async function runtimeSuite(options: SuiteOptions): Promise<CaseResult[]>
   });
   const pool = createPool({
     threads,
-    modules: { noop: { url: noop, batch: 1 }, sha: { url: sha, batch: 1 }, shaAuto: sha },
+    modules: {
+      noop: { url: noop, batch: 1 },
+      // Batched as the troupe's no-op expert is (`'auto'`), for the run's fixed cost.
+      noopAuto: noop,
+      sha: { url: sha, batch: 1 },
+      shaAuto: sha,
+    },
   });
   const piscina = new Piscina({ filename: noop.href, minThreads: threads, maxThreads: threads });
   const results: CaseResult[] = [];
@@ -100,6 +106,49 @@ export async function runtimeSuite(options: SuiteOptions): Promise<CaseResult[]>
           pass: (ratio) => ratio.median >= 0.6,
         }),
       );
+    }
+
+    // --- a run's fixed cost: small runs one after another, against the same tasks on the pool ----
+    // What a run costs beyond its subtasks' trips to the threads (analysis, identification,
+    // the machines, integration, the outcome): on two cores with two busy threads, main-thread
+    // time that a case of ~100 ms per thread pays once.
+    {
+      const size = 16;
+      const runs = quick ? 20 : 200;
+      const small = noopPlan(size);
+      const samples = await interleaved(
+        [
+          {
+            name: `troupe, ${runs} runs of ${size}`,
+            run: async () => {
+              for (let r = 0; r < runs; r++) mustBeDone((await troupe.run(small, null)).status);
+            },
+          },
+          {
+            name: `pool alone, ${runs} × ${size} tasks`,
+            run: async () => {
+              for (let r = 0; r < runs; r++)
+                await Promise.all(range(size).map((i) => pool.run('noopAuto', i)));
+            },
+          },
+        ],
+        rounds,
+      );
+      const fixed = perRound(
+        samples[`troupe, ${runs} runs of ${size}`] as number[],
+        samples[`pool alone, ${runs} × ${size} tasks`] as number[],
+        (t, p) => ((t - p) / runs) * 1000,
+      );
+      results.push({
+        name: `a run's fixed cost: runs of ${size} no-op subtasks one after another (µs per run)`,
+        medians: Object.fromEntries(
+          Object.entries(samples).map(([k, v]) => [k, (spread(v).median / runs) * 1000]),
+        ),
+        comparisons: [
+          { label: 'troupe run − the same tasks on the pool alone (µs)', spread: fixed },
+        ],
+        samples,
+      });
     }
 
     // --- one at a time: a chain of dependent subtasks vs raw piscina one by one -----------------

@@ -51,6 +51,27 @@ describe('cancellation', () => {
     expect(next.status).toBe('done');
   });
 
+  it('a cancel from onEvent at the integrating stage: a plan with integrate is cancelled there; one without is done in that same step', async () => {
+    const t = team();
+    const echo = () => [{ id: 'e', needs: 's', input: { op: 'echo', value: 5 } }];
+    const abortAt = (controller: AbortController) => (event: { type: string; stage?: string }) => {
+      if (event.type === 'stage' && event.stage === 'integrating') controller.abort();
+    };
+    const slow = new AbortController();
+    const withIntegrate = await t.run(
+      { analyze: echo, integrate: (contributions) => contributions.length },
+      null,
+      { signal: slow.signal, onEvent: abortAt(slow) },
+    );
+    expect(withIntegrate).toMatchObject({ status: 'cancelled', stage: 'integrating' });
+    const fast = new AbortController();
+    const without = await t.run({ analyze: echo }, null, {
+      signal: fast.signal,
+      onEvent: abortAt(fast),
+    });
+    expect(without).toMatchObject({ status: 'done', result: { e: 5 } });
+  });
+
   it('a signal already aborted rejects at once (nothing admitted)', async () => {
     const t = team();
     const controller = new AbortController();

@@ -36,12 +36,6 @@ export interface RunContext {
   stage: Stage;
   /** Who contributed what, made when integration began (every subtask had ended). */
   contributions: Contribution[] | undefined;
-  /**
-   * The stage just entered had no function of the plan to call (no `integrate`, no `validate`):
-   * its default is done already, and the machine moves on in the same step — no turn of the
-   * microtask queue and no event for what cannot fail.
-   */
-  inline: boolean;
 }
 
 function wrap(error: unknown, code: 'E_TASK_FAILED' | 'E_QUALITY', what: string): TroupeError {
@@ -196,20 +190,17 @@ export const runMachine = setup({
       // Every subtask has ended: the outcome reuses this list (a copy: integrate may sort it).
       context.contributions = [...contributions];
       const { integrate } = plan;
-      if (integrate === undefined) {
-        context.result = keyed(contributions);
-        context.inline = true;
-      } else step(self, () => integrateStep(plan, integrate, input, contributions));
+      // Without one, the default is made here and the machine moves on in the same step (see
+      // the guard noIntegrate): no turn of the microtask queue, no event, for what cannot fail.
+      if (integrate === undefined) context.result = keyed(contributions);
+      else step(self, () => integrateStep(plan, integrate, input, contributions));
     },
     validate: ({ context, self }) => {
       const { plan, input } = context.entry;
       const result = context.result;
       const { validate } = plan;
-      if (validate === undefined) context.inline = true;
-      else step(self, () => validateStep(plan, validate, input, result));
-    },
-    stepDone: ({ context }) => {
-      context.inline = false;
+      // Without one, quality stays undefined and the machine moves on (guard noValidate).
+      if (validate !== undefined) step(self, () => validateStep(plan, validate, input, result));
     },
     setGraph: ({ context, event }) => {
       if (event.type !== 'step.done') return;
@@ -329,7 +320,8 @@ export const runMachine = setup({
     identifyFailed: ({ event }) => event.type === 'identified' && event.error !== undefined,
     failedSubtask: ({ context }) => (context.entry.ledger?.failed ?? 0) > 0,
     allEnded: ({ context }) => context.entry.ledger?.finished === true,
-    inline: ({ context }) => context.inline,
+    noIntegrate: ({ context }) => context.entry.plan.integrate === undefined,
+    noValidate: ({ context }) => context.entry.plan.validate === undefined,
   },
 }).createMachine({
   id: 'run',
@@ -341,7 +333,6 @@ export const runMachine = setup({
     error: undefined,
     stage: 'analyzing',
     contributions: undefined,
-    inline: false,
   }),
   initial: 'analyzing',
   on: {
@@ -378,7 +369,7 @@ export const runMachine = setup({
     },
     integrating: {
       entry: [{ type: 'stage', params: 'integrating' }, 'integrate'],
-      always: { guard: 'inline', actions: 'stepDone', target: 'validating' },
+      always: { guard: 'noIntegrate', target: 'validating' },
       on: {
         'step.done': { actions: 'setResult', target: 'validating' },
         'step.failed': { actions: 'setError', target: 'failed' },
@@ -386,7 +377,7 @@ export const runMachine = setup({
     },
     validating: {
       entry: [{ type: 'stage', params: 'validating' }, 'validate'],
-      always: { guard: 'inline', actions: 'stepDone', target: 'done' },
+      always: { guard: 'noValidate', target: 'done' },
       on: {
         'step.done': { actions: 'setQuality', target: 'done' },
         'step.failed': { actions: 'setError', target: 'failed' },

@@ -109,9 +109,10 @@ export async function runtimeSuite(options: SuiteOptions): Promise<CaseResult[]>
     }
 
     // --- a run's fixed cost: small runs one after another, against the same tasks on the pool ----
-    // What a run costs beyond its subtasks' trips to the threads (analysis, identification,
-    // the machines, integration, the outcome): on two cores with two busy threads, main-thread
-    // time that a case of ~100 ms per thread pays once.
+    // What a run adds, in wall time, to its subtasks' trips to the threads: its main-thread work
+    // (the machines, analysis, identification, hand-out, integration, the outcome) and the
+    // wake-up of threads that went to sleep meanwhile (back-to-back pool rounds find them still
+    // spinning). A case of the speedup suite pays it once.
     {
       const size = 16;
       const runs = quick ? 20 : 200;

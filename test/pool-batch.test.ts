@@ -88,7 +88,7 @@ describe('batching', () => {
       Array.from({ length: 50 }, (_, i) => pool.run('behave', { op: 'echo', value: i })),
     );
     expect(pool.stats().modules.behave?.batch).toBeGreaterThan(1);
-    // Past AUTO_BATCH_BELOW_MS (12): the moving average needs ~30 of them to get there.
+    // Past AUTO_BATCH_BELOW_MS (12): the moving mean needs ~14 of them to get there.
     for (let i = 0; i < 35; i++) await pool.run('behave', { op: 'spin', ms: 16 });
     expect(pool.stats().modules.behave?.batch).toBe(1);
   });

@@ -81,6 +81,43 @@ describe('batching', () => {
     expect(results.map((r) => (r.ok ? r.value : r.code))).toEqual([1, 'E_WORKER_CRASHED', 3]);
   });
 
+  it('tasks put back after two messages die together run in the order they came', async () => {
+    const pool = testPool({ threads: 1, modules: batched(32) });
+    // Measured, so that a second message waits on the thread too (and dies with it).
+    await Promise.all([1, 2, 3].map((value) => pool.run('behave', { op: 'echo', value })));
+    // One crash leads the first of two messages; both die; all the rest is put back.
+    const crash = settle(pool.run('behave', { op: 'exit' }));
+    const order: number[] = [];
+    const rest = Array.from({ length: 17 }, (_, i) =>
+      pool.run('behave', { op: 'echo', value: i + 1 }).then((value) => order.push(value as number)),
+    );
+    await Promise.all(rest);
+    expect((await crash).ok).toBe(false);
+    expect(order).toEqual(Array.from({ length: 17 }, (_, i) => i + 1));
+  });
+
+  it("a task put back for others' crashes again and again fails at the 17th time, not for ever", async () => {
+    const pool = testPool({ threads: 1, modules: batched(1) });
+    await Promise.all([1, 2, 3].map((value) => pool.run('behave', { op: 'echo', value })));
+    // A crasher runs with the task waiting behind it on the thread; each crash puts the task
+    // back, and the next crasher (handed out before the task is put back) goes ahead of it.
+    const first = settle(pool.run('behave', { op: 'exit' }));
+    const behind = settle(pool.run('behave', { op: 'echo', value: 'behind' }));
+    const more = Array.from({ length: 16 }, () => settle(pool.run('behave', { op: 'exit' })));
+    const crashes = await Promise.all([first, ...more]);
+    expect(crashes.every((r) => !r.ok && r.code === 'E_WORKER_CRASHED')).toBe(true);
+    const last = await behind;
+    expect(last.ok).toBe(false);
+    if (!last.ok) {
+      expect(last.code).toBe('E_WORKER_CRASHED');
+      expect((last.error as Error).message).toMatch(/sent back to the queue 17 times/);
+    }
+    // The count is per task: one behind a single crash runs.
+    const crash = settle(pool.run('behave', { op: 'exit' }));
+    expect(await pool.run('behave', { op: 'echo', value: 'ok' })).toBe('ok');
+    expect((await crash).ok).toBe(false);
+  });
+
   it("'auto' batches only short tasks, from their measured run time", async () => {
     const pool = testPool({ threads: 1, modules: batched('auto') });
     expect(pool.stats().modules.behave?.batch).toBe(1);

@@ -25,9 +25,18 @@ export class WorkQueue {
     this.#size++;
   }
 
-  /** Puts a job back at the front of its module's queue (it keeps its place by age). */
+  /**
+   * Puts a job back at the front of its module's queue, by age: behind the older ones put back
+   * before it (two messages that die together are put back in either order).
+   */
   unshift(job: Job): void {
-    job.module.queue.unshift(job);
+    const queue = job.module.queue;
+    // Only jobs put back can be older than one taken out (the queue hands out its oldest).
+    const older: Job[] = [];
+    for (let head = queue.peek(); head !== undefined && head.seq < job.seq; head = queue.peek())
+      older.push(queue.shift() as Job);
+    queue.unshift(job);
+    for (let i = older.length - 1; i >= 0; i--) queue.unshift(older[i] as Job);
     job.module.queued++;
     this.#size++;
   }

@@ -34,6 +34,22 @@ describe('examples/folder-audit', () => {
     expect(report.sequential.factor).toBeGreaterThan(0);
   });
 
+  it('--warm runs the audit once untimed first, on both sides, and says so', async () => {
+    const { stdout } = await run(
+      process.execPath,
+      [audit, '--dir', dir, '--threads', '2', '--compare-sequential', '--warm'],
+      { timeout: 60_000 },
+    );
+    expect(stdout).toMatch(/^Warm-up run \(untimed above\): \d+ ms/m);
+    expect(stdout).toMatch(/sequential ÷ troupe wall, 2 threads; both warmed up first\)/);
+    const json = await run(process.execPath, [audit, '--dir', dir, '--json', '--warm'], {
+      timeout: 60_000,
+    });
+    const report = JSON.parse(json.stdout);
+    expect(report.status).toBe('done');
+    expect(report.warmMs).toBeGreaterThan(0);
+  });
+
   it('bad flags exit 2 with a message', async () => {
     await expect(run(process.execPath, [audit, '--max-files', 'many'])).rejects.toMatchObject({
       code: 2,

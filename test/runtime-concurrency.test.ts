@@ -34,6 +34,12 @@ const echoes = (n: number) => ({
     })),
 });
 
+/** A plan of n subtasks that each spin for `ms`. */
+const spins = (n: number, ms: number) => ({
+  analyze: () =>
+    Array.from({ length: n }, (_, i) => ({ id: `s${i}`, needs: 's', input: { op: 'spin', ms } })),
+});
+
 /** A plan of n subtasks, each held by the gate once it starts. */
 const gated = (gate: ReturnType<typeof blocker>, n: number) => ({
   analyze: () =>
@@ -76,18 +82,9 @@ describe('many runs', () => {
   it('runs share experts round-robin: a long run does not starve a short one started after it', async () => {
     const t = team();
     const order: string[] = [];
-    const long = t.run(
-      {
-        analyze: () =>
-          Array.from({ length: 40 }, (_, i) => ({
-            id: `l${i}`,
-            needs: 's',
-            input: { op: 'spin', ms: 5 },
-          })),
-      },
-      null,
-      { onEvent: (e) => e.type === 'subtask.end' && order.push('long') },
-    );
+    const long = t.run(spins(40, 5), null, {
+      onEvent: (e) => e.type === 'subtask.end' && order.push('long'),
+    });
     const short = t.run(
       { analyze: () => [{ id: 's', needs: 's', input: { op: 'echo', value: 1 } }] },
       null,
@@ -133,18 +130,8 @@ describe('many runs', () => {
 
   it('the deep lookahead holds at most ~24 ms of expected work per thread, whatever the batch', async () => {
     const t = soloist({ concurrency: 2, batch: 8 });
-    const spins = await t.run(
-      {
-        analyze: () =>
-          Array.from({ length: 3 }, (_, i) => ({
-            id: `s${i}`,
-            needs: 's',
-            input: { op: 'spin', ms: 30 },
-          })),
-      },
-      null,
-    );
-    expect(spins.status).toBe('done');
+    const measured = await t.run(spins(3, 30), null);
+    expect(measured.status).toBe('done');
     // Subtasks of ~30 ms: a batch of 8 would be 240 ms a thread; it takes one per thread.
     expect(t.experts()[0]?.lookahead).toBe(2);
   });

@@ -187,13 +187,17 @@ export const runMachine = setup({
     integrate: ({ context, self }) => {
       const { plan, input } = context.entry;
       const contributions = (context.entry.ledger as Ledger).contributions();
-      // Every subtask has ended: the outcome reuses this list (a copy: integrate may sort it).
-      context.contributions = [...contributions];
       const { integrate } = plan;
-      // Without one, the default is made here and the machine moves on in the same step (see
-      // the guard noIntegrate): no turn of the microtask queue, no event, for what cannot fail.
-      if (integrate === undefined) context.result = keyed(contributions);
-      else step(self, () => integrateStep(plan, integrate, input, contributions));
+      // Every subtask has ended: the outcome reuses this list. Without an integrate of the plan
+      // (which may sort it: it gets a copy), the default is made here and the machine moves on
+      // in the same step (guard noIntegrate): no turn of the microtask queue, no event.
+      if (integrate === undefined) {
+        context.contributions = contributions;
+        context.result = keyed(contributions);
+      } else {
+        context.contributions = [...contributions];
+        step(self, () => integrateStep(plan, integrate, input, contributions));
+      }
     },
     validate: ({ context, self }) => {
       const { plan, input } = context.entry;

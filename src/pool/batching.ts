@@ -22,10 +22,12 @@ export function batchSize(module: Pick<ModuleState, 'reg' | 'samples' | 'meanRun
   const { batch } = module.reg;
   if (batch !== 'auto') return batch;
   if (module.samples < 3 || module.meanRunMs >= AUTO_BATCH_BELOW_MS) return 1;
-  return Math.min(
-    AUTO_BATCH_MAX,
-    Math.max(1, Math.floor(AUTO_BATCH_TARGET_MS / Math.max(module.meanRunMs, 0.01))),
-  );
+  return Math.min(AUTO_BATCH_MAX, Math.max(1, tasksInTarget(module)));
+}
+
+/** How many of the module's tasks hold AUTO_BATCH_TARGET_MS of expected work. */
+function tasksInTarget(module: Pick<ModuleState, 'meanRunMs'>): number {
+  return Math.floor(AUTO_BATCH_TARGET_MS / Math.max(module.meanRunMs, 0.01));
 }
 
 /**
@@ -35,8 +37,7 @@ export function batchSize(module: Pick<ModuleState, 'reg' | 'samples' | 'meanRun
  */
 export function aheadBatch(module: Pick<ModuleState, 'reg' | 'samples' | 'meanRunMs'>): number {
   if (module.samples < 3) return 1;
-  const byWork = Math.floor(AUTO_BATCH_TARGET_MS / Math.max(module.meanRunMs, 0.01));
-  return Math.max(1, Math.min(batchSize(module), byWork));
+  return Math.max(1, Math.min(batchSize(module), tasksInTarget(module)));
 }
 
 /**

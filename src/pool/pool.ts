@@ -60,7 +60,7 @@ const HANDOFF_DEPTH = 2;
 const DOOM_SLOTS = 1024;
 /**
  * A running batch is split for an idle thread only if the part taken back holds at least this
- * much work (by its module's typical run time): less is not worth a message.
+ * much work (by its module's mean run time): less is not worth a message.
  */
 const MIN_TRIM_MS = 0.5;
 

@@ -67,6 +67,45 @@ export function blocker() {
 }
 
 /**
+ * Start counters on the threads, for the fixture's `watched` op: slot k counts task k's starts;
+ * `settled(k)` says on the main thread that task k has settled, after which a start whose
+ * `ctx.signal` does not read aborted counts as a violation (work outliving its settlement).
+ */
+export function watchStarts(tasks: number) {
+  const sab = new SharedArrayBuffer(tasks * 3 * 4);
+  const flags = new Int32Array(sab);
+  return {
+    input: (slot: number, extra: Record<string, unknown> = {}) => ({
+      op: 'watched',
+      sab,
+      slot,
+      value: slot,
+      ...extra,
+    }),
+    of: (slot: number) => Atomics.load(flags, 3 * slot),
+    /** Starts of every task so far. */
+    total(): number {
+      let sum = 0;
+      for (let slot = 0; slot < tasks; slot++) sum += Atomics.load(flags, 3 * slot);
+      return sum;
+    },
+    /** Resolves once task `slot` has started (a handshake on the shared counter). */
+    async started(slot: number): Promise<void> {
+      while (Atomics.load(flags, 3 * slot) === 0) {
+        const wait = waitAsync(flags, 3 * slot, 0, 1000);
+        if (wait.async) await wait.value;
+      }
+    },
+    settled: (slot: number) => Atomics.store(flags, 3 * slot + 1, 1),
+    violations(): number {
+      let sum = 0;
+      for (let slot = 0; slot < tasks; slot++) sum += Atomics.load(flags, 3 * slot + 2);
+      return sum;
+    },
+  };
+}
+
+/**
  * Makes both of a 2-thread pool's threads ready: two tasks of `module` (the zoo's `behave`, or a
  * module on it) run at once, each on its own thread, held until both have started.
  */

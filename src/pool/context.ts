@@ -18,17 +18,20 @@ import {
   type ContextHostApi,
   type ContextOp,
   covers,
+  isSkipped,
   type SideMessage,
 } from './protocol.js';
 
 let host: Remote<ContextHostApi> | undefined;
 let cancelWords: Int32Array | undefined;
+let skipWords: Int32Array | undefined;
 /** Signals with listeners, by lane: the main thread's abort notice fires them. */
 const listening = new Map<number, ContextSignal>();
 
 /** Opens the thread's context channel (if `channel`). Called once, when the thread starts. */
-export function openContextChannel(cancels: Int32Array, channel: boolean): void {
+export function openContextChannel(cancels: Int32Array, skips: Int32Array, channel: boolean): void {
   cancelWords = cancels;
+  skipWords = skips;
   if (parentPort === null || !channel) return;
   const { port1, port2 } = new MessageChannel();
   const hello: SideMessage = { kind: 'troupe:ctx', threadId, port: port2 };
@@ -41,7 +44,8 @@ function onNotice(data: unknown): void {
   const notice = data as AbortNotice | null;
   if (notice === null || typeof notice !== 'object' || notice.troupe !== 'abort') return;
   const signal = listening.get(notice.l);
-  if (signal !== undefined && signal.gen === notice.g) {
+  // For that item only: the thread may have moved on to the next item of the lane since.
+  if (signal !== undefined && signal.gen === notice.g && signal.item === notice.i) {
     listening.delete(notice.l);
     signal.fire();
   }
@@ -52,9 +56,15 @@ export function releaseSignal(lane: number): void {
   if (listening.size > 0) listening.delete(lane);
 }
 
-/** The pool gave up on item `item` of this hand-off: its cancel word covers it (see Lanes.cancel). */
+/**
+ * The pool gave up on item `item` of this hand-off: its cancel word covers it (see Lanes.cancel),
+ * or its own skip bit is set (see Lanes.skip).
+ */
 function isCancelled(lane: number, gen: number, item: number): boolean {
-  return cancelWords !== undefined && covers(Atomics.load(cancelWords, lane), gen, item);
+  if (cancelWords === undefined || skipWords === undefined) return false;
+  return (
+    covers(Atomics.load(cancelWords, lane), gen, item) || isSkipped(skipWords, lane, gen, item)
+  );
 }
 
 function cancelledError(): TroupeError {

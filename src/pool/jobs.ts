@@ -85,6 +85,11 @@ export interface Handoff {
   held: number;
   /** A cancelled task's thread is terminated when this fires, unless the task stops first. */
   graceTimer: NodeJS.Timeout | undefined;
+  /**
+   * The same for one item of a batch cancelled alone while its thread ran it (see
+   * Pool#cancelItem): the thread goes on with the batch's other items if that one stops in time.
+   */
+  itemGrace: NodeJS.Timeout | undefined;
 }
 
 export interface ModuleState {

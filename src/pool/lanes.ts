@@ -11,6 +11,7 @@ import {
   LANE_LOADING,
   LANE_STOLEN,
   laneWord,
+  SKIP_WORDS,
 } from './protocol.js';
 import { Deque } from './queue.js';
 
@@ -33,11 +34,14 @@ export class Lanes {
   readonly stateBuffer: SharedArrayBuffer;
   /** Shared with threads: Float64 start stamps, ms since the pool's epoch. */
   readonly timeBuffer: SharedArrayBuffer;
+  /** Shared with threads: per-item skip words, SKIP_WORDS Int32 per lane (see {@link skip}). */
+  readonly skipBuffer: SharedArrayBuffer;
   readonly #words: Int32Array;
   readonly #threads: Int32Array;
   readonly #cancels: Int32Array;
   readonly #limits: Int32Array;
   readonly #times: Float64Array;
+  readonly #skips: Int32Array;
   readonly #gens: Int32Array;
   readonly #free = new Deque<number>();
 
@@ -55,6 +59,8 @@ export class Lanes {
     this.#cancels = new Int32Array(this.stateBuffer, count * 8, count);
     this.#limits = new Int32Array(this.stateBuffer, count * 12, count);
     this.#times = new Float64Array(this.timeBuffer);
+    this.skipBuffer = new SharedArrayBuffer(count * SKIP_WORDS * 4);
+    this.#skips = new Int32Array(this.skipBuffer);
     this.#gens = new Int32Array(count);
     for (let lane = 0; lane < count; lane++) this.#free.push(lane);
   }
@@ -83,6 +89,24 @@ export class Lanes {
    */
   cancel(lane: number, gen: number, from = 0): LaneReading {
     Atomics.store(this.#cancels, lane, laneWord(gen, from));
+    return this.read(lane, gen);
+  }
+
+  /**
+   * Gives up on item `item` of the hand-off alone (the pool settled it: a cancel), then reads the
+   * lane: the thread skips the item if it has not begun it, and if it runs it, its `ctx.signal`
+   * reads aborted. Same ordering as {@link cancel}: the thread stamps an item's start and then
+   * reads its skip bit; we write the bit and then read the stamp. The items before and after it
+   * run as they would have.
+   */
+  skip(lane: number, gen: number, item: number): LaneReading {
+    const base = lane * SKIP_WORDS;
+    if (Atomics.load(this.#skips, base) !== gen) {
+      // The first skip of this hand-off: bits an earlier holder of the lane left go first.
+      for (let word = 1; word < SKIP_WORDS; word++) Atomics.store(this.#skips, base + word, 0);
+      Atomics.store(this.#skips, base, gen);
+    }
+    Atomics.or(this.#skips, base + 1 + (item >>> 5), 1 << (item & 31));
     return this.read(lane, gen);
   }
 

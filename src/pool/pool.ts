@@ -165,6 +165,7 @@ export class Pool {
       modules: Object.fromEntries([...this.#options.modules].map(([name, m]) => [name, m.href])),
       laneState: this.#lanes.stateBuffer,
       laneTime: this.#lanes.timeBuffer,
+      laneSkip: this.#lanes.skipBuffer,
       epoch: this.#meter.epoch,
       moduleLoadTimeoutMs: this.#options.moduleLoadTimeoutMs,
       context: this.#options.context,
@@ -534,6 +535,7 @@ export class Pool {
       stacked: false,
       held: jobs.length,
       graceTimer: undefined,
+      itemGrace: undefined,
     };
     this.#byLane[lane] = handoff;
     const inputs = new Array<unknown>(jobs.length);
@@ -767,6 +769,7 @@ export class Pool {
     this.#inFlight.delete(handoff);
     if (this.#byLane[handoff.lane] === handoff) this.#byLane[handoff.lane] = undefined;
     clearTimeout(handoff.graceTimer);
+    clearTimeout(handoff.itemGrace);
     this.#lanes.release(handoff.lane);
     return true;
   }
@@ -1078,15 +1081,55 @@ export class Pool {
       this.#afterSettle();
       return;
     }
-    const index = handoff.jobs.indexOf(job);
-    const lane = this.#lanes.read(handoff.lane, handoff.gen);
-    if (handoff.jobs.length === 1 || (lane.state === 'running' && lane.item === index)) {
-      this.#kill(handoff, { item: index, error }, true);
+    if (handoff.jobs.length === 1) {
+      this.#kill(handoff, { item: 0, error }, true);
       return;
     }
-    // In a batch but not running now (waiting its turn, or done and not yet reported): settle
-    // now; whatever the thread reports for it later is ignored.
+    this.#cancelItem(handoff, handoff.jobs.indexOf(job), error);
+  }
+
+  /**
+   * Cancels one item of a batch and settles it now; the batch's other items are left alone. Its
+   * thread skips it if it has not begun it (see Lanes.skip). If it has, its `ctx.signal` reads
+   * aborted, and should it still run `cancelGraceMs` later, its thread is terminated, as for a
+   * task cancelled alone (the items after it then run elsewhere). Either way no thread is busy
+   * with it past its settlement but for that grace.
+   */
+  #cancelItem(handoff: Handoff, index: number, error: TroupeError): void {
+    const job = handoff.jobs[index] as Job;
+    const lane = this.#lanes.skip(handoff.lane, handoff.gen, index);
+    if (lane.state === 'running' && lane.item === index) {
+      job.runMs = this.#meter.now() - lane.since;
+      this.#stopItem(handoff, lane.threadId, index);
+    }
     this.#fail(job, error);
+  }
+
+  /**
+   * Item `item` of the hand-off, which the thread runs, was given up on alone: its listeners on
+   * `ctx.signal` fire, and if it still runs `cancelGraceMs` later, its thread is terminated.
+   */
+  #stopItem(handoff: Handoff, threadId: number, item: number): void {
+    const notice: AbortNotice = { troupe: 'abort', l: handoff.lane, g: handoff.gen, i: item };
+    this.#ports.get(threadId)?.postMessage(notice);
+    const stopIfStillRunning = () => {
+      if (handoff.done) return;
+      const now = this.#lanes.read(handoff.lane, handoff.gen);
+      if (now.state === 'running' && now.item === item) {
+        this.#markTerminated(now.threadId);
+        this.#terminate(now.threadId);
+      }
+    };
+    // Only one item of a lane runs at a time: an earlier item's timer has nothing left to stop.
+    clearTimeout(handoff.itemGrace);
+    handoff.itemGrace = undefined;
+    const grace = this.#options.cancelGraceMs;
+    if (grace === 0) {
+      stopIfStillRunning();
+      return;
+    }
+    handoff.itemGrace = setTimeout(stopIfStillRunning, grace);
+    handoff.itemGrace.unref();
   }
 
   /**
@@ -1115,7 +1158,12 @@ export class Pool {
     handoff.kill = verdict;
     const grace = this.#options.cancelGraceMs;
     if (guilty && lane.state === 'running' && graceful && grace > 0) {
-      const notice: AbortNotice = { troupe: 'abort', l: handoff.lane, g: handoff.gen };
+      const notice: AbortNotice = {
+        troupe: 'abort',
+        l: handoff.lane,
+        g: handoff.gen,
+        i: lane.item,
+      };
       this.#ports.get(lane.threadId)?.postMessage(notice);
       handoff.graceTimer = setTimeout(() => {
         if (handoff.done) return;

@@ -20,6 +20,12 @@ export interface WorkerBoot {
   laneState: SharedArrayBuffer;
   /** Lane start stamps (Float64, ms since the pool's epoch), one per slot. */
   laneTime: SharedArrayBuffer;
+  /**
+   * Per-item skip words, SKIP_WORDS Int32 per lane (see {@link isSkipped}): the pool settled
+   * these items of the hand-off on the main thread (a cancel), so the thread must not begin them,
+   * and a running one's `ctx.signal` reads aborted.
+   */
+  laneSkip: SharedArrayBuffer;
   /** The pool's epoch, `performance.timeOrigin + performance.now()` at creation. */
   epoch: number;
   /** How long loading one module may take on a thread. */
@@ -221,11 +227,15 @@ export interface ContextHostApi {
 /** Errors cross the channel as data, so that a thread rebuilds them as `TroupeError`s with their code. */
 export type CallResult = { ok: true; v: unknown } | { ok: false; e: WireError };
 
-/** Main → thread on the context channel: the pool gave up on this hand-off (fires `ctx.signal`). */
+/**
+ * Main → thread on the context channel: the pool gave up on item `i` of this hand-off, which the
+ * thread is running (fires that item's `ctx.signal` listeners, and no other item's).
+ */
 export interface AbortNotice {
   troupe: 'abort';
   l: number;
   g: number;
+  i: number;
 }
 
 // Lane words: `gen << 8 | code`, where code 0 = handed off, not started; 1..252 = running item
@@ -243,6 +253,20 @@ export const GEN_MASK = 0x7fffff;
 
 export function laneWord(gen: number, code: number): number {
   return ((gen & GEN_MASK) << 8) | code;
+}
+
+/**
+ * Skip words of one lane: the generation they belong to, then one bit per item (MAX_BATCH items
+ * fit). Bits of another generation say nothing: the pool clears them before it writes the first
+ * bit of a new hand-off on the lane.
+ */
+export const SKIP_WORDS = 1 + Math.ceil((MAX_BATCH + 1) / 32);
+
+/** Was item `item` of the hand-off of generation `gen` in lane `lane` settled (skip it)? */
+export function isSkipped(skips: Int32Array, lane: number, gen: number, item: number): boolean {
+  const base = lane * SKIP_WORDS;
+  if (Atomics.load(skips, base) !== gen) return false;
+  return (Atomics.load(skips, base + 1 + (item >>> 5)) & (1 << (item & 31))) !== 0;
 }
 
 /**

@@ -15,6 +15,7 @@ import {
   covers,
   type ItemFailureCode,
   type ItemResult,
+  isSkipped,
   LANE_DONE,
   LANE_HANDED,
   LANE_LOADING,
@@ -45,9 +46,10 @@ const laneThread = new Int32Array(boot.laneState, lanes * 4, lanes);
 const laneCancel = new Int32Array(boot.laneState, lanes * 8, lanes);
 const laneLimit = new Int32Array(boot.laneState, lanes * 12, lanes);
 const laneTime = new Float64Array(boot.laneTime);
+const laneSkip = new Int32Array(boot.laneSkip);
 const offset = performance.timeOrigin - boot.epoch;
 const now = (): number => offset + performance.now();
-openContextChannel(laneCancel, boot.context);
+openContextChannel(laneCancel, laneSkip, boot.context);
 const doomed = new Int32Array(boot.doomed);
 
 /**
@@ -330,6 +332,11 @@ function runFrom(
     // ...and the limit word (see Lanes.trim): the pool took the rest back for another thread.
     if (covers(Atomics.load(laneLimit, lane), gen, index))
       return answer(message, skipRest(message, results, TRIMMED));
+    // ...and the item's own skip bit (see Lanes.skip): the pool settled this one alone.
+    if (isSkipped(laneSkip, lane, gen, index)) {
+      results.push(SKIPPED);
+      continue;
+    }
     const result = runItem(loaded, message, index, start);
     if (result instanceof Promise) {
       const next = index + 1;

@@ -1,7 +1,11 @@
 /**
- * The error catalogue: one class, stable string codes, and the one place where errors are
- * serialised across the thread boundary (structured clone drops subclasses and own fields).
+ * The error catalogue: one class, stable string codes, the one place where errors are serialised
+ * across the thread boundary (structured clone drops subclasses and own fields), and the one way
+ * to read what user code threw or returned: without trusting it (a proxy's traps, a getter, a
+ * `toString` may throw; an object may have no prototype), so that describing a value for an
+ * error message never throws itself.
  */
+import { types } from 'node:util';
 
 /** Stable error codes. Codes are only ever added; the meaning of one never changes. */
 export const ERROR_CODES = {
@@ -60,7 +64,7 @@ export class TroupeError extends Error {
   toJSON(): TroupeErrorJSON {
     const json: TroupeErrorJSON = { name: this.name, code: this.code, message: this.message };
     if (this.details !== undefined) json.details = this.details;
-    if (this.cause !== undefined) json.cause = errorToJSON(this.cause);
+    if (this.cause !== undefined) json.cause = errorToJSON(this.cause, 1);
     return json;
   }
 }
@@ -74,25 +78,115 @@ export interface TroupeErrorJSON {
   cause?: unknown;
 }
 
-/** True when `error` is a {@link TroupeError}, with the given code if one is passed. */
+/** True when `error` is a {@link TroupeError}, with the given code if one is passed. Never throws. */
 export function isTroupeError(error: unknown, code?: ErrorCode): error is TroupeError {
-  return error instanceof TroupeError && (code === undefined || error.code === code);
+  // `instanceof` runs a proxy's getPrototypeOf trap (a revoked one throws): no proxy is ours.
+  if (types.isProxy(error) || !(error instanceof TroupeError)) return false;
+  return code === undefined || error.code === code;
 }
 
-function errorToJSON(error: unknown): unknown {
-  if (error instanceof TroupeError) return error.toJSON();
-  if (error instanceof Error) {
-    const json: Record<string, unknown> = { name: error.name, message: error.message };
-    const code = (error as { code?: unknown }).code;
-    if (code !== undefined) json.code = code;
-    if (error.cause !== undefined) json.cause = errorToJSON(error.cause);
+/** A thrown value as JSON-safe data: never throws, and stops at a depth (causes may cycle). */
+function errorToJSON(error: unknown, depth = 0): unknown {
+  if (isTroupeError(error)) {
+    const json: TroupeErrorJSON = { name: error.name, code: error.code, message: error.message };
+    if (error.details !== undefined) json.details = error.details;
+    if (error.cause !== undefined && depth < 8) json.cause = errorToJSON(error.cause, depth + 1);
     return json;
   }
-  return error;
+  if (isError(error)) {
+    const json: Record<string, unknown> = {
+      name: textOf(read(error, 'name'), 'Error'),
+      message: messageOf(error),
+    };
+    const code = read(error, 'code');
+    if (typeof code === 'string' || typeof code === 'number') json.code = code;
+    const cause = read(error, 'cause');
+    if (cause !== undefined && depth < 8) json.cause = errorToJSON(cause, depth + 1);
+    return json;
+  }
+  // Not an error: a primitive as it is, anything else in words (it may not survive JSON).
+  if (typeof error === 'string' || typeof error === 'number' || typeof error === 'boolean')
+    return error;
+  if (error === null || error === undefined) return error;
+  return describe(error);
 }
 
-/** Describes a received value for an error message: its type and a short rendering. */
+/** An Error (not a proxy of one: testing a proxy runs its traps). Never throws. */
+function isError(value: unknown): value is Error {
+  return !types.isProxy(value) && value instanceof Error;
+}
+
+/** `value[key]`, or undefined when reading it throws (a getter, a proxy's trap). */
+function read(value: object, key: string): unknown {
+  try {
+    return (value as Record<string, unknown>)[key];
+  } catch {
+    return undefined;
+  }
+}
+
+function textOf(value: unknown, fallback: string): string {
+  return typeof value === 'string' ? value : fallback;
+}
+
+/**
+ * What user code threw, in words, for an error message: an error's message, a string as it is,
+ * anything else described (`an object with no prototype (not an Error)`). Never throws: a
+ * message getter that throws, a proxy, a `toString` that throws are described, never called.
+ */
+export function messageOf(thrown: unknown): string {
+  try {
+    if (typeof thrown === 'string') return thrown;
+    if (isError(thrown)) {
+      let message: unknown;
+      try {
+        message = thrown.message;
+      } catch {
+        return `an ${textOf(read(thrown, 'name'), 'Error')} whose message cannot be read`;
+      }
+      return typeof message === 'string'
+        ? message
+        : `an error whose message is ${describe(message)}`;
+    }
+    if (typeof thrown === 'number' || typeof thrown === 'boolean' || typeof thrown === 'bigint')
+      return String(thrown);
+    return `${describe(thrown)} (not an Error)`;
+  } catch {
+    return 'a value that cannot be read';
+  }
+}
+
+/**
+ * Whatever user code threw, as a {@link TroupeError}: one already (its code kept), or a new one
+ * of `code` whose message is `what: <what was thrown>`, with the thrown value as its cause.
+ * Never throws. Every callback troupe calls (analyze, integrate, validate, onMessage, …) ends
+ * through here.
+ */
+export function wrapThrown(
+  thrown: unknown,
+  code: ErrorCode,
+  what: string,
+  details?: Record<string, unknown>,
+): TroupeError {
+  if (isTroupeError(thrown)) return thrown;
+  const options: TroupeErrorOptions = { cause: thrown };
+  if (details !== undefined) options.details = details;
+  return new TroupeError(code, `${what}: ${messageOf(thrown)}`, options);
+}
+
+/**
+ * Describes a received value for an error message: its type and a short rendering. Never
+ * throws, and runs none of the value's own code (no getter, trap or `toString`).
+ */
 export function describe(value: unknown): string {
+  try {
+    return describeValue(value);
+  } catch {
+    return 'a value that cannot be described';
+  }
+}
+
+function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (value === undefined) return 'undefined';
   if (typeof value === 'string') {
@@ -101,18 +195,37 @@ export function describe(value: unknown): string {
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') {
     return `${typeof value} ${String(value)}`;
   }
-  if (typeof value === 'function') return `a function${value.name ? ` (${value.name})` : ''}`;
   if (typeof value === 'symbol') return `a symbol (${value.description ?? ''})`;
+  if (types.isProxy(value))
+    return typeof value === 'function' ? 'a proxy of a function' : 'a proxy';
+  if (typeof value === 'function') {
+    const name: unknown = Object.getOwnPropertyDescriptor(value, 'name')?.value;
+    return `a function${typeof name === 'string' && name !== '' ? ` (${name})` : ''}`;
+  }
   if (Array.isArray(value)) return `an array of length ${value.length}`;
-  const ctor = (value as object).constructor;
-  return ctor && ctor !== Object ? `an instance of ${ctor.name}` : 'an object';
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto === null) return 'an object with no prototype';
+  if (proto === Object.prototype) return 'an object';
+  // The constructor's name, read from data properties only (no getter is called).
+  const ctor: unknown = Object.getOwnPropertyDescriptor(proto, 'constructor')?.value;
+  const name: unknown =
+    typeof ctor === 'function' ? Object.getOwnPropertyDescriptor(ctor, 'name')?.value : undefined;
+  return typeof name === 'string' && name !== '' ? `an instance of ${name}` : 'an object';
 }
 
-/** The error for a bad option: names the field, the expectation and what was given. */
-export function invalidOption(field: string, expected: string, received: unknown): TroupeError {
+/**
+ * The error for a bad option: names the field, the expectation and what was given (then `hint`,
+ * e.g. "; did you mean …?").
+ */
+export function invalidOption(
+  field: string,
+  expected: string,
+  received: unknown,
+  hint = '',
+): TroupeError {
   return new TroupeError(
     'E_INVALID_OPTION',
-    `${field}: expected ${expected}, got ${describe(received)}`,
+    `${field}: expected ${expected}, got ${describe(received)}${hint}`,
     {
       details: { field, expected },
     },
@@ -134,11 +247,16 @@ export interface WireError {
 
 /** Turns anything thrown into plain, cloneable data. Never throws. */
 export function serializeError(error: unknown, depth = 0): WireError {
-  if (error instanceof Error) {
-    const wire: WireError = { name: error.name, message: error.message, stack: error.stack };
-    const code = (error as { code?: unknown }).code;
+  if (isError(error)) {
+    const wire: WireError = {
+      name: textOf(read(error, 'name'), 'Error'),
+      message: messageOf(error),
+    };
+    const stack = read(error, 'stack');
+    if (typeof stack === 'string') wire.stack = stack;
+    const code = read(error, 'code');
     if (typeof code === 'string') wire.code = code;
-    const details = (error as { details?: unknown }).details;
+    const details = read(error, 'details');
     if (details !== null && typeof details === 'object') {
       try {
         wire.details = structuredClone(details) as Record<string, unknown>;
@@ -146,16 +264,12 @@ export function serializeError(error: unknown, depth = 0): WireError {
         // details that cannot cross are dropped rather than losing the error itself
       }
     }
-    if (error.cause !== undefined && depth < 8) wire.cause = serializeError(error.cause, depth + 1);
+    const cause = read(error, 'cause');
+    if (cause !== undefined && depth < 8) wire.cause = serializeError(cause, depth + 1);
     return wire;
   }
-  let message: string;
-  try {
-    message = typeof error === 'string' ? error : `non-error value thrown: ${String(error)}`;
-  } catch {
-    message = 'non-error value thrown';
-  }
-  return { name: 'Error', message };
+  if (typeof error === 'string') return { name: 'Error', message: error };
+  return { name: 'Error', message: `non-error value thrown: ${messageOf(error)}` };
 }
 
 /** Rebuilds a remote error: a {@link TroupeError} when it carried one of our codes, else an Error. */

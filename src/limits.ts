@@ -17,3 +17,23 @@ export const MAX_THREADS = 1_024;
 
 /** Counts held as 32-bit integers (an expert's concurrency, supervision counts). */
 export const MAX_INT32 = 2_147_483_647;
+
+/** What a duration option expects, for error messages. */
+export const DURATION = `a duration in ms from 0 to ${MAX_DURATION_MS}`;
+/** What a duration that must pass expects (a deadline, an ask's timeout). */
+export const POSITIVE_DURATION = `a duration in ms above 0, at most ${MAX_DURATION_MS}`;
+
+/** A duration in ms a timer can wait: a finite number from 0 to {@link MAX_DURATION_MS}. */
+export function isDuration(value: unknown): value is number {
+  return typeof value === 'number' && value >= 0 && value <= MAX_DURATION_MS;
+}
+
+/** A duration above 0 a timer can wait. */
+export function isPositiveDuration(value: unknown): value is number {
+  return isDuration(value) && value > 0;
+}
+
+/** An integer from 1 to `max`. */
+export function isPositiveInteger(value: unknown, max = Number.MAX_SAFE_INTEGER): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value > 0 && value <= max;
+}

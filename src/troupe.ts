@@ -7,11 +7,23 @@ import { availableParallelism } from 'node:os';
 import { type Actor, createActor } from 'xstate';
 import { resolveExpert } from './actors/experts.js';
 import { SUPERVISION_DEFAULTS } from './actors/supervision.js';
-import { invalidOption, TroupeError } from './errors.js';
+import { invalidOption, messageOf, TroupeError, wrapThrown } from './errors.js';
+import { type Fields, isInstance, readArray, readFields } from './fields.js';
+import {
+  DURATION,
+  isDuration,
+  isPositiveDuration,
+  isPositiveInteger,
+  MAX_ATTEMPTS,
+  MAX_INT32,
+  MAX_THREADS,
+  POSITIVE_DURATION,
+} from './limits.js';
 import { coordinatorMachine } from './machines/coordinator.js';
-import { Core, type ResolvedTroupe, type RunEntry } from './machines/core.js';
-import { isDuration, isPositiveInteger } from './pool/options.js';
+import { Core, queueFull, type ResolvedTroupe, type RunEntry } from './machines/core.js';
+import { resolveResourceLimits } from './pool/options.js';
 import { createPool } from './pool/pool.js';
+import { didYouMean } from './suggest.js';
 import type {
   AskOptions,
   Clock,
@@ -73,75 +85,83 @@ const realClock: Clock = {
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };
 
-function resolveOptions(options: TroupeOptions): ResolvedTroupe {
-  const threads = options.threads ?? availableParallelism();
-  if (!isPositiveInteger(threads))
-    throw invalidOption('options.threads', 'a positive integer', threads);
-  const timeoutMs = options.timeoutMs ?? 0;
-  if (!isDuration(timeoutMs))
-    throw invalidOption('options.timeoutMs', 'a duration in ms (a number >= 0)', timeoutMs);
-  const attempts = options.attempts ?? 3;
-  if (!isPositiveInteger(attempts))
-    throw invalidOption('options.attempts', 'a positive integer', attempts);
-  const retryBackoffMs = options.retryBackoffMs ?? 50;
-  if (!isDuration(retryBackoffMs))
-    throw invalidOption(
-      'options.retryBackoffMs',
-      'a duration in ms (a number >= 0)',
-      retryBackoffMs,
-    );
-  const maxRetryBackoffMs = options.maxRetryBackoffMs ?? 2_000;
-  if (!isDuration(maxRetryBackoffMs)) {
-    throw invalidOption(
-      'options.maxRetryBackoffMs',
-      'a duration in ms (a number >= 0)',
-      maxRetryBackoffMs,
-    );
-  }
-  const askTimeoutMs = options.askTimeoutMs ?? 30_000;
-  if (!(isDuration(askTimeoutMs) && askTimeoutMs > 0))
-    throw invalidOption('options.askTimeoutMs', 'a duration in ms above 0', askTimeoutMs);
-  const maxBlackboardBytes = options.maxBlackboardBytes ?? 64 * 1024 * 1024;
+/** Every key of {@link TroupeOptions}. */
+const TROUPE_KEYS = [
+  'experts',
+  'threads',
+  'timeoutMs',
+  'attempts',
+  'retryBackoffMs',
+  'maxRetryBackoffMs',
+  'maxQueuedSubtasks',
+  'supervision',
+  'askTimeoutMs',
+  'onMessageFailed',
+  'cancelGraceMs',
+  'idleSpinMs',
+  'maxBlackboardBytes',
+  'moduleLoadTimeoutMs',
+  'resourceLimits',
+  'inspect',
+  'clock',
+  'random',
+] as const;
+
+const SUPERVISION_KEYS = [
+  'intensity',
+  'windowMs',
+  'restartBackoffMs',
+  'maxRestartBackoffMs',
+  'maxProbeFailures',
+] as const;
+
+type TroupeFields = Fields<(typeof TROUPE_KEYS)[number]>;
+
+function duration(value: unknown, field: string, fallback: number): number {
+  const ms = value ?? fallback;
+  if (!isDuration(ms)) throw invalidOption(field, DURATION, ms);
+  return ms;
+}
+
+function resolveOptions(o: TroupeFields): ResolvedTroupe {
+  const threads = o.threads ?? Math.min(availableParallelism(), MAX_THREADS);
+  if (!isPositiveInteger(threads, MAX_THREADS))
+    throw invalidOption('options.threads', `an integer from 1 to ${MAX_THREADS}`, threads);
+  const attempts = o.attempts ?? 3;
+  if (!isPositiveInteger(attempts, MAX_ATTEMPTS))
+    throw invalidOption('options.attempts', `an integer from 1 to ${MAX_ATTEMPTS}`, attempts);
+  const askTimeoutMs = o.askTimeoutMs ?? 30_000;
+  if (!isPositiveDuration(askTimeoutMs))
+    throw invalidOption('options.askTimeoutMs', POSITIVE_DURATION, askTimeoutMs);
+  const maxBlackboardBytes = o.maxBlackboardBytes ?? 64 * 1024 * 1024;
   if (!isPositiveInteger(maxBlackboardBytes))
     throw invalidOption(
       'options.maxBlackboardBytes',
       'a positive integer (bytes)',
       maxBlackboardBytes,
     );
-  if (options.cancelGraceMs !== undefined && !isDuration(options.cancelGraceMs))
-    throw invalidOption(
-      'options.cancelGraceMs',
-      'a duration in ms (a number >= 0)',
-      options.cancelGraceMs,
-    );
-  const maxQueuedSubtasks = options.maxQueuedSubtasks ?? 100_000;
+  const maxQueuedSubtasks = o.maxQueuedSubtasks ?? 1_000_000;
   if (!isPositiveInteger(maxQueuedSubtasks))
     throw invalidOption('options.maxQueuedSubtasks', 'a positive integer', maxQueuedSubtasks);
-  const s = options.supervision ?? {};
-  if (s === null || typeof s !== 'object')
-    throw invalidOption('options.supervision', 'an object', s);
-  const supervision = {
-    ...SUPERVISION_DEFAULTS,
-    ...Object.fromEntries(Object.entries(s).filter(([, v]) => v !== undefined)),
-  };
+  const s =
+    o.supervision === undefined
+      ? {}
+      : readFields(o.supervision, 'options.supervision', SUPERVISION_KEYS);
+  const supervision = { ...SUPERVISION_DEFAULTS };
   for (const key of ['intensity', 'maxProbeFailures'] as const) {
-    if (!isPositiveInteger(supervision[key]))
-      throw invalidOption(`options.supervision.${key}`, 'a positive integer', supervision[key]);
+    const value = s[key] ?? SUPERVISION_DEFAULTS[key];
+    if (!isPositiveInteger(value, MAX_INT32))
+      throw invalidOption(`options.supervision.${key}`, `an integer from 1 to ${MAX_INT32}`, value);
+    supervision[key] = value;
   }
-  for (const key of ['windowMs', 'restartBackoffMs', 'maxRestartBackoffMs'] as const) {
-    if (!isDuration(supervision[key]))
-      throw invalidOption(
-        `options.supervision.${key}`,
-        'a duration in ms (a number >= 0)',
-        supervision[key],
-      );
-  }
+  for (const key of ['windowMs', 'restartBackoffMs', 'maxRestartBackoffMs'] as const)
+    supervision[key] = duration(s[key], `options.supervision.${key}`, SUPERVISION_DEFAULTS[key]);
   return {
     threads,
-    timeoutMs,
+    timeoutMs: duration(o.timeoutMs, 'options.timeoutMs', 0),
     attempts,
-    retryBackoffMs,
-    maxRetryBackoffMs,
+    retryBackoffMs: duration(o.retryBackoffMs, 'options.retryBackoffMs', 50),
+    maxRetryBackoffMs: duration(o.maxRetryBackoffMs, 'options.maxRetryBackoffMs', 2_000),
     maxQueuedSubtasks,
     askTimeoutMs,
     maxBlackboardBytes,
@@ -149,10 +169,74 @@ function resolveOptions(options: TroupeOptions): ResolvedTroupe {
   };
 }
 
-function checkPlan(plan: unknown): asserts plan is Plan {
-  if (plan === null || typeof plan !== 'object')
-    throw invalidOption('plan', 'an object { analyze, integrate?, validate? }', plan);
-  const p = plan as Plan;
+/** The troupe's clock: the real one, or the caller's, checked to have what troupe calls. */
+function resolveClock(value: unknown): Clock {
+  if (value === undefined) return realClock;
+  const clock = readFields(
+    value,
+    'options.clock',
+    ['now', 'setTimeout', 'clearTimeout'],
+    'an object { now, setTimeout, clearTimeout }',
+    'E_INVALID_OPTION',
+    'near-miss',
+  );
+  for (const key of ['now', 'setTimeout', 'clearTimeout'] as const) {
+    if (typeof clock[key] !== 'function')
+      throw invalidOption(`options.clock.${key}`, 'a function', clock[key]);
+  }
+  const { now, setTimeout: set, clearTimeout: clear } = clock as unknown as Clock;
+  // Called on the caller's object (a clock may be an instance whose methods use `this`).
+  const bound: Clock = {
+    now: () => now.call(value),
+    setTimeout: (callback, ms) => set.call(value, callback, ms),
+    clearTimeout: (handle) => clear.call(value, handle),
+  };
+  let first: unknown;
+  try {
+    first = bound.now();
+  } catch (error) {
+    throw wrapThrown(error, 'E_INVALID_OPTION', 'options.clock.now() threw');
+  }
+  if (!(typeof first === 'number' && Number.isFinite(first)))
+    throw invalidOption('options.clock.now()', 'to return a finite number of ms', first);
+  return bound;
+}
+
+/**
+ * The troupe's random source, in [0, 1): the caller's is checked when given, and each draw too (a
+ * draw outside [0, 1) would make a backoff NaN or negative: that is the caller's bug, named).
+ */
+function resolveRandom(value: unknown): () => number {
+  if (value === undefined) return Math.random;
+  if (typeof value !== 'function')
+    throw invalidOption('options.random', 'a function () => number in [0, 1)', value);
+  const random = value as () => unknown;
+  return () => {
+    let draw: unknown;
+    try {
+      draw = random();
+    } catch (error) {
+      throw wrapThrown(error, 'E_INVALID_OPTION', 'options.random() threw');
+    }
+    if (!(typeof draw === 'number' && draw >= 0 && draw < 1))
+      throw invalidOption('options.random()', 'to return a number in [0, 1)', draw);
+    return draw;
+  };
+}
+
+const PLAN_KEYS = ['name', 'analyze', 'integrate', 'validate'] as const;
+const RUN_KEYS = ['signal', 'deadlineMs', 'onEvent', 'onProgress'] as const;
+
+/** A plan's functions, read once (the plan stays `this` when they are called). */
+function readPlan(plan: unknown): Plan {
+  const p = readFields(
+    plan,
+    'plan',
+    PLAN_KEYS,
+    'an object { analyze, integrate?, validate? }',
+    'E_INVALID_OPTION',
+    'near-miss',
+  );
   if (typeof p.analyze !== 'function')
     throw invalidOption('plan.analyze', 'a function (input) => subtasks', p.analyze);
   if (p.integrate !== undefined && typeof p.integrate !== 'function')
@@ -161,21 +245,20 @@ function checkPlan(plan: unknown): asserts plan is Plan {
     throw invalidOption('plan.validate', 'a function', p.validate);
   if (p.name !== undefined && typeof p.name !== 'string')
     throw invalidOption('plan.name', 'a string', p.name);
+  return p as unknown as Plan;
 }
 
-function checkRunOptions(options: unknown): asserts options is RunOptions {
-  if (options === null || typeof options !== 'object')
-    throw invalidOption('run(options)', 'an object', options);
-  const o = options as RunOptions;
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal))
+function readRunOptions(options: unknown): RunOptions {
+  const o = readFields(options, 'run(options)', RUN_KEYS);
+  if (o.signal !== undefined && !isInstance(o.signal, AbortSignal))
     throw invalidOption('run(options).signal', 'an AbortSignal', o.signal);
-  if (o.deadlineMs !== undefined && !(isDuration(o.deadlineMs) && o.deadlineMs > 0)) {
-    throw invalidOption('run(options).deadlineMs', 'a duration in ms above 0', o.deadlineMs);
-  }
+  if (o.deadlineMs !== undefined && !isPositiveDuration(o.deadlineMs))
+    throw invalidOption('run(options).deadlineMs', POSITIVE_DURATION, o.deadlineMs);
   if (o.onEvent !== undefined && typeof o.onEvent !== 'function')
     throw invalidOption('run(options).onEvent', 'a function', o.onEvent);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function')
     throw invalidOption('run(options).onProgress', 'a function', o.onProgress);
+  return o as RunOptions;
 }
 
 /**
@@ -188,34 +271,25 @@ function checkRunOptions(options: unknown): asserts options is RunOptions {
  * await troupe.close();
  */
 export function createTroupe(options: TroupeOptions): Troupe {
-  if (options === null || typeof options !== 'object')
-    throw invalidOption('options', 'an object', options);
-  const resolved = resolveOptions(options);
-  if (!Array.isArray(options.experts) || options.experts.length === 0) {
-    throw invalidOption(
-      'options.experts',
-      'a non-empty array of expert definitions',
-      options.experts,
-    );
-  }
-  const experts = options.experts.map((e, i) => resolveExpert(e, `options.experts[${i}]`));
+  const o = readFields(options, 'options', TROUPE_KEYS);
+  const resolved = resolveOptions(o);
+  const list = readArray(o.experts, 'options.experts', 'a non-empty array of expert definitions');
+  if (list.items.length === 0)
+    throw invalidOption('options.experts', 'a non-empty array of expert definitions', o.experts);
+  const experts = list.items.map((e, i) => resolveExpert(e, `options.experts[${i}]`));
   const seen = new Set<string>();
   for (const e of experts) {
     if (seen.has(e.name))
       throw invalidOption('options.experts', 'unique expert names', `"${e.name}" twice`);
     seen.add(e.name);
   }
-  if (options.onMessageFailed !== undefined && typeof options.onMessageFailed !== 'function')
-    throw invalidOption('options.onMessageFailed', 'a function', options.onMessageFailed);
-  if (options.inspect !== undefined && typeof options.inspect !== 'function') {
-    throw invalidOption(
-      'options.inspect',
-      'a function (inspection event) => void',
-      options.inspect,
-    );
-  }
-  const clock = options.clock ?? realClock;
-  const random = options.random ?? Math.random;
+  if (o.onMessageFailed !== undefined && typeof o.onMessageFailed !== 'function')
+    throw invalidOption('options.onMessageFailed', 'a function', o.onMessageFailed);
+  if (o.inspect !== undefined && typeof o.inspect !== 'function')
+    throw invalidOption('options.inspect', 'a function (inspection event) => void', o.inspect);
+  const clock = resolveClock(o.clock);
+  const random = resolveRandom(o.random);
+  const resourceLimits = resolveResourceLimits(o.resourceLimits, 'options.resourceLimits');
   // The pool hands the router every ctx call of a task; the router lives in the core, made next.
   let served: Core | undefined;
   const pool = createPool({
@@ -224,22 +298,34 @@ export function createTroupe(options: TroupeOptions): Troupe {
       call: (origin, module, op, args, thread) =>
         (served as Core).router.call(origin, module, op, args, thread),
     },
-    ...(options.cancelGraceMs === undefined ? {} : { cancelGraceMs: options.cancelGraceMs }),
-    ...(options.idleSpinMs === undefined ? {} : { idleSpinMs: options.idleSpinMs }),
+    ...(o.cancelGraceMs === undefined ? {} : { cancelGraceMs: o.cancelGraceMs as number }),
+    ...(o.idleSpinMs === undefined ? {} : { idleSpinMs: o.idleSpinMs as number }),
     modules: Object.fromEntries(experts.map((e) => [e.name, { url: e.href, batch: e.batch }])),
-    ...(options.moduleLoadTimeoutMs === undefined
+    ...(o.moduleLoadTimeoutMs === undefined
       ? {}
-      : { moduleLoadTimeoutMs: options.moduleLoadTimeoutMs }),
-    ...(options.resourceLimits === undefined ? {} : { resourceLimits: options.resourceLimits }),
+      : { moduleLoadTimeoutMs: o.moduleLoadTimeoutMs as number }),
+    ...(resourceLimits === undefined ? {} : { resourceLimits }),
   });
+  const inspect = o.inspect as ((event: unknown) => void) | undefined;
   const core = new Core(resolved, experts, pool, clock, random);
-  core.onMessageFailed = options.onMessageFailed;
+  core.onMessageFailed = o.onMessageFailed as Core['onMessageFailed'];
   served = core;
   const actor: Actor<typeof coordinatorMachine> = createActor(coordinatorMachine, {
     input: { core },
     systemId: 'coordinator',
-    ...(options.inspect === undefined ? {} : { inspect: options.inspect as never }),
-    ...(options.clock === undefined
+    // An observer that throws must not stop the machines it watches.
+    ...(inspect === undefined
+      ? {}
+      : {
+          inspect: ((event: unknown) => {
+            try {
+              inspect(event);
+            } catch {
+              // the caller's inspector failing is not the troupe's failure
+            }
+          }) as never,
+        }),
+    ...(o.clock === undefined
       ? {}
       : { clock: { setTimeout: clock.setTimeout, clearTimeout: clock.clearTimeout } as never }),
   });
@@ -253,13 +339,9 @@ export function createTroupe(options: TroupeOptions): Troupe {
   // and settle every pending run if the root ever dies.
   actor.subscribe({
     error: (error) => {
-      dead = new TroupeError(
-        'E_INTERNAL',
-        `troupe: the coordinator failed: ${error instanceof Error ? error.message : String(error)}`,
-        {
-          cause: error,
-        },
-      );
+      dead = new TroupeError('E_INTERNAL', `troupe: the coordinator failed: ${messageOf(error)}`, {
+        cause: error,
+      });
       for (const entry of [...core.runs.values()]) core.abandon(entry, dead);
     },
   });
@@ -270,9 +352,11 @@ export function createTroupe(options: TroupeOptions): Troupe {
     input: In,
     runOptions: RunOptions = {},
   ): Promise<Outcome<Result>> {
+    let checked: Plan;
+    let options: RunOptions;
     try {
-      checkPlan(plan);
-      checkRunOptions(runOptions);
+      checked = readPlan(plan);
+      options = readRunOptions(runOptions);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -281,18 +365,12 @@ export function createTroupe(options: TroupeOptions): Troupe {
         dead ?? new TroupeError('E_CLOSED', 'the troupe is closed: no run is taken after close()'),
       );
     }
-    if (core.scheduler.queued >= resolved.maxQueuedSubtasks) {
-      return Promise.reject(
-        new TroupeError(
-          'E_QUEUE_FULL',
-          `${core.scheduler.queued} subtasks are waiting, the troupe's limit (maxQueuedSubtasks)`,
-          {
-            details: { maxQueuedSubtasks: resolved.maxQueuedSubtasks },
-          },
-        ),
-      );
-    }
-    const { signal, deadlineMs } = runOptions;
+    // Full already: refused before anything runs (a run that would pass the bound once analysed
+    // is refused then, failed at 'analyzing': see the run machine's guard overBound).
+    const waiting = core.outstanding();
+    if (waiting >= resolved.maxQueuedSubtasks)
+      return Promise.reject(queueFull(resolved.maxQueuedSubtasks, waiting, undefined));
+    const { signal, deadlineMs } = options;
     if (signal?.aborted) {
       return Promise.reject(
         new TroupeError('E_CANCELLED', 'the run was cancelled before it started', {
@@ -306,9 +384,10 @@ export function createTroupe(options: TroupeOptions): Troupe {
       let onAbort: (() => void) | undefined;
       const entry: RunEntry = {
         runId,
-        plan: plan as Plan,
+        plan: checked,
+        self: plan,
         input,
-        options: runOptions,
+        options,
         ledger: undefined,
         controller: runController(),
         startedAt: clock.now(),
@@ -353,17 +432,10 @@ export function createTroupe(options: TroupeOptions): Troupe {
   }
 
   async function close(closeOptions: { force?: boolean; timeoutMs?: number } = {}): Promise<void> {
-    if (closeOptions === null || typeof closeOptions !== 'object')
-      throw invalidOption('close(options)', 'an object', closeOptions);
-    const force = closeOptions.force ?? false;
-    const timeoutMs = closeOptions.timeoutMs ?? 30_000;
+    const given = readFields(closeOptions, 'close(options)', ['force', 'timeoutMs']);
+    const force = given.force ?? false;
     if (typeof force !== 'boolean') throw invalidOption('close(options).force', 'a boolean', force);
-    if (!isDuration(timeoutMs))
-      throw invalidOption(
-        'close(options).timeoutMs',
-        'a duration in ms (a number >= 0)',
-        timeoutMs,
-      );
+    const timeoutMs = duration(given.timeoutMs, 'close(options).timeoutMs', 30_000);
     closed = true;
     if (closing !== undefined && force) {
       // A forceful close while a gentle one waits: cancel what is left now.
@@ -406,16 +478,23 @@ export function createTroupe(options: TroupeOptions): Troupe {
     experts: () => [...core.experts.values()].map((record) => core.info(record)),
     stats: () => ({
       runs: { active: core.runs.size, ...core.counts },
-      subtasks: { queued: core.scheduler.queued, running: core.running },
+      subtasks: {
+        queued: core.scheduler.queued,
+        running: core.running,
+        outstanding: core.outstanding(),
+      },
       messages: { ...core.router.counts, waiting: core.router.waiting },
       experts: [...core.experts.values()].map((record) => core.info(record)),
     }),
     revive: (name: string) => {
       if (typeof name !== 'string' || !core.experts.has(name)) {
+        const names = [...core.experts.keys()];
+        const hint = typeof name === 'string' ? didYouMean(name, names) : '';
         throw invalidOption(
           'revive(name)',
-          `the name of an expert (${[...core.experts.keys()].join(', ')})`,
+          `the name of an expert (${names.join(', ')})`,
           name,
+          hint,
         );
       }
       actor.send({ type: 'expert.revive', name });

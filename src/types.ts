@@ -315,7 +315,11 @@ export interface TroupeOptions {
   retryBackoffMs?: number;
   /** Upper bound of the retry backoff, ms. @default 2000 */
   maxRetryBackoffMs?: number;
-  /** Subtasks waiting across all runs; past it `run()` rejects `E_QUEUE_FULL`. @default 100000 */
+  /**
+   * Subtasks admitted and not yet ended, across runs (waiting for their dependencies, an expert
+   * or a retry, or running): a hard bound. `run()` rejects `E_QUEUE_FULL` when it is reached, and
+   * a run whose subtasks would pass it fails at `analyzing` with `E_QUEUE_FULL`. @default 1000000
+   */
   maxQueuedSubtasks?: number;
   supervision?: SupervisionOptions;
   /** How long an `ask` waits for its answer, ms (`E_ASK_TIMEOUT`). @default 30000 */
@@ -381,7 +385,11 @@ export interface ExpertInfo {
 /** What `troupe.stats()` shows. */
 export interface TroupeStats {
   runs: { active: number; done: number; failed: number; cancelled: number };
-  subtasks: { queued: number; running: number };
+  /**
+   * `queued`: ready, waiting for an expert; `running`: handed to experts (running, or waiting as
+   * their lookahead); `outstanding`: admitted and not yet ended, what `maxQueuedSubtasks` bounds.
+   */
+  subtasks: { queued: number; running: number; outstanding: number };
   /** Messages so far: routed, answered asks, failed (a handler threw, a timeout, no recipient), waiting in mailboxes. */
   messages: { sent: number; answered: number; failed: number; waiting: number };
   experts: ExpertInfo[];

@@ -13,17 +13,17 @@ const invalid: [string, unknown, string][] = [
   [
     'threads',
     { modules, threads: 0 },
-    'options.threads: expected a positive integer, got number 0',
+    'options.threads: expected an integer from 1 to 1024, got number 0',
   ],
   [
     'threads',
     { modules, threads: 1.5 },
-    'options.threads: expected a positive integer, got number 1.5',
+    'options.threads: expected an integer from 1 to 1024, got number 1.5',
   ],
   [
     'timeoutMs',
     { modules, timeoutMs: -1 },
-    'options.timeoutMs: expected a duration in ms (a number >= 0), got number -1',
+    'options.timeoutMs: expected a duration in ms from 0 to 2147483647, got number -1',
   ],
   [
     'moduleLoadTimeoutMs',
@@ -33,12 +33,12 @@ const invalid: [string, unknown, string][] = [
   [
     'closeTimeoutMs',
     { modules, closeTimeoutMs: 'soon' },
-    'options.closeTimeoutMs: expected a duration in ms (a number >= 0), got "soon"',
+    'options.closeTimeoutMs: expected a duration in ms from 0 to 2147483647, got "soon"',
   ],
   [
     'sweepIntervalMs',
     { modules, sweepIntervalMs: Number.NaN },
-    'options.sweepIntervalMs: expected a duration in ms (a number >= 0), got number NaN',
+    'options.sweepIntervalMs: expected a duration in ms from 0 to 2147483647, got number NaN',
   ],
   [
     'maxQueue',
@@ -83,7 +83,7 @@ const invalid: [string, unknown, string][] = [
   [
     'a module timeout',
     { modules: { a: { url: fixture('echo'), timeoutMs: -5 } } },
-    'options.modules.a.timeoutMs: expected a duration in ms (a number >= 0), got number -5',
+    'options.modules.a.timeoutMs: expected a duration in ms from 0 to 2147483647, got number -5',
   ],
   [
     'idle spin',
@@ -141,7 +141,7 @@ describe('run options', () => {
     [
       'timeoutMs',
       { timeoutMs: -1 },
-      'run(options).timeoutMs: expected a duration in ms (a number >= 0), got number -1',
+      'run(options).timeoutMs: expected a duration in ms from 0 to 2147483647, got number -1',
     ],
     [
       'signal',

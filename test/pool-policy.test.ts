@@ -67,6 +67,7 @@ describe('blame()', () => {
     error,
     lane,
     terminatedByPool: false,
+    postFailed: false,
     uncloneableInput: () => undefined,
     ...extra,
   });
@@ -108,6 +109,20 @@ describe('blame()', () => {
       error: { code: 'E_NOT_CLONEABLE' },
     });
     expect(blame(report(handed, error)).item).toBe('all');
+  });
+
+  it('a post that failed though its thread lives (a getter threw, a value too deep) is the input, not a death', () => {
+    const thrown = new Error('getter boom');
+    const found = { item: 1, at: { path: 'input.x', what: 'a getter that throws (getter boom)' } };
+    const verdict = blame(
+      report(handed, thrown, { postFailed: true, uncloneableInput: () => found }),
+    );
+    expect(verdict).toMatchObject({ item: 1, error: { code: 'E_NOT_CLONEABLE' } });
+    expect(verdict.error.message).toBe(
+      'm: input.x cannot be sent to a worker thread: it is a getter that throws (getter boom)',
+    );
+    // Without a thread living to say so, the same error is a death before the start.
+    expect(blame(report(handed, thrown)).item).toBe('none');
   });
 
   it('a finished message whose answer was not read when its thread died runs again', () => {

@@ -239,7 +239,7 @@ describe('a run', () => {
     ]);
     expect(t.stats()).toMatchObject({
       runs: { active: 0, done: 1, failed: 0, cancelled: 0 },
-      subtasks: { queued: 0, running: 0 },
+      subtasks: { queued: 0, running: 0, outstanding: 0 },
     });
   });
 });

@@ -81,7 +81,7 @@ async function cancelWarm(way: Way, polls: boolean) {
   }
   // Every thread has stopped: whatever started after the settlement did so aborted.
   expect(count.violations()).toBe(0);
-  expect(t.stats().subtasks).toEqual({ queued: 0, running: 0 });
+  expect(t.stats().subtasks).toEqual({ queued: 0, running: 0, outstanding: 0 });
 }
 
 describe('cancelling a run of a warm expert', () => {

@@ -191,28 +191,6 @@ describe('many runs', () => {
     ]);
   });
 
-  it('E_QUEUE_FULL past maxQueuedSubtasks, before admission', async () => {
-    const t = team({ maxQueuedSubtasks: 5 });
-    const big = t.run(
-      {
-        analyze: () =>
-          Array.from({ length: 30 }, (_, i) => ({
-            id: `x${i}`,
-            needs: 's',
-            input: { op: 'spin', ms: 2 },
-          })),
-      },
-      null,
-    );
-    // Wait until the big run's subtasks are queued.
-    while (t.stats().subtasks.queued < 5) await new Promise((resolve) => setTimeout(resolve, 1));
-    await expect(t.run({ analyze: () => [] }, null)).rejects.toMatchObject({
-      code: 'E_QUEUE_FULL',
-      details: { maxQueuedSubtasks: 5 },
-    });
-    expect((await big).status).toBe('done');
-  });
-
   it('a throwing onEvent, a throwing expert validate and a failing run leave the other runs alone', async () => {
     const t = openTroupe({
       threads: 2,

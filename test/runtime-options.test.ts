@@ -20,17 +20,17 @@ describe('createTroupe options', () => {
     [
       'threads',
       { experts: [expert], threads: 0 },
-      'options.threads: expected a positive integer, got number 0',
+      'options.threads: expected an integer from 1 to 1024, got number 0',
     ],
     [
       'attempts',
       { experts: [expert], attempts: 0 },
-      'options.attempts: expected a positive integer, got number 0',
+      'options.attempts: expected an integer from 1 to 65535, got number 0',
     ],
     [
       'timeoutMs',
       { experts: [expert], timeoutMs: -1 },
-      'options.timeoutMs: expected a duration in ms (a number >= 0), got number -1',
+      'options.timeoutMs: expected a duration in ms from 0 to 2147483647, got number -1',
     ],
     [
       'idleSpinMs',
@@ -45,12 +45,12 @@ describe('createTroupe options', () => {
     [
       'supervision.intensity',
       { experts: [expert], supervision: { intensity: 0 } },
-      'options.supervision.intensity: expected a positive integer, got number 0',
+      'options.supervision.intensity: expected an integer from 1 to 2147483647, got number 0',
     ],
     [
       'supervision.windowMs',
       { experts: [expert], supervision: { windowMs: -5 } },
-      'options.supervision.windowMs: expected a duration in ms (a number >= 0), got number -5',
+      'options.supervision.windowMs: expected a duration in ms from 0 to 2147483647, got number -5',
     ],
     [
       'duplicate names',
@@ -80,7 +80,7 @@ describe('createTroupe options', () => {
     [
       'expert concurrency',
       { experts: [{ ...expert, concurrency: 0 }] },
-      'options.experts[0] "w".concurrency: expected a positive integer, got number 0',
+      'options.experts[0] "w".concurrency: expected an integer from 1 to 2147483647, got number 0',
     ],
     [
       'expert lookahead',
@@ -109,7 +109,8 @@ describe('createTroupe options', () => {
   it('defineExpert checks at once', () => {
     expect(() => defineExpert({ ...expert, timeoutMs: -1 })).toThrow(
       expect.objectContaining({
-        message: 'expert "w".timeoutMs: expected a duration in ms (a number >= 0), got number -1',
+        message:
+          'expert "w".timeoutMs: expected a duration in ms from 0 to 2147483647, got number -1',
       }),
     );
   });
@@ -127,7 +128,8 @@ describe('run() input', () => {
       message: 'plan.analyze: expected a function (input) => subtasks, got undefined',
     });
     await expect(troupe.run({ analyze: () => [] }, 1, { deadlineMs: 0 })).rejects.toMatchObject({
-      message: 'run(options).deadlineMs: expected a duration in ms above 0, got number 0',
+      message:
+        'run(options).deadlineMs: expected a duration in ms above 0, at most 2147483647, got number 0',
     });
     await expect(
       troupe.run({ analyze: () => [] }, 1, { signal: {} as AbortSignal }),
@@ -184,13 +186,13 @@ describe('run() input', () => {
         { id: 'c', needs: 's', after: ['b'] },
       ],
       'E_CYCLE',
-      'the subtasks wait for each other in a cycle: a → c → b → a (→ reads "waits for")',
+      'the subtasks wait for each other in a cycle of 3: a → c → b → a (→ reads "waits for")',
     ],
     [
       'a self-dependency',
       [{ id: 'a', needs: 's', after: ['a'] }],
       'E_CYCLE',
-      'the subtasks wait for each other in a cycle: a → a (→ reads "waits for")',
+      'the subtasks wait for each other in a cycle of 1: a → a (→ reads "waits for")',
     ],
   ];
   for (const [what, subtasks, code, message] of graphs) {

@@ -103,6 +103,6 @@ describe('random graphs with random faults', () => {
       }),
       { numRuns: 40 },
     );
-    expect(t.stats().subtasks).toEqual({ queued: 0, running: 0 });
+    expect(t.stats().subtasks).toEqual({ queued: 0, running: 0, outstanding: 0 });
   });
 });

@@ -1,7 +1,8 @@
 /** Expert definitions: checked once, with messages that name the field and what was given. */
 import { pathToFileURL } from 'node:url';
-import { describe, invalidOption } from '../errors.js';
-import { isDuration, isPositiveInteger } from '../pool/options.js';
+import { describe, invalidOption, messageOf } from '../errors.js';
+import { isInstance, path, readEntries, readFields } from '../fields.js';
+import { DURATION, isDuration, isPositiveInteger, MAX_ATTEMPTS, MAX_INT32 } from '../limits.js';
 import { MAX_BATCH } from '../pool/protocol.js';
 import type { ExpertDefinition, Level } from '../types.js';
 
@@ -37,67 +38,73 @@ export function defineExpert<In = unknown, Out = unknown>(
   return definition;
 }
 
+/** Every key of an {@link ExpertDefinition}. */
+const EXPERT_KEYS = [
+  'name',
+  'skills',
+  'module',
+  'concurrency',
+  'lookahead',
+  'timeoutMs',
+  'attempts',
+  'batch',
+  'validate',
+  'onMessage',
+  'messages',
+] as const;
+
 export function resolveExpert(definition: unknown, at: string): ResolvedExpert {
-  if (definition === null || typeof definition !== 'object')
-    throw invalidOption(at, 'an expert definition (an object)', definition);
-  const d = definition as ExpertDefinition;
-  if (typeof d.name !== 'string' || !NAME.test(d.name)) {
+  const d = readFields(definition, at, EXPERT_KEYS, 'an expert definition (an object)');
+  const name = d.name;
+  if (typeof name !== 'string' || !NAME.test(name)) {
     throw invalidOption(
       `${at}.name`,
       'a name of letters, digits, "_", "-" or "." starting with a letter',
-      d.name,
+      name,
     );
   }
-  if (d.name === 'coordinator' || /^run-\d+$/.test(d.name)) {
+  if (name === 'coordinator' || /^run-\d+$/.test(name)) {
     throw invalidOption(
       `${at}.name`,
       'a name other than "coordinator" or "run-<n>" (the ids of the troupe\'s own actors)',
-      d.name,
+      name,
     );
   }
-  at = `${at} "${d.name}"`;
-  if (
-    d.skills === null ||
-    typeof d.skills !== 'object' ||
-    Array.isArray(d.skills) ||
-    Object.keys(d.skills).length === 0
-  ) {
-    throw invalidOption(
-      `${at}.skills`,
-      'an object of skill → level (1–5) with at least one skill',
-      d.skills,
-    );
-  }
-  for (const [skill, level] of Object.entries(d.skills)) {
-    if (!(Number.isInteger(level) && level >= 1 && level <= 5)) {
-      throw invalidOption(`${at}.skills.${skill}`, 'a level from 1 to 5', level);
+  at = `${at} "${name}"`;
+  const expected = 'an object of skill → level (1–5) with at least one skill';
+  const entries = readEntries(d.skills, `${at}.skills`, expected);
+  if (entries.length === 0) throw invalidOption(`${at}.skills`, expected, d.skills);
+  // No prototype: a skill is found only if the expert has it (not "toString", not "__proto__").
+  const skills = Object.create(null) as Record<string, Level>;
+  for (const [skill, level] of entries) {
+    if (!(Number.isInteger(level) && (level as number) >= 1 && (level as number) <= 5)) {
+      throw invalidOption(path(`${at}.skills`, skill), 'a level from 1 to 5', level);
     }
+    skills[skill] = level as Level;
   }
+  const module = d.module;
   let href: string;
-  if (d.module instanceof URL && d.module.protocol === 'file:') href = d.module.href;
-  else if (typeof d.module === 'string' && d.module.startsWith('file:')) href = d.module;
-  else if (typeof d.module === 'string' && d.module.startsWith('/'))
-    href = pathToFileURL(d.module).href;
+  if (isInstance(module, URL) && module.protocol === 'file:') href = module.href;
+  else if (typeof module === 'string' && module.startsWith('file:')) href = module;
+  else if (typeof module === 'string' && module.startsWith('/')) href = pathToFileURL(module).href;
   else
     throw invalidOption(
       `${at}.module`,
       'a file: URL or an absolute path to the worker module',
-      d.module,
+      module,
     );
   const concurrency = d.concurrency ?? 1;
-  if (!isPositiveInteger(concurrency))
-    throw invalidOption(`${at}.concurrency`, 'a positive integer', concurrency);
+  if (!isPositiveInteger(concurrency, MAX_INT32))
+    throw invalidOption(`${at}.concurrency`, `an integer from 1 to ${MAX_INT32}`, concurrency);
   const lookahead = d.lookahead ?? true;
   if (typeof lookahead !== 'boolean')
     throw invalidOption(`${at}.lookahead`, 'a boolean', lookahead);
-  if (d.timeoutMs !== undefined && !isDuration(d.timeoutMs)) {
-    throw invalidOption(`${at}.timeoutMs`, 'a duration in ms (a number >= 0)', d.timeoutMs);
-  }
-  if (d.attempts !== undefined && !isPositiveInteger(d.attempts)) {
-    throw invalidOption(`${at}.attempts`, 'a positive integer', d.attempts);
-  }
+  if (d.timeoutMs !== undefined && !isDuration(d.timeoutMs))
+    throw invalidOption(`${at}.timeoutMs`, DURATION, d.timeoutMs);
+  if (d.attempts !== undefined && !isPositiveInteger(d.attempts, MAX_ATTEMPTS))
+    throw invalidOption(`${at}.attempts`, `an integer from 1 to ${MAX_ATTEMPTS}`, d.attempts);
   const batch = d.batch ?? 'auto';
-  if (batch !== 'auto' && !(isPositiveInteger(batch) && batch <= MAX_BATCH)) {
+  if (batch !== 'auto' && !isPositiveInteger(batch, MAX_BATCH)) {
     throw invalidOption(`${at}.batch`, `'auto' or an integer from 1 to ${MAX_BATCH}`, batch);
   }
   if (d.validate !== undefined && typeof d.validate !== 'function')
@@ -114,17 +121,17 @@ export function resolveExpert(definition: unknown, at: string): ResolvedExpert {
     );
   }
   return {
-    name: d.name,
-    skills: Object.freeze({ ...d.skills }),
+    name,
+    skills: Object.freeze(skills),
     href,
     concurrency,
     lookahead,
-    timeoutMs: d.timeoutMs,
-    attempts: d.attempts,
-    batch,
+    timeoutMs: d.timeoutMs as number | undefined,
+    attempts: d.attempts as number | undefined,
+    batch: batch as number | 'auto',
     validate: d.validate as ResolvedExpert['validate'],
-    onMessage: d.onMessage,
-    messages: d.messages,
+    onMessage: d.onMessage as ExpertDefinition['onMessage'],
+    messages: d.messages as 'heavy' | undefined,
   };
 }
 
@@ -135,13 +142,15 @@ export function rejection(
   input: unknown,
 ): string | undefined {
   if (expert.validate === undefined) return undefined;
-  let verdict: boolean | string | undefined;
+  let verdict: unknown;
   try {
     verdict = expert.validate(output, input);
   } catch (error) {
-    return `validate threw: ${error instanceof Error ? error.message : String(error)}`;
+    return `validate threw: ${messageOf(error)}`;
   }
   if (verdict === true || verdict === undefined) return undefined;
   if (verdict === false) return 'rejected by validate';
-  return typeof verdict === 'string' ? verdict : `validate returned ${describe(verdict)}`;
+  if (typeof verdict === 'string') return verdict;
+  // A promise is not a verdict: validate runs on the main thread, synchronously.
+  return `validate returned ${describe(verdict)}, not true, false or a reason string`;
 }

@@ -2,8 +2,10 @@
  * Task analysis output, checked: every subtask well-formed, ids unique, dependencies known, no
  * cycle (the error names one). O(subtasks + edges). The result indexes the graph for the ledger.
  */
-import { describe, TroupeError } from '../errors.js';
-import { isDuration, isPositiveInteger } from '../pool/options.js';
+import { types } from 'node:util';
+import { describe, isTroupeError, messageOf, TroupeError } from '../errors.js';
+import { path, readArray, readFields, unknownKey } from '../fields.js';
+import { DURATION, isDuration, isPositiveInteger, MAX_ATTEMPTS } from '../limits.js';
 import type { Level, Subtask } from '../types.js';
 
 /** The checked graph: subtasks by index, with dependency indexes both ways. */
@@ -20,61 +22,149 @@ export interface Graph {
 /** The shared empty list of dependencies or dependents (see checkGraph). */
 const NONE: number[] = [];
 
+/** Every key of a {@link Subtask}. */
+const SUBTASK_KEYS = ['id', 'needs', 'complexity', 'input', 'after', 'timeoutMs', 'attempts'];
+
 function invalid(message: string, details?: Record<string, unknown>): TroupeError {
   return new TroupeError('E_INVALID_GRAPH', message, details === undefined ? {} : { details });
 }
 
-export function checkGraph(value: unknown): Graph {
-  if (!Array.isArray(value))
-    throw invalid(`analyze(): expected an array of subtasks, got ${describe(value)}`);
-  const subtasks = value as Subtask[];
-  const index = new Map<string, number>();
-  const ids: string[] = new Array(subtasks.length);
-  const complexity: Level[] = new Array(subtasks.length);
-  subtasks.forEach((subtask, i) => {
-    if (subtask === null || typeof subtask !== 'object')
-      throw invalid(
-        `subtasks[${i}]: expected an object { id, needs, ... }, got ${describe(subtask)}`,
-      );
-    if (typeof subtask.id !== 'string' || subtask.id.length === 0)
-      throw invalid(`subtasks[${i}].id: expected a non-empty string, got ${describe(subtask.id)}`);
-    if (typeof subtask.needs !== 'string' || subtask.needs.length === 0) {
-      throw invalid(`subtasks[${i}].needs: expected a skill name, got ${describe(subtask.needs)}`);
+/**
+ * Reads one subtask, each field once, into a subtask of troupe's own (the user's object is not
+ * read again: a getter cannot change its answer later, nor throw then). Refuses unknown keys:
+ * `{ afer: ['a'] }` would otherwise run without its dependency and come back done.
+ */
+function readSubtask(value: unknown, at: string): Subtask {
+  if (!isPlainObject(value)) {
+    // A class instance, a proxy, or not an object at all: read field by field (or refused).
+    const fields = readFields(
+      value,
+      at,
+      SUBTASK_KEYS,
+      'an object { id, needs, ... }',
+      'E_INVALID_GRAPH',
+    );
+    return { ...fields } as unknown as Subtask;
+  }
+  // The common case, a plain object, read in one pass with no allocation but the subtask.
+  const source = value as Record<string, unknown>;
+  let id: unknown;
+  let needs: unknown;
+  let complexity: unknown;
+  let input: unknown;
+  let after: unknown;
+  let timeoutMs: unknown;
+  let attempts: unknown;
+  let key = '';
+  try {
+    for (key in source) {
+      if (!Object.hasOwn(source, key)) continue;
+      switch (key) {
+        case 'id':
+          id = source.id;
+          break;
+        case 'needs':
+          needs = source.needs;
+          break;
+        case 'complexity':
+          complexity = source.complexity;
+          break;
+        case 'input':
+          input = source.input;
+          break;
+        case 'after':
+          after = source.after;
+          break;
+        case 'timeoutMs':
+          timeoutMs = source.timeoutMs;
+          break;
+        case 'attempts':
+          attempts = source.attempts;
+          break;
+        default:
+          throw unknownKey(at, key, SUBTASK_KEYS, 'E_INVALID_GRAPH');
+      }
     }
+  } catch (error) {
+    if (isTroupeError(error)) throw error;
+    throw invalid(`${path(at, key)}: its value cannot be read (${messageOf(error)})`, {
+      field: path(at, key),
+    });
+  }
+  const subtask: Subtask = { id: id as string, needs: needs as string };
+  if (complexity !== undefined) subtask.complexity = complexity as Level;
+  if (input !== undefined) subtask.input = input;
+  if (after !== undefined) subtask.after = after as string[];
+  if (timeoutMs !== undefined) subtask.timeoutMs = timeoutMs as number;
+  if (attempts !== undefined) subtask.attempts = attempts as number;
+  return subtask;
+}
+
+/** An object literal (or one with no prototype): its own fields are all there is to read. */
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || types.isProxy(value)) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+export function checkGraph(value: unknown): Graph {
+  const { items, holes } = readArray(value, 'analyze()', 'an array of subtasks', 'E_INVALID_GRAPH');
+  if (holes.length > 0) {
+    throw invalid(
+      `subtasks[${holes[0]}]: expected an object { id, needs, ... }, got a hole in the array (analyze() returned a sparse array)`,
+      { index: holes[0] },
+    );
+  }
+  const count = items.length;
+  const subtasks: Subtask[] = new Array(count);
+  const index = new Map<string, number>();
+  const ids: string[] = new Array(count);
+  const complexity: Level[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const at = `subtasks[${i}]`;
+    const subtask = readSubtask(items[i], at);
+    if (typeof subtask.id !== 'string' || subtask.id.length === 0)
+      throw invalid(`${at}.id: expected a non-empty string, got ${describe(subtask.id)}`);
+    if (typeof subtask.needs !== 'string' || subtask.needs.length === 0)
+      throw invalid(`${at}.needs: expected a skill name, got ${describe(subtask.needs)}`);
     const c = subtask.complexity ?? 1;
     if (!(Number.isInteger(c) && c >= 1 && c <= 5))
-      throw invalid(
-        `subtasks[${i}].complexity: expected an integer from 1 to 5, got ${describe(c)}`,
+      throw invalid(`${at}.complexity: expected an integer from 1 to 5, got ${describe(c)}`);
+    if (subtask.after !== undefined) {
+      const list = readArray(
+        subtask.after,
+        `${at}.after`,
+        'an array of subtask ids',
+        'E_INVALID_GRAPH',
       );
-    if (
-      subtask.after !== undefined &&
-      !(Array.isArray(subtask.after) && subtask.after.every((d) => typeof d === 'string'))
-    ) {
-      throw invalid(
-        `subtasks[${i}].after: expected an array of subtask ids, got ${describe(subtask.after)}`,
-      );
+      const bad = list.items.findIndex((dep) => typeof dep !== 'string');
+      if (list.holes.length > 0 || bad >= 0) {
+        const k = list.holes[0] ?? bad;
+        throw invalid(
+          `${at}.after[${k}]: expected a subtask id, got ${list.holes.length > 0 ? 'a hole in the array' : describe(list.items[k])}`,
+        );
+      }
+      subtask.after = list.items as string[];
     }
-    if (subtask.timeoutMs !== undefined && !isDuration(subtask.timeoutMs)) {
+    if (subtask.timeoutMs !== undefined && !isDuration(subtask.timeoutMs))
+      throw invalid(`${at}.timeoutMs: expected ${DURATION}, got ${describe(subtask.timeoutMs)}`);
+    if (subtask.attempts !== undefined && !isPositiveInteger(subtask.attempts, MAX_ATTEMPTS)) {
       throw invalid(
-        `subtasks[${i}].timeoutMs: expected a duration in ms (a number >= 0), got ${describe(subtask.timeoutMs)}`,
-      );
-    }
-    if (subtask.attempts !== undefined && !isPositiveInteger(subtask.attempts)) {
-      throw invalid(
-        `subtasks[${i}].attempts: expected a positive integer, got ${describe(subtask.attempts)}`,
+        `${at}.attempts: expected an integer from 1 to ${MAX_ATTEMPTS}, got ${describe(subtask.attempts)}`,
       );
     }
     const previous = index.get(subtask.id);
     if (previous !== undefined) {
       throw invalid(
-        `subtasks[${i}].id: "${subtask.id}" is also the id of subtasks[${previous}]; ids must be unique`,
+        `${at}.id: "${subtask.id}" is also the id of subtasks[${previous}]; ids must be unique`,
         { id: subtask.id },
       );
     }
     index.set(subtask.id, i);
+    subtasks[i] = subtask;
     ids[i] = subtask.id;
     complexity[i] = c as Level;
-  });
+  }
   // Most subtasks of a large graph wait for nothing, or nothing waits for them: they share
   // one empty list (never written to) instead of an array each.
   const deps: number[][] = new Array(subtasks.length);
@@ -106,11 +196,27 @@ export function checkGraph(value: unknown): Graph {
     const names = cycle.map((i) => ids[i] as string);
     throw new TroupeError(
       'E_CYCLE',
-      `the subtasks wait for each other in a cycle: ${names.join(' → ')} (→ reads "waits for")`,
-      { details: { cycle: names } },
+      `the subtasks wait for each other in a cycle of ${names.length - 1}: ${cycleText(names)} (→ reads "waits for")`,
+      {
+        details: {
+          cycle: names.length > MAX_CYCLE_SHOWN ? names.slice(0, MAX_CYCLE_SHOWN) : names,
+          cycleLength: names.length - 1,
+        },
+      },
     );
   }
   return { subtasks, ids, complexity, deps, dependents };
+}
+
+/** Ids of a cycle kept in an error's details; a message names at most CYCLE_ENDS at each end. */
+const MAX_CYCLE_SHOWN = 1_000;
+const CYCLE_ENDS = 10;
+
+/** `a → b → c → a`, with the middle of a long cycle left out (its message would run to megabytes). */
+function cycleText(names: string[]): string {
+  if (names.length <= 2 * CYCLE_ENDS + 1) return names.join(' → ');
+  const left = names.length - 2 * CYCLE_ENDS;
+  return `${names.slice(0, CYCLE_ENDS).join(' → ')} → … (${left} more) … → ${names.slice(-CYCLE_ENDS).join(' → ')}`;
 }
 
 /** A cycle as indexes (first repeated at the end), by iterative DFS; undefined if none. */

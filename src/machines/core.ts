@@ -6,7 +6,7 @@
 import type { AnyActorRef } from 'xstate';
 import type { ResolvedExpert } from '../actors/experts.js';
 import { EXPERT_FAULTS, FaultHistory, type ResolvedSupervision } from '../actors/supervision.js';
-import type { TroupeError } from '../errors.js';
+import { TroupeError } from '../errors.js';
 import { runMetrics } from '../metrics/run-metrics.js';
 import type { Pool } from '../pool/pool.js';
 import type {
@@ -67,7 +67,10 @@ export interface ExpertRecord {
 
 export interface RunEntry {
   runId: string;
+  /** The plan's fields, read once when the run was admitted. */
   plan: Plan;
+  /** The caller's plan object: `this` of its functions. */
+  self: unknown;
   input: unknown;
   options: RunOptions;
   ledger: Ledger | undefined;
@@ -98,6 +101,26 @@ export interface ResolvedTroupe {
   askTimeoutMs: number;
   maxBlackboardBytes: number;
   supervision: ResolvedSupervision;
+}
+
+/**
+ * The refusal when the bound on outstanding subtasks (`maxQueuedSubtasks`) is reached: before a
+ * run is analysed (`asked` undefined), or once its subtasks are known and would pass it.
+ */
+export function queueFull(bound: number, waiting: number, asked: number | undefined): TroupeError {
+  const what =
+    asked === undefined
+      ? `${waiting} subtasks are admitted and not yet ended, the troupe's limit (maxQueuedSubtasks ${bound})`
+      : asked > bound
+        ? `the run has ${asked} subtasks, more than the troupe's limit itself (maxQueuedSubtasks ${bound})`
+        : `the run's ${asked} subtasks would bring the subtasks admitted and not yet ended from ${waiting} to ${waiting + asked}, past the troupe's limit (maxQueuedSubtasks ${bound})`;
+  return new TroupeError('E_QUEUE_FULL', what, {
+    details: {
+      maxQueuedSubtasks: bound,
+      waiting,
+      ...(asked === undefined ? {} : { asked }),
+    },
+  });
 }
 
 export class Core {
@@ -260,6 +283,20 @@ export class Core {
       contributions: ledger?.contributions() ?? [],
       metrics: runMetrics(this, entry, ledger),
     });
+  }
+
+  /**
+   * Subtasks admitted and not yet ended, across runs: waiting for their dependencies, for an
+   * expert or for a retry, or running. `maxQueuedSubtasks` bounds it, so that no more than that
+   * ever wait, whatever the runs do next (a failed attempt goes back to waiting). O(runs).
+   */
+  outstanding(): number {
+    let count = 0;
+    for (const entry of this.runs.values()) {
+      const ledger = entry.ledger;
+      if (ledger !== undefined && !entry.finished) count += ledger.size - ledger.terminal;
+    }
+    return count;
   }
 
   /** Every expert has been probed at least once (its probe passed or failed). */

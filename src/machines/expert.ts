@@ -9,7 +9,7 @@
 import { type EventObject, fromCallback, fromPromise, setup } from 'xstate';
 import { rejection } from '../actors/experts.js';
 import { backoffMs } from '../actors/supervision.js';
-import { isTroupeError, TroupeError } from '../errors.js';
+import { isTroupeError, messageOf, TroupeError, wrapThrown } from '../errors.js';
 import type { Core, ExpertRecord, WorkOrder, WorkResult } from './core.js';
 import { settle as settleResults } from './flow.js';
 
@@ -23,9 +23,7 @@ export interface LinkInput {
 }
 
 function asTroupeError(error: unknown, name: string): TroupeError {
-  if (isTroupeError(error)) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new TroupeError('E_INTERNAL', `${name}: ${message}`, { cause: error });
+  return wrapThrown(error, 'E_INTERNAL', name);
 }
 
 /**
@@ -53,7 +51,7 @@ const link = fromCallback<EventObject, LinkInput>(({ input, sendBack }) => {
       settleResults(core, results);
     } catch (error) {
       // A bug on the data path: the runs concerned fail (E_INTERNAL), the troupe goes on.
-      const message = error instanceof Error ? error.message : String(error);
+      const message = messageOf(error);
       for (const runId of new Set(results.map((r) => r.work.runId))) {
         const entry = core.runs.get(runId);
         if (entry === undefined) continue;
@@ -81,19 +79,28 @@ const link = fromCallback<EventObject, LinkInput>(({ input, sendBack }) => {
     origin: unknown,
   ) => {
     const work = origin as WorkOrder;
-    if (error !== undefined) {
-      failed(work, asTroupeError(error, name), runMs);
-      return;
-    }
-    // Quality is checked here, on the main thread, before anyone sees the output.
-    const reason = rejection(record.def, output, work.input);
-    if (reason === undefined)
-      settle({ work, expert: name, ok: true, output, error: undefined, runMs });
-    else {
-      const quality = new TroupeError('E_QUALITY', `${name}: ${reason}`, {
-        details: { expert: name },
-      });
-      failed(work, quality, runMs);
+    try {
+      if (error !== undefined) {
+        failed(work, asTroupeError(error, name), runMs);
+        return;
+      }
+      // Quality is checked here, on the main thread, before anyone sees the output.
+      const reason = rejection(record.def, output, work.input);
+      if (reason === undefined)
+        settle({ work, expert: name, ok: true, output, error: undefined, runMs });
+      else {
+        const quality = new TroupeError('E_QUALITY', `${name}: ${reason}`, {
+          details: { expert: name },
+        });
+        failed(work, quality, runMs);
+      }
+    } catch (thrown) {
+      // Nothing may escape to the pool (it would count the result as lost): the attempt fails.
+      failed(
+        work,
+        wrapThrown(thrown, 'E_INTERNAL', `${name}: its result could not be taken`),
+        runMs,
+      );
     }
   };
   const start = (work: WorkOrder) => {
@@ -170,7 +177,7 @@ export const expertMachine = setup({
     probeFailed: ({ context, event }) => {
       const { record, core } = context;
       const error = (event as { error?: unknown }).error;
-      const message = error instanceof Error ? error.message : String(error);
+      const message = messageOf(error);
       record.probeFailures++;
       record.probe = { ok: false, error: message };
       record.reason = `probe failed: ${message}`;

@@ -6,6 +6,7 @@
 
 import type { Graph } from '../actors/graph.js';
 import type { TroupeError } from '../errors.js';
+import { setOwn } from '../fields.js';
 import type { Contribution, SubtaskRecord, SubtaskStatus } from '../types.js';
 
 /** A subtask's state; terminal from `Done` on. */
@@ -202,7 +203,7 @@ export class Ledger {
     const deps = this.graph.deps[i] as number[];
     if (deps.length === 0) return undefined;
     const out: Record<string, unknown> = {};
-    for (const j of deps) out[this.graph.ids[j] as string] = this.outputs[j];
+    for (const j of deps) setOwn(out, this.graph.ids[j] as string, this.outputs[j]);
     return out;
   }
 

@@ -16,8 +16,9 @@
  *   by asks that can never be answered (they wait for a thread), those asks fail
  *   `E_ASK_DEADLOCK` at once instead of at their timeout.
  */
-import { describe, invalidOption, isTroupeError, TroupeError } from '../errors.js';
-import { isDuration } from '../pool/options.js';
+import { describe, invalidOption, TroupeError, wrapThrown } from '../errors.js';
+import { readFields } from '../fields.js';
+import { isPositiveDuration, POSITIVE_DURATION } from '../limits.js';
 import type { ContextOp } from '../pool/protocol.js';
 import { Deque } from '../pool/queue.js';
 import type { AskOptions, MessageContext, Recipient } from '../types.js';
@@ -144,9 +145,13 @@ export class Router {
 
   /** The main thread's API (`troupe.ask`). */
   askFromMain(to: unknown, msg: unknown, options: unknown): Promise<unknown> {
-    if (options !== undefined && (options === null || typeof options !== 'object'))
-      return Promise.reject(invalidOption('ask(options)', 'an object { timeoutMs? }', options));
-    return this.ask(MAIN, to, msg, (options as AskOptions | undefined)?.timeoutMs, 'ask');
+    let timeoutMs: unknown;
+    try {
+      timeoutMs = askTimeout(options, 'ask(options)');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.ask(MAIN, to, msg, timeoutMs, 'ask');
   }
 
   tell(from: Frame, to: unknown, msg: unknown, field = 'tell(to)'): void {
@@ -161,8 +166,8 @@ export class Router {
     const limit = timeoutMs ?? this.#core.options.askTimeoutMs;
     try {
       this.#checkOpen();
-      if (!(isDuration(limit) && limit > 0))
-        throw invalidOption(`${field}(options).timeoutMs`, 'a duration in ms above 0', limit);
+      if (!isPositiveDuration(limit))
+        throw invalidOption(`${field}(options).timeoutMs`, POSITIVE_DURATION, limit);
       name = this.#resolve(to, from, `${field}(to)`);
     } catch (error) {
       return Promise.reject(error);
@@ -330,20 +335,24 @@ export class Router {
       }
       return to;
     }
-    if (
-      to === null ||
-      typeof to !== 'object' ||
-      typeof (to as { skill?: unknown }).skill !== 'string'
-    )
-      throw invalidOption(field, 'an expert name or { skill, level? }', to);
-    const { skill, level = 1 } = to as { skill: string; level?: number };
-    if (!(Number.isInteger(level) && level >= 1 && level <= 5))
+    const recipient = readFields(to, field, RECIPIENT_KEYS, 'an expert name or { skill, level? }');
+    const skill = recipient.skill;
+    if (typeof skill !== 'string' || skill.length === 0)
+      throw invalidOption(`${field}.skill`, 'a skill name (a non-empty string)', skill);
+    const level = recipient.level ?? 1;
+    if (!(Number.isInteger(level) && (level as number) >= 1 && (level as number) <= 5))
       throw invalidOption(`${field}.level`, 'a level from 1 to 5', level);
     let best: ExpertRecord | undefined;
     let bestIsSender = false;
     for (const record of core.experts.values()) {
+      // Own skills only (the object has no prototype): "toString" is nobody's skill.
       const has = record.def.skills[skill];
-      if (has === undefined || has < level || !takesMessages(record) || record.state === 'retired')
+      if (
+        has === undefined ||
+        has < (level as number) ||
+        !takesMessages(record) ||
+        record.state === 'retired'
+      )
         continue;
       const isSender = record.def.name === from.expert;
       if (
@@ -417,7 +426,8 @@ export class Router {
       if (ask !== undefined) this.#answer(ask, out);
       return;
     }
-    Promise.resolve(out).then(
+    // A thenable's own `then` runs here: it may throw, or call back twice (the ask settles once).
+    new Promise((resolve) => resolve(out)).then(
       (value) => {
         self.ended = true;
         if (ask !== undefined) this.#answer(ask, value);
@@ -482,13 +492,9 @@ export class Router {
   }
 
   #handlerFailed(delivery: Delivery, error: unknown): void {
-    const typed = isTroupeError(error)
-      ? error
-      : new TroupeError(
-          'E_TASK_FAILED',
-          `${delivery.to}.onMessage threw: ${error instanceof Error ? error.message : String(error)}`,
-          { cause: error, details: { expert: delivery.to } },
-        );
+    const typed = wrapThrown(error, 'E_TASK_FAILED', `${delivery.to}.onMessage threw`, {
+      expert: delivery.to,
+    });
     this.#failed(delivery, typed);
   }
 
@@ -730,7 +736,13 @@ class InlineContext implements MessageContext {
   }
 
   ask<T = unknown>(to: Recipient, msg: unknown, options?: AskOptions): Promise<T> {
-    return this.#router.ask(this.#frame, to, msg, options?.timeoutMs, 'ctx.ask') as Promise<T>;
+    let timeoutMs: unknown;
+    try {
+      timeoutMs = askTimeout(options, 'ctx.ask(options)');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#router.ask(this.#frame, to, msg, timeoutMs, 'ctx.ask') as Promise<T>;
   }
 }
 
@@ -761,10 +773,14 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 }
 
 function toTroupeError(error: unknown, name: string): TroupeError {
-  if (isTroupeError(error)) return error;
-  return new TroupeError(
-    'E_INTERNAL',
-    `${name}: ${error instanceof Error ? error.message : String(error)}`,
-    { cause: error },
-  );
+  return wrapThrown(error, 'E_INTERNAL', name);
+}
+
+/** Keys of a recipient given by skill. */
+const RECIPIENT_KEYS = ['skill', 'level'] as const;
+
+/** An ask's `timeoutMs`, read once from its options (undefined: the troupe's default). */
+function askTimeout(options: unknown, field: string): unknown {
+  if (options === undefined) return undefined;
+  return readFields(options, field, ['timeoutMs'], 'an object { timeoutMs? }').timeoutMs;
 }

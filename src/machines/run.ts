@@ -6,10 +6,11 @@
 import { type AnyActorRef, sendParent, setup } from 'xstate';
 import { checkGraph, type Graph } from '../actors/graph.js';
 import { backoffMs, RETRYABLE } from '../actors/supervision.js';
-import { isTroupeError, TroupeError } from '../errors.js';
+import { describe, messageOf, TroupeError, wrapThrown } from '../errors.js';
+import { setOwn } from '../fields.js';
 import { runMetrics } from '../metrics/run-metrics.js';
 import type { Contribution, Outcome, Plan, Stage } from '../types.js';
-import type { Core, RunEntry, WorkResult } from './core.js';
+import { type Core, queueFull, type RunEntry, type WorkResult } from './core.js';
 import { Ledger } from './ledger.js';
 
 export type RunMachineEvent =
@@ -38,12 +39,6 @@ export interface RunContext {
   contributions: Contribution[] | undefined;
 }
 
-function wrap(error: unknown, code: 'E_TASK_FAILED' | 'E_QUALITY', what: string): TroupeError {
-  if (isTroupeError(error)) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new TroupeError(code, `${what}: ${message}`, { cause: error });
-}
-
 /**
  * Runs a stage's function (the plan's analyze, integrate or validate) after the current step of
  * the machine, and reports to the machine: `step.done` with what it returned, or `step.failed`.
@@ -63,48 +58,71 @@ function step(self: AnyActorRef, work: () => unknown): void {
     );
 }
 
-async function analyzeStep(plan: Plan, input: unknown): Promise<Graph> {
-  let subtasks: unknown;
+async function analyzeStep(plan: Plan, self: unknown, input: unknown): Promise<Graph> {
+  let returned: unknown;
   try {
-    subtasks = await plan.analyze(input);
+    returned = plan.analyze.call(self, input);
   } catch (error) {
-    throw wrap(error, 'E_TASK_FAILED', 'analyze() threw');
+    throw wrapThrown(error, 'E_TASK_FAILED', 'analyze() threw');
+  }
+  // A promise is awaited (its rejection is analyze's throw); a value that cannot even be asked
+  // whether it is one (a proxy whose traps throw) is a bad graph, not a throw of analyze.
+  let then: unknown;
+  try {
+    then =
+      returned !== null && typeof returned === 'object'
+        ? (returned as { then?: unknown }).then
+        : undefined;
+  } catch (error) {
+    throw new TroupeError(
+      'E_INVALID_GRAPH',
+      `analyze(): expected an array of subtasks, got ${describe(returned)} that cannot be read (${messageOf(error)})`,
+      { cause: error },
+    );
+  }
+  let subtasks: unknown = returned;
+  if (typeof then === 'function') {
+    try {
+      subtasks = await returned;
+    } catch (error) {
+      throw wrapThrown(error, 'E_TASK_FAILED', 'analyze() threw');
+    }
   }
   return checkGraph(subtasks);
 }
 
 /** A plan's own integrate (called on the plan: its methods may use `this`). */
 async function integrateStep(
-  plan: Plan,
+  self: unknown,
   integrate: NonNullable<Plan['integrate']>,
   input: unknown,
   contributions: Contribution[],
 ) {
   try {
-    return await integrate.call(plan, contributions, input);
+    return await integrate.call(self, contributions, input);
   } catch (error) {
-    throw wrap(error, 'E_TASK_FAILED', 'integrate() threw');
+    throw wrapThrown(error, 'E_TASK_FAILED', 'integrate() threw');
   }
 }
 
 /** A plan's own validate (called on the plan, as integrate). */
 async function validateStep(
-  plan: Plan,
+  self: unknown,
   validate: NonNullable<Plan['validate']>,
   input: unknown,
   result: unknown,
 ) {
   try {
-    return await validate.call(plan, result, input);
+    return await validate.call(self, result, input);
   } catch (error) {
-    throw wrap(error, 'E_QUALITY', 'the plan rejected the result');
+    throw wrapThrown(error, 'E_QUALITY', 'the plan rejected the result');
   }
 }
 
 /** Default integration: contributions keyed by subtask id. */
 function keyed(contributions: Contribution[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const c of contributions) out[c.subtask] = c.output;
+  for (const c of contributions) setOwn(out, c.subtask, c.output);
   return out;
 }
 
@@ -182,7 +200,7 @@ export const runMachine = setup({
     },
     analyze: ({ context, self }) => {
       const { plan, input } = context.entry;
-      step(self, () => analyzeStep(plan, input));
+      step(self, () => analyzeStep(plan, context.entry.self, input));
     },
     integrate: ({ context, self }) => {
       const { plan, input } = context.entry;
@@ -196,7 +214,7 @@ export const runMachine = setup({
         context.result = keyed(contributions);
       } else {
         context.contributions = [...contributions];
-        step(self, () => integrateStep(plan, integrate, input, contributions));
+        step(self, () => integrateStep(context.entry.self, integrate, input, contributions));
       }
     },
     validate: ({ context, self }) => {
@@ -204,18 +222,23 @@ export const runMachine = setup({
       const result = context.result;
       const { validate } = plan;
       // Without one, quality stays undefined and the machine moves on (guard noValidate).
-      if (validate !== undefined) step(self, () => validateStep(plan, validate, input, result));
+      if (validate !== undefined)
+        step(self, () => validateStep(context.entry.self, validate, input, result));
     },
     setGraph: ({ context, event }) => {
       if (event.type !== 'step.done') return;
       context.entry.ledger = new Ledger(event.output as Graph);
     },
+    refuseFull: ({ context, event }) => {
+      if (event.type !== 'step.done') return;
+      const { core } = context;
+      const asked = (event.output as Graph).ids.length;
+      context.error = queueFull(core.options.maxQueuedSubtasks, core.outstanding(), asked);
+    },
     setError: ({ context, event }) => {
       const e = event as { error?: unknown };
       // A stage's function failed (step.failed), or identification did (identified).
-      context.error = isTroupeError(e.error)
-        ? e.error
-        : new TroupeError('E_INTERNAL', String(e.error), { cause: e.error });
+      context.error = wrapThrown(e.error, 'E_INTERNAL', 'troupe: a stage failed');
     },
     identify: sendParent(({ context }) => ({ type: 'run.identify', runId: context.entry.runId })),
     startWork: ({ context, self }) => {
@@ -322,6 +345,12 @@ export const runMachine = setup({
   },
   guards: {
     identifyFailed: ({ event }) => event.type === 'identified' && event.error !== undefined,
+    // The subtasks found would take the troupe past maxQueuedSubtasks: checked and admitted in
+    // one step, so that runs analysed at the same time cannot all slip under the bound.
+    overBound: ({ context, event }) =>
+      event.type === 'step.done' &&
+      context.core.outstanding() + (event.output as Graph).ids.length >
+        context.core.options.maxQueuedSubtasks,
     failedSubtask: ({ context }) => (context.entry.ledger?.failed ?? 0) > 0,
     allEnded: ({ context }) => context.entry.ledger?.finished === true,
     noIntegrate: ({ context }) => context.entry.plan.integrate === undefined,
@@ -347,7 +376,10 @@ export const runMachine = setup({
     analyzing: {
       entry: [{ type: 'stage', params: 'analyzing' }, 'analyze'],
       on: {
-        'step.done': { actions: 'setGraph', target: 'identifying' },
+        'step.done': [
+          { guard: 'overBound', actions: 'refuseFull', target: 'failed' },
+          { actions: 'setGraph', target: 'identifying' },
+        ],
         'step.failed': { actions: 'setError', target: 'failed' },
       },
     },

@@ -2,15 +2,13 @@
  * The crash policy, in one place: how each way a task can fail on a thread becomes a typed
  * error, and who a dead thread is charged to. Pure functions of what the pool observed.
  */
-import { deserializeError, TroupeError } from '../errors.js';
+import { deserializeError, messageOf, TroupeError } from '../errors.js';
 import type { UncloneableAt } from './clone.js';
 import type { Blame } from './jobs.js';
 import type { LaneReading } from './lanes.js';
 import type { ItemResult } from './protocol.js';
 
-export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
+export { messageOf };
 
 export function cancelledError(signal: AbortSignal): TroupeError {
   return new TroupeError('E_CANCELLED', 'the task was cancelled by its signal', {
@@ -106,6 +104,11 @@ export interface DeathReport {
   lane: LaneReading;
   /** The pool itself ended this thread (a kill, a stray error, an unsendable answer): nothing else on it is to blame. */
   terminatedByPool: boolean;
+  /**
+   * No thread died: the message could not be posted (cloning an input threw — a getter, a value
+   * nested too deep, a proxy). The thread it was for is alive and never saw it.
+   */
+  postFailed: boolean;
   /** Finds the input (or context) of an item that cannot be cloned, for a failed post. */
   uncloneableInput: () => { item: number; at: UncloneableAt } | undefined;
 }
@@ -116,15 +119,17 @@ export interface DeathReport {
  */
 export function blame(report: DeathReport): Blame {
   const { module, error, lane } = report;
-  if (error instanceof Error && error.name === 'DataCloneError') {
+  const cloneError = error instanceof Error && error.name === 'DataCloneError';
+  if (cloneError || report.postFailed) {
     const found = report.uncloneableInput();
     if (found === undefined) {
       return {
         item: 'all',
-        error: new TroupeError('E_NOT_CLONEABLE', `${module}: ${error.message}`, {
-          cause: error,
-          details: { module },
-        }),
+        error: new TroupeError(
+          'E_NOT_CLONEABLE',
+          `${module}: the task cannot be sent to a worker thread: ${messageOf(error)}`,
+          { cause: error, details: { module } },
+        ),
       };
     }
     return {

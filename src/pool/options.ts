@@ -2,6 +2,8 @@ import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import type { ResourceLimits } from 'node:worker_threads';
 import { invalidOption, type TroupeError } from '../errors.js';
+import { isInstance, path, readEntries, readFields } from '../fields.js';
+import { DURATION, isDuration, isPositiveInteger, MAX_THREADS } from '../limits.js';
 import { type ContextOp, MAX_BATCH } from './protocol.js';
 
 /** A module the pool may run, by name. */
@@ -148,56 +150,100 @@ export interface ResolvedPoolOptions {
   modules: Map<string, ResolvedModule>;
 }
 
-export function isPositiveInteger(value: unknown): value is number {
-  return typeof value === 'number' && Number.isInteger(value) && value > 0;
-}
-
-/** A duration in ms: a finite non-negative number. */
-export function isDuration(value: unknown): value is number {
-  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
-}
-
 function toHref(field: string, value: unknown): string {
-  if (value instanceof URL) {
+  if (isInstance(value, URL)) {
     if (value.protocol !== 'file:') throw invalidOption(field, 'a file: URL', value.href);
     return value.href;
   }
   if (typeof value === 'string') {
-    if (value.startsWith('file:')) return new URL(value).href;
+    if (value.startsWith('file:')) {
+      try {
+        return new URL(value).href;
+      } catch {
+        throw invalidOption(field, 'a file: URL or an absolute path', value);
+      }
+    }
     if (value.startsWith('/')) return pathToFileURL(value).href;
   }
   throw invalidOption(field, 'a file: URL or an absolute path', value);
 }
 
+const MODULE_KEYS = ['url', 'batch', 'timeoutMs'] as const;
+
 function resolveModule(name: string, value: unknown, poolTimeout: number): ResolvedModule {
-  const field = `options.modules.${name}`;
+  const field = path('options.modules', name);
   if (name.length === 0) throw invalidOption('options.modules', 'non-empty module names', name);
-  if (typeof value === 'string' || value instanceof URL) {
+  if (typeof value === 'string' || isInstance(value, URL)) {
     return { name, href: toHref(field, value), batch: 'auto', timeoutMs: poolTimeout };
   }
-  if (value === null || typeof value !== 'object') {
-    throw invalidOption(field, 'a URL, a path or { url, batch?, timeoutMs? }', value);
-  }
-  const registration = value as ModuleRegistration;
+  const registration = readFields(
+    value,
+    field,
+    MODULE_KEYS,
+    'a URL, a path or { url, batch?, timeoutMs? }',
+  );
   const batch = registration.batch ?? 'auto';
-  if (batch !== 'auto' && !(isPositiveInteger(batch) && batch <= MAX_BATCH)) {
+  if (batch !== 'auto' && !isPositiveInteger(batch, MAX_BATCH)) {
     throw invalidOption(`${field}.batch`, `'auto' or an integer from 1 to ${MAX_BATCH}`, batch);
   }
   const timeoutMs = registration.timeoutMs ?? poolTimeout;
-  if (!isDuration(timeoutMs)) {
-    throw invalidOption(`${field}.timeoutMs`, 'a duration in ms (a number >= 0)', timeoutMs);
-  }
+  if (!isDuration(timeoutMs)) throw invalidOption(`${field}.timeoutMs`, DURATION, timeoutMs);
   return { name, href: toHref(`${field}.url`, registration.url), batch, timeoutMs };
+}
+
+/** Every key of {@link PoolOptions}. */
+const POOL_KEYS = [
+  'modules',
+  'threads',
+  'timeoutMs',
+  'moduleLoadTimeoutMs',
+  'startGraceMs',
+  'closeTimeoutMs',
+  'maxQueue',
+  'resourceLimits',
+  'sweepIntervalMs',
+  'watchdogIntervalMs',
+  'onStrayError',
+  'cancelGraceMs',
+  'idleSpinMs',
+  'context',
+  'host',
+] as const;
+
+/** Every key of worker_threads' `ResourceLimits`. */
+const RESOURCE_LIMIT_KEYS = [
+  'maxOldGenerationSizeMb',
+  'maxYoungGenerationSizeMb',
+  'codeRangeSizeMb',
+  'stackSizeMb',
+] as const;
+
+/** Checks `resourceLimits` (shared with the troupe's options): each a size in MB above 0. */
+export function resolveResourceLimits(value: unknown, field: string): ResourceLimits | undefined {
+  if (value === undefined) return undefined;
+  const limits = readFields(
+    value,
+    field,
+    RESOURCE_LIMIT_KEYS,
+    'an object (worker_threads ResourceLimits)',
+  );
+  const out: ResourceLimits = {};
+  for (const key of RESOURCE_LIMIT_KEYS) {
+    const size = limits[key];
+    if (size === undefined) continue;
+    if (!(typeof size === 'number' && Number.isFinite(size) && size > 0))
+      throw invalidOption(`${field}.${key}`, 'a size in MB above 0', size);
+    out[key] = size;
+  }
+  return out;
 }
 
 /** Merges defaults and validates; every message names the option, the expectation and the value. */
 export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
-  if (options === null || typeof options !== 'object') {
-    throw invalidOption('options', 'an object', options);
-  }
-  const merged = { ...POOL_DEFAULTS, threads: availableParallelism(), ...stripUndefined(options) };
-  if (!isPositiveInteger(merged.threads)) {
-    throw invalidOption('options.threads', 'a positive integer', merged.threads);
+  const given = readFields(options, 'options', POOL_KEYS);
+  const merged = { ...POOL_DEFAULTS, threads: availableParallelism(), ...stripUndefined(given) };
+  if (!isPositiveInteger(merged.threads, MAX_THREADS)) {
+    throw invalidOption('options.threads', `an integer from 1 to ${MAX_THREADS}`, merged.threads);
   }
   for (const key of [
     'timeoutMs',
@@ -208,9 +254,7 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
     'sweepIntervalMs',
     'watchdogIntervalMs',
   ] as const) {
-    if (!isDuration(merged[key])) {
-      throw invalidOption(`options.${key}`, 'a duration in ms (a number >= 0)', merged[key]);
-    }
+    if (!isDuration(merged[key])) throw invalidOption(`options.${key}`, DURATION, merged[key]);
   }
   if (!isDuration(merged.idleSpinMs) || merged.idleSpinMs > 10) {
     throw invalidOption('options.idleSpinMs', 'a duration in ms from 0 to 10', merged.idleSpinMs);
@@ -218,59 +262,56 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
   for (const key of ['moduleLoadTimeoutMs', 'sweepIntervalMs', 'watchdogIntervalMs'] as const) {
     if (merged[key] === 0) throw invalidOption(`options.${key}`, 'a duration above 0 ms', 0);
   }
-  if (
-    typeof merged.maxQueue !== 'number' ||
-    !(merged.maxQueue === Number.POSITIVE_INFINITY || isPositiveInteger(merged.maxQueue))
-  ) {
+  if (!(merged.maxQueue === Number.POSITIVE_INFINITY || isPositiveInteger(merged.maxQueue))) {
     throw invalidOption('options.maxQueue', 'a positive integer or Infinity', merged.maxQueue);
   }
-  if (
-    merged.resourceLimits !== undefined &&
-    (merged.resourceLimits === null || typeof merged.resourceLimits !== 'object')
-  ) {
-    throw invalidOption(
-      'options.resourceLimits',
-      'an object (worker_threads ResourceLimits)',
-      merged.resourceLimits,
-    );
-  }
+  const resourceLimits = resolveResourceLimits(merged.resourceLimits, 'options.resourceLimits');
   if (merged.onStrayError !== undefined && typeof merged.onStrayError !== 'function') {
     throw invalidOption('options.onStrayError', 'a function', merged.onStrayError);
   }
-  if (
-    merged.host !== undefined &&
-    (merged.host === null || typeof (merged.host as { call?: unknown }).call !== 'function')
-  ) {
-    throw invalidOption(
-      'options.host',
-      'an object with a call(origin, module, op, args) method',
+  let host: ContextHost | undefined;
+  if (merged.host !== undefined) {
+    const call = readFields(
       merged.host,
-    );
+      'options.host',
+      ['call'],
+      'an object with a call(origin, module, op, args) method',
+      'E_INVALID_OPTION',
+      'near-miss',
+    ).call;
+    if (typeof call !== 'function')
+      throw invalidOption(
+        'options.host.call',
+        'a function (origin, module, op, args, threadId) => value',
+        call,
+      );
+    host = merged.host as ContextHost;
   }
   const context = merged.context ?? true;
   if (typeof context !== 'boolean') throw invalidOption('options.context', 'a boolean', context);
   const rawModules = merged.modules;
-  if (rawModules === null || typeof rawModules !== 'object' || Array.isArray(rawModules)) {
-    throw invalidOption('options.modules', 'an object mapping names to module URLs', rawModules);
-  }
   const modules = new Map<string, ResolvedModule>();
-  for (const [name, value] of Object.entries(rawModules)) {
-    modules.set(name, resolveModule(name, value, merged.timeoutMs));
-  }
+  const entries = readEntries(
+    rawModules,
+    'options.modules',
+    'an object mapping names to module URLs',
+  );
+  for (const [name, value] of entries)
+    modules.set(name, resolveModule(name, value, merged.timeoutMs as number));
   return {
-    threads: merged.threads,
-    timeoutMs: merged.timeoutMs,
-    moduleLoadTimeoutMs: merged.moduleLoadTimeoutMs,
-    startGraceMs: merged.startGraceMs,
-    closeTimeoutMs: merged.closeTimeoutMs,
-    cancelGraceMs: merged.cancelGraceMs,
-    idleSpinMs: merged.idleSpinMs,
-    maxQueue: merged.maxQueue,
-    resourceLimits: merged.resourceLimits,
-    sweepIntervalMs: merged.sweepIntervalMs,
-    watchdogIntervalMs: merged.watchdogIntervalMs,
-    onStrayError: merged.onStrayError,
-    host: merged.host,
+    threads: merged.threads as number,
+    timeoutMs: merged.timeoutMs as number,
+    moduleLoadTimeoutMs: merged.moduleLoadTimeoutMs as number,
+    startGraceMs: merged.startGraceMs as number,
+    closeTimeoutMs: merged.closeTimeoutMs as number,
+    cancelGraceMs: merged.cancelGraceMs as number,
+    idleSpinMs: merged.idleSpinMs as number,
+    maxQueue: merged.maxQueue as number,
+    resourceLimits,
+    sweepIntervalMs: merged.sweepIntervalMs as number,
+    watchdogIntervalMs: merged.watchdogIntervalMs as number,
+    onStrayError: merged.onStrayError as ((error: TroupeError) => void) | undefined,
+    host,
     context,
     modules,
   };

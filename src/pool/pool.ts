@@ -7,6 +7,8 @@ import { MessagePort } from 'node:worker_threads';
 import { expose } from 'comlink/dist/esm/comlink.mjs';
 import { Piscina, queueOptionsSymbol } from 'piscina';
 import { deserializeError, invalidOption, serializeError, TroupeError } from '../errors.js';
+import { isInstance, readArray, readFields } from '../fields.js';
+import { DURATION, isDuration } from '../limits.js';
 import { aheadBatch, batchSize, fairShare } from './batching.js';
 import { findUncloneable } from './clone.js';
 import { blame, cancelledError, itemError, messageOf } from './failures.js';
@@ -14,7 +16,6 @@ import type { Blame, Handoff, Job, JobKind, ModuleState, Settled } from './jobs.
 import { Lanes } from './lanes.js';
 import { PoolMeter } from './meter.js';
 import {
-  isDuration,
   type PoolCloseOptions,
   type PoolOptions,
   type PoolRunOptions,
@@ -197,6 +198,10 @@ export class Pool {
     this.#piscina.on('message', (message: unknown) => this.#onSideMessage(message));
     this.#piscina.on('workerCreate', (worker: { id: number }) => {
       this.#meter.threadStarted(worker.id);
+      const threadId = worker.id;
+      taskPortOf(worker)?.on('messageerror', (error: unknown) =>
+        this.#onLostAnswer(threadId, error),
+      );
       this.#ready.add(worker.id);
       // A replacement is ready: work stacked behind a busy thread meanwhile may move to it.
       this.#scheduleSteal();
@@ -234,7 +239,7 @@ export class Pool {
    * const digest = await pool.run('hash', 'some text', { timeoutMs: 1000 });
    */
   run<T = unknown>(name: string, input?: unknown, options: PoolRunOptions = {}): Promise<T> {
-    return this.#submit('run', name, input, options) as Promise<T>;
+    return this.#submit('run', name, input, options, 'run(options)') as Promise<T>;
   }
 
   /**
@@ -270,7 +275,7 @@ export class Pool {
     options: PoolRunOptions = {},
   ): Promise<T> {
     const input: MessageInput = { msg, from };
-    return this.#submit('message', name, input, options) as Promise<T>;
+    return this.#submit('message', name, input, options, 'message(options)') as Promise<T>;
   }
 
   /**
@@ -284,8 +289,26 @@ export class Pool {
       requires?: string[];
     } = {},
   ): Promise<unknown> {
-    const { requires, ...rest } = options;
-    return this.#submit('probe', name, requires === undefined ? undefined : { requires }, rest);
+    let fields: { requires?: unknown; signal?: unknown; timeoutMs?: unknown };
+    try {
+      fields = readFields(options, 'probe(options)', ['signal', 'timeoutMs', 'requires']);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const { requires, ...rest } = fields;
+    if (
+      requires !== undefined &&
+      !(Array.isArray(requires) && requires.every((each) => typeof each === 'string'))
+    )
+      return Promise.reject(
+        invalidOption('probe(options).requires', 'an array of export names', requires),
+      );
+    return this.#submit(
+      'probe',
+      name,
+      requires === undefined ? undefined : { requires },
+      rest as PoolRunOptions,
+    );
   }
 
   /** Resolves when no task is queued or running (at once if none is). */
@@ -299,18 +322,18 @@ export class Pool {
    * the rest (`E_CLOSED`) and stops every thread. Every task has settled when it resolves.
    */
   close(options: PoolCloseOptions = {}): Promise<void> {
-    if (options === null || typeof options !== 'object') {
-      return Promise.reject(invalidOption('close(options)', 'an object', options));
+    let fields: { force?: unknown; timeoutMs?: unknown };
+    try {
+      fields = readFields(options, 'close(options)', ['force', 'timeoutMs']);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    const force = options.force ?? false;
-    const timeoutMs = options.timeoutMs ?? this.#options.closeTimeoutMs;
+    const force = fields.force ?? false;
+    const timeoutMs = fields.timeoutMs ?? this.#options.closeTimeoutMs;
     if (typeof force !== 'boolean')
       return Promise.reject(invalidOption('close(options).force', 'a boolean', force));
-    if (!isDuration(timeoutMs)) {
-      return Promise.reject(
-        invalidOption('close(options).timeoutMs', 'a duration in ms (a number >= 0)', timeoutMs),
-      );
-    }
+    if (!isDuration(timeoutMs))
+      return Promise.reject(invalidOption('close(options).timeoutMs', DURATION, timeoutMs));
     if (this.#closing !== undefined) {
       if (force) this.#cancelAll(new TroupeError('E_CLOSED', 'the pool was destroyed'));
       return this.#closing;
@@ -355,9 +378,21 @@ export class Pool {
   // -------------------------------------------------------------------------------------------
   // Admission and hand-off
 
-  #submit(kind: JobKind, name: string, input: unknown, options: PoolRunOptions): Promise<unknown> {
+  #submit(
+    kind: JobKind,
+    name: string,
+    input: unknown,
+    options: PoolRunOptions,
+    field?: string,
+  ): Promise<unknown> {
+    let checked: PoolRunOptions;
+    try {
+      checked = field === undefined ? options : readRunOptions(options, field);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return new Promise<unknown>((resolve, reject) => {
-      this.#admit(kind, name, input, options, (error, value) => {
+      this.#admit(kind, name, input, checked, (error, value) => {
         if (error === undefined) resolve(value);
         else reject(error);
       });
@@ -405,17 +440,14 @@ export class Pool {
       return void refuse(invalidOption('run(options).onFreed', 'a function', options.onFreed));
     }
     const timeoutMs = options.timeoutMs ?? module.reg.timeoutMs;
-    if (!isDuration(timeoutMs)) {
-      return void refuse(
-        invalidOption('run(options).timeoutMs', 'a duration in ms (a number >= 0)', timeoutMs),
-      );
-    }
-    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    if (!isDuration(timeoutMs))
+      return void refuse(invalidOption('run(options).timeoutMs', DURATION, timeoutMs));
+    if (signal !== undefined && !isInstance(signal, AbortSignal)) {
       return void refuse(invalidOption('run(options).signal', 'an AbortSignal', signal));
     }
     if (
       transfer !== undefined &&
-      !(Array.isArray(transfer) && transfer.every((b) => b instanceof ArrayBuffer))
+      !(Array.isArray(transfer) && transfer.every((b) => isInstance(b, ArrayBuffer)))
     ) {
       return void refuse(
         invalidOption('run(options).transfer', 'an array of ArrayBuffers', transfer),
@@ -892,6 +924,13 @@ export class Pool {
       error,
       lane,
       terminatedByPool: lane.state !== 'handed' && this.#terminatedThreads.has(lane.threadId),
+      // Piscina drops a dead thread from its list before it fails the thread's tasks: a task
+      // failed while its thread is still listed never reached it (the post threw).
+      postFailed:
+        lane.state === 'handed' &&
+        handoff.thread >= 0 &&
+        !this.#terminatedThreads.has(handoff.thread) &&
+        this.#liveThreadIds().includes(handoff.thread),
       uncloneableInput: () => {
         for (let item = 0; item < handoff.jobs.length; item++) {
           const job = handoff.jobs[item] as Job;
@@ -1332,6 +1371,40 @@ export class Pool {
     this.#afterSettle();
   }
 
+  /**
+   * A thread's answer reached the main thread but could not be decoded there (an output nested
+   * deeper than the main thread's deserializer goes, though the thread could encode it): Piscina
+   * drops such a message without a word, and its task would never end. The lost answer is the
+   * oldest of the thread's hand-offs that reads done (answers arrive in order). A task alone fails
+   * `E_NOT_CLONEABLE`; the tasks of a batch run again, each alone, so that the one whose output
+   * cannot cross is found. The thread is ended (Piscina counts the lost task as running on it).
+   */
+  #onLostAnswer(threadId: number, error: unknown): void {
+    let lost: Handoff | undefined;
+    for (const handoff of this.#inFlight) {
+      if (handoff.thread !== threadId || handoff.kill !== undefined) continue;
+      if (this.#lanes.read(handoff.lane, handoff.gen).state !== 'done') continue;
+      lost = handoff;
+      break;
+    }
+    this.#markTerminated(threadId);
+    this.#terminate(threadId);
+    if (lost === undefined) {
+      this.#reportStray(error, `an answer of thread ${threadId} could not be read`);
+      return;
+    }
+    const name = (lost.jobs[0] as Job).module.reg.name;
+    const failure = new TroupeError(
+      'E_NOT_CLONEABLE',
+      `${name}: the output cannot be received from the worker thread (${messageOf(error)}; nested too deep?)`,
+      { cause: error, details: { module: name } },
+    );
+    const verdict: Blame = { item: lost.jobs.length === 1 ? 0 : 'none', error: failure };
+    lost.kill = verdict;
+    this.#apply(lost, verdict, failure, true);
+    this.#afterSettle();
+  }
+
   /** A thread started: serve its `ctx` calls on the port it sent (one channel per thread). */
   #openChannel(threadId: number, port: MessagePort): void {
     const api: ContextHostApi = {
@@ -1405,6 +1478,52 @@ export class Pool {
       });
     });
   }
+}
+
+/** Every key of {@link PoolRunOptions}. */
+const RUN_KEYS = [
+  'signal',
+  'timeoutMs',
+  'transfer',
+  'context',
+  'onRunTime',
+  'origin',
+  'onFreed',
+] as const;
+
+/**
+ * A user's task options, each field read once, unknown keys refused; `transfer` and `context`
+ * copied so that the pool never reads the user's objects again. (troupe's own experts call
+ * {@link Pool.runThen} with options of their own making, which skip this.)
+ */
+function readRunOptions(options: unknown, field: string): PoolRunOptions {
+  const fields = readFields(options, field, RUN_KEYS) as PoolRunOptions;
+  if (fields.transfer !== undefined)
+    fields.transfer = readArray(fields.transfer, `${field}.transfer`, 'an array of ArrayBuffers')
+      .items as ArrayBuffer[];
+  if (fields.context !== undefined) {
+    const context = readFields(
+      fields.context,
+      `${field}.context`,
+      ['task', 'deps'],
+      'an object { task?, deps? }',
+    );
+    fields.context = { ...context } as PoolRunOptions['context'];
+  }
+  return fields;
+}
+
+/**
+ * Piscina's end of a thread's task channel, from the thread's interface (Piscina does not export
+ * the symbol that holds it): only to hear of answers that cannot be decoded (see #onLostAnswer).
+ */
+function taskPortOf(worker: object): MessagePort | undefined {
+  for (const symbol of Object.getOwnPropertySymbols(worker)) {
+    if (symbol.description !== 'Piscina.kWorkerData') continue;
+    const port = (worker as Record<symbol, { port?: unknown } | undefined>)[symbol]?.port;
+    if (port instanceof MessagePort) return port;
+  }
+  return undefined;
 }
 
 /** Adds a thread id to a set that keeps the last 1 024. */

@@ -8,7 +8,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
-import { serializeError, TroupeError, type WireError } from '../errors.js';
+import { messageOf, serializeError, TroupeError, type WireError } from '../errors.js';
 import { findUncloneable } from './clone.js';
 import { openContextChannel, releaseSignal, TaskContext } from './context.js';
 import {
@@ -92,10 +92,9 @@ function onUncaught(error: unknown): void {
     current.fail(error);
     return;
   }
-  if (lastAnswers.length > 0 && error instanceof Error && error.name === 'DataCloneError') {
-    reportUncloneable(error);
-    return;
-  }
+  // Piscina could not post an answer: a DataCloneError, or whatever cloning it threw (a getter,
+  // a value nested too deep). reportUncloneable looks for the value among the last answers.
+  if (lastAnswers.length > 0 && reportUncloneable(error)) return;
   // Left behind by an earlier task (or by a module's top level): never charged to a task.
   stray.push(serializeError(error));
   recycle = true;
@@ -107,8 +106,9 @@ process.on('unhandledRejection', onUncaught);
 /**
  * Piscina could not send an answer: say which value. The main thread then settles that item,
  * hands the others elsewhere and terminates this thread (Piscina's task for it would never end).
+ * False if no value of the last answers fails to clone: the error is not about them.
  */
-function reportUncloneable(error: Error): void {
+function reportUncloneable(error: unknown): boolean {
   let side: SideMessage | undefined;
   for (const { message, response } of lastAnswers) {
     for (let index = 0; index < response.r.length && side === undefined; index++) {
@@ -123,17 +123,14 @@ function reportUncloneable(error: Error): void {
         item: index,
         threadId,
         path: `${at.path} (${at.what})`,
-        message: error.message,
+        message: messageOf(error),
       };
     }
     if (side !== undefined) break;
   }
-  if (side !== undefined) parentPort?.postMessage(side);
-  else {
-    // Not one of the last answers: nothing to charge; the thread is replaced all the same.
-    stray.push(serializeError(error));
-    recycle = true;
-  }
+  if (side === undefined) return false;
+  parentPort?.postMessage(side);
+  return true;
 }
 
 async function load(name: string): Promise<LoadedModule> {
@@ -191,10 +188,6 @@ async function load(name: string): Promise<LoadedModule> {
   };
   modules.set(name, loaded);
   return loaded;
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 function contextOf(message: TaskMessage, index: number): TaskContext {

@@ -1,0 +1,227 @@
+/**
+ * Reading what a user passes — options objects, expert definitions, subtasks — without trusting
+ * it: each field is read once (a getter runs once, and a value cannot change between check and
+ * use), a proxy that throws, a getter that throws, or a key no one knows (a typo such as
+ * `concurency`) is refused with an error that names the field, and nothing read becomes a key
+ * of an object with a prototype.
+ */
+import { types } from 'node:util';
+import { describe, type ErrorCode, messageOf, TroupeError } from './errors.js';
+import { closest } from './suggest.js';
+
+/** The fields read, by key; only known keys, each read once. */
+export type Fields<K extends string> = { [key in K]?: unknown };
+
+/** Whether `object[key]` is there (own or inherited); never throws. */
+function hasField(object: object, key: string): boolean {
+  try {
+    return key in object;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Reads an options object's known fields, each once (undefined ones are left out). Throws `code` (`E_INVALID_OPTION` by
+ * default) when `value` is not an object, cannot be read, or has a key not in `known` — naming
+ * the closest known key (`options.thread: unknown key; did you mean "threads"?`). With
+ * `others: 'near-miss'` (objects of the user's own, such as a plan, whose other fields are theirs)
+ * only a near miss of a known key that is absent is refused.
+ */
+export function readFields<K extends string>(
+  value: unknown,
+  field: string,
+  known: readonly K[],
+  expected = 'an object',
+  code: ErrorCode = 'E_INVALID_OPTION',
+  others: 'refuse' | 'near-miss' = 'refuse',
+): Fields<K> {
+  if (!isObject(value, field, expected, code)) {
+    throw new TroupeError(code, `${field}: expected ${expected}, got ${describe(value)}`, {
+      details: { field, expected },
+    });
+  }
+  let keys: string[];
+  try {
+    keys = Object.keys(value);
+  } catch (error) {
+    throw unreadable(field, expected, value, error, code);
+  }
+  for (const key of keys) {
+    if ((known as readonly string[]).includes(key)) continue;
+    if (others === 'refuse') throw unknownKey(field, key, known, code);
+    // An object of the user's own (a plan, a clock) may hold fields of its own; only a near miss
+    // of a known key that is missing is a typo (`intergrate` where `integrate` is not there).
+    const near = closest(key, known);
+    if (near !== undefined && !hasField(value, near)) throw unknownKey(field, key, known, code);
+  }
+  // Known keys are read as properties, inherited ones too: a plan or a clock may be an instance
+  // whose methods live on its class.
+  const out = Object.create(null) as Fields<K>;
+  for (const key of known) {
+    let field_: unknown;
+    try {
+      field_ = (value as Record<string, unknown>)[key];
+    } catch (error) {
+      throw new TroupeError(
+        code,
+        `${path(field, key)}: its value cannot be read (${messageOf(error)})`,
+        { cause: error, details: { field: path(field, key) } },
+      );
+    }
+    if (field_ !== undefined) out[key] = field_;
+  }
+  return out;
+}
+
+/**
+ * Reads a record whose keys are the user's (module names, skills): every own enumerable field,
+ * once, as `[key, value]` pairs. Throws as {@link readFields} does for what cannot be read.
+ */
+export function readEntries(
+  value: unknown,
+  field: string,
+  expected: string,
+  code: ErrorCode = 'E_INVALID_OPTION',
+): [string, unknown][] {
+  if (!isObject(value, field, expected, code)) {
+    throw new TroupeError(code, `${field}: expected ${expected}, got ${describe(value)}`, {
+      details: { field, expected },
+    });
+  }
+  let keys: string[];
+  try {
+    keys = Object.keys(value);
+  } catch (error) {
+    throw unreadable(field, expected, value, error, code);
+  }
+  return keys.map((key) => {
+    try {
+      return [key, (value as Record<string, unknown>)[key]];
+    } catch (error) {
+      throw new TroupeError(
+        code,
+        `${path(field, key)}: its value cannot be read (${messageOf(error)})`,
+        { cause: error, details: { field: path(field, key) } },
+      );
+    }
+  });
+}
+
+/**
+ * Reads an array's items once each, holes as `undefined` (with their index in `holes`): a
+ * sparse array, an array-like proxy whose traps throw, or a getter on an index is answered with
+ * an error naming the field, not a TypeError from deep inside.
+ */
+export function readArray(
+  value: unknown,
+  field: string,
+  expected: string,
+  code: ErrorCode = 'E_INVALID_OPTION',
+): { items: unknown[]; holes: number[] } {
+  let isArray: boolean;
+  try {
+    isArray = Array.isArray(value);
+  } catch (error) {
+    // A revoked proxy: Array.isArray throws on it.
+    throw unreadable(field, expected, value, error, code);
+  }
+  if (!isArray) {
+    throw new TroupeError(code, `${field}: expected ${expected}, got ${describe(value)}`, {
+      details: { field, expected },
+    });
+  }
+  const array = value as unknown[];
+  const holes: number[] = [];
+  let items: unknown[];
+  try {
+    const length = array.length;
+    items = new Array(length);
+    for (let index = 0; index < length; index++) {
+      if (!(index in array)) holes.push(index);
+      items[index] = array[index];
+    }
+  } catch (error) {
+    throw unreadable(field, expected, value, error, code);
+  }
+  return { items, holes };
+}
+
+/** An object that is not an array (a revoked proxy, which cannot even be asked, throws). */
+function isObject(
+  value: unknown,
+  field: string,
+  expected: string,
+  code: ErrorCode,
+): value is object {
+  if (value === null || typeof value !== 'object') return false;
+  try {
+    return !Array.isArray(value);
+  } catch (error) {
+    throw unreadable(field, expected, value, error, code);
+  }
+}
+
+/** `field.key`, or `field["a key"]` for a key that is not an identifier. */
+export function path(field: string, key: string): string {
+  return /^[A-Za-z_$][\w$]*$/.test(key) ? `${field}.${key}` : `${field}[${JSON.stringify(key)}]`;
+}
+
+/** The error for a key no one knows, with the closest known one or the list of them. */
+export function unknownKey(
+  field: string,
+  key: string,
+  known: readonly string[],
+  code: ErrorCode = 'E_INVALID_OPTION',
+): TroupeError {
+  const match = closest(key, known);
+  const hint =
+    match === undefined ? ` (known keys: ${known.join(', ')})` : `; did you mean "${match}"?`;
+  return new TroupeError(code, `${path(field, key)}: unknown key${hint}`, {
+    details: {
+      field: path(field, key),
+      key,
+      ...(match === undefined ? {} : { suggestion: match }),
+    },
+  });
+}
+
+function unreadable(
+  field: string,
+  expected: string,
+  value: unknown,
+  error: unknown,
+  code: ErrorCode,
+): TroupeError {
+  return new TroupeError(
+    code,
+    `${field}: expected ${expected}, got ${describe(value)} that cannot be read (${messageOf(error)})`,
+    { cause: error, details: { field, expected } },
+  );
+}
+
+/**
+ * `value instanceof type`, never running a proxy's traps (a revoked proxy would throw): a proxy
+ * of a URL or an AbortSignal is not one.
+ */
+export function isInstance<T>(
+  value: unknown,
+  type: abstract new (...args: never[]) => T,
+): value is T {
+  return !types.isProxy(value) && value instanceof type;
+}
+
+/**
+ * `object[key] = value` as an own field, whatever the key: a subtask may be called `__proto__`,
+ * and assigning that would set the object's prototype instead (and lose the field).
+ */
+export function setOwn(object: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__')
+    Object.defineProperty(object, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  else object[key] = value;
+}

@@ -20,6 +20,7 @@ import type {
   Subtask,
   TroupeOptions,
 } from '../types.js';
+import { parseJson } from './json.js';
 import { type ExpertEntry, type PlanFile, PlanFileSchema, type StageEntry } from './schema.js';
 
 export interface LoadOptions {
@@ -89,6 +90,17 @@ function describeIssues(raw: unknown, issues: readonly z.core.$ZodIssue[]): stri
   });
 }
 
+/** A syntax error of the plan file, placed as editors and compilers do: `plan.json:7:12: ...`. */
+function malformed(file: string, kind: string, line: number, column: number, message: string) {
+  return new TroupeError(
+    'E_PLAN_INVALID',
+    `${file}:${line}:${column}: malformed ${kind}: ${message}`,
+    {
+      details: { file, line, column },
+    },
+  );
+}
+
 async function readPlanFile(file: string): Promise<unknown> {
   let text: string;
   try {
@@ -98,17 +110,23 @@ async function readPlanFile(file: string): Promise<unknown> {
   }
   const ext = extname(file).toLowerCase();
   if (ext === '.json') {
-    try {
-      return JSON.parse(text);
-    } catch (error) {
-      throw invalid(file, '', `malformed JSON: ${(error as Error).message}`);
-    }
+    const parsed = parseJson(text);
+    if (parsed.ok) return parsed.value;
+    const { line, column, message } = parsed.error;
+    throw malformed(file, 'JSON', line, column, message);
   }
   if (ext === '.yaml' || ext === '.yml') {
     try {
       return parseYaml(text, { prettyErrors: true });
     } catch (error) {
-      throw invalid(file, '', `malformed YAML: ${(error as Error).message}`);
+      const at = (error as { linePos?: { line: number; col: number }[] }).linePos?.[0];
+      // Its message ends in "at line L, column C:" and a snippet: the position goes first instead.
+      const message = ((error as Error).message.split('\n')[0] as string).replace(
+        / at line \d+, column \d+:?$/,
+        '',
+      );
+      if (at !== undefined) throw malformed(file, 'YAML', at.line, at.col, message);
+      throw invalid(file, '', `malformed YAML: ${message}`);
     }
   }
   throw invalid(file, '', `expected a .json, .yaml or .yml file, got "${ext || 'no extension'}"`);

@@ -331,6 +331,7 @@ export async function loadPlan(fileArg: string, options: LoadOptions = {}): Prom
     ...(p.timeoutMs === undefined ? {} : { timeoutMs: p.timeoutMs }),
     ...(p.attempts === undefined ? {} : { attempts: p.attempts }),
     ...(p.retryBackoffMs === undefined ? {} : { retryBackoffMs: p.retryBackoffMs }),
+    ...(p.maxRetryBackoffMs === undefined ? {} : { maxRetryBackoffMs: p.maxRetryBackoffMs }),
     ...(p.askTimeoutMs === undefined ? {} : { askTimeoutMs: p.askTimeoutMs }),
     ...(p.cancelGraceMs === undefined ? {} : { cancelGraceMs: p.cancelGraceMs }),
     ...(p.supervision === undefined ? {} : { supervision: p.supervision }),

@@ -273,11 +273,12 @@ export async function loadPlan(fileArg: string, options: LoadOptions = {}): Prom
       checkGraph(spec.analysis.subtasks);
     } catch (error) {
       if (!isTroupeError(error)) throw error;
-      throw invalid(
-        file,
-        'analysis.subtasks',
-        error.message.replace(/^subtasks/, 'analysis.subtasks'),
-      );
+      // The graph check names its own path (`subtasks[3].after: ...`): named once, in the file.
+      const named = /^subtasks(\[\d+\](?:\.\w+)?): ([\s\S]*)$/.exec(error.message);
+      const inFile = (text: string) => text.replace(/\bsubtasks\[/g, 'analysis.subtasks[');
+      throw named === null
+        ? invalid(file, 'analysis.subtasks', inFile(error.message))
+        : invalid(file, `analysis.subtasks${named[1]}`, inFile(named[2] as string));
     }
   }
   const limits: FanOutLimits = {

@@ -107,7 +107,7 @@ export const ForEachSchema = z
     cwd: Text('a folder')
       .optional()
       .describe(
-        'where the glob looks: relative to the plan file, or "$input.<field>" to take it from the input',
+        'where the glob looks: a folder relative to the plan file, or "$input.<field>" to take it from the run\'s input — relative to the input file\'s folder (troupe run --input in.json), else to the working directory (--input -, the library API), and to the plan file for a default from inputDefaults',
       ),
     maxFiles: Positive.optional(),
     maxBytes: Positive.optional().describe(
@@ -215,6 +215,12 @@ export const PlanFileSchema = z
       "the plan's quality check of the integrated result",
     ),
     policies: PoliciesSchema.optional(),
+    inputDefaults: z
+      .record(z.string(), z.unknown(), { error: 'expected an object of input field → value' })
+      .optional()
+      .describe(
+        "the run's input fields when the input leaves them out (no --input, or an input without them); a folder among them that a glob takes as its cwd is relative to the plan file",
+      ),
   })
   .describe('a troupe plan: experts, analysis, integration, validation and policies');
 

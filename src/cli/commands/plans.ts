@@ -3,35 +3,24 @@
  * plan machinery (zod, YAML, glob) loads only when one of them runs.
  */
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { isTroupeError } from '../../errors.js';
+import { MAX_THREADS } from '../../limits.js';
 import type { CompiledPlan } from '../../templates/plan.js';
 import type { Troupe } from '../../troupe.js';
 import type { ExpertInfo, Outcome } from '../../types.js';
+import { type Flags, parseFlags, UsageError } from '../flags.js';
 import { type Command, type CommandIO, EXIT } from '../registry.js';
-
-class UsageError extends Error {}
 
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 const PLAN_ERRORS = new Set(['E_PLAN_INVALID', 'E_OUTSIDE_PLAN', 'E_INVALID_OPTION']);
 
+/** The flags of a plan command, and its one plan file. */
 function parse(
   argv: string[],
-  options: Record<string, { type: 'string' | 'boolean'; short?: string }>,
+  flags: Flags,
 ): { values: Record<string, string | boolean | undefined>; plan: string } {
-  let values: Record<string, string | boolean | undefined>;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      options,
-      strict: true,
-      allowPositionals: true,
-    }));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  const { values, positionals } = parseFlags(argv, flags);
   if (positionals.length !== 1)
     throw new UsageError(
       `expected one plan file, got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`,
@@ -99,8 +88,10 @@ function loadFailures(compiled: CompiledPlan, experts: ExpertInfo[]): string[] {
 function threadsOption(raw: string | boolean | undefined): number | undefined {
   if (raw === undefined) return undefined;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1)
-    throw new UsageError(`--threads: expected a positive integer, got "${String(raw)}"`);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS)
+    throw new UsageError(
+      `--threads: expected an integer from 1 to ${MAX_THREADS}, got "${String(raw)}"`,
+    );
   return n;
 }
 
@@ -144,18 +135,21 @@ Options:
 Exit codes: 0 done, 1 the run failed, 2 bad usage or a bad plan, 130 cancelled.
 NO_COLOR turns colours off.`;
 
+const RUN_FLAGS: Flags = {
+  input: { type: 'string' },
+  threads: { type: 'string' },
+  json: { type: 'boolean' },
+  'allow-outside': { type: 'boolean' },
+};
+
 export const runCommand: Command = {
   name: 'run',
   summary: 'run a plan file (JSON or YAML) and print the result and metrics',
   usage: RUN_USAGE,
+  flags: RUN_FLAGS,
   run: (argv, io) =>
     guarded('run', RUN_USAGE, io, async () => {
-      const { values, plan } = parse(argv, {
-        input: { type: 'string' },
-        threads: { type: 'string' },
-        json: { type: 'boolean' },
-        'allow-outside': { type: 'boolean' },
-      });
+      const { values, plan } = parse(argv, RUN_FLAGS);
       const threads = threadsOption(values.threads);
       const json = values.json === true;
       // With --json, stdout carries the document and nothing else: whatever the plan's modules
@@ -327,15 +321,22 @@ const VALIDATE_USAGE = `Usage: troupe validate <plan.json|plan.yaml> [--allow-ou
 Checks a plan without running it: the schema, that every module is inside the plan's folder and
 exists, the main-thread exports it names, and each expert's module and probe on a worker thread.
 
+Options:
+  --allow-outside    let the plan load modules outside its folder and packages by name
+  -h, --help         show this help
+
 Exit codes: 0 valid, 2 bad usage or a bad plan.`;
+
+const VALIDATE_FLAGS: Flags = { 'allow-outside': { type: 'boolean' } };
 
 export const validateCommand: Command = {
   name: 'validate',
   summary: 'check a plan file: schema, modules, exports and probes, without running it',
   usage: VALIDATE_USAGE,
+  flags: VALIDATE_FLAGS,
   run: (argv, io) =>
     guarded('validate', VALIDATE_USAGE, io, async () => {
-      const { values, plan } = parse(argv, { 'allow-outside': { type: 'boolean' } });
+      const { values, plan } = parse(argv, VALIDATE_FLAGS);
       const compiled = await load(plan, values['allow-outside'] === true);
       const troupe = await startTroupe(compiled, 1);
       try {
@@ -367,18 +368,29 @@ export const validateCommand: Command = {
 const EXPERTS_USAGE = `Usage: troupe experts <plan.json|plan.yaml> [--json] [--allow-outside]
 
 Lists the plan's experts: skills and levels, concurrency, how they take messages, and the result
-of probing each on a worker thread.`;
+of probing each on a worker thread.
+
+Options:
+  --json             one JSON document on stdout: an array of { name, skills, concurrency,
+                     messages, probe }
+  --allow-outside    let the plan load modules outside its folder and packages by name
+  -h, --help         show this help
+
+Exit codes: 0 every probe passed, 2 bad usage, a bad plan or a failed probe.`;
+
+const EXPERTS_FLAGS: Flags = {
+  json: { type: 'boolean' },
+  'allow-outside': { type: 'boolean' },
+};
 
 export const expertsCommand: Command = {
   name: 'experts',
   summary: "list a plan's experts, their skills and levels, and their probe results",
   usage: EXPERTS_USAGE,
+  flags: EXPERTS_FLAGS,
   run: (argv, io) =>
     guarded('experts', EXPERTS_USAGE, io, async () => {
-      const { values, plan } = parse(argv, {
-        json: { type: 'boolean' },
-        'allow-outside': { type: 'boolean' },
-      });
+      const { values, plan } = parse(argv, EXPERTS_FLAGS);
       const compiled = await load(plan, values['allow-outside'] === true);
       const troupe = await startTroupe(compiled, 1);
       try {
@@ -420,15 +432,20 @@ export const expertsCommand: Command = {
 const SCHEMA_USAGE = `Usage: troupe schema
 
 Prints the JSON Schema of plan files (generated from the schema troupe checks plans with). Point
-an editor at it with "$schema" in a JSON plan, or the yaml-language-server comment in YAML.`;
+an editor at it with "$schema" in a JSON plan, or the yaml-language-server comment in YAML.
+
+Options:
+  -h, --help  show this help`;
 
 export const schemaCommand: Command = {
   name: 'schema',
   summary: 'print the JSON Schema of plan files',
   usage: SCHEMA_USAGE,
+  flags: {},
   run: (argv, io) =>
     guarded('schema', SCHEMA_USAGE, io, async () => {
-      if (argv.length > 0) throw new UsageError(`unexpected argument "${argv[0]}"`);
+      const { positionals } = parseFlags(argv, {});
+      if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
       const { planJsonSchema } = await import('../../templates/schema.js');
       io.stdout(`${JSON.stringify(planJsonSchema(), null, 2)}\n`);
       return EXIT.ok;

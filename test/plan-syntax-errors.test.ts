@@ -1,9 +1,11 @@
-// A plan file that is not well-formed JSON or YAML is placed by line and column
+// A plan or input file that is not well-formed JSON or YAML is placed by line and column
 // (`plan.json:7:12: ...`, as editors and compilers write it), and a JSON file that starts with
 // a byte-order mark is JSON.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadPlan } from '../dist/templates/plan.js';
-import { planFolder, scratch, tinyPlan } from './cli-helpers.js';
+import { planFolder, scratch, tinyPlan, troupe } from './cli-helpers.js';
 
 const { root, remove } = scratch('troupe-syntax-');
 afterAll(remove);
@@ -49,5 +51,19 @@ describe('malformed plan files', () => {
   it('JSON that starts with a byte-order mark loads', async () => {
     const { file } = planFolder(root, `\uFEFF${JSON.stringify(tinyPlan())}`);
     await expect(loadPlan(file)).resolves.toMatchObject({ name: 'tiny' });
+  });
+
+  it('troupe run --input: a malformed input file is placed too, and a BOM is fine', async () => {
+    const { file } = planFolder(root, tinyPlan());
+    const bad = join(root, 'bad-input.json');
+    writeFileSync(bad, '{\n  "n": 1\n  "m": 2\n}');
+    const ran = await troupe(['run', file, '--input', bad]);
+    expect(ran.code).toBe(2);
+    expect(ran.stderr).toMatch(
+      /^troupe run: --input: .*bad-input\.json:3:3: not JSON: expected ',' or '}' after a property value, got '"'/,
+    );
+    const bom = join(root, 'bom-input.json');
+    writeFileSync(bom, '\uFEFF{ "n": 1 }');
+    expect(await troupe(['run', file, '--input', bom])).toMatchObject({ code: 0 });
   });
 });

@@ -3,8 +3,10 @@
  * plan machinery (zod, YAML, glob) loads only when one of them runs.
  */
 import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { isTroupeError } from '../../errors.js';
 import { MAX_THREADS } from '../../limits.js';
+import { parseJson } from '../../templates/json.js';
 import type { CompiledPlan } from '../../templates/plan.js';
 import type { Troupe } from '../../troupe.js';
 import type { ExpertInfo, Outcome } from '../../types.js';
@@ -95,7 +97,14 @@ function threadsOption(raw: string | boolean | undefined): number | undefined {
   return n;
 }
 
-async function readInput(source: string | undefined): Promise<unknown> {
+/** The run's input from `--input`, and the folder its relative folders are relative to. */
+interface GivenInput {
+  value: unknown;
+  /** The input file's folder; the working directory for standard input. */
+  baseDir: string;
+}
+
+async function readInput(source: string | undefined): Promise<GivenInput | undefined> {
   if (source === undefined) return undefined;
   let text: string;
   try {
@@ -107,13 +116,17 @@ async function readInput(source: string | undefined): Promise<unknown> {
   } catch (error) {
     throw new UsageError(`--input: cannot read ${source}: ${(error as Error).message}`);
   }
-  try {
-    return JSON.parse(text);
-  } catch (error) {
+  const parsed = parseJson(text);
+  if (!parsed.ok) {
+    const { line, column, message } = parsed.error;
     throw new UsageError(
-      `--input: ${source === '-' ? 'standard input' : source} is not JSON: ${(error as Error).message}`,
+      `--input: ${source === '-' ? 'standard input' : source}:${line}:${column}: not JSON: ${message}`,
     );
   }
+  return {
+    value: parsed.value,
+    baseDir: source === '-' ? process.cwd() : dirname(resolve(source)),
+  };
 }
 
 // -------------------------------------------------------------------------------------------
@@ -126,7 +139,9 @@ elapsed, ETA), then the integrated result and the run's metrics. Ctrl-C cancels 
 and still reports what finished.
 
 Options:
-  --input <file|->   the plan's input, as JSON (a file, or - for standard input)
+  --input <file|->   the plan's input, as JSON (a file, or - for standard input); without it,
+                     the plan's inputDefaults. A folder a glob takes from it ($input.<field>)
+                     is relative to the input file's folder (to the working directory for -)
   --threads <n>      worker threads [default: the plan's policies.threads, else the cores]
   --json             one JSON document on stdout (status, result, metrics, records), nothing else
   --allow-outside    let the plan load modules outside its folder and packages by name
@@ -180,7 +195,7 @@ export const runCommand: Command = {
             );
           return EXIT.cancelled;
         };
-        const input = await readInput(values.input as string | undefined).catch(
+        const given = await readInput(values.input as string | undefined).catch(
           (error: unknown) => {
             if (controller.signal.aborted) return undefined;
             throw error;
@@ -189,6 +204,7 @@ export const runCommand: Command = {
         if (controller.signal.aborted) return cancelledEarly();
         const compiled = await load(plan, values['allow-outside'] === true);
         if (controller.signal.aborted) return cancelledEarly();
+        const input = compiled.resolveInput(given?.value, given?.baseDir);
         troupe = await startTroupe(compiled, threads, controller.signal);
         if (controller.signal.aborted) return cancelledEarly();
         const failures = loadFailures(compiled, troupe.experts());
@@ -316,28 +332,40 @@ class ProgressLine {
 // -------------------------------------------------------------------------------------------
 // troupe validate, troupe experts, troupe schema
 
-const VALIDATE_USAGE = `Usage: troupe validate <plan.json|plan.yaml> [--allow-outside]
+const VALIDATE_USAGE = `Usage: troupe validate <plan.json|plan.yaml> [--input file|-] [--allow-outside]
 
 Checks a plan without running it: the schema, that every module is inside the plan's folder and
-exists, the main-thread exports it names, and each expert's module and probe on a worker thread.
+exists, the main-thread exports it names, each expert's module and probe on a worker thread, and
+the analysis expanded as a run would expand it (fan-outs, and globs that match nothing).
+
+A fan-out that needs a field of the run's input (a glob's cwd "$input.dir", items "files") is
+checked on --input if given, else on the plan's inputDefaults; with neither, it is not checked,
+and the command says so on stderr (exit 0: the plan may still be right for the input it gets).
 
 Options:
+  --input <file|->   the input to check the analysis on, as JSON (a file, or - for standard input)
   --allow-outside    let the plan load modules outside its folder and packages by name
   -h, --help         show this help
 
 Exit codes: 0 valid, 2 bad usage or a bad plan.`;
 
-const VALIDATE_FLAGS: Flags = { 'allow-outside': { type: 'boolean' } };
+const VALIDATE_FLAGS: Flags = {
+  input: { type: 'string' },
+  'allow-outside': { type: 'boolean' },
+};
 
 export const validateCommand: Command = {
   name: 'validate',
-  summary: 'check a plan file: schema, modules, exports and probes, without running it',
+  summary: 'check a plan file: schema, modules, exports, probes and fan-outs, without running it',
   usage: VALIDATE_USAGE,
   flags: VALIDATE_FLAGS,
   run: (argv, io) =>
     guarded('validate', VALIDATE_USAGE, io, async () => {
       const { values, plan } = parse(argv, VALIDATE_FLAGS);
+      const given = await readInput(values.input as string | undefined);
       const compiled = await load(plan, values['allow-outside'] === true);
+      // The analysis first: it needs no thread, and a glob that matches nothing is the likelier mistake.
+      const check = await compiled.checkAnalysis(given);
       const troupe = await startTroupe(compiled, 1);
       try {
         const experts = troupe.experts();
@@ -354,10 +382,14 @@ export const validateCommand: Command = {
         const analysis =
           stages === undefined
             ? plural(subtasks?.length ?? 0, 'subtask')
-            : `${plural(stages.length, 'stage')} (${stages.map((s) => s.name).join(', ')})`;
+            : `${plural(stages.length, 'stage')} (${stages.map((s) => s.name).join(', ')})${check.unchecked.length === 0 ? `, ${plural(check.subtasks, 'subtask')}` : ''}`;
         io.stdout(
           `${compiled.file}: valid — ${plural(experts.length, 'expert')} probed, analysis: ${analysis}\n`,
         );
+        if (check.unchecked.length > 0)
+          io.stderr(
+            `troupe validate: not checked without an input (pass --input): ${check.unchecked.join(', ')}\n`,
+          );
         return EXIT.ok;
       } finally {
         await troupe.close({ force: true });

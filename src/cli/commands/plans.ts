@@ -3,13 +3,14 @@
  * plan machinery (zod, YAML, glob) loads only when one of them runs.
  */
 import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { isTroupeError } from '../../errors.js';
 import { MAX_THREADS } from '../../limits.js';
 import { parseJson } from '../../templates/json.js';
 import type { CompiledPlan } from '../../templates/plan.js';
 import type { Troupe } from '../../troupe.js';
-import type { ExpertInfo, Outcome } from '../../types.js';
+import type { ExpertInfo, Outcome, RunEvent } from '../../types.js';
 import { type Flags, parseFlags, UsageError } from '../flags.js';
 import { type Command, type CommandIO, EXIT } from '../registry.js';
 
@@ -134,9 +135,9 @@ async function readInput(source: string | undefined): Promise<GivenInput | undef
 
 const RUN_USAGE = `Usage: troupe run <plan.json|plan.yaml> [--input file|-] [--threads N] [--json] [--allow-outside]
 
-Runs a plan: live progress on stderr when it is a terminal (done/total, per-expert activity,
-elapsed, ETA), then the integrated result and the run's metrics. Ctrl-C cancels the run cleanly
-and still reports what finished.
+Runs a plan: live progress on stderr when it is a terminal (done/total, threads at work and the
+experts with work in hand, elapsed, ETA), then the integrated result and the run's metrics.
+Ctrl-C cancels the run cleanly and still reports what finished.
 
 Options:
   --input <file|->   the plan's input, as JSON (a file, or - for standard input); without it,
@@ -212,7 +213,13 @@ export const runCommand: Command = {
           out.stderr(`troupe run: E_MODULE_LOAD: ${compiled.file}: ${failures.join('; ')}\n`);
           return EXIT.usage;
         }
-        const progress = !json && process.stderr.isTTY === true ? new ProgressLine(io) : undefined;
+        const progress =
+          !json && process.stderr.isTTY === true
+            ? new ProgressLine(
+                io,
+                threads ?? compiled.troupeOptions.threads ?? availableParallelism(),
+              )
+            : undefined;
         const running = troupe;
         let outcome: Outcome;
         try {
@@ -288,39 +295,48 @@ function report(io: CommandIO, compiled: CompiledPlan, outcome: Outcome, json: b
   );
 }
 
-/** One line on stderr, redrawn at most 10 times a second: done/total, experts at work, elapsed, ETA. */
+/**
+ * One line on stderr, redrawn at most 10 times a second: done/total, the threads at work and the
+ * experts with work in hand, elapsed, ETA.
+ *
+ * What it can see is each expert's `active`: subtasks handed to it and not ended, which counts
+ * those taken ahead (waiting in the pool or a thread's port) with those running. Only the pool
+ * knows which of them a thread has begun, so the line shows what must be true — at most
+ * `threads` run at once — and names the experts with work in hand, without a count per expert
+ * (an `active` of 272 on 2 threads is not 272 at work).
+ */
 class ProgressLine {
   readonly #io: CommandIO;
+  readonly #threads: number;
   readonly #started = Date.now();
   readonly #color = process.env.NO_COLOR === undefined || process.env.NO_COLOR === '';
   #total = 0;
   #done = 0;
   #last = 0;
 
-  constructor(io: CommandIO) {
+  constructor(io: CommandIO, threads: number) {
     this.#io = io;
+    this.#threads = threads;
   }
 
-  event(
-    event: Parameters<NonNullable<import('../../types.js').RunOptions['onEvent']>>[0],
-    troupe: Troupe,
-  ): void {
+  event(event: RunEvent, troupe: Troupe): void {
     if (event.type === 'stage' && event.subtasks !== undefined) this.#total = event.subtasks;
     if (event.type === 'subtask.end') this.#done++;
     if (this.#total === 0) return;
     const now = Date.now();
     if (now - this.#last < 100) return;
     this.#last = now;
-    const stats = troupe.stats();
+    const experts = troupe.experts().filter((e) => e.active > 0);
+    const handed = experts.reduce((sum, e) => sum + e.active, 0);
     const elapsed = (now - this.#started) / 1000;
     const eta = this.#done > 0 ? (elapsed / this.#done) * (this.#total - this.#done) : undefined;
-    const busy = stats.experts
-      .filter((e) => e.active > 0)
-      .map((e) => `${e.name} ${e.active}`)
-      .join(', ');
+    const work =
+      experts.length === 0
+        ? 'idle'
+        : `${Math.min(handed, this.#threads)}/${this.#threads} threads: ${experts.map((e) => e.name).join(', ')}`;
     const bold = (t: string) => (this.#color ? `\u001b[1m${t}\u001b[22m` : t);
     this.#io.stderr(
-      `\r\u001b[2K${bold(`${this.#done}/${this.#total}`)} · ${busy || 'idle'} · ${elapsed.toFixed(1)} s${eta === undefined ? '' : ` · ETA ${eta.toFixed(1)} s`}`,
+      `\r\u001b[2K${bold(`${this.#done}/${this.#total}`)} · ${work} · ${elapsed.toFixed(1)} s${eta === undefined ? '' : ` · ETA ${eta.toFixed(1)} s`}`,
     );
   }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The main job: audit the text files of a folder with a troupe of three experts.
 //   npm start -- [--dir path] [--max-files N] [--max-mb N] [--threads N] [--compare-sequential] [--warm] [--json]
-import { readFileSync } from 'node:fs';
+//   npm start --silent -- --json   (one JSON document on stdout: --silent keeps npm's banner off it)
+import { readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +10,7 @@ import { createTroupe } from 'troupe';
 // The troupe command's own flag parser (not part of the package's API): unknown flags are
 // refused the same way, with the closest known one.
 import { parseFlags } from '../../dist/cli/flags.js';
-import { experts, listFiles, plan } from './plan.mjs';
+import { experts, listFiles, plan, TEXT } from './plan.mjs';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const USAGE = `Usage: npm start -- [--dir path] [--max-files N] [--max-mb N] [--threads N] [--compare-sequential] [--warm] [--json]
@@ -23,7 +24,7 @@ Options:
   --threads <n>         worker threads [default: the cores]
   --compare-sequential  also run the same handlers one by one on the main thread
   --warm                run the audit once untimed first, on both sides
-  --json                one JSON document on stdout
+  --json                one JSON document on stdout (run npm with --silent, or npm's banner comes first)
   -h, --help            show this help`;
 const fail = (message) => {
   process.stderr.write(`audit: ${message}\n`);
@@ -62,11 +63,30 @@ const number = (name) => {
   return n;
 };
 const dir = resolve(args.dir);
+// A folder that is not there would audit nothing: say so, rather than "no file was audited".
+const found = statSync(dir, { throwIfNoEntry: false });
+if (found === undefined) fail(`--dir: expected a folder, got ${dir}, which does not exist`);
+if (!found.isDirectory())
+  fail(
+    `--dir: expected a folder, got ${dir}, which is ${found.isFile() ? 'a file' : 'not a folder'}`,
+  );
+if (
+  args.json &&
+  process.env.npm_lifecycle_event === 'start' &&
+  process.env.npm_config_loglevel !== 'silent'
+)
+  process.stderr.write(
+    'audit: npm printed its banner on stdout before the JSON document; `npm start --silent -- --json` leaves the document alone\n',
+  );
 const threads = number('threads');
 const files = listFiles(dir, {
   maxFiles: number('max-files'),
   maxBytes: number('max-mb') * 2 ** 20,
 });
+if (files.length === 0) {
+  process.stderr.write(`audit: ${dir} holds no text file to audit (${[...TEXT].join(' ')})\n`);
+  process.exit(1);
+}
 // Warm the page cache once, untimed, so that neither run below pays the disk.
 for (const { path } of files) readFileSync(path);
 

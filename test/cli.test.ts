@@ -37,7 +37,7 @@ describe('troupe', () => {
     expect(a.out.stderr).toMatch(/unknown command "frobnicate"/);
     const b = capture();
     expect(await main(['--frob'], b.io)).toBe(2);
-    expect(b.out.stderr).toMatch(/Unknown option '--frob'/);
+    expect(b.out.stderr).toMatch(/^troupe: unknown option --frob\n/);
   });
 
   it('info --json describes the machine; info --help shows its usage', async () => {

@@ -110,7 +110,7 @@ describe('plan schema: each rule names its path in the file', () => {
     [
       'concurrency 0',
       set(['experts', 0, 'concurrency'], 0),
-      /experts\[0\]\.concurrency: expected a positive integer, got number 0/,
+      /experts\[0\]\.concurrency: expected an integer from 1 to 2147483647 \(a 32-bit count\), got number 0/,
     ],
     [
       'lookahead not a boolean',

@@ -1,53 +1,92 @@
 #!/usr/bin/env node
 // The main job: audit the text files of a folder with a troupe of three experts.
 //   npm start -- [--dir path] [--max-files N] [--max-mb N] [--threads N] [--compare-sequential] [--warm] [--json]
-import { readFileSync } from 'node:fs';
+//   npm start --silent -- --json   (one JSON document on stdout: --silent keeps npm's banner off it)
+import { readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { createTroupe } from 'troupe';
-import { experts, listFiles, plan } from './plan.mjs';
+// The troupe command's own flag parser (not part of the package's API): unknown flags are
+// refused the same way, with the closest known one.
+import { parseFlags } from '../../dist/cli/flags.js';
+import { experts, listFiles, plan, TEXT } from './plan.mjs';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
+const USAGE = `Usage: npm start -- [--dir path] [--max-files N] [--max-mb N] [--threads N] [--compare-sequential] [--warm] [--json]
+
+Audits the text files of a folder with three experts (hasher, compressor, analyst).
+
+Options:
+  --dir <path>          the folder to audit [default: this project's node_modules]
+  --max-files <n>       at most this many text files [default: 2000]
+  --max-mb <n>          at most this many MiB of them [default: 64]
+  --threads <n>         worker threads [default: the cores]
+  --compare-sequential  also run the same handlers one by one on the main thread
+  --warm                run the audit once untimed first, on both sides
+  --json                one JSON document on stdout (run npm with --silent, or npm's banner comes first)
+  -h, --help            show this help`;
+const fail = (message) => {
+  process.stderr.write(`audit: ${message}\n`);
+  process.exit(2);
+};
 let args;
 try {
-  args = parseArgs({
-    options: {
-      dir: { type: 'string', default: resolve(root, 'node_modules') },
-      'max-files': { type: 'string', default: '2000' },
-      'max-mb': { type: 'string', default: '64' },
-      threads: { type: 'string', default: String(availableParallelism()) },
-      'compare-sequential': { type: 'boolean', default: false },
-      warm: { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  }).values;
+  const { values, positionals } = parseFlags(process.argv.slice(2), {
+    dir: { type: 'string' },
+    'max-files': { type: 'string' },
+    'max-mb': { type: 'string' },
+    threads: { type: 'string' },
+    'compare-sequential': { type: 'boolean' },
+    warm: { type: 'boolean' },
+    json: { type: 'boolean' },
+  });
+  if (positionals.length > 0) throw new Error(`unexpected argument "${positionals[0]}"`);
+  args = {
+    dir: resolve(root, 'node_modules'),
+    'max-files': '2000',
+    'max-mb': '64',
+    threads: String(availableParallelism()),
+    ...values,
+  };
 } catch (error) {
-  process.stderr.write(`audit: ${error.message}\n`);
-  process.exit(2);
+  fail(`${error.message}\n\n${USAGE}`);
 }
 if (args.help) {
-  process.stdout.write(
-    'Usage: npm start -- [--dir path] [--max-files N] [--max-mb N] [--threads N] [--compare-sequential] [--warm] [--json]\n',
-  );
+  process.stdout.write(`${USAGE}\n`);
   process.exit(0);
 }
 const number = (name) => {
   const n = Number(args[name]);
-  if (!Number.isInteger(n) || n < 1) {
-    process.stderr.write(`audit: --${name}: expected a positive integer, got "${args[name]}"\n`);
-    process.exit(2);
-  }
+  if (!Number.isInteger(n) || n < 1)
+    fail(`--${name}: expected a positive integer, got "${args[name]}"`);
   return n;
 };
 const dir = resolve(args.dir);
+// A folder that is not there would audit nothing: say so, rather than "no file was audited".
+const found = statSync(dir, { throwIfNoEntry: false });
+if (found === undefined) fail(`--dir: expected a folder, got ${dir}, which does not exist`);
+if (!found.isDirectory())
+  fail(
+    `--dir: expected a folder, got ${dir}, which is ${found.isFile() ? 'a file' : 'not a folder'}`,
+  );
+if (
+  args.json &&
+  process.env.npm_lifecycle_event === 'start' &&
+  process.env.npm_config_loglevel !== 'silent'
+)
+  process.stderr.write(
+    'audit: npm printed its banner on stdout before the JSON document; `npm start --silent -- --json` leaves the document alone\n',
+  );
 const threads = number('threads');
 const files = listFiles(dir, {
   maxFiles: number('max-files'),
   maxBytes: number('max-mb') * 2 ** 20,
 });
+if (files.length === 0) {
+  process.stderr.write(`audit: ${dir} holds no text file to audit (${[...TEXT].join(' ')})\n`);
+  process.exit(1);
+}
 // Warm the page cache once, untimed, so that neither run below pays the disk.
 for (const { path } of files) readFileSync(path);
 

@@ -32,7 +32,8 @@ export const experts = [
   }),
 ];
 
-const TEXT = new Set([
+/** The file kinds audited, by extension. */
+export const TEXT = new Set([
   '.js',
   '.mjs',
   '.cjs',

@@ -1,8 +1,9 @@
-import { parseArgs } from 'node:util';
+import { didYouMean } from '../suggest.js';
 import { VERSION } from '../version.js';
 import { benchCommand } from './commands/bench.js';
 import { infoCommand } from './commands/info.js';
 import { expertsCommand, runCommand, schemaCommand, validateCommand } from './commands/plans.js';
+import { type Flags, type ParsedFlags, parseFlags } from './flags.js';
 import { type CommandIO, CommandRegistry, EXIT } from './registry.js';
 
 /** The registry of subcommands: each later command adds one line here. */
@@ -42,6 +43,8 @@ function help(registry: CommandRegistry): string {
   return `${lines.join('\n')}\n`;
 }
 
+const TOP_FLAGS: Flags = { version: { type: 'boolean', short: 'v' } };
+
 /** Runs the troupe command line; resolves to the process exit code. */
 export async function main(
   argv: string[],
@@ -52,10 +55,18 @@ export async function main(
   registry: CommandRegistry = defaultRegistry(),
 ): Promise<number> {
   const [first, ...rest] = argv;
-  if (first !== undefined && !first.startsWith('-')) {
+  // Nothing asked: the usage, as for any other incomplete command line (exit 2, not 0).
+  if (first === undefined) {
+    io.stderr(help(registry));
+    return EXIT.usage;
+  }
+  if (!first.startsWith('-')) {
     const command = registry.get(first);
     if (command === undefined) {
-      io.stderr(`troupe: unknown command "${first}"\n\n${help(registry)}`);
+      const names = registry.list().map((c) => c.name);
+      io.stderr(
+        `troupe: unknown command "${first}"${didYouMean(first, names)}\n\n${help(registry)}`,
+      );
       return EXIT.usage;
     }
     if (rest.includes('--help') || rest.includes('-h')) {
@@ -64,18 +75,11 @@ export async function main(
     }
     return command.run(rest, io);
   }
-  let values: { help?: boolean | undefined; version?: boolean | undefined };
+  let values: ParsedFlags['values'];
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: { help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' } },
-      strict: true,
-      allowPositionals: false,
-    }));
+    ({ values } = parseFlags(argv, TOP_FLAGS));
   } catch (error) {
-    io.stderr(
-      `troupe: ${error instanceof Error ? error.message : String(error)}\n\n${help(registry)}`,
-    );
+    io.stderr(`troupe: ${(error as Error).message}\n\n${help(registry)}`);
     return EXIT.usage;
   }
   if (values.version === true) {

@@ -1,7 +1,8 @@
 /**
  * The troupe command's registry: each subcommand is one module that registers a name, a one-line
- * summary, a usage text and a run function. Later subcommands (run, bench, validate, ...) join here.
+ * summary, its flags, a usage text and a run function.
  */
+import type { Flags } from './flags.js';
 
 /** Where a command writes; injectable so that tests capture output without a child process. */
 export interface CommandIO {
@@ -14,8 +15,10 @@ export interface Command {
   name: string;
   /** One line for `troupe --help`. */
   summary: string;
-  /** The full text of `troupe <name> --help`. */
+  /** The full text of `troupe <name> --help`: it lists every flag of {@link flags}. */
   usage: string;
+  /** The flags it takes (besides `--help`); any other is refused with the closest of these. */
+  flags: Flags;
   /** Runs the command with the arguments after its name; resolves to the exit code. */
   run: (argv: string[], io: CommandIO) => Promise<number>;
 }

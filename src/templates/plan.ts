@@ -20,6 +20,7 @@ import type {
   Subtask,
   TroupeOptions,
 } from '../types.js';
+import { parseJson } from './json.js';
 import { type ExpertEntry, type PlanFile, PlanFileSchema, type StageEntry } from './schema.js';
 
 export interface LoadOptions {
@@ -36,6 +37,28 @@ export interface CompiledPlan {
   troupeOptions: TroupeOptions;
   plan: Plan;
   runOptions: Pick<RunOptions, 'deadlineMs'>;
+  /**
+   * The run's input as the plan takes it: the plan's `inputDefaults` under it, and each
+   * `"$input.<field>"` a glob takes as its `cwd` made absolute against `baseDir` — the folder of
+   * the file the input came from (`troupe run --input in.json`). `plan` does the same against
+   * the working directory, so an input it gets from here passes through unchanged.
+   * @default baseDir the working directory
+   */
+  resolveInput(input: unknown, baseDir?: string): unknown;
+  /**
+   * Expands the analysis without running it (what `troupe validate` checks): fan-outs, globs
+   * that match nothing, `"$input.<field>"` lookups. Given no input, the parts that need a field
+   * neither the defaults nor anything else provide are listed in `unchecked` instead of failing.
+   */
+  checkAnalysis(input?: { value: unknown; baseDir?: string }): Promise<AnalysisCheck>;
+}
+
+/** What {@link CompiledPlan.checkAnalysis} found. */
+export interface AnalysisCheck {
+  /** Subtasks the analysis made (those of stages it could expand). */
+  subtasks: number;
+  /** Paths in the plan it could not check without an input, e.g. `analysis.stages[0].forEach.cwd ("$input.dir")`. */
+  unchecked: string[];
 }
 
 function invalid(
@@ -89,6 +112,17 @@ function describeIssues(raw: unknown, issues: readonly z.core.$ZodIssue[]): stri
   });
 }
 
+/** A syntax error of the plan file, placed as editors and compilers do: `plan.json:7:12: ...`. */
+function malformed(file: string, kind: string, line: number, column: number, message: string) {
+  return new TroupeError(
+    'E_PLAN_INVALID',
+    `${file}:${line}:${column}: malformed ${kind}: ${message}`,
+    {
+      details: { file, line, column },
+    },
+  );
+}
+
 async function readPlanFile(file: string): Promise<unknown> {
   let text: string;
   try {
@@ -98,17 +132,23 @@ async function readPlanFile(file: string): Promise<unknown> {
   }
   const ext = extname(file).toLowerCase();
   if (ext === '.json') {
-    try {
-      return JSON.parse(text);
-    } catch (error) {
-      throw invalid(file, '', `malformed JSON: ${(error as Error).message}`);
-    }
+    const parsed = parseJson(text);
+    if (parsed.ok) return parsed.value;
+    const { line, column, message } = parsed.error;
+    throw malformed(file, 'JSON', line, column, message);
   }
   if (ext === '.yaml' || ext === '.yml') {
     try {
       return parseYaml(text, { prettyErrors: true });
     } catch (error) {
-      throw invalid(file, '', `malformed YAML: ${(error as Error).message}`);
+      const at = (error as { linePos?: { line: number; col: number }[] }).linePos?.[0];
+      // Its message ends in "at line L, column C:" and a snippet: the position goes first instead.
+      const message = ((error as Error).message.split('\n')[0] as string).replace(
+        / at line \d+, column \d+:?$/,
+        '',
+      );
+      if (at !== undefined) throw malformed(file, 'YAML', at.line, at.col, message);
+      throw invalid(file, '', `malformed YAML: ${message}`);
     }
   }
   throw invalid(file, '', `expected a .json, .yaml or .yml file, got "${ext || 'no extension'}"`);
@@ -255,11 +295,12 @@ export async function loadPlan(fileArg: string, options: LoadOptions = {}): Prom
       checkGraph(spec.analysis.subtasks);
     } catch (error) {
       if (!isTroupeError(error)) throw error;
-      throw invalid(
-        file,
-        'analysis.subtasks',
-        error.message.replace(/^subtasks/, 'analysis.subtasks'),
-      );
+      // The graph check names its own path (`subtasks[3].after: ...`): named once, in the file.
+      const named = /^subtasks(\[\d+\](?:\.\w+)?): ([\s\S]*)$/.exec(error.message);
+      const inFile = (text: string) => text.replace(/\bsubtasks\[/g, 'analysis.subtasks[');
+      throw named === null
+        ? invalid(file, 'analysis.subtasks', inFile(error.message))
+        : invalid(file, `analysis.subtasks${named[1]}`, inFile(named[2] as string));
     }
   }
   const limits: FanOutLimits = {
@@ -296,14 +337,21 @@ export async function loadPlan(fileArg: string, options: LoadOptions = {}): Prom
   }
 
   const name = spec.name ?? relative(process.cwd(), file);
+  const rewrite = inputResolver(dir, stages, spec.inputDefaults);
+  const resolveInput = rewrite ?? ((input: unknown) => input);
+  // Only a plan that rewrites its input wraps its functions; others get them as written.
+  const resolved = <F extends (first: never, input: unknown) => unknown>(fn: F): F =>
+    rewrite === undefined
+      ? fn
+      : (((first: never, input: unknown) => fn(first, rewrite(input))) as F);
   const plan: Plan = {
     name,
     analyze:
       spec.analysis.subtasks !== undefined
         ? () => spec.analysis.subtasks as Subtask[]
-        : (input: unknown) => expandStages(file, dir, stages, input, limits),
-    ...(integrate === undefined ? {} : { integrate }),
-    ...(validate === undefined ? {} : { validate }),
+        : (input: unknown) => expandStages(file, dir, stages, resolveInput(input), limits),
+    ...(integrate === undefined ? {} : { integrate: resolved(integrate) }),
+    ...(validate === undefined ? {} : { validate: resolved(validate) }),
   };
   const p = spec.policies ?? {};
   const troupeOptions: TroupeOptions = {
@@ -313,6 +361,7 @@ export async function loadPlan(fileArg: string, options: LoadOptions = {}): Prom
     ...(p.timeoutMs === undefined ? {} : { timeoutMs: p.timeoutMs }),
     ...(p.attempts === undefined ? {} : { attempts: p.attempts }),
     ...(p.retryBackoffMs === undefined ? {} : { retryBackoffMs: p.retryBackoffMs }),
+    ...(p.maxRetryBackoffMs === undefined ? {} : { maxRetryBackoffMs: p.maxRetryBackoffMs }),
     ...(p.askTimeoutMs === undefined ? {} : { askTimeoutMs: p.askTimeoutMs }),
     ...(p.cancelGraceMs === undefined ? {} : { cancelGraceMs: p.cancelGraceMs }),
     ...(p.supervision === undefined ? {} : { supervision: p.supervision }),
@@ -325,6 +374,22 @@ export async function loadPlan(fileArg: string, options: LoadOptions = {}): Prom
     troupeOptions,
     plan,
     runOptions: p.deadlineMs === undefined ? {} : { deadlineMs: p.deadlineMs },
+    resolveInput,
+    async checkAnalysis(given) {
+      const subtasks = spec.analysis.subtasks;
+      if (subtasks !== undefined) return { subtasks: subtasks.length, unchecked: [] };
+      const unchecked: string[] = [];
+      const input = resolveInput(given?.value, given?.baseDir);
+      const expanded = await expandStages(
+        file,
+        dir,
+        stages,
+        input,
+        limits,
+        given === undefined ? unchecked : undefined,
+      );
+      return { subtasks: expanded.length, unchecked };
+    },
   };
 }
 
@@ -416,39 +481,129 @@ function inputAt(input: unknown, path: string): unknown {
   return value;
 }
 
-/** `"$input.<field>"` strings in a stage's input take that field of the run's input. */
-function fromInput(file: string, at: string, value: unknown, input: unknown): unknown {
+/** A copy of `root` with `value` at the dotted `path` (objects along it copied, not changed). */
+function withAt(root: unknown, path: string, value: unknown): unknown {
+  if (path === '.') return value;
+  const [key, ...rest] = path.split('.') as [string, ...string[]];
+  if (!isPlainObject(root)) return root;
+  return { ...root, [key]: rest.length === 0 ? value : withAt(root[key], rest.join('.'), value) };
+}
+
+/** `over` on top of `base`, plain objects merged key by key (anything else replaces). */
+function merged(
+  base: Record<string, unknown>,
+  over: Record<string, unknown>,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const under = out[key];
+    out[key] = isPlainObject(under) && isPlainObject(value) ? merged(under, value) : value;
+  }
+  return out;
+}
+
+/**
+ * How a plan takes its run's input, or undefined if it takes it as given: `defaults` (the
+ * plan's `inputDefaults`) under it, and each field a glob takes as its folder (`cwd:
+ * "$input.<field>"`) resolved against a base folder. A relative folder means: relative to
+ * where it was written — the plan file for a default, the input file for an input from a
+ * file, else the working directory. Applying it twice changes nothing.
+ */
+function inputResolver(
+  dir: string,
+  stages: StageEntry[],
+  defaults: Record<string, unknown> | undefined,
+): ((input: unknown, baseDir?: string) => unknown) | undefined {
+  const folders = [
+    ...new Set(
+      stages.flatMap((stage) => {
+        const cwd = stage.forEach?.cwd;
+        return cwd?.startsWith('$input.') ? [cwd.slice('$input.'.length)] : [];
+      }),
+    ),
+  ];
+  if (defaults === undefined && folders.length === 0) return undefined;
+  const absolute = (input: unknown, base: string): unknown => {
+    let out = input;
+    for (const field of folders) {
+      const value = inputAt(out, field);
+      if (typeof value === 'string' && value !== '' && !isAbsolute(value))
+        out = withAt(out, field, resolve(base, value));
+    }
+    return out;
+  };
+  const base = defaults === undefined ? undefined : (absolute(defaults, dir) as typeof defaults);
+  return (input, baseDir = process.cwd()) => {
+    let out = input;
+    if (base !== undefined) {
+      if (input === undefined || input === null) out = merged({}, base);
+      else if (isPlainObject(input)) out = merged(base, input);
+    }
+    return absolute(out, baseDir);
+  };
+}
+
+/**
+ * `"$input.<field>"` strings in a stage's input take that field of the run's input. With
+ * `unchecked` (a check without an input), a field the input lacks is noted there, not an error.
+ */
+function fromInput(
+  file: string,
+  at: string,
+  value: unknown,
+  input: unknown,
+  unchecked?: string[],
+): unknown {
   if (typeof value === 'string' && value.startsWith('$input.')) {
     const field = value.slice('$input.'.length);
     const found = inputAt(input, field);
-    if (found === undefined)
+    if (found === undefined) {
+      if (unchecked !== undefined) {
+        unchecked.push(`${at} ("${value}")`);
+        return undefined;
+      }
       throw invalid(file, at, `"${value}": the run's input has no field "${field}"`);
+    }
     return found;
   }
   if (isPlainObject(value)) {
     return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k, fromInput(file, `${at}.${k}`, v, input)]),
+      Object.entries(value).map(([k, v]) => [
+        k,
+        fromInput(file, `${at}.${k}`, v, input, unchecked),
+      ]),
     );
   }
   return value;
 }
 
-/** Expands the stages for one input: one subtask per item of each fan-out. */
+/**
+ * Expands the stages for one input: one subtask per item of each fan-out. With `unchecked` (a
+ * check without an input), a fan-out or `"$input"` lookup that needs a field the input lacks
+ * is noted there and skipped, with what depends on it item by item.
+ */
 async function expandStages(
   file: string,
   dir: string,
   stages: StageEntry[],
   input: unknown,
   limits: FanOutLimits = { maxItems: 100_000, realDir: dir, allowOutside: false },
+  unchecked?: string[],
 ): Promise<Subtask[]> {
   const subtasks: Subtask[] = [];
   const idsByStage = new Map<string, string[]>();
+  const skipped = new Set<string>();
   for (const [i, stage] of stages.entries()) {
     const at = `analysis.stages[${i}]`;
     const items =
       stage.forEach === undefined
         ? undefined
-        : await fanOut(file, dir, `${at}.forEach`, stage.forEach, input, limits);
+        : await fanOut(file, dir, `${at}.forEach`, stage.forEach, input, limits, unchecked);
+    if (items === 'unchecked' || (stage.afterEach ?? []).some((name) => skipped.has(name))) {
+      skipped.add(stage.name);
+      idsByStage.set(stage.name, []);
+      continue;
+    }
     const after = (stage.after ?? []).flatMap((name) => idsByStage.get(name) ?? []);
     const ids: string[] = [];
     const base: Omit<Subtask, 'id' | 'input' | 'after'> = {
@@ -459,7 +614,7 @@ async function expandStages(
       ...(stage.timeoutMs === undefined ? {} : { timeoutMs: stage.timeoutMs }),
       ...(stage.attempts === undefined ? {} : { attempts: stage.attempts }),
     };
-    const stageInput = fromInput(file, `${at}.input`, stage.input, input);
+    const stageInput = fromInput(file, `${at}.input`, stage.input, input, unchecked);
     if (items === undefined) {
       subtasks.push({
         id: stage.name,
@@ -509,7 +664,8 @@ async function fanOut(
   forEach: NonNullable<StageEntry['forEach']>,
   input: unknown,
   limits: FanOutLimits,
-): Promise<{ label: string; item: unknown }[]> {
+  unchecked?: string[],
+): Promise<{ label: string; item: unknown }[] | 'unchecked'> {
   const tooMany = (field: string, count: number) =>
     invalid(
       file,
@@ -528,6 +684,10 @@ async function fanOut(
   }
   if (forEach.items !== undefined) {
     const value = inputAt(input, forEach.items);
+    if (value === undefined && unchecked !== undefined) {
+      unchecked.push(`${at}.items ("${forEach.items}")`);
+      return 'unchecked';
+    }
     if (!Array.isArray(value)) {
       throw invalid(
         file,
@@ -549,13 +709,25 @@ async function fanOut(
       // The run's input names the folder: whoever runs the plan chose it.
       const field = forEach.cwd.slice('$input.'.length);
       const value = inputAt(input, field);
+      if (value === undefined && unchecked !== undefined) {
+        unchecked.push(`${at}.cwd ("${forEach.cwd}")`);
+        return 'unchecked';
+      }
       if (typeof value !== 'string' || value.length === 0)
         throw invalid(
           file,
           `${at}.cwd`,
-          `expected the input to have a folder in "${field}", got ${describe(value)}`,
+          `expected the input to have a folder in "${field}", got ${describe(value)}${value === undefined ? " (give it in the run's input, or a default in the plan's inputDefaults)" : ''}`,
         );
       cwd = resolve(value);
+      // A folder from the input is the user's to get right: say plainly when it is not one.
+      const folder = await stat(cwd).catch(() => undefined);
+      if (folder === undefined || !folder.isDirectory())
+        throw invalid(
+          file,
+          `${at}.cwd`,
+          `"${forEach.cwd}" is ${cwd}, which ${folder === undefined ? 'does not exist' : 'is not a folder'}`,
+        );
     } else {
       // A folder the plan names stays inside the plan's folder, like its modules.
       cwd = resolve(dir, forEach.cwd);

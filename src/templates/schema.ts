@@ -3,6 +3,7 @@
  * file) and for the JSON Schema that `troupe schema` prints.
  */
 import { z } from 'zod';
+import { MAX_ATTEMPTS, MAX_DURATION_MS, MAX_INT32, MAX_THREADS } from '../limits.js';
 import { MAX_BATCH } from '../pool/protocol.js';
 
 const level = 'expected a level from 1 to 5';
@@ -11,10 +12,31 @@ const Level = z
   .int({ error: level })
   .min(1, { error: level })
   .max(5, { error: level });
-const duration = 'expected a duration in ms (a number >= 0)';
-const Duration = z.number({ error: duration }).min(0, { error: duration });
+// The library refuses the same bounds (src/limits.ts): a plan past one would fail at run time.
+const longest = `${MAX_DURATION_MS} (2^31 - 1, about 24.8 days: the longest a timer can wait)`;
+const duration = `expected a duration in ms from 0 to ${longest}`;
+const Duration = z
+  .number({ error: duration })
+  .min(0, { error: duration })
+  .max(MAX_DURATION_MS, { error: duration });
+const above0 = `expected a duration in ms above 0, at most ${longest}`;
+const DurationAbove0 = z
+  .number({ error: above0 })
+  .gt(0, { error: above0 })
+  .max(MAX_DURATION_MS, { error: above0 });
 const positive = 'expected a positive integer';
 const Positive = z.number({ error: positive }).int({ error: positive }).min(1, { error: positive });
+/** An integer from 1 to `max`; the message names the bound and what holds it. */
+const Bounded = (max: number, why: string) => {
+  const message = `expected an integer from 1 to ${max} (${why})`;
+  return z
+    .number({ error: message })
+    .int({ error: message })
+    .min(1, { error: message })
+    .max(max, { error: message });
+};
+const Attempts = Bounded(MAX_ATTEMPTS, 'the most attempts a subtask can count');
+const Count = Bounded(MAX_INT32, 'a 32-bit count');
 const Name = z.string({ error: 'expected a name' }).regex(/^[A-Za-z][\w.-]*$/, {
   error: 'expected a name of letters, digits, "_", "-" or "." starting with a letter',
 });
@@ -39,13 +61,13 @@ export const ExpertSchema = z
     skills: z
       .record(Text('a skill name'), Level, { error: 'expected an object of skill → level (1–5)' })
       .refine((skills) => Object.keys(skills).length > 0, { error: 'expected at least one skill' }),
-    concurrency: Positive.optional(),
+    concurrency: Count.optional(),
     lookahead: z
       .boolean({ error: 'expected true or false' })
       .optional()
       .describe('take one subtask per thread ahead while concurrency ≥ threads (default true)'),
     timeoutMs: Duration.optional(),
-    attempts: Positive.optional(),
+    attempts: Attempts.optional(),
     batch: z
       .union(
         [
@@ -76,7 +98,7 @@ export const SubtaskSchema = z.strictObject({
   input: z.unknown().optional(),
   after: z.array(Text('a subtask id')).optional(),
   timeoutMs: Duration.optional(),
-  attempts: Positive.optional(),
+  attempts: Attempts.optional(),
 });
 
 export const ForEachSchema = z
@@ -85,7 +107,7 @@ export const ForEachSchema = z
     cwd: Text('a folder')
       .optional()
       .describe(
-        'where the glob looks: relative to the plan file, or "$input.<field>" to take it from the input',
+        'where the glob looks: a folder relative to the plan file, or "$input.<field>" to take it from the run\'s input — relative to the input file\'s folder (troupe run --input in.json), else to the working directory (--input -, the library API), and to the plan file for a default from inputDefaults',
       ),
     maxFiles: Positive.optional(),
     maxBytes: Positive.optional().describe(
@@ -132,7 +154,7 @@ export const StageSchema = z.strictObject({
       'merged into each subtask input (with `item` from forEach); a string "$input.<field>" takes that field of the run input',
     ),
   timeoutMs: Duration.optional(),
-  attempts: Positive.optional(),
+  attempts: Attempts.optional(),
 });
 
 export const AnalysisSchema = z
@@ -160,27 +182,22 @@ export const IntegrationSchema = z
   });
 
 export const PoliciesSchema = z.strictObject({
-  threads: Positive.optional(),
+  threads: Bounded(MAX_THREADS, 'the most worker threads of one pool').optional(),
   maxQueuedSubtasks: Positive.optional(),
   timeoutMs: Duration.optional(),
-  attempts: Positive.optional(),
+  attempts: Attempts.optional(),
   retryBackoffMs: Duration.optional(),
-  deadlineMs: z
-    .number({ error: 'expected a duration in ms above 0' })
-    .gt(0, { error: 'expected a duration in ms above 0' })
-    .optional(),
-  askTimeoutMs: z
-    .number({ error: 'expected a duration in ms above 0' })
-    .gt(0, { error: 'expected a duration in ms above 0' })
-    .optional(),
+  maxRetryBackoffMs: Duration.optional(),
+  deadlineMs: DurationAbove0.optional(),
+  askTimeoutMs: DurationAbove0.optional(),
   cancelGraceMs: Duration.optional(),
   supervision: z
     .strictObject({
-      intensity: Positive.optional(),
+      intensity: Count.optional(),
       windowMs: Duration.optional(),
       restartBackoffMs: Duration.optional(),
       maxRestartBackoffMs: Duration.optional(),
-      maxProbeFailures: Positive.optional(),
+      maxProbeFailures: Count.optional(),
     })
     .optional(),
 });
@@ -198,6 +215,12 @@ export const PlanFileSchema = z
       "the plan's quality check of the integrated result",
     ),
     policies: PoliciesSchema.optional(),
+    inputDefaults: z
+      .record(z.string(), z.unknown(), { error: 'expected an object of input field → value' })
+      .optional()
+      .describe(
+        "the run's input fields when the input leaves them out (no --input, or an input without them); a folder among them that a glob takes as its cwd is relative to the plan file",
+      ),
   })
   .describe('a troupe plan: experts, analysis, integration, validation and policies');
 

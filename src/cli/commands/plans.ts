@@ -3,35 +3,27 @@
  * plan machinery (zod, YAML, glob) loads only when one of them runs.
  */
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
+import { availableParallelism } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import { isTroupeError } from '../../errors.js';
+import { MAX_THREADS } from '../../limits.js';
+import { parseJson } from '../../templates/json.js';
 import type { CompiledPlan } from '../../templates/plan.js';
 import type { Troupe } from '../../troupe.js';
-import type { ExpertInfo, Outcome } from '../../types.js';
+import type { ExpertInfo, Outcome, RunEvent } from '../../types.js';
+import { type Flags, parseFlags, UsageError } from '../flags.js';
 import { type Command, type CommandIO, EXIT } from '../registry.js';
-
-class UsageError extends Error {}
 
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 const PLAN_ERRORS = new Set(['E_PLAN_INVALID', 'E_OUTSIDE_PLAN', 'E_INVALID_OPTION']);
 
+/** The flags of a plan command, and its one plan file. */
 function parse(
   argv: string[],
-  options: Record<string, { type: 'string' | 'boolean'; short?: string }>,
+  flags: Flags,
 ): { values: Record<string, string | boolean | undefined>; plan: string } {
-  let values: Record<string, string | boolean | undefined>;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      options,
-      strict: true,
-      allowPositionals: true,
-    }));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  const { values, positionals } = parseFlags(argv, flags);
   if (positionals.length !== 1)
     throw new UsageError(
       `expected one plan file, got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`,
@@ -99,12 +91,21 @@ function loadFailures(compiled: CompiledPlan, experts: ExpertInfo[]): string[] {
 function threadsOption(raw: string | boolean | undefined): number | undefined {
   if (raw === undefined) return undefined;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1)
-    throw new UsageError(`--threads: expected a positive integer, got "${String(raw)}"`);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS)
+    throw new UsageError(
+      `--threads: expected an integer from 1 to ${MAX_THREADS}, got "${String(raw)}"`,
+    );
   return n;
 }
 
-async function readInput(source: string | undefined): Promise<unknown> {
+/** The run's input from `--input`, and the folder its relative folders are relative to. */
+interface GivenInput {
+  value: unknown;
+  /** The input file's folder; the working directory for standard input. */
+  baseDir: string;
+}
+
+async function readInput(source: string | undefined): Promise<GivenInput | undefined> {
   if (source === undefined) return undefined;
   let text: string;
   try {
@@ -116,13 +117,17 @@ async function readInput(source: string | undefined): Promise<unknown> {
   } catch (error) {
     throw new UsageError(`--input: cannot read ${source}: ${(error as Error).message}`);
   }
-  try {
-    return JSON.parse(text);
-  } catch (error) {
+  const parsed = parseJson(text);
+  if (!parsed.ok) {
+    const { line, column, message } = parsed.error;
     throw new UsageError(
-      `--input: ${source === '-' ? 'standard input' : source} is not JSON: ${(error as Error).message}`,
+      `--input: ${source === '-' ? 'standard input' : source}:${line}:${column}: not JSON: ${message}`,
     );
   }
+  return {
+    value: parsed.value,
+    baseDir: source === '-' ? process.cwd() : dirname(resolve(source)),
+  };
 }
 
 // -------------------------------------------------------------------------------------------
@@ -130,12 +135,14 @@ async function readInput(source: string | undefined): Promise<unknown> {
 
 const RUN_USAGE = `Usage: troupe run <plan.json|plan.yaml> [--input file|-] [--threads N] [--json] [--allow-outside]
 
-Runs a plan: live progress on stderr when it is a terminal (done/total, per-expert activity,
-elapsed, ETA), then the integrated result and the run's metrics. Ctrl-C cancels the run cleanly
-and still reports what finished.
+Runs a plan: live progress on stderr when it is a terminal (done/total, threads at work and the
+experts with work in hand, elapsed, ETA), then the integrated result and the run's metrics.
+Ctrl-C cancels the run cleanly and still reports what finished.
 
 Options:
-  --input <file|->   the plan's input, as JSON (a file, or - for standard input)
+  --input <file|->   the plan's input, as JSON (a file, or - for standard input); without it,
+                     the plan's inputDefaults. A folder a glob takes from it ($input.<field>)
+                     is relative to the input file's folder (to the working directory for -)
   --threads <n>      worker threads [default: the plan's policies.threads, else the cores]
   --json             one JSON document on stdout (status, result, metrics, records), nothing else
   --allow-outside    let the plan load modules outside its folder and packages by name
@@ -144,18 +151,21 @@ Options:
 Exit codes: 0 done, 1 the run failed, 2 bad usage or a bad plan, 130 cancelled.
 NO_COLOR turns colours off.`;
 
+const RUN_FLAGS: Flags = {
+  input: { type: 'string' },
+  threads: { type: 'string' },
+  json: { type: 'boolean' },
+  'allow-outside': { type: 'boolean' },
+};
+
 export const runCommand: Command = {
   name: 'run',
   summary: 'run a plan file (JSON or YAML) and print the result and metrics',
   usage: RUN_USAGE,
+  flags: RUN_FLAGS,
   run: (argv, io) =>
     guarded('run', RUN_USAGE, io, async () => {
-      const { values, plan } = parse(argv, {
-        input: { type: 'string' },
-        threads: { type: 'string' },
-        json: { type: 'boolean' },
-        'allow-outside': { type: 'boolean' },
-      });
+      const { values, plan } = parse(argv, RUN_FLAGS);
       const threads = threadsOption(values.threads);
       const json = values.json === true;
       // With --json, stdout carries the document and nothing else: whatever the plan's modules
@@ -186,7 +196,7 @@ export const runCommand: Command = {
             );
           return EXIT.cancelled;
         };
-        const input = await readInput(values.input as string | undefined).catch(
+        const given = await readInput(values.input as string | undefined).catch(
           (error: unknown) => {
             if (controller.signal.aborted) return undefined;
             throw error;
@@ -195,6 +205,7 @@ export const runCommand: Command = {
         if (controller.signal.aborted) return cancelledEarly();
         const compiled = await load(plan, values['allow-outside'] === true);
         if (controller.signal.aborted) return cancelledEarly();
+        const input = compiled.resolveInput(given?.value, given?.baseDir);
         troupe = await startTroupe(compiled, threads, controller.signal);
         if (controller.signal.aborted) return cancelledEarly();
         const failures = loadFailures(compiled, troupe.experts());
@@ -202,7 +213,13 @@ export const runCommand: Command = {
           out.stderr(`troupe run: E_MODULE_LOAD: ${compiled.file}: ${failures.join('; ')}\n`);
           return EXIT.usage;
         }
-        const progress = !json && process.stderr.isTTY === true ? new ProgressLine(io) : undefined;
+        const progress =
+          !json && process.stderr.isTTY === true
+            ? new ProgressLine(
+                io,
+                threads ?? compiled.troupeOptions.threads ?? availableParallelism(),
+              )
+            : undefined;
         const running = troupe;
         let outcome: Outcome;
         try {
@@ -278,39 +295,48 @@ function report(io: CommandIO, compiled: CompiledPlan, outcome: Outcome, json: b
   );
 }
 
-/** One line on stderr, redrawn at most 10 times a second: done/total, experts at work, elapsed, ETA. */
+/**
+ * One line on stderr, redrawn at most 10 times a second: done/total, the threads at work and the
+ * experts with work in hand, elapsed, ETA.
+ *
+ * What it can see is each expert's `active`: subtasks handed to it and not ended, which counts
+ * those taken ahead (waiting in the pool or a thread's port) with those running. Only the pool
+ * knows which of them a thread has begun, so the line shows what must be true — at most
+ * `threads` run at once — and names the experts with work in hand, without a count per expert
+ * (an `active` of 272 on 2 threads is not 272 at work).
+ */
 class ProgressLine {
   readonly #io: CommandIO;
+  readonly #threads: number;
   readonly #started = Date.now();
   readonly #color = process.env.NO_COLOR === undefined || process.env.NO_COLOR === '';
   #total = 0;
   #done = 0;
   #last = 0;
 
-  constructor(io: CommandIO) {
+  constructor(io: CommandIO, threads: number) {
     this.#io = io;
+    this.#threads = threads;
   }
 
-  event(
-    event: Parameters<NonNullable<import('../../types.js').RunOptions['onEvent']>>[0],
-    troupe: Troupe,
-  ): void {
+  event(event: RunEvent, troupe: Troupe): void {
     if (event.type === 'stage' && event.subtasks !== undefined) this.#total = event.subtasks;
     if (event.type === 'subtask.end') this.#done++;
     if (this.#total === 0) return;
     const now = Date.now();
     if (now - this.#last < 100) return;
     this.#last = now;
-    const stats = troupe.stats();
+    const experts = troupe.experts().filter((e) => e.active > 0);
+    const handed = experts.reduce((sum, e) => sum + e.active, 0);
     const elapsed = (now - this.#started) / 1000;
     const eta = this.#done > 0 ? (elapsed / this.#done) * (this.#total - this.#done) : undefined;
-    const busy = stats.experts
-      .filter((e) => e.active > 0)
-      .map((e) => `${e.name} ${e.active}`)
-      .join(', ');
+    const work =
+      experts.length === 0
+        ? 'idle'
+        : `${Math.min(handed, this.#threads)}/${this.#threads} threads: ${experts.map((e) => e.name).join(', ')}`;
     const bold = (t: string) => (this.#color ? `\u001b[1m${t}\u001b[22m` : t);
     this.#io.stderr(
-      `\r\u001b[2K${bold(`${this.#done}/${this.#total}`)} · ${busy || 'idle'} · ${elapsed.toFixed(1)} s${eta === undefined ? '' : ` · ETA ${eta.toFixed(1)} s`}`,
+      `\r\u001b[2K${bold(`${this.#done}/${this.#total}`)} · ${work} · ${elapsed.toFixed(1)} s${eta === undefined ? '' : ` · ETA ${eta.toFixed(1)} s`}`,
     );
   }
 
@@ -322,21 +348,40 @@ class ProgressLine {
 // -------------------------------------------------------------------------------------------
 // troupe validate, troupe experts, troupe schema
 
-const VALIDATE_USAGE = `Usage: troupe validate <plan.json|plan.yaml> [--allow-outside]
+const VALIDATE_USAGE = `Usage: troupe validate <plan.json|plan.yaml> [--input file|-] [--allow-outside]
 
 Checks a plan without running it: the schema, that every module is inside the plan's folder and
-exists, the main-thread exports it names, and each expert's module and probe on a worker thread.
+exists, the main-thread exports it names, each expert's module and probe on a worker thread, and
+the analysis expanded as a run would expand it (fan-outs, and globs that match nothing).
+
+A fan-out that needs a field of the run's input (a glob's cwd "$input.dir", items "files") is
+checked on --input if given, else on the plan's inputDefaults; with neither, it is not checked,
+and the command says so on stderr (exit 0: the plan may still be right for the input it gets).
+
+Options:
+  --input <file|->   the input to check the analysis on, as JSON (a file, or - for standard input)
+  --allow-outside    let the plan load modules outside its folder and packages by name
+  -h, --help         show this help
 
 Exit codes: 0 valid, 2 bad usage or a bad plan.`;
 
+const VALIDATE_FLAGS: Flags = {
+  input: { type: 'string' },
+  'allow-outside': { type: 'boolean' },
+};
+
 export const validateCommand: Command = {
   name: 'validate',
-  summary: 'check a plan file: schema, modules, exports and probes, without running it',
+  summary: 'check a plan file: schema, modules, exports, probes and fan-outs, without running it',
   usage: VALIDATE_USAGE,
+  flags: VALIDATE_FLAGS,
   run: (argv, io) =>
     guarded('validate', VALIDATE_USAGE, io, async () => {
-      const { values, plan } = parse(argv, { 'allow-outside': { type: 'boolean' } });
+      const { values, plan } = parse(argv, VALIDATE_FLAGS);
+      const given = await readInput(values.input as string | undefined);
       const compiled = await load(plan, values['allow-outside'] === true);
+      // The analysis first: it needs no thread, and a glob that matches nothing is the likelier mistake.
+      const check = await compiled.checkAnalysis(given);
       const troupe = await startTroupe(compiled, 1);
       try {
         const experts = troupe.experts();
@@ -353,10 +398,14 @@ export const validateCommand: Command = {
         const analysis =
           stages === undefined
             ? plural(subtasks?.length ?? 0, 'subtask')
-            : `${plural(stages.length, 'stage')} (${stages.map((s) => s.name).join(', ')})`;
+            : `${plural(stages.length, 'stage')} (${stages.map((s) => s.name).join(', ')})${check.unchecked.length === 0 ? `, ${plural(check.subtasks, 'subtask')}` : ''}`;
         io.stdout(
           `${compiled.file}: valid — ${plural(experts.length, 'expert')} probed, analysis: ${analysis}\n`,
         );
+        if (check.unchecked.length > 0)
+          io.stderr(
+            `troupe validate: not checked without an input (pass --input): ${check.unchecked.join(', ')}\n`,
+          );
         return EXIT.ok;
       } finally {
         await troupe.close({ force: true });
@@ -367,18 +416,29 @@ export const validateCommand: Command = {
 const EXPERTS_USAGE = `Usage: troupe experts <plan.json|plan.yaml> [--json] [--allow-outside]
 
 Lists the plan's experts: skills and levels, concurrency, how they take messages, and the result
-of probing each on a worker thread.`;
+of probing each on a worker thread.
+
+Options:
+  --json             one JSON document on stdout: an array of { name, skills, concurrency,
+                     messages, probe }
+  --allow-outside    let the plan load modules outside its folder and packages by name
+  -h, --help         show this help
+
+Exit codes: 0 every probe passed, 2 bad usage, a bad plan or a failed probe.`;
+
+const EXPERTS_FLAGS: Flags = {
+  json: { type: 'boolean' },
+  'allow-outside': { type: 'boolean' },
+};
 
 export const expertsCommand: Command = {
   name: 'experts',
   summary: "list a plan's experts, their skills and levels, and their probe results",
   usage: EXPERTS_USAGE,
+  flags: EXPERTS_FLAGS,
   run: (argv, io) =>
     guarded('experts', EXPERTS_USAGE, io, async () => {
-      const { values, plan } = parse(argv, {
-        json: { type: 'boolean' },
-        'allow-outside': { type: 'boolean' },
-      });
+      const { values, plan } = parse(argv, EXPERTS_FLAGS);
       const compiled = await load(plan, values['allow-outside'] === true);
       const troupe = await startTroupe(compiled, 1);
       try {
@@ -420,15 +480,20 @@ export const expertsCommand: Command = {
 const SCHEMA_USAGE = `Usage: troupe schema
 
 Prints the JSON Schema of plan files (generated from the schema troupe checks plans with). Point
-an editor at it with "$schema" in a JSON plan, or the yaml-language-server comment in YAML.`;
+an editor at it with "$schema" in a JSON plan, or the yaml-language-server comment in YAML.
+
+Options:
+  -h, --help  show this help`;
 
 export const schemaCommand: Command = {
   name: 'schema',
   summary: 'print the JSON Schema of plan files',
   usage: SCHEMA_USAGE,
+  flags: {},
   run: (argv, io) =>
     guarded('schema', SCHEMA_USAGE, io, async () => {
-      if (argv.length > 0) throw new UsageError(`unexpected argument "${argv[0]}"`);
+      const { positionals } = parseFlags(argv, {});
+      if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
       const { planJsonSchema } = await import('../../templates/schema.js');
       io.stdout(`${JSON.stringify(planJsonSchema(), null, 2)}\n`);
       return EXIT.ok;

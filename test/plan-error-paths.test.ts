@@ -30,7 +30,7 @@ const cases: [string, unknown[], string][] = [
       { id: 'a', needs: 'math', after: ['b'] },
       { id: 'b', needs: 'math', after: ['a'] },
     ],
-    'analysis.subtasks: the subtasks wait for each other in a cycle: a → b → a (→ reads "waits for")',
+    'analysis.subtasks: the subtasks wait for each other in a cycle of 2: a → b → a (→ reads "waits for")',
   ],
 ];
 

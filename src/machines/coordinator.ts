@@ -65,19 +65,7 @@ function identify(core: Core, entry: RunEntry): { wait: boolean; error?: TroupeE
     }
     const usable = qualified.filter((e) => !e.retired);
     if (usable.length === 0) {
-      const reasons = qualified
-        .map((e) => `${e.name}: ${core.expert(e.name).reason ?? 'retired'}`)
-        .join('; ');
-      return {
-        wait: false,
-        error: new TroupeError(
-          'E_EXPERT_RETIRED',
-          `every expert with "${need.needs}" at level ${need.complexity} is retired (${reasons})`,
-          {
-            details: { needs: need.needs, complexity: need.complexity },
-          },
-        ),
-      };
+      return { wait: false, error: core.retiredError(need.needs, need.complexity) };
     }
     if (usable.some((e) => core.expert(e.name).state === 'probing')) wait = true;
   }

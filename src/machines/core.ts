@@ -299,6 +299,23 @@ export class Core {
     return count;
   }
 
+  /**
+   * The error for subtasks needing `needs` at `complexity` when every expert that qualifies is
+   * retired: one message however the run finds out (at identification, or later), with why each
+   * retired (its last probe failure).
+   */
+  retiredError(needs: string, complexity: number): TroupeError {
+    const reasons = this.scheduler
+      .qualified(needs, complexity)
+      .map((e) => `${e.name}: ${this.expert(e.name).reason ?? 'retired'}`)
+      .join('; ');
+    return new TroupeError(
+      'E_EXPERT_RETIRED',
+      `every expert with "${needs}" at level ${complexity} is retired (${reasons})`,
+      { details: { needs, complexity } },
+    );
+  }
+
   /** Every expert has been probed at least once (its probe passed or failed). */
   get probed(): boolean {
     for (const record of this.experts.values()) if (record.probe === undefined) return false;

@@ -127,6 +127,17 @@ const link = fromCallback<EventObject, LinkInput>(({ input, sendBack }) => {
   };
 });
 
+/**
+ * A probe's failure in words, without what the pool's message starts with (the expert's name,
+ * "probe failed:"), so that a reason quoting it does not say them twice.
+ */
+function probeError(name: string, message: string): string {
+  let text = message;
+  if (text.startsWith(`${name}: `)) text = text.slice(name.length + 2);
+  if (text.startsWith('probe failed: ')) text = text.slice('probe failed: '.length);
+  return text;
+}
+
 export interface ExpertContext {
   core: Core;
   name: string;
@@ -178,9 +189,10 @@ export const expertMachine = setup({
       const { record, core } = context;
       const error = (event as { error?: unknown }).error;
       const message = messageOf(error);
+      const why = probeError(context.name, message);
       record.probeFailures++;
-      record.probe = { ok: false, error: message };
-      record.reason = `probe failed: ${message}`;
+      record.probe = { ok: false, error: why };
+      record.reason = `probe failed: ${why}`;
       const code = isTroupeError(error) ? error.code : 'E_PROBE_FAILED';
       record.health.record({ atMs: core.clock.now(), code, message }, core.options.supervision);
       core.probeEnded();
@@ -269,7 +281,8 @@ export const expertMachine = setup({
       after: { backoff: 'probing' },
     },
     retired: {
-      entry: [{ type: 'enter', params: 'retired' }, 'retire'],
+      // Its reason first: entering tells the coordinator and the router, who quote it.
+      entry: ['retire', { type: 'enter', params: 'retired' }],
       on: { revive: { target: 'probing', actions: 'revived' } },
     },
   },

@@ -6,7 +6,6 @@
  * one-off measurement). The machines keep the control flow: a run hears of its failures and of
  * its last subtask ending; an expert hears when it fills up or must restart.
  */
-import { TroupeError } from '../errors.js';
 import type { Core, ExpertRecord, WorkOrder, WorkResult } from './core.js';
 
 /** Fails runs whose waiting subtasks no expert can take any more (all retired). */
@@ -16,11 +15,7 @@ export function checkServable(core: Core): void {
     if (lost.length === 0) continue;
     const entry = core.runs.get(runId);
     const { needs, complexity } = lost[0] as { needs: string; complexity: number };
-    const error = new TroupeError(
-      'E_EXPERT_RETIRED',
-      `every expert that could take subtasks needing "${needs}" at level ${complexity} is retired`,
-      { details: { needs, complexity } },
-    );
+    const error = core.retiredError(needs, complexity);
     core.scheduler.removeRun(runId);
     entry?.ref?.send({ type: 'abort', error });
   }

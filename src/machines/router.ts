@@ -329,7 +329,7 @@ export class Router {
       if (record.state === 'retired') {
         throw new TroupeError(
           'E_NO_RECIPIENT',
-          `${field}: ${to} is retired (${record.reason ?? 'retired'})`,
+          `${field}: ${to} is ${record.reason ?? 'retired'}`,
           { details: { to } },
         );
       }

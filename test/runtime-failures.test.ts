@@ -34,13 +34,15 @@ const one = (input: { op: string }) => ({
 });
 
 describe('failures reach the run', () => {
-  for (const [op, code] of [
-    ['throw', 'E_TASK_FAILED'],
-    ['exit', 'E_WORKER_CRASHED'],
-    ['loop', 'E_TIMEOUT'],
-    ['oom', 'E_WORKER_OOM'],
+  // A thrown error uses up the 3 attempts; a fault of the thread (a crash, a timeout, out of
+  // memory) twice in a row isolates the input after 2 (README, "Supervision").
+  for (const [op, code, attempts] of [
+    ['throw', 'E_TASK_FAILED', 3],
+    ['exit', 'E_WORKER_CRASHED', 2],
+    ['loop', 'E_TIMEOUT', 2],
+    ['oom', 'E_WORKER_OOM', 2],
   ] as const) {
-    it(`${op}: ${code} after 3 attempts; the run fails, the rest is cancelled, every subtask has one record`, async () => {
+    it(`${op}: ${code} after ${attempts} attempts; the run fails, the rest is cancelled, every subtask has one record`, async () => {
       const t = team();
       const events: RunEvent[] = [];
       const outcome = await t.run(one({ op }), null, { onEvent: (e) => events.push(e) });
@@ -49,9 +51,10 @@ describe('failures reach the run', () => {
       expect(outcome.error.code).toBe(code);
       expect(outcome.stage).toBe('coordinating');
       const only = outcome.records.find((r) => r.id === 'only');
-      expect(only).toMatchObject({ status: 'failed', attempts: 3 });
-      expect(only?.errors.map((e) => e.code)).toEqual([code, code, code]);
-      expect(events.filter((e) => e.type === 'subtask.retry')).toHaveLength(2);
+      expect(only).toMatchObject({ status: 'failed', attempts });
+      expect(only?.errors.map((e) => e.code)).toEqual(Array(attempts).fill(code));
+      expect(events.filter((e) => e.type === 'subtask.retry')).toHaveLength(attempts - 1);
+      expect(outcome.error.details?.isolated).toBe(attempts === 2 ? true : undefined);
       const other = outcome.records.find((r) => r.id === 'other');
       expect(other?.status).toBe('cancelled');
       expect(other?.error?.code).toBe('E_CANCELLED');

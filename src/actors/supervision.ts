@@ -14,6 +14,52 @@ export const EXPERT_FAULTS: ReadonlySet<string> = new Set<ErrorCode>([
   'E_PROBE_FAILED',
 ]);
 
+/**
+ * Expert faults that one input can cause on its own (its thread died, ran out of memory or ran
+ * past its time limit): one of them may be the input's, not the expert's (see judgeFault).
+ */
+export const INPUT_FAULTS: ReadonlySet<string> = new Set<ErrorCode>([
+  'E_WORKER_CRASHED',
+  'E_WORKER_OOM',
+  'E_TIMEOUT',
+]);
+
+/** A subtask whose attempt faulted once, not yet charged to its expert (see judgeFault). */
+export interface Suspicion {
+  /** The expert it faulted, and the fault, to charge if it turns out to be the expert's. */
+  expert: string;
+  fault: Fault;
+  /** That expert's successes when it faulted. */
+  successes: number;
+}
+
+/**
+ * Whose fault a subtask's failed attempt is — supervision counts faults of the expert, never of
+ * its input, or one poisonous input would restart an expert again and again for everyone:
+ * - a failure that is not an input fault, or one no retry will follow: the expert's (charge);
+ * - the subtask's first input fault, with a retry to come: not charged yet (suspect); if the
+ *   retry succeeds, it is charged then (the input was fine: the expert faulted);
+ * - its second: the input is isolated (the subtask fails, not retried). If the expert it first
+ *   faulted has finished other subtasks since, it works: neither fault is charged (isolate).
+ *   Else nothing says yet whose they are (several poisonous inputs in a burst look like a broken
+ *   expert): they are held on the expert (hold) — the expert's next success drops them, and more
+ *   than its intensity held with no success between charges them all (a broken expert still
+ *   restarts after as many faults as before).
+ * Pure: what it needs is passed in.
+ */
+export function judgeFault(input: {
+  code: string;
+  suspicion: Suspicion | undefined;
+  /** Successes so far of the expert the suspicion names (0 without one). */
+  successesOfSuspect: number;
+  /** Another attempt of the subtask may follow. */
+  retried: boolean;
+}): 'charge' | 'suspect' | 'isolate' | 'hold' {
+  if (!INPUT_FAULTS.has(input.code)) return 'charge';
+  if (input.suspicion === undefined) return input.retried ? 'suspect' : 'charge';
+  return input.successesOfSuspect > input.suspicion.successes ? 'isolate' : 'hold';
+}
+
 /** Failures that use up an attempt and may be retried (on another qualified expert if any). */
 export const RETRYABLE: ReadonlySet<string> = new Set<ErrorCode>([
   'E_TASK_FAILED',

@@ -5,7 +5,14 @@
  */
 import type { AnyActorRef } from 'xstate';
 import type { ResolvedExpert } from '../actors/experts.js';
-import { EXPERT_FAULTS, FaultHistory, type ResolvedSupervision } from '../actors/supervision.js';
+import {
+  EXPERT_FAULTS,
+  type Fault,
+  FaultHistory,
+  judgeFault,
+  RETRYABLE,
+  type ResolvedSupervision,
+} from '../actors/supervision.js';
 import { TroupeError } from '../errors.js';
 import { runMetrics } from '../metrics/run-metrics.js';
 import type { Pool } from '../pool/pool.js';
@@ -56,6 +63,10 @@ export interface ExpertRecord {
   reason: string | undefined;
   restarts: number;
   probeFailures: number;
+  /** Attempts it finished successfully (evidence it works: see judgeFault). */
+  successes: number;
+  /** Faults of isolated inputs not charged yet: nothing said whose they were (see judgeFault). */
+  held: Fault[];
   /** Its faults went past the intensity while it was working: it restarts at its next step. */
   restartDue: boolean;
   probe: ExpertInfo['probe'];
@@ -178,6 +189,8 @@ export class Core {
         reason: undefined,
         restarts: 0,
         probeFailures: 0,
+        successes: 0,
+        held: [],
         restartDue: false,
         probe: undefined,
         ref: undefined,
@@ -198,12 +211,89 @@ export class Core {
    */
   recordFault(record: ExpertRecord, error: TroupeError): void {
     if (!EXPERT_FAULTS.has(error.code)) return;
-    const past = record.health.record(
-      { atMs: this.clock.now(), code: error.code, message: error.message },
-      this.options.supervision,
-    );
+    this.#charge(record, { atMs: this.clock.now(), code: error.code, message: error.message });
+  }
+
+  #charge(record: ExpertRecord, fault: Fault): void {
+    const past = record.health.record(fault, this.options.supervision);
     // Only a working expert restarts; one backing off, probing or retired stays so.
     if (past && (record.state === 'ready' || record.state === 'busy')) record.restartDue = true;
+  }
+
+  /**
+   * A subtask's attempt failed on `record`: its fault is charged to the expert, held as a
+   * suspicion on the subtask, or found to be the input's (see judgeFault). Returns the error the
+   * attempt ends with: for an isolated input, the same failure saying so (`details.isolated`),
+   * which the run does not retry.
+   */
+  attemptFailed(record: ExpertRecord, work: WorkOrder, error: TroupeError): TroupeError {
+    if (!EXPERT_FAULTS.has(error.code)) return error;
+    const entry = this.runs.get(work.runId);
+    const ledger = entry?.ledger;
+    const fault: Fault = { atMs: this.clock.now(), code: error.code, message: error.message };
+    if (entry === undefined || ledger === undefined) {
+      this.#charge(record, fault);
+      return error;
+    }
+    const suspicion = ledger.suspicions.get(work.index);
+    const suspect = suspicion === undefined ? undefined : this.experts.get(suspicion.expert);
+    const attempts =
+      ledger.graph.subtasks[work.index]?.attempts ?? record.def.attempts ?? this.options.attempts;
+    const verdict = judgeFault({
+      code: error.code,
+      suspicion,
+      successesOfSuspect: suspect?.successes ?? 0,
+      retried:
+        RETRYABLE.has(error.code) && work.attempt < attempts && !entry.controller.signal.aborted,
+    });
+    if (verdict === 'suspect') {
+      ledger.suspicions.set(work.index, {
+        expert: record.def.name,
+        fault,
+        successes: record.successes,
+      });
+      return error;
+    }
+    ledger.suspicions.delete(work.index);
+    if (verdict === 'charge') {
+      this.#charge(record, fault);
+      return error;
+    }
+    if (verdict === 'hold' && suspicion !== undefined) {
+      this.#hold(suspect ?? record, suspicion.fault);
+      this.#hold(record, fault);
+    }
+    return new TroupeError(
+      error.code,
+      `${error.message} — isolated: subtask "${work.id}" faulted its thread on two attempts, so its input is taken for the cause; not retried`,
+      {
+        cause: error.cause ?? error,
+        details: { ...error.details, isolated: true, subtask: work.id },
+      },
+    );
+  }
+
+  /**
+   * A fault that may be its input's, held on the expert until it shows it works (a success drops
+   * what is held) or more than its intensity are held with no success between (all charged).
+   */
+  #hold(record: ExpertRecord, fault: Fault): void {
+    record.held.push(fault);
+    if (record.held.length <= this.options.supervision.intensity) return;
+    for (const each of record.held.splice(0)) this.#charge(record, each);
+  }
+
+  /** A subtask's attempt succeeded on `record`: a fault it was suspected of is charged now. */
+  attemptDone(record: ExpertRecord, work: WorkOrder): void {
+    record.successes++;
+    // It works: faults held on it were its inputs'.
+    if (record.held.length > 0) record.held.length = 0;
+    const ledger = this.runs.get(work.runId)?.ledger;
+    const suspicion = ledger?.suspicions.get(work.index);
+    if (suspicion === undefined) return;
+    ledger?.suspicions.delete(work.index);
+    const suspect = this.experts.get(suspicion.expert);
+    if (suspect !== undefined) this.#charge(suspect, suspicion.fault);
   }
 
   /**

@@ -45,7 +45,9 @@ const link = fromCallback<EventObject, LinkInput>(({ input, sendBack }) => {
     core.refreshAhead(record);
     for (const result of results) {
       core.router.ended(result.work, result.error);
-      if (result.error !== undefined) core.recordFault(record, result.error);
+      if (result.error !== undefined)
+        result.error = core.attemptFailed(record, result.work, result.error);
+      else core.attemptDone(record, result.work);
     }
     try {
       settleResults(core, results);

@@ -5,6 +5,7 @@
  */
 
 import type { Graph } from '../actors/graph.js';
+import type { Suspicion } from '../actors/supervision.js';
 import type { TroupeError } from '../errors.js';
 import { setOwn } from '../fields.js';
 import type { Contribution, SubtaskRecord, SubtaskStatus } from '../types.js';
@@ -47,6 +48,8 @@ export class Ledger {
   readonly messages: Uint32Array;
   /** Σ progress of the subtasks not yet terminal. */
   progressSum = 0;
+  /** Subtasks whose last attempt faulted and was not yet charged to its expert (see judgeFault). */
+  readonly suspicions = new Map<number, Suspicion>();
   /** Pending retry timers, by index (the run clears them with its clock). */
   readonly timers = new Map<number, unknown>();
   done = 0;

@@ -137,7 +137,14 @@ function attemptFailed(context: RunContext, result: WorkResult, self: AnyActorRe
   ledger.attemptFailed(i, failure, runMs);
   const attempts =
     ledger.graph.subtasks[i]?.attempts ?? core.expert(expert).def.attempts ?? core.options.attempts;
-  if (RETRYABLE.has(failure.code) && work.attempt < attempts && !entry.controller.signal.aborted) {
+  // An input isolated as the cause of its faults (see judgeFault) is not tried again.
+  const isolated = failure.details?.isolated === true;
+  if (
+    RETRYABLE.has(failure.code) &&
+    !isolated &&
+    work.attempt < attempts &&
+    !entry.controller.signal.aborted
+  ) {
     const delay = backoffMs(
       core.options.retryBackoffMs,
       core.options.maxRetryBackoffMs,

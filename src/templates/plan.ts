@@ -12,6 +12,7 @@ import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { checkGraph } from '../actors/graph.js';
 import { describe, isTroupeError, TroupeError } from '../errors.js';
+import { setOwn } from '../fields.js';
 import type {
   Contribution,
   ExpertDefinition,
@@ -784,8 +785,15 @@ const BUILTIN_INTEGRATIONS: Record<string, Plan['integrate']> = {
   collect: (contributions: Contribution[]) =>
     Object.fromEntries(contributions.map((c) => [c.subtask, c.output])),
   /** Every output (objects) merged into one, in subtask order; later keys win. */
-  'merge-objects': (contributions: Contribution[]) =>
-    Object.assign({}, ...contributions.map((c) => (isPlainObject(c.output) ? c.output : {}))),
+  'merge-objects': (contributions: Contribution[]) => {
+    // Field by field as own fields: an output's own "__proto__" stays a field, never a prototype.
+    const merged: Record<string, unknown> = {};
+    for (const c of contributions) {
+      if (!isPlainObject(c.output)) continue;
+      for (const [key, value] of Object.entries(c.output)) setOwn(merged, key, value);
+    }
+    return merged;
+  },
   /** Every output in one array, in subtask order (arrays are spread). */
   concat: (contributions: Contribution[]) =>
     contributions.flatMap((c) => (Array.isArray(c.output) ? c.output : [c.output])),

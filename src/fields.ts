@@ -36,40 +36,21 @@ export function readFields<K extends string>(
   code: ErrorCode = 'E_INVALID_OPTION',
   others: 'refuse' | 'near-miss' = 'refuse',
 ): Fields<K> {
-  if (!isObject(value, field, expected, code)) {
-    throw new TroupeError(code, `${field}: expected ${expected}, got ${describe(value)}`, {
-      details: { field, expected },
-    });
-  }
-  let keys: string[];
-  try {
-    keys = Object.keys(value);
-  } catch (error) {
-    throw unreadable(field, expected, value, error, code);
-  }
+  const keys = ownKeys(value, field, expected, code);
   for (const key of keys) {
     if ((known as readonly string[]).includes(key)) continue;
     if (others === 'refuse') throw unknownKey(field, key, known, code);
     // An object of the user's own (a plan, a clock) may hold fields of its own; only a near miss
     // of a known key that is missing is a typo (`intergrate` where `integrate` is not there).
     const near = closest(key, known);
-    if (near !== undefined && !hasField(value, near)) throw unknownKey(field, key, known, code);
+    if (near !== undefined && !hasField(value as object, near)) throw unknownKey(field, key, known, code);
   }
   // Known keys are read as properties, inherited ones too: a plan or a clock may be an instance
   // whose methods live on its class.
   const out = Object.create(null) as Fields<K>;
   for (const key of known) {
-    let field_: unknown;
-    try {
-      field_ = (value as Record<string, unknown>)[key];
-    } catch (error) {
-      throw new TroupeError(
-        code,
-        `${path(field, key)}: its value cannot be read (${messageOf(error)})`,
-        { cause: error, details: { field: path(field, key) } },
-      );
-    }
-    if (field_ !== undefined) out[key] = field_;
+    const read = readField(value as object, field, key, code);
+    if (read !== undefined) out[key] = read;
   }
   return out;
 }
@@ -84,28 +65,8 @@ export function readEntries(
   expected: string,
   code: ErrorCode = 'E_INVALID_OPTION',
 ): [string, unknown][] {
-  if (!isObject(value, field, expected, code)) {
-    throw new TroupeError(code, `${field}: expected ${expected}, got ${describe(value)}`, {
-      details: { field, expected },
-    });
-  }
-  let keys: string[];
-  try {
-    keys = Object.keys(value);
-  } catch (error) {
-    throw unreadable(field, expected, value, error, code);
-  }
-  return keys.map((key) => {
-    try {
-      return [key, (value as Record<string, unknown>)[key]];
-    } catch (error) {
-      throw new TroupeError(
-        code,
-        `${path(field, key)}: its value cannot be read (${messageOf(error)})`,
-        { cause: error, details: { field: path(field, key) } },
-      );
-    }
-  });
+  const keys = ownKeys(value, field, expected, code);
+  return keys.map((key) => [key, readField(value as object, field, key, code)]);
 }
 
 /**
@@ -145,6 +106,36 @@ export function readArray(
     throw unreadable(field, expected, value, error, code);
   }
   return { items, holes };
+}
+
+/** The own enumerable keys of an object that is not an array; refuses anything else. */
+function ownKeys(value: unknown, field: string, expected: string, code: ErrorCode): string[] {
+  if (!isObject(value, field, expected, code)) {
+    throw new TroupeError(code, `${field}: expected ${expected}, got ${describe(value)}`, {
+      details: { field, expected },
+    });
+  }
+  try {
+    return Object.keys(value);
+  } catch (error) {
+    throw unreadable(field, expected, value, error, code);
+  }
+}
+
+/** `value[key]`, once; a getter or trap that throws is refused, naming the field. */
+function readField(value: object, field: string, key: string, code: ErrorCode): unknown {
+  try {
+    return (value as Record<string, unknown>)[key];
+  } catch (error) {
+    throw new TroupeError(
+      code,
+      `${path(field, key)}: its value cannot be read (${messageOf(error)})`,
+      {
+        cause: error,
+        details: { field: path(field, key) },
+      },
+    );
+  }
 }
 
 /** An object that is not an array (a revoked proxy, which cannot even be asked, throws). */

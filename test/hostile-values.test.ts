@@ -92,31 +92,16 @@ describe('what an inline onMessage throws or rejects with', () => {
   for (const [what, make, message] of cases) {
     it(`${what}: ask rejects E_TASK_FAILED, tell reports it, the process lives`, async () => {
       const failures: unknown[] = [];
-      const throwsIt = openTroupe({
-        threads: 1,
-        experts: [
-          defineExpert({
-            name: 'inbox',
-            skills: { m: 1 },
-            module,
-            onMessage: () => {
-              throw make();
-            },
-          }),
-        ],
-        onMessageFailed: (failure) => failures.push(failure.error),
+      const inbox = (onMessage: () => unknown) =>
+        openTroupe({
+          threads: 1,
+          experts: [defineExpert({ name: 'inbox', skills: { m: 1 }, module, onMessage })],
+          onMessageFailed: (failure) => failures.push(failure.error),
+        });
+      const throwsIt = inbox(() => {
+        throw make();
       });
-      const rejectsIt = openTroupe({
-        threads: 1,
-        experts: [
-          defineExpert({
-            name: 'inbox',
-            skills: { m: 1 },
-            module,
-            onMessage: () => Promise.reject(make()),
-          }),
-        ],
-      });
+      const rejectsIt = inbox(() => Promise.reject(make()));
       await throwsIt.probed();
       await rejectsIt.probed();
       typed(await failure(throwsIt.ask('inbox', 1)), 'E_TASK_FAILED', message);

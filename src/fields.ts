@@ -43,7 +43,8 @@ export function readFields<K extends string>(
     // An object of the user's own (a plan, a clock) may hold fields of its own; only a near miss
     // of a known key that is missing is a typo (`intergrate` where `integrate` is not there).
     const near = closest(key, known);
-    if (near !== undefined && !hasField(value as object, near)) throw unknownKey(field, key, known, code);
+    if (near !== undefined && !hasField(value as object, near))
+      throw unknownKey(field, key, known, code);
   }
   // Known keys are read as properties, inherited ones too: a plan or a clock may be an instance
   // whose methods live on its class.

@@ -6,7 +6,7 @@
 import { MessagePort } from 'node:worker_threads';
 import { expose } from 'comlink/dist/esm/comlink.mjs';
 import { Piscina, queueOptionsSymbol } from 'piscina';
-import { deserializeError, invalidOption, serializeError, TroupeError } from '../errors.js';
+import { deserializeError, invalidOption, notify, serializeError, TroupeError } from '../errors.js';
 import { isInstance, readArray, readFields } from '../fields.js';
 import { DURATION, isDuration } from '../limits.js';
 import { aheadBatch, batchSize, fairShare } from './batching.js';
@@ -1457,11 +1457,8 @@ export class Pool {
       `${what} (charged to no task): ${messageOf(error)}`,
       { cause: error },
     );
-    try {
-      this.#options.onStrayError?.(stray);
-    } catch {
-      // A throwing observer must not break the pool.
-    }
+    const onStrayError = this.#options.onStrayError;
+    if (onStrayError !== undefined) notify(onStrayError, stray);
   }
 
   #liveThreadIds(): number[] {

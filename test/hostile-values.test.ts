@@ -470,6 +470,19 @@ describe('values the fuzz tests found', () => {
       'E_INVALID_OPTION',
       /^run\(options\)\.transfer/,
     );
+    // An input that cannot be cloned is searched for its culprit: past the holes, not through.
+    typed(
+      await failure(pool.run('behave', { op: 'echo', value: { list: sparseHuge(), f: () => 1 } })),
+      'E_NOT_CLONEABLE',
+      /input\.value\.f cannot be sent to a worker thread: it is a function/,
+    );
+    for (const requires of [sparseHuge(), revoked(), throwing(), ['probe', 1]]) {
+      typed(
+        await failure(pool.probe('behave', { requires: requires as never })),
+        'E_INVALID_OPTION',
+        /^probe\(options\)\.requires: expected an array of export names/,
+      );
+    }
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 
@@ -527,7 +540,23 @@ describe('values the fuzz tests found', () => {
       );
       expect(outcome.status).toBe('done');
       const pool = testPool({ onStrayError: rejects });
-      expect(await pool.run('behave', { op: 'throwLater', ms: 1 })).toBe('returned');
+      expect(
+        await pool.run(
+          'behave',
+          { op: 'throwLater', ms: 1 },
+          { onRunTime: rejects, onFreed: rejects },
+        ),
+      ).toBe('returned');
+      // A task refused at the door frees at once: its onFreed too may throw or reject.
+      const thrower = () => {
+        throw new Error('onFreed threw');
+      };
+      for (const onFreed of [rejects, thrower])
+        typed(
+          await failure(pool.run('nope', 1, { onFreed })),
+          'E_INVALID_OPTION',
+          /^module: expected one of the registered modules/,
+        );
       // The next task yields to the event loop, so the leftover timer fires while it runs.
       await pool.run('behave', { op: 'sleep', ms: 30 });
       await until(() => pool.stats().strayErrors === 1);

@@ -50,6 +50,27 @@ const invalid: [string, unknown, string][] = [
     { modules, resourceLimits: 5 },
     'options.resourceLimits: expected an object (worker_threads ResourceLimits), got number 5',
   ],
+  // Sizes past which Node 20 fails the host instead of refusing them (found by fuzzing).
+  [
+    'resourceLimits.maxOldGenerationSizeMb',
+    { modules, resourceLimits: { maxOldGenerationSizeMb: 4 } },
+    'options.resourceLimits.maxOldGenerationSizeMb: expected a size in MB of 16 or more, got number 4',
+  ],
+  [
+    'resourceLimits.codeRangeSizeMb',
+    { modules, resourceLimits: { codeRangeSizeMb: 2 ** 31 } },
+    'options.resourceLimits.codeRangeSizeMb: expected a size in MB above 0, at most 1024, got number 2147483648',
+  ],
+  [
+    'resourceLimits.stackSizeMb',
+    { modules, resourceLimits: { stackSizeMb: 0.1 } },
+    'options.resourceLimits.stackSizeMb: expected a size in MB from 1 to 1024, got number 0.1',
+  ],
+  [
+    'resourceLimits.maxYoungGenerationSizeMb',
+    { modules, resourceLimits: { maxYoungGenerationSizeMb: -0 } },
+    'options.resourceLimits.maxYoungGenerationSizeMb: expected a size in MB above 0, got number 0',
+  ],
   [
     'onStrayError',
     { modules, onStrayError: 'log' },

@@ -218,7 +218,27 @@ const RESOURCE_LIMIT_KEYS = [
   'stackSizeMb',
 ] as const;
 
-/** Checks `resourceLimits` (shared with the troupe's options): each a size in MB above 0. */
+/**
+ * The sizes a thread starts with, MB: past them Node 20 does not refuse the option, it fails the
+ * host. A heap of 4 MB or less cannot boot a thread (the pool replaces it for ever, and its tasks
+ * wait), a stack under 0.5 MB throws in the main thread, a code range of 2²⁸ MB aborts the
+ * process reserving it, and a stack of 256 GB cannot be allocated.
+ */
+const RESOURCE_LIMIT_BOUNDS: Record<
+  (typeof RESOURCE_LIMIT_KEYS)[number],
+  { min: number; max: number; expected: string }
+> = {
+  maxOldGenerationSizeMb: {
+    min: 16,
+    max: Number.MAX_VALUE,
+    expected: 'a size in MB of 16 or more',
+  },
+  maxYoungGenerationSizeMb: { min: 0, max: Number.MAX_VALUE, expected: 'a size in MB above 0' },
+  codeRangeSizeMb: { min: 0, max: 1024, expected: 'a size in MB above 0, at most 1024' },
+  stackSizeMb: { min: 1, max: 1024, expected: 'a size in MB from 1 to 1024' },
+};
+
+/** Checks `resourceLimits` (shared with the troupe's options): each a size in MB within its bounds. */
 export function resolveResourceLimits(value: unknown, field: string): ResourceLimits | undefined {
   if (value === undefined) return undefined;
   const limits = readFields(
@@ -231,8 +251,12 @@ export function resolveResourceLimits(value: unknown, field: string): ResourceLi
   for (const key of RESOURCE_LIMIT_KEYS) {
     const size = limits[key];
     if (size === undefined) continue;
-    if (!(typeof size === 'number' && Number.isFinite(size) && size > 0))
-      throw invalidOption(`${field}.${key}`, 'a size in MB above 0', size);
+    const { min, max, expected } = RESOURCE_LIMIT_BOUNDS[key];
+    // Above 0 always; `min` 0 means nothing more.
+    if (
+      !(typeof size === 'number' && Number.isFinite(size) && size > 0 && size >= min && size <= max)
+    )
+      throw invalidOption(`${field}.${key}`, expected, size);
     out[key] = size;
   }
   return out;

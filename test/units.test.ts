@@ -1,6 +1,8 @@
-// Small internals with their own contracts: the FIFO deque and the clone-path finder.
+// Small internals with their own contracts: the FIFO deque, the clone-path finder, the lanes.
 import { describe, expect, it } from 'vitest';
 import { findUncloneable } from '../dist/pool/clone.js';
+import { Lanes } from '../dist/pool/lanes.js';
+import { isSkipped } from '../dist/pool/protocol.js';
 import { Deque } from '../dist/pool/queue.js';
 import { spinningWait } from '../dist/pool/spin.js';
 
@@ -125,5 +127,24 @@ describe('spinningWait (an idle thread spins, then sleeps)', () => {
     spinning(counter, 0, 0);
     expect(clock.reads()).toBe(0);
     expect(calls).toHaveLength(2);
+  });
+});
+
+describe('lanes', () => {
+  it('a skip bit left on a lane never skips a later hand-off, after the generations wrap', () => {
+    const lanes = new Lanes(1);
+    const skips = new Int32Array(lanes.skipBuffer);
+    const first = lanes.acquire();
+    lanes.skip(first.lane, first.gen, 1);
+    lanes.release(first.lane);
+    // Hand-offs until the same lane comes back with the same generation (2^23 per lane).
+    for (;;) {
+      const { lane, gen } = lanes.acquire();
+      if (lane === first.lane && gen === first.gen) {
+        expect(isSkipped(skips, lane, gen, 1)).toBe(false);
+        break;
+      }
+      lanes.release(lane);
+    }
   });
 });

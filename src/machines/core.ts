@@ -280,7 +280,11 @@ export class Core {
   #hold(record: ExpertRecord, fault: Fault): void {
     record.held.push(fault);
     if (record.held.length <= this.options.supervision.intensity) return;
-    for (const each of record.held.splice(0)) this.#charge(record, each);
+    // Charged now, as faults of now: they became the expert's now. (At their own times, held
+    // over a quiet spell, they would fall out of the window together and a broken expert that
+    // is asked rarely would never restart.)
+    const atMs = this.clock.now();
+    for (const each of record.held.splice(0)) this.#charge(record, { ...each, atMs });
   }
 
   /** A subtask's attempt succeeded on `record`: a fault it was suspected of is charged now. */

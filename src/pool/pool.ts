@@ -199,9 +199,7 @@ export class Pool {
     this.#piscina.on('workerCreate', (worker: { id: number }) => {
       this.#meter.threadStarted(worker.id);
       const threadId = worker.id;
-      taskPortOf(worker)?.on('messageerror', (error: unknown) =>
-        this.#onLostAnswer(threadId, error),
-      );
+      hearLostAnswers(worker, (error) => this.#onLostAnswer(threadId, error));
       this.#ready.add(worker.id);
       // A replacement is ready: work stacked behind a busy thread meanwhile may move to it.
       this.#scheduleSteal();
@@ -1380,15 +1378,18 @@ export class Pool {
    * cannot cross is found. The thread is ended (Piscina counts the lost task as running on it).
    */
   #onLostAnswer(threadId: number, error: unknown): void {
+    // The oldest hand-off of the thread that it has finished is the one whose answer this was
+    // (answers come in order), whether or not it was given up on meanwhile.
     let lost: Handoff | undefined;
     for (const handoff of this.#inFlight) {
-      if (handoff.thread !== threadId || handoff.kill !== undefined) continue;
+      if (handoff.thread !== threadId) continue;
       if (this.#lanes.read(handoff.lane, handoff.gen).state !== 'done') continue;
       lost = handoff;
       break;
     }
     this.#markTerminated(threadId);
     this.#terminate(threadId);
+    if (lost !== undefined && lost.kill !== undefined) return;
     if (lost === undefined) {
       this.#reportStray(error, `an answer of thread ${threadId} could not be read`);
       return;
@@ -1514,14 +1515,44 @@ function readRunOptions(options: unknown, field: string): PoolRunOptions {
 }
 
 /**
- * Piscina's end of a thread's task channel, from the thread's interface (Piscina does not export
- * the symbol that holds it): only to hear of answers that cannot be decoded (see #onLostAnswer).
+ * Hears of a thread's answers that cannot be decoded (see #onLostAnswer), from Piscina's record
+ * of the thread (Piscina does not export the symbol that holds it). Piscina reads answers two
+ * ways: from its port's 'message' events, where a failed decode is a 'messageerror', and
+ * synchronously, with receiveMessageOnPort, once an answer has come (processPendingMessages),
+ * where it throws — out of a port listener, so uncaught: that read is wrapped.
  */
-function taskPortOf(worker: object): MessagePort | undefined {
+function hearLostAnswers(worker: object, onLost: (error: unknown) => void): void {
+  const info = workerInfoOf(worker);
+  if (info === undefined) {
+    // A Piscina that keeps its record elsewhere: no answer is lost silently — a failed decode
+    // is then an uncaught error, which the tests (test/hostile-values.test.ts) would show.
+    return;
+  }
+  info.port.on('messageerror', onLost);
+  const read = info.processPendingMessages;
+  if (typeof read !== 'function') return;
+  info.processPendingMessages = function readPending(this: unknown, ...args: unknown[]) {
+    try {
+      return read.apply(this, args);
+    } catch (error) {
+      // The answers read before this one are settled by promise callbacks not yet run: judge
+      // after them, or the one before would be blamed.
+      setImmediate(() => onLost(error));
+      return undefined;
+    }
+  };
+}
+
+interface WorkerInfo {
+  port: MessagePort;
+  processPendingMessages?: (...args: unknown[]) => unknown;
+}
+
+function workerInfoOf(worker: object): WorkerInfo | undefined {
   for (const symbol of Object.getOwnPropertySymbols(worker)) {
     if (symbol.description !== 'Piscina.kWorkerData') continue;
-    const port = (worker as Record<symbol, { port?: unknown } | undefined>)[symbol]?.port;
-    if (port instanceof MessagePort) return port;
+    const info = (worker as Record<symbol, { port?: unknown } | undefined>)[symbol];
+    if (info?.port instanceof MessagePort) return info as WorkerInfo;
   }
   return undefined;
 }

@@ -192,7 +192,7 @@ async function load(name: string): Promise<LoadedModule> {
 
 function contextOf(message: TaskMessage, index: number): TaskContext {
   const data: TaskContextData | undefined = unpackContext(message, index);
-  return new TaskContext(data?.task, data?.deps, message.l, message.g, index);
+  return new TaskContext(data?.task, data?.deps, message.l, message.g, index, message.i.length);
 }
 
 function deliver(loaded: LoadedModule, message: TaskMessage, index: number): unknown {

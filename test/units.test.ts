@@ -1,5 +1,6 @@
 // Small internals with their own contracts: the FIFO deque, the clone-path finder, the lanes.
 import { describe, expect, it } from 'vitest';
+import { payloadBytes } from '../dist/limits.js';
 import { findUncloneable } from '../dist/pool/clone.js';
 import { Lanes } from '../dist/pool/lanes.js';
 import { isSkipped } from '../dist/pool/protocol.js';
@@ -146,5 +147,36 @@ describe('lanes', () => {
       }
       lanes.release(lane);
     }
+  });
+});
+
+describe('payloadBytes', () => {
+  it('weighs strings, binary data, keys and other values; cycles once; stops past the limit', () => {
+    expect(payloadBytes('abc', 100)).toBe(3);
+    expect(payloadBytes(42, 100)).toBe(8);
+    expect(payloadBytes({ ab: 'xyz', n: 1 }, 100)).toBe(2 + 3 + 1 + 8);
+    expect(payloadBytes({ buf: new Uint8Array(1000) }, 1e6)).toBe(3 + 1000);
+    expect(payloadBytes([1, 'ab', [2]], 100)).toBe(3 + 8 + 2 + 1 + 8);
+    expect(payloadBytes(new Map([['k', 'vv']]), 100)).toBe(3);
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.self = cyclic;
+    expect(payloadBytes(cyclic, 1e6)).toBe(1 + 8 + 4);
+    // Far past the limit: it stops soon after passing it.
+    const big = Array.from({ length: 100_000 }, () => 'x'.repeat(100));
+    const weight = payloadBytes(big, 1000);
+    expect(weight).toBeGreaterThan(1000);
+    expect(weight).toBeLessThan(200_000);
+  });
+
+  it('never throws: a getter that throws, a proxy, a revoked proxy weigh what was counted', () => {
+    const revocable = Proxy.revocable({}, {});
+    revocable.revoke();
+    const throwing = {
+      get x(): number {
+        throw new Error('getter');
+      },
+    };
+    for (const value of [throwing, new Proxy({}, {}), revocable.proxy, { p: revocable.proxy }])
+      expect(typeof payloadBytes(value, 100)).toBe('number');
   });
 });

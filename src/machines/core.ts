@@ -109,6 +109,8 @@ export interface ResolvedTroupe {
   retryBackoffMs: number;
   maxRetryBackoffMs: number;
   maxQueuedSubtasks: number;
+  /** Subtasks one run's analysis may return (`E_TOO_LARGE` past it). */
+  maxSubtasksPerRun: number;
   askTimeoutMs: number;
   maxBlackboardBytes: number;
   supervision: ResolvedSupervision;

@@ -58,7 +58,12 @@ function step(self: AnyActorRef, work: () => unknown): void {
     );
 }
 
-async function analyzeStep(plan: Plan, self: unknown, input: unknown): Promise<Graph> {
+async function analyzeStep(
+  plan: Plan,
+  self: unknown,
+  input: unknown,
+  maxSubtasks: number,
+): Promise<Graph> {
   let returned: unknown;
   try {
     returned = plan.analyze.call(self, input);
@@ -88,7 +93,7 @@ async function analyzeStep(plan: Plan, self: unknown, input: unknown): Promise<G
       throw wrapThrown(error, 'E_TASK_FAILED', 'analyze() threw');
     }
   }
-  return checkGraph(subtasks);
+  return checkGraph(subtasks, maxSubtasks);
 }
 
 /** A plan's own integrate (called on the plan: its methods may use `this`). */
@@ -207,7 +212,9 @@ export const runMachine = setup({
     },
     analyze: ({ context, self }) => {
       const { plan, input } = context.entry;
-      step(self, () => analyzeStep(plan, context.entry.self, input));
+      step(self, () =>
+        analyzeStep(plan, context.entry.self, input, context.core.options.maxSubtasksPerRun),
+      );
     },
     integrate: ({ context, self }) => {
       const { plan, input } = context.entry;

@@ -69,9 +69,24 @@ export function crashError(module: string, error: unknown): TroupeError {
 }
 
 /** An item the thread reported as failed: the handler threw, the module did not load, or the probe failed. */
-export function itemError(module: string, result: Extract<ItemResult, { ok: false }>): TroupeError {
+export function itemError(
+  module: string,
+  result: Extract<ItemResult, { ok: false }>,
+  subtask?: string,
+): TroupeError {
   const remote = deserializeError(result.e);
   switch (result.code) {
+    case 'E_TOO_LARGE': {
+      // The thread measured the output (see the worker's `weighed`): its message says how much.
+      const whose = subtask === undefined ? 'the output' : `subtask "${subtask}"'s output`;
+      return new TroupeError('E_TOO_LARGE', `${module}: ${whose} ${remote.message}`, {
+        details: {
+          module,
+          ...(subtask === undefined ? {} : { subtask }),
+          ...(remote instanceof TroupeError ? remote.details : {}),
+        },
+      });
+    }
     case 'E_MODULE_LOAD':
       return remote instanceof TroupeError && remote.code === 'E_MODULE_LOAD'
         ? new TroupeError('E_MODULE_LOAD', remote.message, {

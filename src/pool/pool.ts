@@ -8,7 +8,7 @@ import { expose } from 'comlink/dist/esm/comlink.mjs';
 import { Piscina, queueOptionsSymbol } from 'piscina';
 import { deserializeError, invalidOption, serializeError, TroupeError } from '../errors.js';
 import { isInstance, readArray, readFields } from '../fields.js';
-import { DURATION, isDuration } from '../limits.js';
+import { DURATION, isDuration, payloadBytes } from '../limits.js';
 import { aheadBatch, batchSize, fairShare } from './batching.js';
 import { findUncloneable } from './clone.js';
 import { blame, cancelledError, itemError, messageOf } from './failures.js';
@@ -169,6 +169,10 @@ export class Pool {
       laneSkip: this.#lanes.skipBuffer,
       epoch: this.#meter.epoch,
       moduleLoadTimeoutMs: this.#options.moduleLoadTimeoutMs,
+      // Infinity does not cross as an Int: 0 says "no limit".
+      maxOutputBytes: Number.isFinite(this.#options.maxOutputBytes)
+        ? this.#options.maxOutputBytes
+        : 0,
       context: this.#options.context,
       idleSpinMs: this.#options.idleSpinMs,
       doomed: this.#doomed.buffer as SharedArrayBuffer,
@@ -460,6 +464,11 @@ export class Pool {
       );
     }
     if (module.broken !== undefined) return void refuse(copyError(module.broken));
+    const maxInput = this.#options.maxInputBytes;
+    if (maxInput !== Number.POSITIVE_INFINITY && kind !== 'probe') {
+      const weight = payloadBytes(input, maxInput);
+      if (weight > maxInput) return void refuse(tooLarge(name, 'input', maxInput, weight, context));
+    }
     // Tasks of this turn not yet handed out (see #pumpSoon) must not make the queue look full.
     if (this.#queue.size >= this.#options.maxQueue) this.#pump();
     if (this.#queue.size >= this.#options.maxQueue) {
@@ -840,7 +849,7 @@ export class Pool {
         this.#succeed(job, result.v);
         continue;
       }
-      const error = itemError(job.module.reg.name, result);
+      const error = itemError(job.module.reg.name, result, subtaskOf(job.context));
       if (error.code === 'E_MODULE_LOAD') this.#markBroken(job.module, error);
       this.#fail(job, error);
     }
@@ -1555,6 +1564,30 @@ function workerInfoOf(worker: object): WorkerInfo | undefined {
     if (info?.port instanceof MessagePort) return info as WorkerInfo;
   }
   return undefined;
+}
+
+/** The subtask a task is, when the runtime says so in its context (for messages that name it). */
+function subtaskOf(context: unknown): string | undefined {
+  const task = (context as { task?: { id?: unknown } } | undefined)?.task;
+  return typeof task?.id === 'string' ? task.id : undefined;
+}
+
+/** The refusal of an input (or the failure of an output) past its limit. */
+function tooLarge(
+  module: string,
+  what: 'input' | 'output',
+  limit: number,
+  weight: number,
+  context: unknown,
+): TroupeError {
+  const subtask = subtaskOf(context);
+  const whose =
+    subtask === undefined ? `${module}: the ${what}` : `${module}: subtask "${subtask}"'s ${what}`;
+  return new TroupeError(
+    'E_TOO_LARGE',
+    `${whose} weighs more than max${what === 'input' ? 'Input' : 'Output'}Bytes (${limit}): at least ${weight} bytes`,
+    { details: { module, ...(subtask === undefined ? {} : { subtask }), limit, bytes: weight } },
+  );
 }
 
 /** Adds a thread id to a set that keeps the last 1 024. */

@@ -9,6 +9,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { messageOf, serializeError, TroupeError, type WireError } from '../errors.js';
+import { payloadBytes } from '../limits.js';
 import { findUncloneable } from './clone.js';
 import { openContextChannel, releaseSignal, TaskContext } from './context.js';
 import {
@@ -210,6 +211,23 @@ function failure(error: unknown, start: number, code: ItemFailureCode): ItemResu
   return { ok: false, e: serializeError(error), ms: now() - start, code };
 }
 
+const maxOutput = boot.maxOutputBytes;
+
+/** A handler's output, unless it weighs more than the pool's `maxOutputBytes` (not sent, then). */
+function weighed(value: unknown, start: number, kind: TaskMessage['k']): ItemResult {
+  const weighable = typeof value === 'string' || (typeof value === 'object' && value !== null);
+  if (maxOutput === 0 || kind === 'probe' || !weighable)
+    return { ok: true, v: value, ms: now() - start };
+  const weight = payloadBytes(value, maxOutput);
+  if (weight <= maxOutput) return { ok: true, v: value, ms: now() - start };
+  const error = new TroupeError(
+    'E_TOO_LARGE',
+    `weighs more than maxOutputBytes (${maxOutput}): at least ${weight} bytes; nothing was sent`,
+    { details: { limit: maxOutput, bytes: weight } },
+  );
+  return { ok: false, e: serializeError(error), ms: now() - start, code: 'E_TOO_LARGE' };
+}
+
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (
     value !== null &&
@@ -245,7 +263,7 @@ function runItem(
   } catch (error) {
     return failure(error, start, code);
   }
-  if (!isThenable(out)) return { ok: true, v: out, ms: now() - start };
+  if (!isThenable(out)) return weighed(out, start, message.k);
   return new Promise<ItemResult>((resolve) => {
     const settle = (result: ItemResult): void => {
       if (current?.token !== token) return;
@@ -254,7 +272,7 @@ function runItem(
     };
     current = { token, fail: (error) => settle(failure(error, start, code)) };
     out.then(
-      (value) => settle({ ok: true, v: value, ms: now() - start }),
+      (value) => settle(weighed(value, start, message.k)),
       (error: unknown) => settle(failure(error, start, code)),
     );
   });

@@ -209,6 +209,13 @@ export const TASK_FAULTS: TaskFault[] = [
     endsThread: true,
   },
   {
+    name: 'returns something too large',
+    kind: 'tooLarge',
+    code: 'E_TOO_LARGE',
+    retried: false,
+    endsThread: false,
+  },
+  {
     name: "fails the expert's validate, which throws",
     kind: 'invalid',
     code: 'E_QUALITY',
@@ -267,8 +274,9 @@ export function troupeOptions(threads: number, extra: Partial<TroupeOptions> = {
     retryBackoffMs: 1,
     maxRetryBackoffMs: 2,
     cancelGraceMs: 50,
-    // A heap limit the `oom` fault reaches quickly.
+    // A heap limit the `oom` fault reaches quickly, an output limit `tooLarge` passes.
     resourceLimits: { maxOldGenerationSizeMb: 48, maxYoungGenerationSizeMb: 8 },
+    maxOutputBytes: 1_000_000,
     supervision: { restartBackoffMs: 1, maxRestartBackoffMs: 2 },
     experts: [expert('x', threads, 'auto')],
     ...extra,

@@ -7,8 +7,8 @@ import { manualClock, until } from '../helpers.js';
 import {
   BATCH,
   type Check,
+  cellOf,
   checkAfter,
-  expert,
   gate,
   plan,
   refusal,
@@ -16,8 +16,6 @@ import {
   type Sub,
   subtasks,
   type TaskPlace,
-  troupeOptions,
-  warm,
 } from './matrix.js';
 
 export interface Cancel {
@@ -45,19 +43,16 @@ export async function cancelCell(
   cancel: Cancel,
   place: TaskPlace,
 ): Promise<void> {
-  const inBatch = place.startsWith('batch');
-  const starts = new Starts(64);
   // Deadline cells run on a manual clock, moved on in small steps meanwhile (for retry
   // backoffs) and past the deadline to strike.
   const clock = cancel.code === 'E_TIMEOUT' ? manualClock() : undefined;
   const pump = clock === undefined ? undefined : setInterval(() => clock.advance(1), 2);
   pump?.unref();
-  const t = open(
-    troupeOptions(threads, {
-      ...(clock === undefined ? {} : { clock }),
-      ...(inBatch ? { experts: [expert('x', threads, BATCH)] } : {}),
-      ...(place === 'queue full' ? { maxQueuedSubtasks: 3 } : {}),
-    }),
+  const { t, starts, take, inBatch } = await cellOf(
+    open,
+    threads,
+    place,
+    clock === undefined ? {} : { clock },
   );
   const check: Check = {
     troupe: t,
@@ -66,13 +61,6 @@ export async function cancelCell(
     mayRerun: false,
     closed: cancel.closes,
   };
-  let slot = 0;
-  const take = (n: number) => {
-    const from = slot;
-    slot += n;
-    return from;
-  };
-  if (inBatch || place === 'taken ahead') await warm(t, starts, take(12), 12);
 
   // The target holds at its gate on attempt `at` until the cancel (or, for a graceful close,
   // until the close has begun).
@@ -183,8 +171,12 @@ export async function cancelCell(
   expect(record?.id).toBe(`c${index}`);
   if (cancel.code !== undefined) {
     expect(record?.status).toBe('cancelled');
-    // Taken ahead and cancelled before its thread got to it: it never started.
-    if (ahead) expect(starts.of(targetSlot), 'starts of the target taken ahead').toBe(0);
+    // Taken ahead and cancelled before its thread got to it: it never started. (A close cancels
+    // the holding run too, an instant before or after this one: its thread, freed, may begin
+    // the target just before its own cancel lands — with its signal aborted, checkAfter says.)
+    if (ahead && !cancel.closes)
+      expect(starts.of(targetSlot), 'starts of the target taken ahead').toBe(0);
+    else if (ahead) expect(starts.of(targetSlot)).toBeLessThanOrEqual(1);
     else expect(starts.of(targetSlot)).toBe(at);
     // It was item `index` of a batch (as its thread saw it), and the items behind it there never
     // start: they are skipped.

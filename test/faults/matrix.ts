@@ -409,6 +409,36 @@ function expected(fault: TaskFault, attempts: number, at: number): TaskExpect {
 }
 
 /**
+ * A cell's troupe for a place (a batching expert for the batch places, a bound of 3 with the
+ * queue full), its start counters, and `take(n)`: the next n slots. The batch and lookahead
+ * places warm the expert first, so that the pool batches and looks ahead.
+ */
+export async function cellOf(
+  open: (options: TroupeOptions) => Troupe,
+  threads: number,
+  place: TaskPlace,
+  extra: Partial<TroupeOptions> = {},
+) {
+  const inBatch = place.startsWith('batch');
+  const starts = new Starts(64);
+  const t = open(
+    troupeOptions(threads, {
+      ...extra,
+      ...(inBatch ? { experts: [expert('x', threads, BATCH)] } : {}),
+      ...(place === 'queue full' ? { maxQueuedSubtasks: 3 } : {}),
+    }),
+  );
+  let slot = 0;
+  const take = (n: number) => {
+    const from = slot;
+    slot += n;
+    return from;
+  };
+  if (inBatch || place === 'taken ahead') await warm(t, starts, take(12), 12);
+  return { t, starts, take, inBatch };
+}
+
+/**
  * One task-fault cell: builds the place, runs it, and asserts the target's record, the run's
  * outcome, where the fault struck (batch, lookahead) and the invariants of `checkAfter`.
  */
@@ -418,14 +448,7 @@ export async function taskCell(
   fault: TaskFault,
   place: TaskPlace,
 ): Promise<void> {
-  const inBatch = place.startsWith('batch');
-  const starts = new Starts(64);
-  const t = open(
-    troupeOptions(threads, {
-      ...(inBatch ? { experts: [expert('x', threads, BATCH)] } : {}),
-      ...(place === 'queue full' ? { maxQueuedSubtasks: 3 } : {}),
-    }),
-  );
+  const { t, starts, take, inBatch } = await cellOf(open, threads, place);
   const check: Check = { troupe: t, starts, outcomes: [], mayRerun: fault.endsThread };
   const target = (extra: Partial<Sub>, attempts: number, plainAt: number[], at: number) => ({
     attempts,
@@ -433,16 +456,6 @@ export async function taskCell(
     ...extra,
     input: { fault: fault.kind, at: [at], plainAt, ...extra.input },
   });
-  let slot = 0;
-  const take = (n: number) => {
-    const from = slot;
-    slot += n;
-    return from;
-  };
-
-  // Warm the expert first where the place needs the pool to batch or look ahead.
-  if (inBatch || place === 'taken ahead') await warm(t, starts, take(12), 12);
-
   let attempts = 2;
   let plainAt: number[] = [];
   let at = 1;

@@ -81,8 +81,8 @@ export interface TroupeErrorJSON {
 /** True when `error` is a {@link TroupeError}, with the given code if one is passed. Never throws. */
 export function isTroupeError(error: unknown, code?: ErrorCode): error is TroupeError {
   // `instanceof` runs a proxy's getPrototypeOf trap (a revoked one throws): no proxy is ours.
-  if (types.isProxy(error) || !(error instanceof TroupeError)) return false;
-  return code === undefined || error.code === code;
+  if (types.isProxy(error) || !instanceOf(error, TroupeError)) return false;
+  return code === undefined || (error as TroupeError).code === code;
 }
 
 /** A thrown value as JSON-safe data: never throws, and stops at a depth (causes may cycle). */
@@ -113,7 +113,16 @@ function errorToJSON(error: unknown, depth = 0): unknown {
 
 /** An Error (not a proxy of one: testing a proxy runs its traps). Never throws. */
 function isError(value: unknown): value is Error {
-  return !types.isProxy(value) && value instanceof Error;
+  return !types.isProxy(value) && instanceOf(value, Error);
+}
+
+/** `value instanceof type`, false where that throws: a proxy up the prototype chain may. */
+function instanceOf(value: unknown, type: abstract new (...args: never[]) => unknown): boolean {
+  try {
+    return value instanceof type;
+  } catch {
+    return false;
+  }
 }
 
 /** `value[key]`, or undefined when reading it throws (a getter, a proxy's trap). */
@@ -173,6 +182,23 @@ export function wrapThrown(
   if (details !== undefined) options.details = details;
   return new TroupeError(code, `${what}: ${messageOf(thrown)}`, options);
 }
+
+/**
+ * Calls an observer of the caller's (`onEvent`, `onProgress`, `onMessageFailed`, `inspect`,
+ * `onStrayError`) with `arg`: what it throws is ignored, and so is the rejection of a promise it
+ * returns (an async logger that fails would otherwise be an unhandled rejection, which ends a
+ * Node process). A logger failing is never the run's failure.
+ */
+export function notify<A>(observer: (arg: A) => unknown, arg: A): void {
+  try {
+    const returned = observer(arg);
+    if (types.isPromise(returned)) Promise.prototype.then.call(returned, undefined, ignore);
+  } catch {
+    // the caller's observer failing is not troupe's failure
+  }
+}
+
+function ignore(): void {}
 
 /**
  * Describes a received value for an error message: its type and a short rendering. Never
@@ -276,7 +302,12 @@ export function serializeError(error: unknown, depth = 0): WireError {
 export function deserializeError(wire: WireError): Error {
   const cause = wire.cause === undefined ? undefined : deserializeError(wire.cause);
   let error: Error;
-  if (wire.name === 'TroupeError' && wire.code !== undefined && wire.code in ERROR_CODES) {
+  // Own codes only: a code "toString" or "__proto__" is in the catalogue's prototype, not in it.
+  if (
+    wire.name === 'TroupeError' &&
+    typeof wire.code === 'string' &&
+    Object.hasOwn(ERROR_CODES, wire.code)
+  ) {
     const options: TroupeErrorOptions = {};
     if (cause !== undefined) options.cause = cause;
     if (wire.details !== undefined) options.details = wire.details;

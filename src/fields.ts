@@ -71,9 +71,11 @@ export function readEntries(
 }
 
 /**
- * Reads an array's items once each, holes as `undefined` (with their index in `holes`): a
- * sparse array, an array-like proxy whose traps throw, or a getter on an index is answered with
- * an error naming the field, not a TypeError from deep inside.
+ * Reads an array's items once each, up to its first hole, which reads as `undefined` and ends
+ * the reading (its index in `holes`: every caller refuses a hole, and reading on through a
+ * sparse array of length 2³² − 1 would take the process's memory). An array-like proxy whose
+ * traps throw, or a getter on an index, is answered with an error naming the field, not a
+ * TypeError from deep inside.
  */
 export function readArray(
   value: unknown,
@@ -100,7 +102,12 @@ export function readArray(
     const length = array.length;
     items = new Array(length);
     for (let index = 0; index < length; index++) {
-      if (!(index in array)) holes.push(index);
+      if (!(index in array)) {
+        holes.push(index);
+        items.length = index + 1;
+        items[index] = undefined;
+        break;
+      }
       items[index] = array[index];
     }
   } catch (error) {
@@ -194,13 +201,18 @@ function unreadable(
 
 /**
  * `value instanceof type`, never running a proxy's traps (a revoked proxy would throw): a proxy
- * of a URL or an AbortSignal is not one.
+ * of a URL or an AbortSignal is not one, nor is an object with a proxy up its prototype chain.
  */
 export function isInstance<T>(
   value: unknown,
   type: abstract new (...args: never[]) => T,
 ): value is T {
-  return !types.isProxy(value) && value instanceof type;
+  if (types.isProxy(value)) return false;
+  try {
+    return value instanceof type;
+  } catch {
+    return false;
+  }
 }
 
 /**

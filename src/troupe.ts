@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import { type Actor, createActor } from 'xstate';
 import { resolveExpert } from './actors/experts.js';
 import { SUPERVISION_DEFAULTS } from './actors/supervision.js';
-import { invalidOption, messageOf, TroupeError, wrapThrown } from './errors.js';
+import { invalidOption, messageOf, notify, TroupeError, wrapThrown } from './errors.js';
 import { type Fields, isInstance, readArray, readFields } from './fields.js';
 import {
   DEFAULT_PAYLOAD_BYTES,
@@ -332,13 +332,7 @@ export function createTroupe(options: TroupeOptions): Troupe {
     ...(inspect === undefined
       ? {}
       : {
-          inspect: ((event: unknown) => {
-            try {
-              inspect(event);
-            } catch {
-              // the caller's inspector failing is not the troupe's failure
-            }
-          }) as never,
+          inspect: ((event: unknown) => notify(inspect, event)) as never,
         }),
     ...(o.clock === undefined
       ? {}

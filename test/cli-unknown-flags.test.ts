@@ -50,6 +50,29 @@ describe('unknown flags are refused with a suggestion', () => {
     });
   }
 
+  it('a flag named like a key of Object.prototype is unknown like any other', async () => {
+    for (const [args, message] of [
+      [['validate', auditPlan, '--constructor'], 'troupe validate: unknown option --constructor\n'],
+      [['info', '--toString'], 'troupe info: unknown option --toString\n'],
+      [['run', auditPlan, '--hasOwnProperty=1'], 'troupe run: unknown option --hasOwnProperty\n'],
+      [['--__proto__'], 'troupe: unknown option --__proto__\n'],
+    ] as const) {
+      const { code, stderr } = await troupeHere([...args]);
+      expect(code, args.join(' ')).toBe(2);
+      expect(stderr.startsWith(message), stderr).toBe(true);
+    }
+  });
+
+  it('a bench scope named like a key of Object.prototype is refused before anything runs', async () => {
+    for (const scope of ['constructor', '__proto__', 'toString']) {
+      const { code, stderr } = await troupeHere(['bench', '--scope', scope]);
+      expect(code).toBe(2);
+      expect(stderr).toMatch(
+        new RegExp(`^troupe bench: --scope: expected one of .*; got "${scope}"`),
+      );
+    }
+  });
+
   it('a flag without its value, or a value for a flag that takes none, names the flag', async () => {
     expect((await troupeHere(['run', auditPlan, '--input'])).stderr).toMatch(
       /^troupe run: --input: expected a value, got nothing/,

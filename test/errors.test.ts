@@ -93,11 +93,31 @@ describe('crossing the thread boundary', () => {
     expect(() => structuredClone(serializeError(a))).not.toThrow();
   });
 
+  it("a wire whose code is a key of the catalogue's prototype is a plain Error, not a TroupeError", () => {
+    for (const code of ['__proto__', 'toString', 'constructor', 'hasOwnProperty']) {
+      const rebuilt = deserializeError({ name: 'TroupeError', message: 'from a thread', code });
+      expect(isTroupeError(rebuilt), code).toBe(false);
+      expect((rebuilt as { code?: string }).code).toBe(code);
+    }
+  });
+
   it('details that cannot be cloned are dropped, the error is kept', () => {
     const error = new TroupeError('E_INTERNAL', 'x', { details: { fn: () => 1 } });
     const wire = serializeError(error);
     expect(wire).toMatchObject({ code: 'E_INTERNAL', message: 'x' });
     expect(wire.details).toBeUndefined();
+  });
+});
+
+describe('an object with a proxy up its prototype chain', () => {
+  it('is no TroupeError, and describing or serializing it does not throw', () => {
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    const value = Object.create(proxy) as object;
+    expect(isTroupeError(value)).toBe(false);
+    expect(isTroupeError(value, 'E_TIMEOUT')).toBe(false);
+    expect(serializeError(value).message).toMatch(/^non-error value thrown: /);
+    expect(typeof describeValue(value)).toBe('string');
   });
 });
 

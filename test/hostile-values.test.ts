@@ -4,7 +4,7 @@
 // crash, a hang, an untyped throw or a lost subtask.
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPool, createTroupe, defineExpert, isTroupeError } from '../dist/index.js';
-import { closeAll, fixture, settle, testPool } from './helpers.js';
+import { closeAll, fixture, settle, testPool, until } from './helpers.js';
 import { closeTroupes, openTroupe } from './runtime-helpers.js';
 
 afterEach(async () => {
@@ -465,6 +465,129 @@ describe('hostile values at the public entries', () => {
         'E_INVALID_OPTION',
         /^run\(options\)\.context/,
       );
+    }
+  });
+});
+
+describe('values the fuzz tests found', () => {
+  const sparseHuge = () => {
+    const array: unknown[] = [];
+    array.length = 2 ** 32 - 1;
+    return array;
+  };
+
+  it('a sparse array of length 2³² − 1 is refused at its first hole, not read through', async () => {
+    const started = Date.now();
+    expect(() => createTroupe({ experts: sparseHuge() as never })).toThrow(
+      /^options\.experts\[0\]: expected an expert definition/,
+    );
+    const t = team();
+    for (const subtasks of [sparseHuge(), [{ id: 'a', needs: 's', after: sparseHuge() }]]) {
+      const outcome = await t.run({ analyze: () => subtasks as never }, null);
+      expect(outcome.status).toBe('failed');
+      if (outcome.status === 'failed')
+        typed(outcome.error, 'E_INVALID_GRAPH', /a hole in the array/);
+    }
+    const pool = testPool();
+    typed(
+      await failure(pool.run('behave', { op: 'echo' }, { transfer: sparseHuge() as never })),
+      'E_INVALID_OPTION',
+      /^run\(options\)\.transfer/,
+    );
+    // An input that cannot be cloned is searched for its culprit: past the holes, not through.
+    typed(
+      await failure(pool.run('behave', { op: 'echo', value: { list: sparseHuge(), f: () => 1 } })),
+      'E_NOT_CLONEABLE',
+      /input\.value\.f cannot be sent to a worker thread: it is a function/,
+    );
+    for (const requires of [sparseHuge(), revoked(), throwing(), ['probe', 1]]) {
+      typed(
+        await failure(pool.probe('behave', { requires: requires as never })),
+        'E_INVALID_OPTION',
+        /^probe\(options\)\.requires: expected an array of export names/,
+      );
+    }
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('an object with a revoked proxy up its prototype chain is no URL, signal or module', async () => {
+    const proxied = () => Object.create(revoked()) as never;
+    expect(() => createPool({ threads: 1, modules: { m: proxied() } })).toThrow(
+      /^options\.modules\.m\.url: its value cannot be read/,
+    );
+    expect(() => defineExpert({ name: 'x', skills: { s: 1 }, module: proxied() })).toThrow(
+      /^expert "x"\.module: expected a file: URL/,
+    );
+    const t = team();
+    typed(
+      await failure(t.run(one(1), null, { signal: proxied() })),
+      'E_INVALID_OPTION',
+      /^run\(options\)\.signal: expected an AbortSignal/,
+    );
+  });
+
+  it('observers that return a rejected promise are ignored as those that throw are', async () => {
+    const unhandled: unknown[] = [];
+    const record = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', record);
+    try {
+      const rejects = async () => {
+        throw new Error('an async observer failed');
+      };
+      const t = openTroupe({
+        threads: 1,
+        experts: [
+          defineExpert({ name: 'talker', skills: { t: 1 }, module: fixture('talker') }),
+          defineExpert({
+            name: 'heavy',
+            skills: { h: 1 },
+            module: fixture('talker'),
+            messages: 'heavy',
+          }),
+        ],
+        inspect: rejects,
+        onMessageFailed: rejects,
+      });
+      const outcome = await t.run(
+        {
+          analyze: () => [
+            { id: 'p', needs: 't', input: { op: 'progress', steps: [0.5, 1] } },
+            {
+              id: 's',
+              needs: 't',
+              input: { op: 'send', to: 'heavy', count: 1, msg: { op: 'throw' } },
+            },
+          ],
+        },
+        null,
+        { onEvent: rejects, onProgress: rejects },
+      );
+      expect(outcome.status).toBe('done');
+      const pool = testPool({ onStrayError: rejects });
+      expect(
+        await pool.run(
+          'behave',
+          { op: 'throwLater', ms: 1 },
+          { onRunTime: rejects, onFreed: rejects },
+        ),
+      ).toBe('returned');
+      // A task refused at the door frees at once: its onFreed too may throw or reject.
+      const thrower = () => {
+        throw new Error('onFreed threw');
+      };
+      for (const onFreed of [rejects, thrower])
+        typed(
+          await failure(pool.run('nope', 1, { onFreed })),
+          'E_INVALID_OPTION',
+          /^module: expected one of the registered modules/,
+        );
+      // The next task yields to the event loop, so the leftover timer fires while it runs.
+      await pool.run('behave', { op: 'sleep', ms: 30 });
+      await until(() => pool.stats().strayErrors === 1);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', record);
     }
   });
 });

@@ -57,6 +57,38 @@ describe('inputDefaults', () => {
     });
   });
 
+  it('an input field "__proto__" stays a field when merged over the defaults; "$input" reads own fields only', async () => {
+    const plan = {
+      ...tinyPlan({
+        stages: [{ name: 'one', needs: 'math', input: { tag: '$input.options.tag' } }],
+      }),
+      inputDefaults: { options: { tag: 'default' } },
+    };
+    const compiled = await loadPlan(planFolder(root, plan).file);
+    const input = JSON.parse('{ "__proto__": { "polluted": "yes" }, "options": { "tag": "t" } }');
+    const resolved = compiled.resolveInput(input) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(resolved)).toBe(Object.prototype);
+    expect(Object.hasOwn(resolved, '__proto__')).toBe(true);
+    expect(resolved.polluted).toBeUndefined();
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    const [subtask] = await compiled.plan.analyze(input);
+    expect(subtask?.input).toEqual({ tag: 't' });
+    // An inherited property is not a field of the input.
+    const inherited = await loadPlan(
+      planFolder(root, {
+        ...tinyPlan({
+          stages: [{ name: 'one', needs: 'math', input: { x: '$input.constructor' } }],
+        }),
+      }).file,
+    );
+    await expect(inherited.plan.analyze({})).rejects.toMatchObject({
+      code: 'E_PLAN_INVALID',
+      message: expect.stringMatching(
+        /"\$input\.constructor": the run's input has no field "constructor"/,
+      ),
+    });
+  });
+
   it('must be an object', async () => {
     const { file } = planFolder(root, { ...tinyPlan(), inputDefaults: ['dir'] });
     await expect(loadPlan(file)).rejects.toMatchObject({

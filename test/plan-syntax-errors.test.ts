@@ -48,6 +48,56 @@ describe('malformed plan files', () => {
     );
   });
 
+  it('a plan nested more than 256 levels deep is refused, YAML before it is composed', async () => {
+    // Composing YAML this deep overflows the stack, and on Node 20 doing so twice in a process
+    // can crash it (V8 fails to compile a regular expression there) instead of throwing.
+    const dashes = planFolder(root, `${'- '.repeat(2_000)}x`, 'plan.yaml');
+    for (let i = 0; i < 3; i++)
+      expect(await message(dashes.file)).toBe(
+        `${dashes.file}:1:513: nested more than 256 levels deep (the most a plan file may)`,
+      );
+    const flow = planFolder(root, `${'['.repeat(2_000)}${']'.repeat(2_000)}`, 'plan.yml');
+    expect(await message(flow.file)).toMatch(/:1:257: nested more than 256 levels deep/);
+    const json = planFolder(root, {
+      ...tinyPlan(),
+      inputDefaults: JSON.parse(`${'{"a":'.repeat(1_000)}1${'}'.repeat(1_000)}`),
+    });
+    expect(await message(json.file)).toBe(
+      `${json.file}: nested more than 256 levels deep (the most a plan file may)`,
+    );
+  });
+
+  it('data the schema library throws on is E_PLAN_INVALID too', async () => {
+    // zod 4 runs a length check on `{ "length": {} }`, and converting {} to a number throws.
+    const { file } = planFolder(root, { ...tinyPlan(), name: { length: { toString: {} } } });
+    expect(await message(file)).toMatch(/: the plan cannot be checked against the schema: /);
+  });
+
+  it('loadPlan refuses a file that is not a string, and options it does not know', async () => {
+    const { file } = planFolder(root, tinyPlan());
+    for (const [args, text] of [
+      [
+        [Symbol('x')],
+        /^loadPlan\(file\): expected the path of a plan file \(a string\), got a symbol/,
+      ],
+      [
+        [file, { allowOutisde: true }],
+        /^loadPlan\(options\)\.allowOutisde: unknown key; did you mean "allowOutside"\?/,
+      ],
+      [
+        [file, { allowOutside: 'yes' }],
+        /^loadPlan\(options\)\.allowOutside: expected a boolean, got "yes"/,
+      ],
+    ] as const) {
+      await expect(
+        (loadPlan as (...a: unknown[]) => Promise<unknown>)(...args),
+      ).rejects.toMatchObject({
+        code: 'E_INVALID_OPTION',
+        message: expect.stringMatching(text),
+      });
+    }
+  });
+
   it('JSON that starts with a byte-order mark loads', async () => {
     const { file } = planFolder(root, `\uFEFF${JSON.stringify(tinyPlan())}`);
     await expect(loadPlan(file)).resolves.toMatchObject({ name: 'tiny' });

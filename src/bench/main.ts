@@ -87,7 +87,7 @@ export async function runBench(argv: string[], io: CommandIO): Promise<number> {
       (values.scope as string | undefined) ?? (values.suite === undefined ? 'all' : 'user');
     scopes = scope === 'all' ? ALL : scope.split(',').map((s) => s.trim());
     for (const s of scopes) {
-      if (!(s in SUITES))
+      if (!Object.hasOwn(SUITES, s))
         throw new UsageError(
           `--scope: expected one of ${Object.keys(SUITES).join(', ')}, all; got "${s}"`,
         );

@@ -55,7 +55,8 @@ export function parseFlags(argv: string[], flags: Flags): ParsedFlags {
   });
   for (const token of tokens) {
     if (token.kind !== 'option') continue;
-    const flag = options[token.name];
+    // Own keys only: `--constructor` is no flag, whatever Object.prototype holds.
+    const flag = Object.hasOwn(options, token.name) ? options[token.name] : undefined;
     if (flag === undefined)
       throw new UsageError(unknownFlag(token.rawName, argv[token.index], options));
     if (flag.type === 'string') {

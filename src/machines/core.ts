@@ -13,7 +13,7 @@ import {
   RETRYABLE,
   type ResolvedSupervision,
 } from '../actors/supervision.js';
-import { TroupeError } from '../errors.js';
+import { notify, TroupeError } from '../errors.js';
 import { runMetrics } from '../metrics/run-metrics.js';
 import type { Pool } from '../pool/pool.js';
 import type {
@@ -324,12 +324,7 @@ export class Core {
   /** Sends a run event to the caller's `onEvent`; a throwing listener never hurts the run. */
   emit(runId: string, event: RunEvent): void {
     const onEvent = this.runs.get(runId)?.options.onEvent;
-    if (onEvent === undefined) return;
-    try {
-      onEvent(event);
-    } catch {
-      // The caller's logger failing is not the run's failure.
-    }
+    if (onEvent !== undefined) notify(onEvent, event);
   }
 
   /** Emits to every active run (expert restarts concern them all). */

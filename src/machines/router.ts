@@ -16,7 +16,7 @@
  *   by asks that can never be answered (they wait for a thread), those asks fail
  *   `E_ASK_DEADLOCK` at once instead of at their timeout.
  */
-import { describe, invalidOption, TroupeError, wrapThrown } from '../errors.js';
+import { describe, invalidOption, notify, TroupeError, wrapThrown } from '../errors.js';
 import { readFields } from '../fields.js';
 import { isPositiveDuration, POSITIVE_DURATION } from '../limits.js';
 import type { ContextOp } from '../pool/protocol.js';
@@ -512,12 +512,7 @@ export class Router {
     if (runId !== undefined)
       this.#core.emit(runId, { type: 'message.failed', runId, from, to, error });
     const onMessageFailed = this.#core.onMessageFailed;
-    if (onMessageFailed === undefined) return;
-    try {
-      onMessageFailed({ from, to, runId, error });
-    } catch {
-      // The caller's logger failing must not break routing.
-    }
+    if (onMessageFailed !== undefined) notify(onMessageFailed, { from, to, runId, error });
   }
 
   #answer(ask: Ask, value: unknown): void {
@@ -589,19 +584,15 @@ export class Router {
     });
     const onProgress = entry.options.onProgress;
     if (onProgress === undefined) return;
-    try {
-      onProgress({
-        runId: from.runId,
-        id,
-        fraction,
-        note,
-        done: ledger.terminal,
-        total: ledger.size,
-        overall,
-      });
-    } catch {
-      // The caller's progress display failing is not the run's failure.
-    }
+    notify(onProgress, {
+      runId: from.runId,
+      id,
+      fraction,
+      note,
+      done: ledger.terminal,
+      total: ledger.size,
+      overall,
+    });
   }
 
   #board(from: Frame, op: string): RunEntry {

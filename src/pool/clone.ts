@@ -68,11 +68,14 @@ type Child = [path: string, value: unknown];
 function childrenOf(value: object, path: string): Child[] | string {
   const children: Child[] = [];
   if (Array.isArray(value)) {
-    for (let index = 0; index < value.length; index++) {
+    // Its own keys, not every index up to its length: a hole clones, and a sparse array of
+    // length 2³² − 1 has few keys but would take the memory of the process to walk.
+    for (const key of Object.keys(value)) {
+      const at = /^\d+$/.test(key) ? `${path}[${key}]` : keyPath(path, key);
       try {
-        children.push([`${path}[${index}]`, value[index]]);
+        children.push([at, (value as unknown as Record<string, unknown>)[key]]);
       } catch (error) {
-        return `${path}[${index}]\u0000a getter that throws (${messageOf(error)})`;
+        return `${at}\u0000a getter that throws (${messageOf(error)})`;
       }
     }
     return children;

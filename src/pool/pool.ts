@@ -6,7 +6,7 @@
 import { MessagePort } from 'node:worker_threads';
 import { expose } from 'comlink/dist/esm/comlink.mjs';
 import { Piscina, queueOptionsSymbol } from 'piscina';
-import { deserializeError, invalidOption, serializeError, TroupeError } from '../errors.js';
+import { deserializeError, invalidOption, notify, serializeError, TroupeError } from '../errors.js';
 import { isInstance, readArray, readFields } from '../fields.js';
 import { DURATION, isDuration, payloadBytes } from '../limits.js';
 import { aheadBatch, batchSize, fairShare } from './batching.js';
@@ -292,25 +292,24 @@ export class Pool {
     } = {},
   ): Promise<unknown> {
     let fields: { requires?: unknown; signal?: unknown; timeoutMs?: unknown };
+    let requires: string[] | undefined;
+    const expected = 'an array of export names';
     try {
       fields = readFields(options, 'probe(options)', ['signal', 'timeoutMs', 'requires']);
+      if (fields.requires !== undefined) {
+        const { items, holes } = readArray(fields.requires, 'probe(options).requires', expected);
+        if (holes.length > 0 || !items.every((each) => typeof each === 'string'))
+          throw invalidOption('probe(options).requires', expected, fields.requires);
+        requires = items as string[];
+      }
     } catch (error) {
       return Promise.reject(error);
     }
-    const { requires, ...rest } = fields;
-    if (
-      requires !== undefined &&
-      !(Array.isArray(requires) && requires.every((each) => typeof each === 'string'))
-    )
-      return Promise.reject(
-        invalidOption('probe(options).requires', 'an array of export names', requires),
-      );
-    return this.#submit(
-      'probe',
-      name,
-      requires === undefined ? undefined : { requires },
-      rest as PoolRunOptions,
-    );
+    const { signal, timeoutMs } = fields;
+    return this.#submit('probe', name, requires === undefined ? undefined : { requires }, {
+      signal,
+      timeoutMs,
+    } as PoolRunOptions);
   }
 
   /** Resolves when no task is queued or running (at once if none is). */
@@ -418,7 +417,7 @@ export class Pool {
         : undefined;
     // Refused before admission: no thread ever runs it.
     const refuse = (error: TroupeError): void => {
-      if (onFreed !== undefined) queueMicrotask(onFreed);
+      if (onFreed !== undefined) queueMicrotask(() => notify(onFreed, undefined));
       queueMicrotask(() => this.#callSettled(settled, error, undefined, 0, options?.origin));
     };
     if (this.#closed)
@@ -1032,13 +1031,8 @@ export class Pool {
 
   #settle(job: Job): void {
     job.settled = true;
-    if (job.onRunTime !== undefined) {
-      try {
-        job.onRunTime(job.runMs);
-      } catch {
-        // An observer that throws must not keep the task from settling.
-      }
-    }
+    // An observer that fails must not keep the task from settling.
+    if (job.onRunTime !== undefined) notify(job.onRunTime, job.runMs);
     if (job.handoff !== undefined) this.#running--;
     else this.#freed(job);
     if (job.signal !== undefined) this.#unwatch(job.signal, job);
@@ -1048,11 +1042,7 @@ export class Pool {
     const onFreed = job.onFreed;
     if (onFreed === undefined) return;
     job.onFreed = undefined;
-    try {
-      onFreed();
-    } catch {
-      // An observer that throws must not break the pool.
-    }
+    notify(onFreed, undefined);
   }
 
   #afterSettle(): void {
@@ -1467,11 +1457,8 @@ export class Pool {
       `${what} (charged to no task): ${messageOf(error)}`,
       { cause: error },
     );
-    try {
-      this.#options.onStrayError?.(stray);
-    } catch {
-      // A throwing observer must not break the pool.
-    }
+    const onStrayError = this.#options.onStrayError;
+    if (onStrayError !== undefined) notify(onStrayError, stray);
   }
 
   #liveThreadIds(): number[] {

@@ -8,11 +8,11 @@ import { createRequire } from 'node:module';
 import { dirname, extname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { glob } from 'tinyglobby';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, Parser as YamlParser } from 'yaml';
 import type { z } from 'zod';
 import { checkGraph } from '../actors/graph.js';
-import { describe, isTroupeError, TroupeError } from '../errors.js';
-import { setOwn } from '../fields.js';
+import { describe, invalidOption, isTroupeError, messageOf, TroupeError } from '../errors.js';
+import { readFields, setOwn } from '../fields.js';
 import type {
   Contribution,
   ExpertDefinition,
@@ -21,7 +21,7 @@ import type {
   Subtask,
   TroupeOptions,
 } from '../types.js';
-import { parseJson } from './json.js';
+import { lineAndColumn, parseJson } from './json.js';
 import { type ExpertEntry, type PlanFile, PlanFileSchema, type StageEntry } from './schema.js';
 
 export interface LoadOptions {
@@ -124,6 +124,34 @@ function malformed(file: string, kind: string, line: number, column: number, mes
   );
 }
 
+/**
+ * How deep a plan file may nest objects and lists: far past any plan. It keeps the YAML library,
+ * which composes a document recursively, away from the end of the stack, where Node 20 can crash
+ * the process instead of throwing (V8 fails to compile a regular expression there), and keeps the
+ * plan's own recursive steps (merging inputDefaults, a stage's input) within the stack too.
+ */
+const MAX_NESTING = 256;
+
+/**
+ * The first node of a tree nested more than {@link MAX_NESTING} levels of `isLevel` deep, or
+ * undefined. Iterative, each object once (a YAML alias may share one).
+ */
+function tooDeep(root: unknown, isLevel: (node: object) => boolean): object | undefined {
+  const seen = new Set<object>();
+  const stack: [unknown, number][] = [[root, 0]];
+  while (stack.length > 0) {
+    const [node, above] = stack.pop() as [unknown, number];
+    if (node === null || typeof node !== 'object' || seen.has(node)) continue;
+    seen.add(node);
+    const depth = isLevel(node) ? above + 1 : above;
+    if (depth > MAX_NESTING) return node;
+    for (const child of Object.values(node)) stack.push([child, depth]);
+  }
+  return undefined;
+}
+
+const nestedTooDeep = `nested more than ${MAX_NESTING} levels deep (the most a plan file may)`;
+
 async function readPlanFile(file: string): Promise<unknown> {
   let text: string;
   try {
@@ -134,14 +162,33 @@ async function readPlanFile(file: string): Promise<unknown> {
   const ext = extname(file).toLowerCase();
   if (ext === '.json') {
     const parsed = parseJson(text);
-    if (parsed.ok) return parsed.value;
-    const { line, column, message } = parsed.error;
-    throw malformed(file, 'JSON', line, column, message);
+    if (!parsed.ok) {
+      const { line, column, message } = parsed.error;
+      throw malformed(file, 'JSON', line, column, message);
+    }
+    if (tooDeep(parsed.value, () => true) !== undefined) throw invalid(file, '', nestedTooDeep);
+    return parsed.value;
   }
   if (ext === '.yaml' || ext === '.yml') {
+    // Its syntax tree first (built without recursion): collections past the bound are refused
+    // before the document is composed.
+    const deep = tooDeep([...new YamlParser().parse(text)], (node) =>
+      ['block-map', 'block-seq', 'flow-collection'].includes(
+        (node as { type?: string }).type ?? '',
+      ),
+    ) as { offset?: number } | undefined;
+    if (deep !== undefined) {
+      const { line, column } = lineAndColumn(text, deep.offset ?? 0);
+      throw new TroupeError('E_PLAN_INVALID', `${file}:${line}:${column}: ${nestedTooDeep}`, {
+        details: { file, line, column },
+      });
+    }
     try {
-      return parseYaml(text, { prettyErrors: true });
+      const value: unknown = parseYaml(text, { prettyErrors: true });
+      if (tooDeep(value, () => true) !== undefined) throw invalid(file, '', nestedTooDeep);
+      return value;
     } catch (error) {
+      if (isTroupeError(error)) throw error;
       const at = (error as { linePos?: { line: number; col: number }[] }).linePos?.[0];
       // Its message ends in "at line L, column C:" and a snippet: the position goes first instead.
       const message = ((error as Error).message.split('\n')[0] as string).replace(
@@ -244,11 +291,25 @@ async function loadExport(
   return value as (...args: never[]) => unknown;
 }
 
-/** Reads, checks and compiles a plan file. Every problem is `E_PLAN_INVALID` or `E_OUTSIDE_PLAN`. */
+/**
+ * Reads, checks and compiles a plan file. Every problem of the file is `E_PLAN_INVALID` or
+ * `E_OUTSIDE_PLAN`; a file argument that is not a string, or bad options, `E_INVALID_OPTION`.
+ */
 export async function loadPlan(fileArg: string, options: LoadOptions = {}): Promise<CompiledPlan> {
+  if (typeof fileArg !== 'string')
+    throw invalidOption('loadPlan(file)', 'the path of a plan file (a string)', fileArg);
+  const given = readFields(options, 'loadPlan(options)', ['allowOutside']);
+  if (given.allowOutside !== undefined && typeof given.allowOutside !== 'boolean')
+    throw invalidOption('loadPlan(options).allowOutside', 'a boolean', given.allowOutside);
   const file = resolve(fileArg);
   const raw = await readPlanFile(file);
-  const parsed = PlanFileSchema.safeParse(raw);
+  let parsed: ReturnType<typeof PlanFileSchema.safeParse>;
+  try {
+    parsed = PlanFileSchema.safeParse(raw);
+  } catch (error) {
+    // zod 4 can throw on data it does not expect (a length check on `{ "length": {} }`).
+    throw invalid(file, '', `the plan cannot be checked against the schema: ${messageOf(error)}`);
+  }
   if (!parsed.success) {
     const lines = describeIssues(raw, parsed.error.issues);
     throw new TroupeError('E_PLAN_INVALID', `${file}: ${lines.join('; ')}`, {
@@ -258,7 +319,7 @@ export async function loadPlan(fileArg: string, options: LoadOptions = {}): Prom
   const spec = parsed.data;
   const dir = dirname(file);
   const realDir = await realpath(dir);
-  const allowOutside = options.allowOutside === true;
+  const allowOutside = given.allowOutside === true;
   const mod = (value: string, field: string) =>
     resolveModule(file, dir, realDir, value, field, allowOutside);
 
@@ -474,11 +535,15 @@ interface FanOutLimits {
   allowOutside: boolean;
 }
 
-/** A dotted path into the run's input: `"a.b"`, or `"."` for the input itself. */
+/**
+ * A dotted path into the run's input: `"a.b"`, or `"."` for the input itself. Own fields only:
+ * `"$input.constructor"` is a field the input lacks, not the Object function.
+ */
 function inputAt(input: unknown, path: string): unknown {
   if (path === '.') return input;
   let value = input;
-  for (const key of path.split('.')) value = isPlainObject(value) ? value[key] : undefined;
+  for (const key of path.split('.'))
+    value = isPlainObject(value) && Object.hasOwn(value, key) ? value[key] : undefined;
   return value;
 }
 
@@ -497,8 +562,9 @@ function merged(
 ): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(over)) {
-    const under = out[key];
-    out[key] = isPlainObject(under) && isPlainObject(value) ? merged(under, value) : value;
+    // Own fields, "__proto__" too: the input's field, never the merged object's prototype.
+    const under = Object.hasOwn(out, key) ? out[key] : undefined;
+    setOwn(out, key, isPlainObject(under) && isPlainObject(value) ? merged(under, value) : value);
   }
   return out;
 }

@@ -1,0 +1,93 @@
+// The soak's expert: runs on a worker thread. Each subtask does ~1–2 ms of CPU (an xorshift
+// loop whose length its input gives) and counts its start in shared memory, so that the soak
+// checks what the threads did, not only what the records say. Its input says which fault, if
+// any, it injects on which attempts.
+import { threadId } from 'node:worker_threads';
+
+// The shared layout, read the same way by soak.mjs (see `layout` there).
+export const HEADER = 4; // [0]: thread incarnations so far; the rest reserved
+export const MAX_INCARNATIONS = 1 << 16;
+// Two tables of MAX_INCARNATIONS ints follow the header: KILLED[k] = 1: incarnation k was about
+// to die of an injected fault; BUSY[k] = slot + 1 while incarnation k runs a subtask. A thread
+// that dies mid-subtask (an injected fault, or terminated by the pool) never clears BUSY, so
+// once the troupe is closed BUSY tells every thread that died from the ones that were idle.
+export const KILLED = HEADER;
+export const BUSY = HEADER + MAX_INCARNATIONS;
+export const SLOTS = HEADER + 2 * MAX_INCARNATIONS;
+export const SLOT = 8; // ints per subtask
+export const STARTS = 0; // starts of its handler, on any thread
+export const SETTLED = 1; // set by the main thread once its run's outcome has resolved
+export const VIOLATIONS = 2; // starts that found SETTLED set and ctx.signal not aborted
+export const LATE_ABORTED = 3; // starts that found SETTLED set and ctx.signal aborted
+export const INCARNATIONS = 4; // the incarnations (+1) of its first four starts
+export const TRACKED_STARTS = 4;
+
+// This thread's incarnation: every new thread loads this module afresh, so a module-level
+// counter tells the threads the pool replaced apart (threadId would too, but this one indexes
+// the killed table).
+let incarnation = 0;
+
+const CHUNK = 16_384; // iterations between two looks at ctx.signal (~27 µs here)
+
+/** An xorshift loop of `n` iterations: CPU, no allocation; polls the signal between chunks. */
+function spin(n, seed, ctx) {
+  let x = seed | 1;
+  for (let done = 0; done < n; done += CHUNK) {
+    ctx.throwIfAborted();
+    const end = Math.min(n, done + CHUNK);
+    for (let i = done; i < end; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+    }
+  }
+  return x;
+}
+
+export default function soak(input, ctx) {
+  const shared = new Int32Array(input.sab);
+  if (incarnation === 0) incarnation = Atomics.add(shared, 0, 1) + 1;
+  Atomics.store(shared, BUSY + incarnation, input.slot + 1);
+  try {
+    return run(input, ctx, shared);
+  } finally {
+    // Reached by a return or a throw (the thread lives on), never by process.exit or a
+    // terminated thread.
+    Atomics.store(shared, BUSY + incarnation, 0);
+  }
+}
+
+function run(input, ctx, shared) {
+  const { slot, work, fault, until } = input;
+  const base = SLOTS + SLOT * slot;
+  const start = Atomics.add(shared, base + STARTS, 1);
+  if (start < TRACKED_STARTS) Atomics.store(shared, base + INCARNATIONS + start, incarnation);
+  if (Atomics.load(shared, base + SETTLED) !== 0) {
+    Atomics.add(shared, base + (ctx.signal.aborted ? LATE_ABORTED : VIOLATIONS), 1);
+  }
+  if (fault !== undefined && ctx.task.attempt <= until) {
+    switch (fault) {
+      case 'throw':
+        throw new Error(`injected throw (slot ${slot}, attempt ${ctx.task.attempt})`);
+      case 'crash':
+        // Marked before it dies: the subtasks this thread finished but had not reported yet
+        // may run again elsewhere (README, "Batching"), and the soak must tell them from
+        // duplicates.
+        Atomics.store(shared, KILLED + incarnation, 1);
+        process.exit(7);
+        break;
+      case 'hang':
+        // An endless loop that ignores its signal: timed out, then its thread is terminated.
+        Atomics.store(shared, KILLED + incarnation, 1);
+        for (;;);
+      case 'stall':
+        // An endless loop that polls its signal: timed out, stops within cancelGraceMs and
+        // keeps its thread.
+        for (;;) ctx.throwIfAborted();
+      default:
+        // 'cancel' is done by the main thread (it aborts the run when this subtask starts).
+        break;
+    }
+  }
+  return { slot, sum: spin(work, slot + 1, ctx), threadId };
+}

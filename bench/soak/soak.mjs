@@ -2,6 +2,7 @@
 // faults, and an account of every subtask kept both from the records and from what the threads
 // report they started (shared memory, see expert.mjs). Runs against the built package (dist/):
 // Node 20 cannot load .ts, and worker threads cannot either.
+import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { getHeapSpaceStatistics } from 'node:v8';
@@ -460,6 +461,42 @@ async function memoryAfterGc() {
   };
 }
 
+/** CPU seconds of a /proc stat file's utime + stime (Linux; 0 elsewhere). */
+function statSeconds(path) {
+  try {
+    const stat = readFileSync(path, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** Busy CPU seconds of the whole machine, from /proc/stat (0 off Linux). */
+function machineBusySeconds() {
+  try {
+    const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8')
+      .split('\n')[0]
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number);
+    return (user + nice + system + irq + softirq + steal) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * CPU seconds so far: this process (every thread), its main thread alone, and the machine. Per
+ * window, they tell a slower window on a machine others load from troupe slowing down.
+ */
+const cpuSample = () => ({
+  own: statSeconds('/proc/self/stat'),
+  main: statSeconds(`/proc/self/task/${process.pid}/stat`),
+  machine: machineBusySeconds(),
+});
+
 function machine() {
   return {
     node: process.version,
@@ -576,12 +613,21 @@ async function main() {
   const t0 = performance.now();
   let windowStart = t0;
   current = { settled: 0, done: 0 };
+  let cpuAtStart = cpuSample();
   const closeWindow = async (steady) => {
     const now = performance.now();
+    const cpu = cpuSample();
     const seconds = (now - windowStart) / 1000;
     const sample = current;
     current = { settled: 0, done: 0 };
     windowStart = now;
+    const cores = (key) => round((cpu[key] - cpuAtStart[key]) / seconds, 2);
+    const cpuCores = {
+      process: cores('own'),
+      mainThread: cores('main'),
+      others: round(Math.max(0, cores('machine') - cores('own')), 2),
+    };
+    cpuAtStart = cpu;
     // Full soaks take a forced GC per window (~10 s apart) so that the heap trend is not the
     // collector's sawtooth; --quick's 1 s windows read the heap as it is.
     const memory = options.quick || !gc ? process.memoryUsage() : undefined;
@@ -596,13 +642,20 @@ async function main() {
       ...heap,
       heapAfterGc: memory === undefined,
       runsInFlight: inFlight.size,
+      // Subtasks ended in runs still in flight: what a run holds until its outcome (records,
+      // outputs); the heap under load follows it.
+      endedInFlight: [...inFlight].reduce((sum, run) => sum + run.ended, 0),
+      cpuCores,
+      // Work per CPU second the soak got: steadier than done/s when others load the machine.
+      donePerCoreS: cpuCores.process > 0 ? round(sample.done / seconds / cpuCores.process) : 0,
       steady,
     };
     windows.push(w);
     log(
       `  ${String(w.endS).padStart(6)} s  ${String(w.settledPerS).padStart(7)} settled/s  ` +
         `${String(w.donePerS).padStart(7)} done/s  heap ${w.heapMB} MB  RSS ${w.rssMB} MB  ` +
-        `runs ${w.runsInFlight}${steady ? '' : '  (draining)'}`,
+        `runs ${w.runsInFlight} (${w.endedInFlight} ended)  cores: soak ${cpuCores.process} (main ${cpuCores.mainThread}), ` +
+        `others ${cpuCores.others}; ${w.donePerCoreS} done per soak CPU s${steady ? '' : '  (draining)'}`,
     );
   };
   let ticking = Promise.resolve();
@@ -673,6 +726,10 @@ async function main() {
     steady.length >= 2 && firstW.donePerS > 0
       ? round(lastW.donePerS / firstW.donePerS, 3)
       : undefined;
+  const perCoreRatio =
+    steady.length >= 2 && firstW.donePerCoreS > 0
+      ? round(lastW.donePerCoreS / firstW.donePerCoreS, 3)
+      : undefined;
   const heapRatio = warm.heapMB > 0 ? round(end.heapMB / warm.heapMB, 3) : undefined;
   const statsLeft =
     stats.runs.active + stats.subtasks.outstanding + stats.subtasks.queued + stats.subtasks.running;
@@ -730,6 +787,7 @@ async function main() {
       lastSteadyWindowDone: lastW?.donePerS,
       lastOverFirst: throughputRatio,
       doneLastOverFirst: doneRatio,
+      donePerCoreSLastOverFirst: perCoreRatio,
     },
     memory: { afterWarmup: warm, end, heapEndOverWarmup: heapRatio },
     targets,
@@ -782,7 +840,7 @@ function describe(s) {
     `  machine   node ${m.node}, ${m.platform}, ${m.cores} cores, ${m.cpu}, ${m.memoryGB} GB; load ${m.load.join(' ')} before, ${m.loadAfter.join(' ')} after`,
     `  workload  ${s.options.subtasks} subtasks (+${s.options.warmup} warm-up) in runs of ${s.options.runSizes.join('–')}, ${s.options.runs} at a time, ${s.options.threads} threads; faults ${s.options.faultRate} a subtask, cancels ${s.options.cancelRate} a run; timeout ${s.options.timeoutMs} ms, ${s.options.attempts} attempts`,
     `  time      ${s.wallS} s in all: warm-up ${s.warmupS} s, soak ${s.soakS} s`,
-    `  throughput ${t.meanSettledPerS} settled/s on average; done/s in the first window ${t.firstWindowDone}, in the last steady one ${t.lastSteadyWindowDone}: last ÷ first ${t.doneLastOverFirst ?? 'n/a (fewer than 2 steady windows)'} — target ±10 % ${met(s.targets.throughput)} (settled/s ${t.firstWindow} → ${t.lastSteadyWindow}: ${t.lastOverFirst ?? 'n/a'})`,
+    `  throughput ${t.meanSettledPerS} settled/s on average; done/s in the first window ${t.firstWindowDone}, in the last steady one ${t.lastSteadyWindowDone}: last ÷ first ${t.doneLastOverFirst ?? 'n/a (fewer than 2 steady windows)'} — target ±10 % ${met(s.targets.throughput)} (settled/s ${t.firstWindow} → ${t.lastSteadyWindow}: ${t.lastOverFirst ?? 'n/a'}; done per CPU second the soak got: ${t.donePerCoreSLastOverFirst ?? 'n/a'})`,
     `  memory    (the main thread's heap; RSS is the process's) after warm-up heap ${s.memory.afterWarmup.heapMB} MB (code ${s.memory.afterWarmup.codeMB}), RSS ${s.memory.afterWarmup.rssMB} MB; at the end heap ${s.memory.end.heapMB} MB (code ${s.memory.end.codeMB}), RSS ${s.memory.end.rssMB} MB (${s.gc ? 'after forced GC' : 'NO forced GC: run with --expose-gc'}): heap end ÷ warm-up ${s.memory.heapEndOverWarmup} — target ±10 % ${met(s.targets.heap)}`,
     `  accounting lost ${a.lost}, duplicated ${a.duplicated}, ran after settled ${a.ranAfterSettled} (started after settled ${a.startedAfterSettled}, of which with the signal aborted ${a.startedAfterSettledAborted}); done never started ${a.doneNeverStarted}, wrong outputs ${a.wrongOutput}, faults swallowed ${a.faultSwallowed}; subtask.end events missing ${a.endEventsMissing}, doubled ${a.endEventsDoubled}`,
     `             cancelled after a subtask.start event, with no subtask.end event (a run's cancel emits none): ${a.startedCancelledNoEndEvent}`,

@@ -4,27 +4,30 @@
 // any, it injects on which attempts.
 import { threadId } from 'node:worker_threads';
 
-// The shared layout, read the same way by soak.mjs (see `layout` there).
-export const HEADER = 4; // [0]: thread incarnations so far; the rest reserved
+// The shared layout (one Int32Array), read the same way by soak.mjs. The header's [0] counts
+// thread incarnations: every new thread loads this module afresh and takes the next number
+// (threadId would tell them apart too, but this one indexes the tables). Three tables of
+// MAX_INCARNATIONS ints follow:
+// - KILLED[k] = 1: incarnation k was about to die of an injected fault (crash or hang);
+// - BUSY[k] = slot + 1 while incarnation k runs a subtask. A thread that dies mid-subtask (an
+//   injected fault, or ended by the pool) never clears it: once the troupe is closed, BUSY
+//   tells the threads that died from the ones that were idle;
+// - RAN[k]: subtasks incarnation k has started.
+// Then SLOT ints per subtask.
+export const HEADER = 4;
 export const MAX_INCARNATIONS = 1 << 16;
-// Two tables of MAX_INCARNATIONS ints follow the header: KILLED[k] = 1: incarnation k was about
-// to die of an injected fault; BUSY[k] = slot + 1 while incarnation k runs a subtask. A thread
-// that dies mid-subtask (an injected fault, or terminated by the pool) never clears BUSY, so
-// once the troupe is closed BUSY tells every thread that died from the ones that were idle.
 export const KILLED = HEADER;
-export const BUSY = HEADER + MAX_INCARNATIONS;
-export const SLOTS = HEADER + 2 * MAX_INCARNATIONS;
-export const SLOT = 8; // ints per subtask
+export const BUSY = KILLED + MAX_INCARNATIONS;
+export const RAN = BUSY + MAX_INCARNATIONS;
+export const SLOTS = RAN + MAX_INCARNATIONS;
 export const STARTS = 0; // starts of its handler, on any thread
 export const SETTLED = 1; // set by the main thread once its run's outcome has resolved
 export const VIOLATIONS = 2; // starts that found SETTLED set and ctx.signal not aborted
 export const LATE_ABORTED = 3; // starts that found SETTLED set and ctx.signal aborted
-export const INCARNATIONS = 4; // the incarnations (+1) of its first four starts
+export const TRACKED = 4; // then, for each of its first TRACKED_STARTS starts: [incarnation, RAN then]
 export const TRACKED_STARTS = 4;
+export const SLOT = TRACKED + 2 * TRACKED_STARTS;
 
-// This thread's incarnation: every new thread loads this module afresh, so a module-level
-// counter tells the threads the pool replaced apart (threadId would too, but this one indexes
-// the killed table).
 let incarnation = 0;
 
 const CHUNK = 16_384; // iterations between two looks at ctx.signal (~27 µs here)
@@ -47,9 +50,11 @@ function spin(n, seed, ctx) {
 export default function soak(input, ctx) {
   const shared = new Int32Array(input.sab);
   if (incarnation === 0) incarnation = Atomics.add(shared, 0, 1) + 1;
+  // Past the tables (the soak reports it and fails): keep the subtasks' slots intact.
+  if (incarnation >= MAX_INCARNATIONS) return run(input, ctx, shared, 0);
   Atomics.store(shared, BUSY + incarnation, input.slot + 1);
   try {
-    return run(input, ctx, shared);
+    return run(input, ctx, shared, incarnation);
   } finally {
     // Reached by a return or a throw (the thread lives on), never by process.exit or a
     // terminated thread.
@@ -57,11 +62,15 @@ export default function soak(input, ctx) {
   }
 }
 
-function run(input, ctx, shared) {
+function run(input, ctx, shared, incarnation) {
   const { slot, work, fault, until } = input;
   const base = SLOTS + SLOT * slot;
   const start = Atomics.add(shared, base + STARTS, 1);
-  if (start < TRACKED_STARTS) Atomics.store(shared, base + INCARNATIONS + start, incarnation);
+  const ran = Atomics.add(shared, RAN + incarnation, 1);
+  if (start < TRACKED_STARTS) {
+    Atomics.store(shared, base + TRACKED + 2 * start, incarnation);
+    Atomics.store(shared, base + TRACKED + 2 * start + 1, ran);
+  }
   if (Atomics.load(shared, base + SETTLED) !== 0) {
     Atomics.add(shared, base + (ctx.signal.aborted ? LATE_ABORTED : VIOLATIONS), 1);
   }

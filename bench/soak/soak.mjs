@@ -9,13 +9,15 @@ import { getHeapSpaceStatistics } from 'node:v8';
 import { createTroupe, defineExpert } from '../../dist/index.js';
 import {
   BUSY,
-  INCARNATIONS,
   KILLED,
   LATE_ABORTED,
+  MAX_INCARNATIONS,
+  RAN,
   SETTLED,
   SLOT,
   SLOTS,
   STARTS,
+  TRACKED,
   TRACKED_STARTS,
   VIOLATIONS,
 } from './expert.mjs';
@@ -174,7 +176,7 @@ const ATTEMPTS = 3;
 const PERMANENT = 0.02; // of the injected faults: fault on every attempt (the run fails)
 const CANCEL_RATE = Math.min(1, 10 * options.faultRate); // of the runs
 
-/** One subtask's fault: which, and up to which attempt (Infinity: every attempt). */
+/** One subtask's fault: which, and up to which attempt (1e9: every attempt). */
 function drawFault() {
   if (draw() >= options.faultRate) return undefined;
   const k = draw();
@@ -209,16 +211,30 @@ const startEvents = new Uint8Array(totalSlots);
 const killed = (incarnation) => Atomics.load(shared, KILLED + incarnation) !== 0;
 /** Whether a thread died mid-subtask: valid once the troupe is closed (see BUSY in expert.mjs). */
 const died = (incarnation) => Atomics.load(shared, BUSY + incarnation) !== 0;
-const incarnationsOf = (slot) => {
+/** Where a subtask's first starts ran: the thread incarnation, and its how-manieth start it was. */
+const startsOf = (slot) => {
   const base = slotBase(slot);
   const tracked = Math.min(TRACKED_STARTS, Atomics.load(shared, base + STARTS));
-  return Array.from({ length: tracked }, (_, i) => Atomics.load(shared, base + INCARNATIONS + i));
+  return Array.from({ length: tracked }, (_, i) => ({
+    incarnation: Atomics.load(shared, base + TRACKED + 2 * i),
+    ran: Atomics.load(shared, base + TRACKED + 2 * i + 1),
+  }));
 };
+/**
+ * A thread dies with the results it had not reported yet: at most its last two messages (the
+ * one it ran and the one waiting in its port), of at most 128 subtasks each (README, "Batching").
+ */
+const UNREPORTED = 2 * 128;
+/** Whether a start ran on a thread that died before it could have reported it. */
+const diedWith = ({ incarnation, ran }) =>
+  died(incarnation) && Atomics.load(shared, RAN + incarnation) - ran <= UNREPORTED;
 /**
  * Subtasks that started on the threads more often than their records' attempts; judged once the
  * troupe is closed, when it is known which threads died mid-subtask.
  */
 const suspects = [];
+/** What each subtask with a failed attempt went through: slot → "status: codes". */
+const attemptErrors = new Map();
 
 const tally = {
   runs: { done: 0, failed: 0, cancelled: 0, rejected: 0, cancelRequested: 0, withPermanent: 0 },
@@ -336,6 +352,11 @@ function check(run, outcome) {
     const slot = first + i;
     const fault = faults[i];
     count(tally.subtasks, record.status);
+    if (record.errors.length > 0)
+      attemptErrors.set(
+        slot,
+        `${record.status} after ${record.attempts} attempts: ${record.errors.map((e) => e.code).join(' ')}`,
+      );
     for (const error of record.errors) {
       count(tally.attemptCodes, error.code);
       if (fault === undefined) count(tally.collateralCodes, error.code);
@@ -388,7 +409,7 @@ function check(run, outcome) {
       note(`slot ${first + i}: ${events} subtask.end events`);
     }
     const fault = faults[i];
-    if (fault !== undefined && startEvents[first + i] === 1) {
+    if (fault !== undefined && startsAtSettle[first + i] > 0) {
       count(tally.injected, fault.fault);
       if (fault.until > ATTEMPTS) tally.injected.permanent++;
     }
@@ -418,6 +439,7 @@ function phase(name, first, total, onAdmissionEnd = () => {}) {
         inFlight.add(run);
         run.promise.then(
           (outcome) => {
+            lastProgress = performance.now();
             check(run, outcome);
             inFlight.delete(run);
             fill();
@@ -697,12 +719,20 @@ async function main() {
   for (let k = 1; k <= incarnations; k++) {
     if (killed(k)) threadsKilled++;
     if (died(k)) threadsDied++;
+    // Ended by the pool while it ran a subtask with no injected fault: one that ran past its
+    // timeout or was cancelled, and did not stop within cancelGraceMs (a thread starved of CPU).
+    if (died(k) && !killed(k)) {
+      const slot = Atomics.load(shared, BUSY + k) - 1;
+      note(
+        `thread ${k} ended while it ran slot ${slot} (no injected fault; ${attemptErrors.get(slot) ?? 'no failed attempt'})`,
+      );
+    }
   }
   // A start beyond the attempts is the documented at-least-once re-run when the thread it ran
   // on died afterwards (its result died with it, README "Batching"); otherwise a duplicate.
   for (const suspect of suspects) {
-    const on = incarnationsOf(suspect.slot);
-    const onDead = on.filter(died).length;
+    const on = startsOf(suspect.slot);
+    const onDead = on.filter(diedWith).length;
     const extra = suspect.starts - suspect.attempts;
     if (extra <= onDead) tally.rerunAfterThreadDeath += extra;
     else {
@@ -710,7 +740,7 @@ async function main() {
       note(
         `slot ${suspect.slot}: ${suspect.starts} starts on the threads for ${suspect.attempts} attempts ` +
           `(${suspect.status}; errors ${suspect.errors || 'none'}; fault ${suspect.fault ?? 'none'}; ` +
-          `threads ${on.map((k) => `${k}${died(k) ? ' died' : ''}${killed(k) ? ' (fault)' : ''}`).join(', ')})`,
+          `starts ${on.map(({ incarnation: k, ran }) => `thread ${k} #${ran + 1} of ${Atomics.load(shared, RAN + k)}${died(k) ? ' (died)' : ''}`).join(', ')})`,
       );
     }
   }
@@ -732,8 +762,16 @@ async function main() {
       : undefined;
   const heapRatio = warm.heapMB > 0 ? round(end.heapMB / warm.heapMB, 3) : undefined;
   const statsLeft =
-    stats.runs.active + stats.subtasks.outstanding + stats.subtasks.queued + stats.subtasks.running;
+    stats.runs.active +
+    stats.subtasks.outstanding +
+    stats.subtasks.queued +
+    stats.subtasks.running +
+    stats.experts.reduce((sum, e) => sum + e.active, 0);
   const failures = [];
+  if (incarnations >= MAX_INCARNATIONS)
+    failures.push(
+      `${incarnations} thread incarnations: past the soak's tables, its accounting is void`,
+    );
   if (tally.lost > 0) failures.push(`${tally.lost} subtasks lost`);
   if (tally.duplicated > 0) failures.push(`${tally.duplicated} subtasks duplicated`);
   if (violations > 0) failures.push(`${violations} subtasks ran after being settled`);
@@ -742,7 +780,10 @@ async function main() {
   if (tally.faultSwallowed > 0) failures.push(`${tally.faultSwallowed} injected faults swallowed`);
   if (tally.doneWithoutAllRecordsDone > 0) failures.push('a done run with records not done');
   if (statsLeft > 0)
-    failures.push(`stats() still counts work after the end: ${JSON.stringify(stats.subtasks)}`);
+    failures.push(
+      `stats() still counts work after the end: runs ${JSON.stringify(stats.runs)}, subtasks ` +
+        `${JSON.stringify(stats.subtasks)}, experts ${stats.experts.map((e) => `${e.name} ${e.state} active ${e.active}`).join(', ')}`,
+    );
   const targets = {
     heap: { ratio: heapRatio, met: heapRatio !== undefined && Math.abs(heapRatio - 1) <= 0.1 },
     // Judged on subtasks done per second: settled per second also counts a cancelled run's
@@ -847,7 +888,7 @@ function describe(s) {
     `             re-run after their thread died (finished but unreported, README "Batching"): ${a.rerunAfterThreadDeath}`,
     `  runs      done ${s.runs.done}, failed ${s.runs.failed}, cancelled ${s.runs.cancelled}, rejected ${s.runs.rejected}; cancels requested ${s.runs.cancelRequested}, runs with a permanent fault ${s.runs.withPermanent}; run errors: ${codes(s.runErrorCodes)}`,
     `  subtasks  done ${s.subtasks.done}, failed ${s.subtasks.failed}, cancelled ${s.subtasks.cancelled}; retries ${s.retries}, isolated ${s.isolated}`,
-    `  injected  (subtasks that started) throw ${s.injected.throw}, crash ${s.injected.crash}, hang ${s.injected.hang}, stall ${s.injected.stall}; permanent ${s.injected.permanent}`,
+    `  injected  (subtasks that started on a thread) throw ${s.injected.throw}, crash ${s.injected.crash}, hang ${s.injected.hang}, stall ${s.injected.stall}; permanent ${s.injected.permanent}`,
     `  errors    final: ${codes(s.finalErrorCodes)}`,
     `            attempts: ${codes(s.attemptErrorCodes)}`,
     `            on subtasks with no injected fault: ${codes(s.collateralErrorCodes)}`,

@@ -2,10 +2,11 @@
 // faults, and an account of every subtask kept both from the records and from what the threads
 // report they started (shared memory, see expert.mjs). Runs against the built package (dist/):
 // Node 20 cannot load .ts, and worker threads cannot either.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { getHeapSpaceStatistics } from 'node:v8';
+import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import { createTroupe, defineExpert } from '../../dist/index.js';
 import {
   BUSY,
@@ -37,6 +38,8 @@ and at the end (after GC), and every subtask lost, duplicated or run after being
   --seed S           the seed of every draw (default: a random one, printed)
   --json             one JSON document on stdout (progress stays on stderr)
   --strict           also fail (exit 1) when the heap or throughput target is not met
+  --heap-snapshots D write the main thread's heap after warm-up and at the end to folder D
+                     (soak-warm.heapsnapshot, soak-end.heapsnapshot: compare them in DevTools)
   --help             this text
 
 Exit codes: 0 nothing lost, duplicated or run after settled; 1 a check failed, a run never
@@ -45,17 +48,19 @@ usage.`;
 
 // ---- flags ----------------------------------------------------------------------------------
 
-const FLAGS = [
-  'quick',
-  'subtasks',
-  'runs',
-  'fault-rate',
-  'threads',
-  'seed',
-  'json',
-  'strict',
-  'help',
-];
+const OPTIONS = {
+  quick: { type: 'boolean', default: false },
+  subtasks: { type: 'string' },
+  runs: { type: 'string' },
+  'fault-rate': { type: 'string' },
+  threads: { type: 'string' },
+  seed: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  strict: { type: 'boolean', default: false },
+  'heap-snapshots': { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+};
+const FLAGS = Object.keys(OPTIONS);
 
 /** The known flag closest to a mistyped one (edit distance ≤ 2), as `troupe` suggests. */
 function closestFlag(given) {
@@ -94,17 +99,7 @@ function readFlags(argv) {
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: {
-        quick: { type: 'boolean', default: false },
-        subtasks: { type: 'string' },
-        runs: { type: 'string' },
-        'fault-rate': { type: 'string' },
-        threads: { type: 'string' },
-        seed: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        strict: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
+      options: OPTIONS,
       strict: true,
       allowPositionals: false,
     }));
@@ -132,6 +127,9 @@ function readFlags(argv) {
   const faultRate = values['fault-rate'] === undefined ? 0.01 : Number(values['fault-rate']);
   if (!Number.isFinite(faultRate) || faultRate < 0 || faultRate > 0.5)
     usageError(`--fault-rate: expected a number from 0 to 0.5, got "${values['fault-rate']}"`);
+  const snapshots = values['heap-snapshots'];
+  if (snapshots !== undefined && !statSync(snapshots, { throwIfNoEntry: false })?.isDirectory())
+    usageError(`--heap-snapshots: "${snapshots}" is not a folder`);
   return {
     quick,
     subtasks,
@@ -144,6 +142,7 @@ function readFlags(argv) {
         : integer(values.seed, 'seed', 0, 2 ** 32 - 1),
     json: values.json,
     strict: values.strict,
+    heapSnapshots: snapshots,
     // Runs of a few hundred to a few thousand subtasks (log-uniform), fewer in --quick.
     minRunSize: quick ? 50 : 200,
     maxRunSize: quick ? 400 : 2_000,
@@ -519,6 +518,13 @@ const cpuSample = () => ({
   machine: machineBusySeconds(),
 });
 
+/** With --heap-snapshots, writes the main thread's heap (after the figures are taken). */
+function snapshot(name) {
+  if (options.heapSnapshots === undefined) return;
+  const path = writeHeapSnapshot(join(options.heapSnapshots, name));
+  log(`heap snapshot: ${path}`);
+}
+
 function machine() {
   return {
     node: process.version,
@@ -625,6 +631,7 @@ async function main() {
   // heap is measured idle, as it is at the end.
   await phase('warmup', 0, options.warmup);
   const warm = await memoryAfterGc();
+  snapshot('soak-warm.heapsnapshot');
   const warmupS = round((performance.now() - started) / 1000);
   log(
     `warm-up: ${options.warmup} subtasks in ${warmupS} s; heap ${warm.heapMB} MB, RSS ${warm.rssMB} MB`,
@@ -694,6 +701,7 @@ async function main() {
   if (performance.now() - windowStart > 50) await closeWindow(false);
   const soakS = (performance.now() - t0) / 1000;
   const end = await memoryAfterGc();
+  snapshot('soak-end.heapsnapshot');
   const stats = troupe.stats();
   stopWatchdog();
   const closeTimer = setTimeout(() => {

@@ -7,7 +7,7 @@ import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
-import { createTroupe, defineExpert } from '../../dist/index.js';
+import { createTroupe, defineExpert, ERROR_CODES } from '../../dist/index.js';
 import {
   BUSY,
   KILLED,
@@ -227,13 +227,26 @@ const UNREPORTED = 2 * 128;
 /** Whether a start ran on a thread that died before it could have reported it. */
 const diedWith = ({ incarnation, ran }) =>
   died(incarnation) && Atomics.load(shared, RAN + incarnation) - ran <= UNREPORTED;
-/**
- * Subtasks that started on the threads more often than their records' attempts; judged once the
- * troupe is closed, when it is known which threads died mid-subtask.
- */
-const suspects = [];
-/** What each subtask with a failed attempt went through: slot → "status: codes". */
-const attemptErrors = new Map();
+// Each subtask's record, kept in arrays sized once (the soak's own accounting must not grow the
+// heap it measures): its status, attempts, and the codes its failed attempts had (a bit each).
+const STATUSES = ['', 'done', 'failed', 'cancelled'];
+const CODES = Object.keys(ERROR_CODES);
+const recordStatus = new Uint8Array(totalSlots);
+const recordAttempts = new Uint16Array(totalSlots);
+const recordCodes = new Uint32Array(totalSlots);
+const FAULTS = ['', 'throw', 'crash', 'hang', 'stall'];
+/** The fault injected in each subtask: its index in FAULTS, + 8 when on every attempt. */
+const faultOf = new Uint8Array(totalSlots);
+
+function describeRecord(slot) {
+  const codes = CODES.filter((_, bit) => recordCodes[slot] & (1 << bit));
+  const fault = faultOf[slot];
+  return (
+    `${STATUSES[recordStatus[slot]] || 'no record'} after ${recordAttempts[slot]} attempts` +
+    `${codes.length ? ` (failed: ${codes.join(', ')})` : ''}; ` +
+    `${fault ? `${FAULTS[fault & 7]} fault${fault & 8 ? ' on every attempt' : ''}` : 'no injected fault'}`
+  );
+}
 
 const tally = {
   runs: { done: 0, failed: 0, cancelled: 0, rejected: 0, cancelRequested: 0, withPermanent: 0 },
@@ -278,6 +291,9 @@ const inFlight = new Set();
 
 function makeRun(phase, first, size) {
   const faults = Array.from({ length: size }, drawFault);
+  faults.forEach((fault, i) => {
+    if (fault) faultOf[first + i] = FAULTS.indexOf(fault.fault) + (fault.until > ATTEMPTS ? 8 : 0);
+  });
   const cancelAt = draw() < CANCEL_RATE ? Math.floor(draw() * size) : -1;
   const works = Array.from({ length: size }, () => Math.round(ITERATIONS_PER_MS * (1 + draw())));
   const controller = new AbortController();
@@ -351,28 +367,17 @@ function check(run, outcome) {
     const slot = first + i;
     const fault = faults[i];
     count(tally.subtasks, record.status);
-    if (record.errors.length > 0)
-      attemptErrors.set(
-        slot,
-        `${record.status} after ${record.attempts} attempts: ${record.errors.map((e) => e.code).join(' ')}`,
-      );
+    recordStatus[slot] = STATUSES.indexOf(record.status);
+    recordAttempts[slot] = record.attempts;
     for (const error of record.errors) {
+      const bit = CODES.indexOf(error.code);
+      if (bit >= 0) recordCodes[slot] |= 1 << bit;
       count(tally.attemptCodes, error.code);
       if (fault === undefined) count(tally.collateralCodes, error.code);
     }
     if (record.status !== 'done' && record.error) count(tally.finalCodes, record.error.code);
     if (record.error?.details?.isolated === true) tally.isolated++;
     const starts = startsAtSettle[slot];
-    const extra = starts - record.attempts;
-    if (extra > 0)
-      suspects.push({
-        slot,
-        starts,
-        attempts: record.attempts,
-        status: record.status,
-        errors: record.errors.map((e) => e.code).join(' '),
-        fault: fault && `${fault.fault} until attempt ${fault.until}`,
-      });
     if (record.status === 'done') {
       if (starts === 0) {
         tally.doneNeverStarted++;
@@ -731,24 +736,25 @@ async function main() {
     // timeout or was cancelled, and did not stop within cancelGraceMs (a thread starved of CPU).
     if (died(k) && !killed(k)) {
       const slot = Atomics.load(shared, BUSY + k) - 1;
-      note(
-        `thread ${k} ended while it ran slot ${slot} (no injected fault; ${attemptErrors.get(slot) ?? 'no failed attempt'})`,
-      );
+      note(`thread ${k} ended while it ran slot ${slot} (${describeRecord(slot)})`);
     }
   }
   // A start beyond the attempts is the documented at-least-once re-run when the thread it ran
   // on died afterwards (its result died with it, README "Batching"); otherwise a duplicate.
-  for (const suspect of suspects) {
-    const on = startsOf(suspect.slot);
-    const onDead = on.filter(diedWith).length;
-    const extra = suspect.starts - suspect.attempts;
-    if (extra <= onDead) tally.rerunAfterThreadDeath += extra;
+  for (let slot = 0; slot < totalSlots; slot++) {
+    const extra = startsAtSettle[slot] - recordAttempts[slot];
+    if (recordStatus[slot] === 0 || extra <= 0) continue;
+    const on = startsOf(slot);
+    if (extra <= on.filter(diedWith).length) tally.rerunAfterThreadDeath += extra;
     else {
       tally.duplicated++;
+      const where = on.map(
+        ({ incarnation: k, ran }) =>
+          `thread ${k} #${ran + 1} of ${Atomics.load(shared, RAN + k)}${died(k) ? ' (died)' : ''}`,
+      );
       note(
-        `slot ${suspect.slot}: ${suspect.starts} starts on the threads for ${suspect.attempts} attempts ` +
-          `(${suspect.status}; errors ${suspect.errors || 'none'}; fault ${suspect.fault ?? 'none'}; ` +
-          `starts ${on.map(({ incarnation: k, ran }) => `thread ${k} #${ran + 1} of ${Atomics.load(shared, RAN + k)}${died(k) ? ' (died)' : ''}`).join(', ')})`,
+        `slot ${slot}: ${startsAtSettle[slot]} starts on the threads for ${recordAttempts[slot]} attempts ` +
+          `(${describeRecord(slot)}; starts: ${where.join(', ')})`,
       );
     }
   }

@@ -4,29 +4,35 @@
 // any, it injects on which attempts.
 import { threadId } from 'node:worker_threads';
 
-// The shared layout (one Int32Array), read the same way by soak.mjs. The header's [0] counts
-// thread incarnations: every new thread loads this module afresh and takes the next number
-// (threadId would tell them apart too, but this one indexes the tables). Three tables of
-// MAX_INCARNATIONS ints follow:
+// The shared layout (one Int32Array), read the same way by soak.mjs. The header: [0] counts
+// thread incarnations (every new thread loads this module afresh and takes the next number;
+// threadId would tell them apart too, but this one indexes the tables), [1] counts starts (a
+// start's sequence number orders starts across threads). Four tables of MAX_INCARNATIONS ints:
 // - KILLED[k] = 1: incarnation k was about to die of an injected fault (crash or hang);
 // - BUSY[k] = slot + 1 while incarnation k runs a subtask. A thread that dies mid-subtask (an
 //   injected fault, or ended by the pool) never clears it: once the troupe is closed, BUSY
 //   tells the threads that died from the ones that were idle;
-// - RAN[k]: subtasks incarnation k has started.
+// - RAN[k]: subtasks incarnation k has started; LAST[k]: the sequence number of its last start.
 // Then SLOT ints per subtask.
 export const HEADER = 4;
 export const MAX_INCARNATIONS = 1 << 16;
 export const KILLED = HEADER;
 export const BUSY = KILLED + MAX_INCARNATIONS;
 export const RAN = BUSY + MAX_INCARNATIONS;
-export const SLOTS = RAN + MAX_INCARNATIONS;
+export const LAST = RAN + MAX_INCARNATIONS;
+export const SLOTS = LAST + MAX_INCARNATIONS;
 export const STARTS = 0; // starts of its handler, on any thread
-export const SETTLED = 1; // set by the main thread once its run's outcome has resolved
-export const VIOLATIONS = 2; // starts that found SETTLED set and ctx.signal not aborted
-export const LATE_ABORTED = 3; // starts that found SETTLED set and ctx.signal aborted
-export const TRACKED = 4; // then, for each of its first TRACKED_STARTS starts: [incarnation, RAN then]
-export const TRACKED_STARTS = 4;
-export const SLOT = TRACKED + 2 * TRACKED_STARTS;
+// Written by the main thread: ENDED at its subtask.end event (done or failed: it never runs
+// again), else SETTLED once its run's outcome has resolved (0 before).
+export const STATE = 1;
+export const SETTLED = 1;
+export const ENDED = 2;
+export const VIOLATIONS = 2; // starts after ENDED, or after SETTLED with ctx.signal not aborted
+export const LATE_ABORTED = 3; // starts after SETTLED with ctx.signal aborted
+// Then, for each of its first TRACKED_STARTS starts: [incarnation, RAN then, sequence number].
+export const TRACKED = 4;
+export const TRACKED_STARTS = 6;
+export const SLOT = TRACKED + 3 * TRACKED_STARTS;
 
 let incarnation = 0;
 
@@ -67,13 +73,17 @@ function run(input, ctx, shared, incarnation) {
   const base = SLOTS + SLOT * slot;
   const start = Atomics.add(shared, base + STARTS, 1);
   const ran = Atomics.add(shared, RAN + incarnation, 1);
+  const seq = Atomics.add(shared, 1, 1) + 1;
+  Atomics.store(shared, LAST + incarnation, seq);
   if (start < TRACKED_STARTS) {
-    Atomics.store(shared, base + TRACKED + 2 * start, incarnation);
-    Atomics.store(shared, base + TRACKED + 2 * start + 1, ran);
+    Atomics.store(shared, base + TRACKED + 3 * start, incarnation);
+    Atomics.store(shared, base + TRACKED + 3 * start + 1, ran);
+    Atomics.store(shared, base + TRACKED + 3 * start + 2, seq);
   }
-  if (Atomics.load(shared, base + SETTLED) !== 0) {
-    Atomics.add(shared, base + (ctx.signal.aborted ? LATE_ABORTED : VIOLATIONS), 1);
-  }
+  const state = Atomics.load(shared, base + STATE);
+  if (state === ENDED || (state === SETTLED && !ctx.signal.aborted))
+    Atomics.add(shared, base + VIOLATIONS, 1);
+  else if (state === SETTLED) Atomics.add(shared, base + LATE_ABORTED, 1);
   if (fault !== undefined && ctx.task.attempt <= until) {
     switch (fault) {
       case 'throw':

@@ -10,7 +10,9 @@ import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import { createTroupe, defineExpert, ERROR_CODES } from '../../dist/index.js';
 import {
   BUSY,
+  ENDED,
   KILLED,
+  LAST,
   LATE_ABORTED,
   MAX_INCARNATIONS,
   RAN,
@@ -18,6 +20,7 @@ import {
   SLOT,
   SLOTS,
   STARTS,
+  STATE,
   TRACKED,
   TRACKED_STARTS,
   VIOLATIONS,
@@ -210,13 +213,14 @@ const startEvents = new Uint8Array(totalSlots);
 const killed = (incarnation) => Atomics.load(shared, KILLED + incarnation) !== 0;
 /** Whether a thread died mid-subtask: valid once the troupe is closed (see BUSY in expert.mjs). */
 const died = (incarnation) => Atomics.load(shared, BUSY + incarnation) !== 0;
-/** Where a subtask's first starts ran: the thread incarnation, and its how-manieth start it was. */
+/** A subtask's first starts: the thread incarnation, its how-manieth start, the sequence number. */
 const startsOf = (slot) => {
   const base = slotBase(slot);
   const tracked = Math.min(TRACKED_STARTS, Atomics.load(shared, base + STARTS));
   return Array.from({ length: tracked }, (_, i) => ({
-    incarnation: Atomics.load(shared, base + TRACKED + 2 * i),
-    ran: Atomics.load(shared, base + TRACKED + 2 * i + 1),
+    incarnation: Atomics.load(shared, base + TRACKED + 3 * i),
+    ran: Atomics.load(shared, base + TRACKED + 3 * i + 1),
+    seq: Atomics.load(shared, base + TRACKED + 3 * i + 2),
   }));
 };
 /**
@@ -224,9 +228,17 @@ const startsOf = (slot) => {
  * one it ran and the one waiting in its port), of at most 128 subtasks each (README, "Batching").
  */
 const UNREPORTED = 2 * 128;
-/** Whether a start ran on a thread that died before it could have reported it. */
-const diedWith = ({ incarnation, ran }) =>
-  died(incarnation) && Atomics.load(shared, RAN + incarnation) - ran <= UNREPORTED;
+/**
+ * Whether a start's result died with its thread and the next start is its re-run: the thread
+ * died within UNREPORTED starts of it, and the next start came on another thread after the dead
+ * one's last start. (A start after the subtask's subtask.end is caught on the thread: ENDED.)
+ */
+const lostWithItsThread = (start, next) =>
+  next !== undefined &&
+  died(start.incarnation) &&
+  Atomics.load(shared, RAN + start.incarnation) - start.ran <= UNREPORTED &&
+  next.incarnation !== start.incarnation &&
+  next.seq > Atomics.load(shared, LAST + start.incarnation);
 // Each subtask's record, kept in arrays sized once (the soak's own accounting must not grow the
 // heap it measures): its status, attempts, and the codes its failed attempts had (a bit each).
 const STATUSES = ['', 'done', 'failed', 'cancelled'];
@@ -326,6 +338,8 @@ function makeRun(phase, first, size) {
       }
     } else if (event.type === 'subtask.end') {
       const slot = first + Number(event.id);
+      // Done or failed for good: from now on a start of it on any thread is a violation.
+      Atomics.store(shared, slotBase(slot) + STATE, ENDED);
       endEvents[slot]++;
       run.ended++;
       current.settled++;
@@ -344,7 +358,7 @@ function check(run, outcome) {
   // thread (VIOLATIONS / LATE_ABORTED) or by the final scan (starts above startsAtSettle).
   for (let i = 0; i < size; i++) {
     const base = slotBase(first + i);
-    Atomics.store(shared, base + SETTLED, 1);
+    Atomics.compareExchange(shared, base + STATE, 0, SETTLED);
     startsAtSettle[first + i] = Atomics.load(shared, base + STARTS);
   }
   count(tally.runs, outcome.status);
@@ -745,12 +759,13 @@ async function main() {
     const extra = startsAtSettle[slot] - recordAttempts[slot];
     if (recordStatus[slot] === 0 || extra <= 0) continue;
     const on = startsOf(slot);
-    if (extra <= on.filter(diedWith).length) tally.rerunAfterThreadDeath += extra;
+    const reruns = on.filter((start, i) => lostWithItsThread(start, on[i + 1])).length;
+    if (extra <= reruns) tally.rerunAfterThreadDeath += extra;
     else {
       tally.duplicated++;
       const where = on.map(
-        ({ incarnation: k, ran }) =>
-          `thread ${k} #${ran + 1} of ${Atomics.load(shared, RAN + k)}${died(k) ? ' (died)' : ''}`,
+        ({ incarnation: k, ran, seq }) =>
+          `thread ${k} #${ran + 1} of ${Atomics.load(shared, RAN + k)}${died(k) ? ' (died)' : ''} at ${seq}`,
       );
       note(
         `slot ${slot}: ${startsAtSettle[slot]} starts on the threads for ${recordAttempts[slot]} attempts ` +
@@ -897,7 +912,7 @@ function describe(s) {
     `  time      ${s.wallS} s in all: warm-up ${s.warmupS} s, soak ${s.soakS} s`,
     `  throughput ${t.meanSettledPerS} settled/s on average; done/s in the first window ${t.firstWindowDone}, in the last steady one ${t.lastSteadyWindowDone}: last ÷ first ${t.doneLastOverFirst ?? 'n/a (fewer than 2 steady windows)'} — target ±10 % ${met(s.targets.throughput)} (settled/s ${t.firstWindow} → ${t.lastSteadyWindow}: ${t.lastOverFirst ?? 'n/a'}; done per CPU second the soak got: ${t.donePerCoreSLastOverFirst ?? 'n/a'})`,
     `  memory    (the main thread's heap; RSS is the process's) after warm-up heap ${s.memory.afterWarmup.heapMB} MB (code ${s.memory.afterWarmup.codeMB}), RSS ${s.memory.afterWarmup.rssMB} MB; at the end heap ${s.memory.end.heapMB} MB (code ${s.memory.end.codeMB}), RSS ${s.memory.end.rssMB} MB (${s.gc ? 'after forced GC' : 'NO forced GC: run with --expose-gc'}): heap end ÷ warm-up ${s.memory.heapEndOverWarmup} — target ±10 % ${met(s.targets.heap)}`,
-    `  accounting lost ${a.lost}, duplicated ${a.duplicated}, ran after settled ${a.ranAfterSettled} (started after settled ${a.startedAfterSettled}, of which with the signal aborted ${a.startedAfterSettledAborted}); done never started ${a.doneNeverStarted}, wrong outputs ${a.wrongOutput}, faults swallowed ${a.faultSwallowed}; subtask.end events missing ${a.endEventsMissing}, doubled ${a.endEventsDoubled}`,
+    `  accounting lost ${a.lost}, duplicated ${a.duplicated}, ran after settled ${a.ranAfterSettled} (a start after its subtask.end, or after its run's outcome with ctx.signal not aborted; starts after the outcome ${a.startedAfterSettled}, of which with the signal aborted ${a.startedAfterSettledAborted}); done never started ${a.doneNeverStarted}, wrong outputs ${a.wrongOutput}, faults swallowed ${a.faultSwallowed}; subtask.end events missing ${a.endEventsMissing}, doubled ${a.endEventsDoubled}`,
     `             cancelled after a subtask.start event, with no subtask.end event (a run's cancel emits none): ${a.startedCancelledNoEndEvent}`,
     `             re-run after their thread died (finished but unreported, README "Batching"): ${a.rerunAfterThreadDeath}`,
     `  runs      done ${s.runs.done}, failed ${s.runs.failed}, cancelled ${s.runs.cancelled}, rejected ${s.runs.rejected}; cancels requested ${s.runs.cancelRequested}, runs with a permanent fault ${s.runs.withPermanent}; run errors: ${codes(s.runErrorCodes)}`,

@@ -922,7 +922,9 @@ function describe(s) {
     `            attempts: ${codes(s.attemptErrorCodes)}`,
     `            on subtasks with no injected fault: ${codes(s.collateralErrorCodes)}`,
     `  experts   restarts ${codes(s.expertRestarts)}; threads started ${s.threads.incarnations}, died mid-subtask ${s.threads.diedMidSubtask} (of an injected crash or hang ${s.threads.killedByFaults})`,
-    ...(a.examples.length ? ['  examples', ...a.examples.map((e) => `    ${e}`)] : []),
+    ...(a.examples.length
+      ? ['  details (the first 20)', ...a.examples.map((e) => `    ${e}`)]
+      : []),
   ].join('\n');
 }
 

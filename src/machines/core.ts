@@ -347,6 +347,26 @@ export class Core {
   }
 
   /**
+   * Cancels every subtask of the run not yet ended, and ends the `subtask.start` of each that had
+   * started with a `subtask.end` (cancelled), so that a log pairs every start with an end.
+   */
+  cancelRest(entry: RunEntry, error: TroupeError): void {
+    const ledger = entry.ledger;
+    if (ledger === undefined) return;
+    const started = ledger.cancelRest(error, this.clock.now() - entry.startedAt);
+    if (started.length === 0 || entry.options.onEvent === undefined) return;
+    for (const i of started)
+      this.emit(entry.runId, {
+        type: 'subtask.end',
+        runId: entry.runId,
+        id: ledger.graph.ids[i] as string,
+        status: 'cancelled',
+        expert: ledger.expert[i],
+        error,
+      });
+  }
+
+  /**
    * Ends a run whose actor cannot (it threw, or the coordinator died): every subtask gets its
    * record, its work is aborted, its timers cleared, and its caller gets a failed outcome.
    */
@@ -355,7 +375,7 @@ export class Core {
     entry.finished = true;
     const ledger = entry.ledger;
     if (ledger !== undefined) {
-      ledger.cancelRest(error, this.clock.now() - entry.startedAt);
+      this.cancelRest(entry, error);
       for (const timer of ledger.timers.values()) this.clock.clearTimeout(timer);
       ledger.timers.clear();
     }

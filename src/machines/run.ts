@@ -189,7 +189,7 @@ function attemptFailed(context: RunContext, result: WorkResult, self: AnyActorRe
     `cancelled: subtask "${id}" failed (${failure.code})`,
     { cause: failure },
   );
-  ledger.cancelRest(cause, now);
+  core.cancelRest(entry, cause);
   entry.controller.abort(cause);
 }
 
@@ -308,8 +308,7 @@ export const runMachine = setup({
         (event as { error?: TroupeError }).error ??
         new TroupeError('E_CANCELLED', 'the run was cancelled');
       context.error = error;
-      const ledger = entry.ledger;
-      if (ledger !== undefined) ledger.cancelRest(error, core.clock.now() - entry.startedAt);
+      core.cancelRest(entry, error);
       entry.controller.abort(error);
     },
     setResult: ({ context, event }) => {
@@ -329,7 +328,7 @@ export const runMachine = setup({
         if (status !== 'done') {
           const cause =
             context.error ?? new TroupeError('E_CANCELLED', `the run ended (${status})`);
-          ledger.cancelRest(cause, core.clock.now() - entry.startedAt);
+          core.cancelRest(entry, cause);
         }
       }
       // Whatever still runs for this run is aborted (a failure elsewhere, a cancel). A run

@@ -177,3 +177,13 @@ describe('shapes', () => {
     expect(back.cycle?.self).toBe(back.cycle);
   });
 });
+
+describe('what analyze returns', () => {
+  it('a thenable that is not a Promise (it may never call back) is refused, E_INVALID_GRAPH', async () => {
+    const t = team();
+    // biome-ignore lint/suspicious/noThenProperty: the thenable is the point of this test
+    const outcome = failed(await t.run({ analyze: () => ({ then() {} }) as never }, null));
+    expect(outcome.error.code).toBe('E_INVALID_GRAPH');
+    expect(outcome.error.message).toMatch(/a thenable that is not a Promise/);
+  });
+});

@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 /**
  * One run: `analyzing → identifying → coordinating → integrating → validating → done`, or
  * `failed` / `cancelled`. The ledger holds its subtasks; this machine holds the control flow and
@@ -86,6 +87,14 @@ async function analyzeStep(
     );
   }
   let subtasks: unknown = returned;
+  // A Promise is awaited; another thenable may never call back (a run would wait for ever):
+  // it is refused, as any value that is not an array.
+  if (typeof then === 'function' && !types.isPromise(returned)) {
+    throw new TroupeError(
+      'E_INVALID_GRAPH',
+      'analyze(): expected an array of subtasks or a Promise of one, got a thenable that is not a Promise',
+    );
+  }
   if (typeof then === 'function') {
     try {
       subtasks = await returned;

@@ -58,11 +58,9 @@ export const DEFAULT_PAYLOAD_BYTES = 64 * 1024 * 1024;
 export function payloadBytes(value: unknown, limit: number): number {
   if (typeof value === 'string') return value.length;
   if (typeof value !== 'object' || value === null) return 8;
-  const flat = flatBytes(value);
-  if (flat >= 0) return flat;
   let total = 0;
   try {
-    // Objects met once seen; the common flat input never needs the set.
+    // Objects met once seen (the set only once there is a nested one).
     let seen: Set<object> | undefined;
     let topSeen = false;
     const stack: unknown[] = [value];
@@ -84,11 +82,12 @@ export function payloadBytes(value: unknown, limit: number): number {
         if (seen.has(each)) continue;
         seen.add(each);
       }
+      // A proxy first: instanceof would run its getPrototypeOf trap.
+      if (types.isProxy(each) || each instanceof SharedArrayBuffer) continue;
       if (ArrayBuffer.isView(each) || each instanceof ArrayBuffer) {
         total += each.byteLength;
         continue;
       }
-      if (each instanceof SharedArrayBuffer || types.isProxy(each)) continue;
       if (Array.isArray(each)) {
         total += each.length;
         for (let i = 0; i < each.length; i++) stack.push(each[i]);
@@ -106,28 +105,6 @@ export function payloadBytes(value: unknown, limit: number): number {
     }
   } catch {
     // Left to the clone, which says what and where.
-  }
-  return total;
-}
-
-/**
- * The weight of a plain object whose values are all primitives (most inputs and outputs), or -1
- * for anything else: the walk then weighs it.
- */
-function flatBytes(value: object): number {
-  // A proxy first: Array.isArray throws on a revoked one.
-  if (types.isProxy(value) || Array.isArray(value)) return -1;
-  if (Object.getPrototypeOf(value) !== Object.prototype) return -1;
-  let total = 0;
-  try {
-    const record = value as Record<string, unknown>;
-    for (const key of Object.keys(record)) {
-      const each = record[key];
-      if (typeof each === 'object' && each !== null) return -1;
-      total += key.length + (typeof each === 'string' ? each.length : 8);
-    }
-  } catch {
-    return -1;
   }
   return total;
 }

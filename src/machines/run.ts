@@ -1,9 +1,9 @@
-import { types } from 'node:util';
 /**
  * One run: `analyzing → identifying → coordinating → integrating → validating → done`, or
  * `failed` / `cancelled`. The ledger holds its subtasks; this machine holds the control flow and
  * is stopped by the coordinator as soon as it reaches a final state.
  */
+import { types } from 'node:util';
 import { type AnyActorRef, sendParent, setup } from 'xstate';
 import { checkGraph, type Graph } from '../actors/graph.js';
 import { backoffMs, RETRYABLE } from '../actors/supervision.js';
@@ -89,13 +89,12 @@ async function analyzeStep(
   let subtasks: unknown = returned;
   // A Promise is awaited; another thenable may never call back (a run would wait for ever):
   // it is refused, as any value that is not an array.
-  if (typeof then === 'function' && !types.isPromise(returned)) {
-    throw new TroupeError(
-      'E_INVALID_GRAPH',
-      'analyze(): expected an array of subtasks or a Promise of one, got a thenable that is not a Promise',
-    );
-  }
   if (typeof then === 'function') {
+    if (!types.isPromise(returned))
+      throw new TroupeError(
+        'E_INVALID_GRAPH',
+        'analyze(): expected an array of subtasks or a Promise of one, got a thenable that is not a Promise',
+      );
     try {
       subtasks = await returned;
     } catch (error) {

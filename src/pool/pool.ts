@@ -11,7 +11,7 @@ import { isInstance, readArray, readFields } from '../fields.js';
 import { DURATION, isDuration, payloadBytes } from '../limits.js';
 import { aheadBatch, batchSize, fairShare } from './batching.js';
 import { findUncloneable } from './clone.js';
-import { blame, cancelledError, itemError, messageOf } from './failures.js';
+import { blame, cancelledError, itemError, messageOf, tooLarge } from './failures.js';
 import type { Blame, Handoff, Job, JobKind, ModuleState, Settled } from './jobs.js';
 import { Lanes } from './lanes.js';
 import { PoolMeter } from './meter.js';
@@ -466,7 +466,8 @@ export class Pool {
     const maxInput = this.#options.maxInputBytes;
     if (maxInput !== Number.POSITIVE_INFINITY && kind !== 'probe') {
       const weight = payloadBytes(input, maxInput);
-      if (weight > maxInput) return void refuse(tooLarge(name, 'input', maxInput, weight, context));
+      if (weight > maxInput)
+        return void refuse(tooLarge(name, 'input', maxInput, weight, subtaskOf(context)));
     }
     // Tasks of this turn not yet handed out (see #pumpSoon) must not make the queue look full.
     if (this.#queue.size >= this.#options.maxQueue) this.#pump();
@@ -1557,24 +1558,6 @@ function workerInfoOf(worker: object): WorkerInfo | undefined {
 function subtaskOf(context: unknown): string | undefined {
   const task = (context as { task?: { id?: unknown } } | undefined)?.task;
   return typeof task?.id === 'string' ? task.id : undefined;
-}
-
-/** The refusal of an input (or the failure of an output) past its limit. */
-function tooLarge(
-  module: string,
-  what: 'input' | 'output',
-  limit: number,
-  weight: number,
-  context: unknown,
-): TroupeError {
-  const subtask = subtaskOf(context);
-  const whose =
-    subtask === undefined ? `${module}: the ${what}` : `${module}: subtask "${subtask}"'s ${what}`;
-  return new TroupeError(
-    'E_TOO_LARGE',
-    `${whose} weighs more than max${what === 'input' ? 'Input' : 'Output'}Bytes (${limit}): at least ${weight} bytes`,
-    { details: { module, ...(subtask === undefined ? {} : { subtask }), limit, bytes: weight } },
-  );
 }
 
 /** Adds a thread id to a set that keeps the last 1 024. */

@@ -220,11 +220,10 @@ function weighed(value: unknown, start: number, kind: TaskMessage['k']): ItemRes
     return { ok: true, v: value, ms: now() - start };
   const weight = payloadBytes(value, maxOutput);
   if (weight <= maxOutput) return { ok: true, v: value, ms: now() - start };
-  const error = new TroupeError(
-    'E_TOO_LARGE',
-    `weighs more than maxOutputBytes (${maxOutput}): at least ${weight} bytes; nothing was sent`,
-    { details: { limit: maxOutput, bytes: weight } },
-  );
+  // The main thread words it (see failures.ts, tooLarge), naming the subtask.
+  const error = new TroupeError('E_TOO_LARGE', 'the output weighs more than maxOutputBytes', {
+    details: { limit: maxOutput, bytes: weight },
+  });
   return { ok: false, e: serializeError(error), ms: now() - start, code: 'E_TOO_LARGE' };
 }
 

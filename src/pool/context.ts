@@ -154,7 +154,11 @@ export class TaskContext {
    * Where the task sits in the message its thread received: item `index` (from 0) of `size`. The
    * pool batches tasks of a module measured as short; `size` 1 means it came alone.
    */
-  readonly batch: { readonly index: number; readonly size: number };
+  get batch(): { readonly index: number; readonly size: number } {
+    // Made when read: most handlers never ask, and a context is made per task.
+    return Object.freeze({ index: this.#item, size: this.#size });
+  }
+  readonly #size: number;
   readonly #lane: number;
   readonly #gen: number;
   readonly #item: number;
@@ -171,7 +175,7 @@ export class TaskContext {
   ) {
     this.task = task;
     this.deps = deps ?? EMPTY;
-    this.batch = Object.freeze({ index: item, size });
+    this.#size = size;
     this.#lane = lane;
     this.#gen = gen;
     this.#item = item;

@@ -1,3 +1,5 @@
+import { types } from 'node:util';
+
 /**
  * Bounds of numeric options, set by what holds them: a value past one is refused with
  * `E_INVALID_OPTION` (naming the bound), never accepted and then wrapped or clamped.
@@ -36,4 +38,73 @@ export function isPositiveDuration(value: unknown): value is number {
 /** An integer from 1 to `max`. */
 export function isPositiveInteger(value: unknown, max = Number.MAX_SAFE_INTEGER): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value > 0 && value <= max;
+}
+
+/**
+ * What a subtask's input or output may weigh by default, bytes (64 MiB): enough for any input a
+ * handler reads from a path or a URL, and far below what would strain the main thread's heap.
+ */
+export const DEFAULT_PAYLOAD_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The weight of a value about to cross between threads, estimated without copying it: 1 byte a
+ * string character, a binary value's byteLength, 8 bytes any other value, plus its keys. It
+ * stops as soon as it passes `limit` (and returns what it counted so far), so a value far past
+ * the limit costs no more than the limit. It reads what the clone would read (a getter runs, as
+ * it would there); a proxy is not entered, and a value that throws while read weighs what was
+ * counted before it: the clone that follows reports either (E_NOT_CLONEABLE, with its path).
+ * Cycles are counted once.
+ */
+export function payloadBytes(value: unknown, limit: number): number {
+  if (typeof value === 'string') return value.length;
+  if (typeof value !== 'object' || value === null) return 8;
+  let total = 0;
+  try {
+    // Objects met once seen (the set only once there is a nested one).
+    let seen: Set<object> | undefined;
+    let topSeen = false;
+    const stack: unknown[] = [value];
+    while (stack.length > 0 && total <= limit) {
+      const each = stack.pop();
+      if (typeof each === 'string') {
+        total += each.length;
+        continue;
+      }
+      if (typeof each !== 'object' || each === null) {
+        total += 8;
+        continue;
+      }
+      if (each === value) {
+        if (topSeen) continue;
+        topSeen = true;
+      } else {
+        seen ??= new Set<object>();
+        if (seen.has(each)) continue;
+        seen.add(each);
+      }
+      // A proxy first: instanceof would run its getPrototypeOf trap.
+      if (types.isProxy(each) || each instanceof SharedArrayBuffer) continue;
+      if (ArrayBuffer.isView(each) || each instanceof ArrayBuffer) {
+        total += each.byteLength;
+        continue;
+      }
+      if (Array.isArray(each)) {
+        total += each.length;
+        for (let i = 0; i < each.length; i++) stack.push(each[i]);
+      } else if (each instanceof Map) {
+        for (const [k, v] of each) stack.push(k, v);
+      } else if (each instanceof Set) {
+        for (const v of each) stack.push(v);
+      } else {
+        const record = each as Record<string, unknown>;
+        for (const key of Object.keys(record)) {
+          total += key.length;
+          stack.push(record[key]);
+        }
+      }
+    }
+  } catch {
+    // Left to the clone, which says what and where.
+  }
+  return total;
 }

@@ -10,6 +10,7 @@ import { SUPERVISION_DEFAULTS } from './actors/supervision.js';
 import { invalidOption, messageOf, notify, TroupeError, wrapThrown } from './errors.js';
 import { type Fields, isInstance, readArray, readFields } from './fields.js';
 import {
+  DEFAULT_PAYLOAD_BYTES,
   DURATION,
   isDuration,
   isPositiveDuration,
@@ -100,6 +101,9 @@ const TROUPE_KEYS = [
   'cancelGraceMs',
   'idleSpinMs',
   'maxBlackboardBytes',
+  'maxInputBytes',
+  'maxOutputBytes',
+  'maxSubtasksPerRun',
   'moduleLoadTimeoutMs',
   'resourceLimits',
   'inspect',
@@ -143,6 +147,14 @@ function resolveOptions(o: TroupeFields): ResolvedTroupe {
   const maxQueuedSubtasks = o.maxQueuedSubtasks ?? 1_000_000;
   if (!isPositiveInteger(maxQueuedSubtasks))
     throw invalidOption('options.maxQueuedSubtasks', 'a positive integer', maxQueuedSubtasks);
+  const maxSubtasksPerRun = o.maxSubtasksPerRun ?? 1_000_000;
+  if (!isPositiveInteger(maxSubtasksPerRun))
+    throw invalidOption('options.maxSubtasksPerRun', 'a positive integer', maxSubtasksPerRun);
+  for (const key of ['maxInputBytes', 'maxOutputBytes'] as const) {
+    const bytes = o[key];
+    if (!(bytes === undefined || bytes === Number.POSITIVE_INFINITY || isPositiveInteger(bytes)))
+      throw invalidOption(`options.${key}`, 'a positive integer (bytes) or Infinity', bytes);
+  }
   const s =
     o.supervision === undefined
       ? {}
@@ -163,6 +175,7 @@ function resolveOptions(o: TroupeFields): ResolvedTroupe {
     retryBackoffMs: duration(o.retryBackoffMs, 'options.retryBackoffMs', 50),
     maxRetryBackoffMs: duration(o.maxRetryBackoffMs, 'options.maxRetryBackoffMs', 2_000),
     maxQueuedSubtasks,
+    maxSubtasksPerRun,
     askTimeoutMs,
     maxBlackboardBytes,
     supervision,
@@ -305,6 +318,8 @@ export function createTroupe(options: TroupeOptions): Troupe {
       ? {}
       : { moduleLoadTimeoutMs: o.moduleLoadTimeoutMs as number }),
     ...(resourceLimits === undefined ? {} : { resourceLimits }),
+    maxInputBytes: (o.maxInputBytes as number | undefined) ?? DEFAULT_PAYLOAD_BYTES,
+    maxOutputBytes: (o.maxOutputBytes as number | undefined) ?? DEFAULT_PAYLOAD_BYTES,
   });
   const inspect = o.inspect as ((event: unknown) => void) | undefined;
   const core = new Core(resolved, experts, pool, clock, random);

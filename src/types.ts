@@ -344,6 +344,19 @@ export interface TroupeOptions {
   idleSpinMs?: number;
   /** Bytes a run's blackboard may hold (`ctx.share`; `E_TOO_LARGE` past it). @default 67108864 (64 MiB) */
   maxBlackboardBytes?: number;
+  /**
+   * What a subtask's input may weigh, bytes (an estimate: 1 a string character, a binary value's
+   * byteLength, 8 any other value, plus keys): past it the subtask fails `E_TOO_LARGE`, naming
+   * it, before it is sent. `Infinity`: no limit. @default 67108864 (64 MiB)
+   */
+  maxInputBytes?: number;
+  /**
+   * What a subtask's output may weigh, bytes (the same estimate, made on its thread): past it
+   * the subtask fails `E_TOO_LARGE` and the output is never sent. @default 67108864 (64 MiB)
+   */
+  maxOutputBytes?: number;
+  /** Subtasks one run's `analyze` may return: past it the run fails at analyzing, `E_TOO_LARGE`. @default 1000000 */
+  maxSubtasksPerRun?: number;
   /** Limit for loading an expert module on a thread, ms. @default 10000 */
   moduleLoadTimeoutMs?: number;
   /** Per-thread limits; past them a subtask fails `E_WORKER_OOM`. */

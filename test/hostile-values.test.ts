@@ -248,6 +248,30 @@ describe('outputs that cannot cross back', () => {
       await pool.destroy();
     }
   });
+
+  it('an answer too deep to decode, read at once behind the one before it, fails its own task', async () => {
+    // Piscina reads an answer that has come behind another synchronously (receiveMessageOnPort),
+    // where a failed decode throws instead of raising 'messageerror'.
+    const pool = createPool({ threads: 1, modules: { h: { url: fixture('hostile'), batch: 1 } } });
+    try {
+      // Measured, so that the next task waits in the thread's port behind the one it runs.
+      for (let i = 0; i < 3; i++) await pool.run('h', 'fine');
+      const flag = new Int32Array(new SharedArrayBuffer(4));
+      const first = pool.run('h', 'fine');
+      const deep = failure(pool.run('h', { deepAfter: flag.buffer }));
+      // The main thread holds still until the deep answer is (about to be) posted, then a bit
+      // more, so that both answers wait in the port when it reads the first.
+      Atomics.wait(flag, 0, 0, 10_000);
+      const end = performance.now() + 50;
+      while (performance.now() < end);
+      expect(await first).toBe('fine');
+      typed(await deep, 'E_NOT_CLONEABLE', /cannot be received from the worker thread/);
+      expect(await pool.run('h', 'fine')).toBe('fine');
+      expect(pool.stats().running).toBe(0);
+    } finally {
+      await pool.destroy();
+    }
+  });
 });
 
 describe('what analyze and integrate throw or return', () => {

@@ -31,6 +31,31 @@ describe('batching', () => {
     expect(await Promise.all(runs)).toEqual(contexts.map((context) => ({ deps: {}, ...context })));
   });
 
+  it('tells each task its place in the message its thread received (ctx.batch)', async () => {
+    const pool = testPool({ threads: 1, modules: batched(4) });
+    const gate = blocker();
+    const held = pool.run('behave', gate.input('held'));
+    await gate.started();
+    // Queued behind the blocked task, then handed out in messages of up to 4, in order: the
+    // places read as messages, each item 0 to size - 1 of the same size.
+    const places = await (async () => {
+      const runs = Array.from({ length: 9 }, () => pool.run('behave', { op: 'batch' }));
+      gate.release();
+      expect(await held).toBe('held');
+      return Promise.all(runs);
+    })();
+    const sizes: number[] = [];
+    for (let at = 0; at < places.length; ) {
+      const size = (places[at] as { size: number }).size;
+      expect(places.slice(at, at + size)).toEqual(
+        Array.from({ length: size }, (_, index) => ({ index, size })),
+      );
+      sizes.push(size);
+      at += size;
+    }
+    expect(Math.max(...sizes)).toBe(4);
+  });
+
   it('returns each task its own result and its own error, in one message', async () => {
     const pool = testPool({ threads: 1, modules: batched(8) });
     const inputs = Array.from({ length: 16 }, (_, i) =>

@@ -1,7 +1,7 @@
 // Cancellation, deadlines and close(): pending subtasks cancelled, running ones aborted, every
 // record written, every run settled.
 import { afterEach, describe, expect, it } from 'vitest';
-import { defineExpert } from '../dist/index.js';
+import { defineExpert, type RunEvent } from '../dist/index.js';
 import { blocker, fixture, manualClock, until } from './helpers.js';
 import { closeTroupes, openTroupe } from './runtime-helpers.js';
 
@@ -70,6 +70,34 @@ describe('cancellation', () => {
       onEvent: abortAt(fast),
     });
     expect(without).toMatchObject({ status: 'done', result: { e: 5 } });
+  });
+
+  it('every subtask.start gets its subtask.end, for a subtask cancelled while it ran or waited for a retry', async () => {
+    const clock = manualClock();
+    const t = team({ clock, retryBackoffMs: 1000 });
+    const gate = blocker();
+    const events: RunEvent[] = [];
+    const controller = new AbortController();
+    const outcome = t.run(
+      {
+        analyze: () => [
+          { id: 'running', needs: 's', input: gate.input() },
+          { id: 'retrying', needs: 's', attempts: 3, input: { op: 'failUntil', okAt: 3 } },
+        ],
+      },
+      null,
+      { signal: controller.signal, onEvent: (e) => events.push(e) },
+    );
+    await gate.started();
+    await until(() => events.some((e) => e.type === 'subtask.retry'));
+    controller.abort();
+    gate.release();
+    expect((await outcome).status).toBe('cancelled');
+    const ends = events.filter((e) => e.type === 'subtask.end');
+    const started = new Set(events.filter((e) => e.type === 'subtask.start').map((e) => e.id));
+    expect(new Set(ends.map((e) => (e as { id: string }).id))).toEqual(started);
+    for (const end of ends)
+      expect(end).toMatchObject({ status: 'cancelled', error: { code: 'E_CANCELLED' } });
   });
 
   it('a signal already aborted rejects at once (nothing admitted)', async () => {

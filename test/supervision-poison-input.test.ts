@@ -121,6 +121,30 @@ describe('an expert that is broken, not its input', () => {
     ]);
   });
 
+  it('asked rarely (one request every 6 s, a 10 s window): its held faults are charged as of now, and it restarts', async () => {
+    const clock = manualClock();
+    const t = openTroupe({
+      threads: 1,
+      clock,
+      random: () => 0,
+      retryBackoffMs: 1000,
+      supervision: { intensity: 5, windowMs: 10_000 },
+      experts: [defineExpert({ name: 'w', skills: { s: 1 }, module: fixture('behave') })],
+    });
+    // Each request faults twice (held: nothing says the expert works); the third passes the
+    // intensity. Charged at their own times, the oldest would have left the window.
+    for (let request = 0; request < 3; request++) {
+      const { outcome } = await untilRetry(t, poison);
+      clock.advance(1000);
+      expect((await outcome).status).toBe('failed');
+      if (request < 2) {
+        expect(t.experts()[0]?.restarts).toBe(0);
+        clock.advance(5000);
+      }
+    }
+    await until(() => t.experts()[0]?.restarts === 1);
+  });
+
   it('a fault no retry will follow is charged at once (attempts: 1)', async () => {
     const clock = manualClock();
     const t = team(clock, 5);

@@ -1,6 +1,9 @@
-// Small internals with their own contracts: the FIFO deque and the clone-path finder.
+// Small internals with their own contracts: the FIFO deque, the clone-path finder, the lanes.
 import { describe, expect, it } from 'vitest';
+import { payloadBytes } from '../dist/limits.js';
 import { findUncloneable } from '../dist/pool/clone.js';
+import { Lanes } from '../dist/pool/lanes.js';
+import { isSkipped } from '../dist/pool/protocol.js';
 import { Deque } from '../dist/pool/queue.js';
 import { spinningWait } from '../dist/pool/spin.js';
 
@@ -125,5 +128,55 @@ describe('spinningWait (an idle thread spins, then sleeps)', () => {
     spinning(counter, 0, 0);
     expect(clock.reads()).toBe(0);
     expect(calls).toHaveLength(2);
+  });
+});
+
+describe('lanes', () => {
+  it('a skip bit left on a lane never skips a later hand-off, after the generations wrap', () => {
+    const lanes = new Lanes(1);
+    const skips = new Int32Array(lanes.skipBuffer);
+    const first = lanes.acquire();
+    lanes.skip(first.lane, first.gen, 1);
+    lanes.release(first.lane);
+    // Hand-offs until the same lane comes back with the same generation (2^23 per lane).
+    for (;;) {
+      const { lane, gen } = lanes.acquire();
+      if (lane === first.lane && gen === first.gen) {
+        expect(isSkipped(skips, lane, gen, 1)).toBe(false);
+        break;
+      }
+      lanes.release(lane);
+    }
+  });
+});
+
+describe('payloadBytes', () => {
+  it('weighs strings, binary data, keys and other values; cycles once; stops past the limit', () => {
+    expect(payloadBytes('abc', 100)).toBe(3);
+    expect(payloadBytes(42, 100)).toBe(8);
+    expect(payloadBytes({ ab: 'xyz', n: 1 }, 100)).toBe(2 + 3 + 1 + 8);
+    expect(payloadBytes({ buf: new Uint8Array(1000) }, 1e6)).toBe(3 + 1000);
+    expect(payloadBytes([1, 'ab', [2]], 100)).toBe(3 + 8 + 2 + 1 + 8);
+    expect(payloadBytes(new Map([['k', 'vv']]), 100)).toBe(3);
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.self = cyclic;
+    expect(payloadBytes(cyclic, 1e6)).toBe(1 + 8 + 4);
+    // Far past the limit: it stops soon after passing it.
+    const big = Array.from({ length: 100_000 }, () => 'x'.repeat(100));
+    const weight = payloadBytes(big, 1000);
+    expect(weight).toBeGreaterThan(1000);
+    expect(weight).toBeLessThan(200_000);
+  });
+
+  it('never throws: a getter that throws, a proxy, a revoked proxy weigh what was counted', () => {
+    const revocable = Proxy.revocable({}, {});
+    revocable.revoke();
+    const throwing = {
+      get x(): number {
+        throw new Error('getter');
+      },
+    };
+    for (const value of [throwing, new Proxy({}, {}), revocable.proxy, { p: revocable.proxy }])
+      expect(typeof payloadBytes(value, 100)).toBe('number');
   });
 });

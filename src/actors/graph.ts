@@ -107,8 +107,15 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
-export function checkGraph(value: unknown): Graph {
+export function checkGraph(value: unknown, maxSubtasks = Number.POSITIVE_INFINITY): Graph {
   const { items, holes } = readArray(value, 'analyze()', 'an array of subtasks', 'E_INVALID_GRAPH');
+  if (items.length > maxSubtasks) {
+    throw new TroupeError(
+      'E_TOO_LARGE',
+      `analyze() returned ${items.length} subtasks, more than maxSubtasksPerRun (${maxSubtasks})`,
+      { details: { maxSubtasksPerRun: maxSubtasks, asked: items.length } },
+    );
+  }
   if (holes.length > 0) {
     throw invalid(
       `subtasks[${holes[0]}]: expected an object { id, needs, ... }, got a hole in the array (analyze() returned a sparse array)`,

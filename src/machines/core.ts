@@ -109,6 +109,8 @@ export interface ResolvedTroupe {
   retryBackoffMs: number;
   maxRetryBackoffMs: number;
   maxQueuedSubtasks: number;
+  /** Subtasks one run's analysis may return (`E_TOO_LARGE` past it). */
+  maxSubtasksPerRun: number;
   askTimeoutMs: number;
   maxBlackboardBytes: number;
   supervision: ResolvedSupervision;
@@ -280,7 +282,11 @@ export class Core {
   #hold(record: ExpertRecord, fault: Fault): void {
     record.held.push(fault);
     if (record.held.length <= this.options.supervision.intensity) return;
-    for (const each of record.held.splice(0)) this.#charge(record, each);
+    // Charged now, as faults of now: they became the expert's now. (At their own times, held
+    // over a quiet spell, they would fall out of the window together and a broken expert that
+    // is asked rarely would never restart.)
+    const atMs = this.clock.now();
+    for (const each of record.held.splice(0)) this.#charge(record, { ...each, atMs });
   }
 
   /** A subtask's attempt succeeded on `record`: a fault it was suspected of is charged now. */
@@ -341,6 +347,26 @@ export class Core {
   }
 
   /**
+   * Cancels every subtask of the run not yet ended, and ends the `subtask.start` of each that had
+   * started with a `subtask.end` (cancelled), so that a log pairs every start with an end.
+   */
+  cancelRest(entry: RunEntry, error: TroupeError): void {
+    const ledger = entry.ledger;
+    if (ledger === undefined) return;
+    const started = ledger.cancelRest(error, this.clock.now() - entry.startedAt);
+    if (started.length === 0 || entry.options.onEvent === undefined) return;
+    for (const i of started)
+      this.emit(entry.runId, {
+        type: 'subtask.end',
+        runId: entry.runId,
+        id: ledger.graph.ids[i] as string,
+        status: 'cancelled',
+        expert: ledger.expert[i],
+        error,
+      });
+  }
+
+  /**
    * Ends a run whose actor cannot (it threw, or the coordinator died): every subtask gets its
    * record, its work is aborted, its timers cleared, and its caller gets a failed outcome.
    */
@@ -349,7 +375,7 @@ export class Core {
     entry.finished = true;
     const ledger = entry.ledger;
     if (ledger !== undefined) {
-      ledger.cancelRest(error, this.clock.now() - entry.startedAt);
+      this.cancelRest(entry, error);
       for (const timer of ledger.timers.values()) this.clock.clearTimeout(timer);
       ledger.timers.clear();
     }

@@ -181,13 +181,16 @@ export class Ledger {
     if (this.errors[i]?.at(-1) !== error) this.attemptFailed(i, error, 0);
   }
 
-  /** Cancels every subtask not yet ended; returns the ones that were running. */
+  /**
+   * Cancels every subtask not yet ended; returns the ones that had started (running, or
+   * waiting for a retry): their `subtask.start` events want a `subtask.end`.
+   */
   cancelRest(error: TroupeError, now: number): number[] {
-    const running: number[] = [];
+    const started: number[] = [];
     for (let i = 0; i < this.size; i++) {
       const state = this.state[i] as State;
       if (state >= TERMINAL_FROM) continue;
-      if (state === State.Running) running.push(i);
+      if (state === State.Running || !Number.isNaN(this.startedAt[i] as number)) started.push(i);
       this.state[i] = State.Cancelled;
       this.#end(i, now);
       this.cancelled++;
@@ -198,7 +201,7 @@ export class Ledger {
       }
       list.push(error);
     }
-    return running;
+    return started;
   }
 
   /** Deps' outputs, keyed by subtask id: what `ctx.deps` holds. */

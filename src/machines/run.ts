@@ -3,6 +3,7 @@
  * `failed` / `cancelled`. The ledger holds its subtasks; this machine holds the control flow and
  * is stopped by the coordinator as soon as it reaches a final state.
  */
+import { types } from 'node:util';
 import { type AnyActorRef, sendParent, setup } from 'xstate';
 import { checkGraph, type Graph } from '../actors/graph.js';
 import { backoffMs, RETRYABLE } from '../actors/supervision.js';
@@ -58,7 +59,12 @@ function step(self: AnyActorRef, work: () => unknown): void {
     );
 }
 
-async function analyzeStep(plan: Plan, self: unknown, input: unknown): Promise<Graph> {
+async function analyzeStep(
+  plan: Plan,
+  self: unknown,
+  input: unknown,
+  maxSubtasks: number,
+): Promise<Graph> {
   let returned: unknown;
   try {
     returned = plan.analyze.call(self, input);
@@ -81,14 +87,21 @@ async function analyzeStep(plan: Plan, self: unknown, input: unknown): Promise<G
     );
   }
   let subtasks: unknown = returned;
+  // A Promise is awaited; another thenable may never call back (a run would wait for ever):
+  // it is refused, as any value that is not an array.
   if (typeof then === 'function') {
+    if (!types.isPromise(returned))
+      throw new TroupeError(
+        'E_INVALID_GRAPH',
+        'analyze(): expected an array of subtasks or a Promise of one, got a thenable that is not a Promise',
+      );
     try {
       subtasks = await returned;
     } catch (error) {
       throw wrapThrown(error, 'E_TASK_FAILED', 'analyze() threw');
     }
   }
-  return checkGraph(subtasks);
+  return checkGraph(subtasks, maxSubtasks);
 }
 
 /** A plan's own integrate (called on the plan: its methods may use `this`). */
@@ -184,7 +197,7 @@ function attemptFailed(context: RunContext, result: WorkResult, self: AnyActorRe
     `cancelled: subtask "${id}" failed (${failure.code})`,
     { cause: failure },
   );
-  ledger.cancelRest(cause, now);
+  core.cancelRest(entry, cause);
   entry.controller.abort(cause);
 }
 
@@ -207,7 +220,9 @@ export const runMachine = setup({
     },
     analyze: ({ context, self }) => {
       const { plan, input } = context.entry;
-      step(self, () => analyzeStep(plan, context.entry.self, input));
+      step(self, () =>
+        analyzeStep(plan, context.entry.self, input, context.core.options.maxSubtasksPerRun),
+      );
     },
     integrate: ({ context, self }) => {
       const { plan, input } = context.entry;
@@ -301,8 +316,7 @@ export const runMachine = setup({
         (event as { error?: TroupeError }).error ??
         new TroupeError('E_CANCELLED', 'the run was cancelled');
       context.error = error;
-      const ledger = entry.ledger;
-      if (ledger !== undefined) ledger.cancelRest(error, core.clock.now() - entry.startedAt);
+      core.cancelRest(entry, error);
       entry.controller.abort(error);
     },
     setResult: ({ context, event }) => {
@@ -322,7 +336,7 @@ export const runMachine = setup({
         if (status !== 'done') {
           const cause =
             context.error ?? new TroupeError('E_CANCELLED', `the run ended (${status})`);
-          ledger.cancelRest(cause, core.clock.now() - entry.startedAt);
+          core.cancelRest(entry, cause);
         }
       }
       // Whatever still runs for this run is aborted (a failure elsewhere, a cancel). A run

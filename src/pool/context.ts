@@ -150,6 +150,15 @@ export class TaskContext {
   readonly task: Record<string, unknown> | undefined;
   /** Outputs of the subtask's dependencies, by id. */
   readonly deps: Record<string, unknown>;
+  /**
+   * Where the task sits in the message its thread received: item `index` (from 0) of `size`. The
+   * pool batches tasks of a module measured as short; `size` 1 means it came alone.
+   */
+  get batch(): { readonly index: number; readonly size: number } {
+    // Made when read: most handlers never ask, and a context is made per task.
+    return Object.freeze({ index: this.#item, size: this.#size });
+  }
+  readonly #size: number;
   readonly #lane: number;
   readonly #gen: number;
   readonly #item: number;
@@ -162,9 +171,11 @@ export class TaskContext {
     lane: number,
     gen: number,
     item: number,
+    size: number,
   ) {
     this.task = task;
     this.deps = deps ?? EMPTY;
+    this.#size = size;
     this.#lane = lane;
     this.#gen = gen;
     this.#item = item;

@@ -68,10 +68,42 @@ export function crashError(module: string, error: unknown): TroupeError {
   );
 }
 
+/**
+ * A task's input refused (or its output failed) for weighing more than its limit, naming the
+ * subtask when the task is one.
+ */
+export function tooLarge(
+  module: string,
+  what: 'input' | 'output',
+  limit: number,
+  bytes: number,
+  subtask: string | undefined,
+): TroupeError {
+  const whose = subtask === undefined ? `the ${what}` : `subtask "${subtask}"'s ${what}`;
+  const option = what === 'input' ? 'maxInputBytes' : 'maxOutputBytes';
+  const unsent = what === 'output' ? '; nothing was sent' : '';
+  return new TroupeError(
+    'E_TOO_LARGE',
+    `${module}: ${whose} weighs more than ${option} (${limit}): at least ${bytes} bytes${unsent}`,
+    { details: { module, ...(subtask === undefined ? {} : { subtask }), limit, bytes } },
+  );
+}
+
 /** An item the thread reported as failed: the handler threw, the module did not load, or the probe failed. */
-export function itemError(module: string, result: Extract<ItemResult, { ok: false }>): TroupeError {
+export function itemError(
+  module: string,
+  result: Extract<ItemResult, { ok: false }>,
+  subtask?: string,
+): TroupeError {
   const remote = deserializeError(result.e);
   switch (result.code) {
+    case 'E_TOO_LARGE': {
+      // The thread weighed the output (see the worker's `weighed`) and sent what it found.
+      const details = remote instanceof TroupeError ? remote.details : undefined;
+      const limit = typeof details?.limit === 'number' ? details.limit : Number.NaN;
+      const bytes = typeof details?.bytes === 'number' ? details.bytes : Number.NaN;
+      return tooLarge(module, 'output', limit, bytes, subtask);
+    }
     case 'E_MODULE_LOAD':
       return remote instanceof TroupeError && remote.code === 'E_MODULE_LOAD'
         ? new TroupeError('E_MODULE_LOAD', remote.message, {

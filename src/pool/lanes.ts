@@ -76,6 +76,7 @@ export class Lanes {
     // Words an earlier holder of the lane left: after the generations wrap, one could match.
     Atomics.store(this.#cancels, lane, 0);
     Atomics.store(this.#limits, lane, 0);
+    Atomics.store(this.#skips, lane * SKIP_WORDS, 0);
     Atomics.store(this.#words, lane, laneWord(gen, LANE_HANDED));
     return { lane, gen };
   }

@@ -42,6 +42,16 @@ export interface PoolOptions {
   maxQueue?: number;
   /** Limits of each thread; a thread past its heap limit fails its task `E_WORKER_OOM`. */
   resourceLimits?: ResourceLimits;
+  /**
+   * What a task's input may weigh, in bytes, estimated before it is queued (see `payloadBytes`
+   * in limits.ts): past it `run()` rejects `E_TOO_LARGE`. @default Infinity
+   */
+  maxInputBytes?: number;
+  /**
+   * What a task's output (or a message's answer) may weigh, in bytes, estimated on its thread
+   * before it is sent back: past it the task fails `E_TOO_LARGE` and nothing is sent. @default Infinity
+   */
+  maxOutputBytes?: number;
   /** Period of the sweep that times tasks out, in ms. @default 10 */
   sweepIntervalMs?: number;
   /** Period of the watchdog that restarts threads when work waits and threads are missing, in ms. @default 100 */
@@ -121,6 +131,8 @@ export const POOL_DEFAULTS = {
   cancelGraceMs: 100,
   idleSpinMs: 0.3,
   maxQueue: Number.POSITIVE_INFINITY,
+  maxInputBytes: Number.POSITIVE_INFINITY,
+  maxOutputBytes: Number.POSITIVE_INFINITY,
   sweepIntervalMs: 10,
   watchdogIntervalMs: 100,
 } as const;
@@ -141,6 +153,8 @@ export interface ResolvedPoolOptions {
   cancelGraceMs: number;
   idleSpinMs: number;
   maxQueue: number;
+  maxInputBytes: number;
+  maxOutputBytes: number;
   resourceLimits: ResourceLimits | undefined;
   sweepIntervalMs: number;
   watchdogIntervalMs: number;
@@ -200,6 +214,8 @@ const POOL_KEYS = [
   'startGraceMs',
   'closeTimeoutMs',
   'maxQueue',
+  'maxInputBytes',
+  'maxOutputBytes',
   'resourceLimits',
   'sweepIntervalMs',
   'watchdogIntervalMs',
@@ -286,8 +302,9 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
   for (const key of ['moduleLoadTimeoutMs', 'sweepIntervalMs', 'watchdogIntervalMs'] as const) {
     if (merged[key] === 0) throw invalidOption(`options.${key}`, 'a duration above 0 ms', 0);
   }
-  if (!(merged.maxQueue === Number.POSITIVE_INFINITY || isPositiveInteger(merged.maxQueue))) {
-    throw invalidOption('options.maxQueue', 'a positive integer or Infinity', merged.maxQueue);
+  for (const key of ['maxQueue', 'maxInputBytes', 'maxOutputBytes'] as const) {
+    if (!(merged[key] === Number.POSITIVE_INFINITY || isPositiveInteger(merged[key])))
+      throw invalidOption(`options.${key}`, 'a positive integer or Infinity', merged[key]);
   }
   const resourceLimits = resolveResourceLimits(merged.resourceLimits, 'options.resourceLimits');
   if (merged.onStrayError !== undefined && typeof merged.onStrayError !== 'function') {
@@ -331,6 +348,8 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
     cancelGraceMs: merged.cancelGraceMs as number,
     idleSpinMs: merged.idleSpinMs as number,
     maxQueue: merged.maxQueue as number,
+    maxInputBytes: merged.maxInputBytes as number,
+    maxOutputBytes: merged.maxOutputBytes as number,
     resourceLimits,
     sweepIntervalMs: merged.sweepIntervalMs as number,
     watchdogIntervalMs: merged.watchdogIntervalMs as number,

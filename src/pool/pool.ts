@@ -8,10 +8,10 @@ import { expose } from 'comlink/dist/esm/comlink.mjs';
 import { Piscina, queueOptionsSymbol } from 'piscina';
 import { deserializeError, invalidOption, notify, serializeError, TroupeError } from '../errors.js';
 import { isInstance, readArray, readFields } from '../fields.js';
-import { DURATION, isDuration } from '../limits.js';
+import { DURATION, isDuration, payloadBytes } from '../limits.js';
 import { aheadBatch, batchSize, fairShare } from './batching.js';
 import { findUncloneable } from './clone.js';
-import { blame, cancelledError, itemError, messageOf } from './failures.js';
+import { blame, cancelledError, itemError, messageOf, tooLarge } from './failures.js';
 import type { Blame, Handoff, Job, JobKind, ModuleState, Settled } from './jobs.js';
 import { Lanes } from './lanes.js';
 import { PoolMeter } from './meter.js';
@@ -169,6 +169,10 @@ export class Pool {
       laneSkip: this.#lanes.skipBuffer,
       epoch: this.#meter.epoch,
       moduleLoadTimeoutMs: this.#options.moduleLoadTimeoutMs,
+      // Infinity does not cross as an Int: 0 says "no limit".
+      maxOutputBytes: Number.isFinite(this.#options.maxOutputBytes)
+        ? this.#options.maxOutputBytes
+        : 0,
       context: this.#options.context,
       idleSpinMs: this.#options.idleSpinMs,
       doomed: this.#doomed.buffer as SharedArrayBuffer,
@@ -199,9 +203,7 @@ export class Pool {
     this.#piscina.on('workerCreate', (worker: { id: number }) => {
       this.#meter.threadStarted(worker.id);
       const threadId = worker.id;
-      taskPortOf(worker)?.on('messageerror', (error: unknown) =>
-        this.#onLostAnswer(threadId, error),
-      );
+      hearLostAnswers(worker, (error) => this.#onLostAnswer(threadId, error));
       this.#ready.add(worker.id);
       // A replacement is ready: work stacked behind a busy thread meanwhile may move to it.
       this.#scheduleSteal();
@@ -461,6 +463,12 @@ export class Pool {
       );
     }
     if (module.broken !== undefined) return void refuse(copyError(module.broken));
+    const maxInput = this.#options.maxInputBytes;
+    if (maxInput !== Number.POSITIVE_INFINITY && kind !== 'probe') {
+      const weight = payloadBytes(input, maxInput);
+      if (weight > maxInput)
+        return void refuse(tooLarge(name, 'input', maxInput, weight, subtaskOf(context)));
+    }
     // Tasks of this turn not yet handed out (see #pumpSoon) must not make the queue look full.
     if (this.#queue.size >= this.#options.maxQueue) this.#pump();
     if (this.#queue.size >= this.#options.maxQueue) {
@@ -841,7 +849,7 @@ export class Pool {
         this.#succeed(job, result.v);
         continue;
       }
-      const error = itemError(job.module.reg.name, result);
+      const error = itemError(job.module.reg.name, result, subtaskOf(job.context));
       if (error.code === 'E_MODULE_LOAD') this.#markBroken(job.module, error);
       this.#fail(job, error);
     }
@@ -1370,15 +1378,18 @@ export class Pool {
    * cannot cross is found. The thread is ended (Piscina counts the lost task as running on it).
    */
   #onLostAnswer(threadId: number, error: unknown): void {
+    // The oldest hand-off of the thread that it has finished is the one whose answer this was
+    // (answers come in order), whether or not it was given up on meanwhile.
     let lost: Handoff | undefined;
     for (const handoff of this.#inFlight) {
-      if (handoff.thread !== threadId || handoff.kill !== undefined) continue;
+      if (handoff.thread !== threadId) continue;
       if (this.#lanes.read(handoff.lane, handoff.gen).state !== 'done') continue;
       lost = handoff;
       break;
     }
     this.#markTerminated(threadId);
     this.#terminate(threadId);
+    if (lost !== undefined && lost.kill !== undefined) return;
     if (lost === undefined) {
       this.#reportStray(error, `an answer of thread ${threadId} could not be read`);
       return;
@@ -1501,16 +1512,52 @@ function readRunOptions(options: unknown, field: string): PoolRunOptions {
 }
 
 /**
- * Piscina's end of a thread's task channel, from the thread's interface (Piscina does not export
- * the symbol that holds it): only to hear of answers that cannot be decoded (see #onLostAnswer).
+ * Hears of a thread's answers that cannot be decoded (see #onLostAnswer), from Piscina's record
+ * of the thread (Piscina does not export the symbol that holds it). Piscina reads answers two
+ * ways: from its port's 'message' events, where a failed decode is a 'messageerror', and
+ * synchronously, with receiveMessageOnPort, once an answer has come (processPendingMessages),
+ * where it throws — out of a port listener, so uncaught: that read is wrapped.
  */
-function taskPortOf(worker: object): MessagePort | undefined {
+function hearLostAnswers(worker: object, onLost: (error: unknown) => void): void {
+  const info = workerInfoOf(worker);
+  if (info === undefined) {
+    // A Piscina that keeps its record elsewhere: no answer is lost silently — a failed decode
+    // is then an uncaught error, which the tests (test/hostile-values.test.ts) would show.
+    return;
+  }
+  info.port.on('messageerror', onLost);
+  const read = info.processPendingMessages;
+  if (typeof read !== 'function') return;
+  info.processPendingMessages = function readPending(this: unknown, ...args: unknown[]) {
+    try {
+      return read.apply(this, args);
+    } catch (error) {
+      // The answers read before this one are settled by promise callbacks not yet run: judge
+      // after them, or the one before would be blamed.
+      setImmediate(() => onLost(error));
+      return undefined;
+    }
+  };
+}
+
+interface WorkerInfo {
+  port: MessagePort;
+  processPendingMessages?: (...args: unknown[]) => unknown;
+}
+
+function workerInfoOf(worker: object): WorkerInfo | undefined {
   for (const symbol of Object.getOwnPropertySymbols(worker)) {
     if (symbol.description !== 'Piscina.kWorkerData') continue;
-    const port = (worker as Record<symbol, { port?: unknown } | undefined>)[symbol]?.port;
-    if (port instanceof MessagePort) return port;
+    const info = (worker as Record<symbol, { port?: unknown } | undefined>)[symbol];
+    if (info?.port instanceof MessagePort) return info as WorkerInfo;
   }
   return undefined;
+}
+
+/** The subtask a task is, when the runtime says so in its context (for messages that name it). */
+function subtaskOf(context: unknown): string | undefined {
+  const task = (context as { task?: { id?: unknown } } | undefined)?.task;
+  return typeof task?.id === 'string' ? task.id : undefined;
 }
 
 /** Adds a thread id to a set that keeps the last 1 024. */

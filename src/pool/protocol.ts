@@ -30,6 +30,8 @@ export interface WorkerBoot {
   epoch: number;
   /** How long loading one module may take on a thread. */
   moduleLoadTimeoutMs: number;
+  /** What an output may weigh (see `payloadBytes`); 0: no limit. */
+  maxOutputBytes: number;
   /** Open the context channel (see `context.ts`). */
   context: boolean;
   /** How long an idle thread spins before it sleeps (see `spinningWait` in spin.ts). */
@@ -177,6 +179,7 @@ export type ItemResult =
  */
 export type ItemFailureCode =
   | 'E_TASK_FAILED'
+  | 'E_TOO_LARGE'
   | 'E_MODULE_LOAD'
   | 'E_PROBE_FAILED'
   | 'E_CANCELLED'

@@ -9,6 +9,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { messageOf, serializeError, TroupeError, type WireError } from '../errors.js';
+import { payloadBytes } from '../limits.js';
 import { findUncloneable } from './clone.js';
 import { openContextChannel, releaseSignal, TaskContext } from './context.js';
 import {
@@ -192,7 +193,7 @@ async function load(name: string): Promise<LoadedModule> {
 
 function contextOf(message: TaskMessage, index: number): TaskContext {
   const data: TaskContextData | undefined = unpackContext(message, index);
-  return new TaskContext(data?.task, data?.deps, message.l, message.g, index);
+  return new TaskContext(data?.task, data?.deps, message.l, message.g, index, message.i.length);
 }
 
 function deliver(loaded: LoadedModule, message: TaskMessage, index: number): unknown {
@@ -208,6 +209,22 @@ function deliver(loaded: LoadedModule, message: TaskMessage, index: number): unk
 
 function failure(error: unknown, start: number, code: ItemFailureCode): ItemResult {
   return { ok: false, e: serializeError(error), ms: now() - start, code };
+}
+
+const maxOutput = boot.maxOutputBytes;
+
+/** A handler's output, unless it weighs more than the pool's `maxOutputBytes` (not sent, then). */
+function weighed(value: unknown, start: number, kind: TaskMessage['k']): ItemResult {
+  const weighable = typeof value === 'string' || (typeof value === 'object' && value !== null);
+  if (maxOutput === 0 || kind === 'probe' || !weighable)
+    return { ok: true, v: value, ms: now() - start };
+  const weight = payloadBytes(value, maxOutput);
+  if (weight <= maxOutput) return { ok: true, v: value, ms: now() - start };
+  // The main thread words it (see failures.ts, tooLarge), naming the subtask.
+  const error = new TroupeError('E_TOO_LARGE', 'the output weighs more than maxOutputBytes', {
+    details: { limit: maxOutput, bytes: weight },
+  });
+  return { ok: false, e: serializeError(error), ms: now() - start, code: 'E_TOO_LARGE' };
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -245,7 +262,7 @@ function runItem(
   } catch (error) {
     return failure(error, start, code);
   }
-  if (!isThenable(out)) return { ok: true, v: out, ms: now() - start };
+  if (!isThenable(out)) return weighed(out, start, message.k);
   return new Promise<ItemResult>((resolve) => {
     const settle = (result: ItemResult): void => {
       if (current?.token !== token) return;
@@ -254,7 +271,7 @@ function runItem(
     };
     current = { token, fail: (error) => settle(failure(error, start, code)) };
     out.then(
-      (value) => settle({ ok: true, v: value, ms: now() - start }),
+      (value) => settle(weighed(value, start, message.k)),
       (error: unknown) => settle(failure(error, start, code)),
     );
   });

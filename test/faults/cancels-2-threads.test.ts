@@ -1,0 +1,3 @@
+import { cancelMatrix } from './suites.js';
+
+cancelMatrix(2);

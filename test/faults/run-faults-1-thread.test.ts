@@ -1,0 +1,3 @@
+import { runMatrix } from './suites.js';
+
+runMatrix(1);

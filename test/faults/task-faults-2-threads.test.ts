@@ -1,0 +1,3 @@
+import { taskMatrix } from './suites.js';
+
+taskMatrix(2);

@@ -221,7 +221,7 @@ export function build(recipe: Recipe): unknown {
     // a deadline ends, and that is the caller's choice, not a fault of troupe.
     return function (this: unknown, ...args: unknown[]) {
       const [resolve, reject] = args;
-      if (args.length === 2 && typeof resolve === 'function' && typeof reject === 'function') {
+      if (args.length === 2 && isSettler(resolve) && isSettler(reject)) {
         const settle = recipe.fn === 'returns' || recipe.fn === 'resolves' ? resolve : reject;
         settle(build(of));
         return undefined;
@@ -233,6 +233,21 @@ export function build(recipe: Recipe): unknown {
   return buildObject(
     recipe.obj.map(([key, value]) => [key, build(value)]),
     recipe.as,
+  );
+}
+
+/**
+ * Whether a function is one of the pair the engine passes to a `then` it awaits: native,
+ * unnamed, one parameter. Any two functions are not enough: validate(result, input) with a
+ * generated function in both places would be taken for a `then` call, and the harness, not
+ * troupe, would leave a rejected promise unhandled.
+ */
+function isSettler(value: unknown): boolean {
+  return (
+    typeof value === 'function' &&
+    value.name === '' &&
+    value.length === 1 &&
+    Function.prototype.toString.call(value) === 'function () { [native code] }'
   );
 }
 

@@ -1,10 +1,10 @@
 import { createTroupe, defineExpert } from './dist/index.js';
-process.on('unhandledRejection', (e) => console.log('UNHANDLED', JSON.stringify(e)));
+import { payloadBytes } from './dist/limits.js';
+const huge = []; huge.length = 2**32 - 1;
+const input = {}; Object.defineProperty(input, 'op', { get: () => 'echo', enumerable: true });
+Object.defineProperty(input, 'value', { get: () => { const a = []; a.length = 2**32-1; return a; }, enumerable: true });
+console.log('bytes', payloadBytes?.(huge, 1e9));
 const troupe = createTroupe({ threads: 1, experts: [defineExpert({ name: 'w', skills: { s: 3 }, module: new URL('./test/fixtures/behave.mjs', import.meta.url).href })] });
-const F = function (...args) { console.log('F called', args.length, new Error().stack); return (async () => { throw ''; })(); };
-const input = function () { console.log('input called', new Error().stack); return false; };
-const plan = { analyze: () => [], integrate: () => F, validate: () => true };
-const out = await troupe.run(plan, input, {});
-console.log(out.status, out.error?.code);
-await new Promise(r => setTimeout(r, 100));
+const out = await troupe.run({ analyze: () => [{ id: 'b', needs: 's', input }] }, 'a');
+console.log(out.status, out.error?.code, out.error?.message);
 await troupe.close();

@@ -47,6 +47,20 @@ describe('input and output size', () => {
     expect(t.experts()[0]?.faults).toEqual([]);
   });
 
+  it('a sparse array of 2^32 - 1 slots, in an input or an output, weighs as many bytes: E_TOO_LARGE, no crash (found by fuzzing)', async () => {
+    const t = team();
+    const sparse: unknown[] = [];
+    sparse.length = 2 ** 32 - 1;
+    const outcome = failed(
+      await t.run(
+        { analyze: () => [{ id: 'holes', needs: 's', input: { op: 'echo', value: sparse } }] },
+        null,
+      ),
+    );
+    expect(outcome.records[0]?.error?.code).toBe('E_TOO_LARGE');
+    expect(outcome.records[0]?.error?.message).toMatch(/subtask "holes"'s input weighs more/);
+  });
+
   it('an output past maxOutputBytes is never sent: E_TOO_LARGE naming the subtask, and the thread goes on', async () => {
     const t = team({ maxOutputBytes: 1000 });
     const outcome = failed(

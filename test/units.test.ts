@@ -168,6 +168,21 @@ describe('payloadBytes', () => {
     expect(weight).toBeLessThan(200_000);
   });
 
+  it('a wide value is walked an item at a time: the same weight, and a huge sparse array is not walked (found by fuzzing)', () => {
+    const wideArray = Array.from({ length: 10_000 }, (_, i) => (i % 2 === 0 ? 'ab' : [i]));
+    // 10 000 slots, 5 000 strings of 2, 5 000 arrays of one slot and one number.
+    expect(payloadBytes(wideArray, 1e9)).toBe(10_000 + 5_000 * 2 + 5_000 * (1 + 8));
+    const wideObject = Object.fromEntries(Array.from({ length: 5_000 }, (_, i) => [`k${i}`, 1]));
+    const keys = Object.keys(wideObject).reduce((n, k) => n + k.length, 0);
+    expect(payloadBytes({ nested: wideObject }, 1e9)).toBe(6 + keys + 5_000 * 8);
+    // Before, its 2^32 - 1 slots were pushed on a stack: V8 failed with a fatal error.
+    const sparse: unknown[] = [];
+    sparse.length = 2 ** 32 - 1;
+    expect(payloadBytes({ value: sparse }, 64 * 1024 * 1024)).toBe(5 + 2 ** 32 - 1);
+    // Past its limit a wide container is left at once, whatever its size.
+    expect(payloadBytes([sparse, sparse], 10)).toBeLessThan(2 ** 33);
+  });
+
   it('never throws: a getter that throws, a proxy, a revoked proxy weigh what was counted', () => {
     const revocable = Proxy.revocable({}, {});
     revocable.revoke();

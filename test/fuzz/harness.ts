@@ -20,6 +20,8 @@ function seedFromEnv(): number {
 
 /** One seed for every property of the run: FUZZ_SEED (a number, or "random" to explore), else DEFAULT_SEED. */
 export const SEED = seedFromEnv();
+// Said before any case runs: a case that kills the process (a V8 fatal error) prints no report.
+if (SEED !== DEFAULT_SEED) console.info(`fuzz: seed ${SEED}`);
 
 /** Generated cases per entry. */
 export const CASES = 10_000;

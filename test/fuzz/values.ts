@@ -242,7 +242,7 @@ export function build(recipe: Recipe): unknown {
  * generated function in both places would be taken for a `then` call, and the harness, not
  * troupe, would leave a rejected promise unhandled.
  */
-function isSettler(value: unknown): boolean {
+function isSettler(value: unknown): value is (settled: unknown) => void {
   return (
     typeof value === 'function' &&
     value.name === '' &&

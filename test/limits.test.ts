@@ -193,6 +193,20 @@ describe('shapes', () => {
 });
 
 describe('what analyze returns', () => {
+  it('an integrate or validate whose thenable never calls back is a promise that never settles: the deadline ends it', async () => {
+    const t = team();
+    // biome-ignore lint/suspicious/noThenProperty: the point of the value
+    const never = () => ({ then() {} });
+    for (const [plan, stage] of [
+      [{ analyze: () => [], integrate: never }, 'integrating'],
+      [{ analyze: () => [], validate: never }, 'validating'],
+      [{ analyze: () => [], integrate: async () => never() as unknown }, 'integrating'],
+    ] as const) {
+      const outcome = await t.run(plan, null, { deadlineMs: 50 });
+      expect(outcome).toMatchObject({ status: 'cancelled', stage, error: { code: 'E_TIMEOUT' } });
+    }
+  });
+
   it('a thenable that is not a Promise (it may never call back) is refused, E_INVALID_GRAPH', async () => {
     const t = team();
     // biome-ignore lint/suspicious/noThenProperty: the thenable is the point of this test

@@ -58,6 +58,15 @@ export async function runtimeSuite(options: SuiteOptions): Promise<CaseResult[]>
       defineExpert({ name: 'noop', skills: { nothing: 1 }, module: noop, concurrency: 256 }),
     ],
   });
+  // The same no-op expert with the size limits off (maxInputBytes, maxOutputBytes: Infinity).
+  const unweighed = createTroupe({
+    threads,
+    maxInputBytes: Number.POSITIVE_INFINITY,
+    maxOutputBytes: Number.POSITIVE_INFINITY,
+    experts: [
+      defineExpert({ name: 'noop', skills: { nothing: 1 }, module: noop, concurrency: 256 }),
+    ],
+  });
   // A service's expert: requests of one subtask each, some with an input that kills its thread.
   const poisoned = createTroupe({
     threads,
@@ -118,6 +127,43 @@ export async function runtimeSuite(options: SuiteOptions): Promise<CaseResult[]>
           label: 'troupe ÷ raw piscina, throughput',
           target: '≥ 0.60 (stretch 0.75)',
           pass: (ratio) => ratio.median >= 0.6,
+        }),
+      );
+    }
+
+    // --- the size limits: every input weighed on the main thread, every output on its thread --
+    {
+      const n = quick ? 2_000 : 10_000;
+      // A small record per subtask (the no-op returns it): what weighing costs on a typical input.
+      const plan = {
+        analyze: () =>
+          range(n).map((i) => ({
+            id: `n${i}`,
+            needs: 'nothing',
+            input: { index: i, file: `src/part-${i}/file.ts`, tags: ['a', 'b'] },
+          })),
+      };
+      const samples = await interleaved(
+        [
+          {
+            name: 'limits on (64 MiB)',
+            run: async () => mustBeDone((await troupe.run(plan, null)).status),
+          },
+          {
+            name: 'limits off',
+            run: async () => mustBeDone((await unweighed.run(plan, null)).status),
+          },
+        ],
+        rounds,
+      );
+      results.push(
+        throughputCase({
+          name: `size limits: ${n} no-op subtasks with a small record each (subtasks/s)`,
+          n,
+          samples,
+          subject: 'limits on (64 MiB)',
+          baseline: 'limits off',
+          label: 'throughput with maxInputBytes and maxOutputBytes ÷ without',
         }),
       );
     }
@@ -401,6 +447,7 @@ export async function runtimeSuite(options: SuiteOptions): Promise<CaseResult[]>
     await Promise.all([
       troupe.close({ force: true }),
       sleepy.close({ force: true }),
+      unweighed.close({ force: true }),
       poisoned.close({ force: true }),
       pool.destroy(),
       piscina.destroy(),

@@ -108,8 +108,10 @@ export function payloadBytes(value: unknown, limit: number): number {
       if (Array.isArray(each)) {
         const n = each.length;
         total += n;
-        if (n > WIDE) (wide ??= []).push({ of: each, keys: undefined, i: 0, n });
-        else if (total <= limit) for (let i = 0; i < n; i++) stack.push(each[i]);
+        if (n > WIDE) {
+          wide ??= [];
+          wide.push({ of: each, keys: undefined, i: 0, n });
+        } else if (total <= limit) for (let i = 0; i < n; i++) stack.push(each[i]);
       } else if (each instanceof Map) {
         for (const [k, v] of each) stack.push(k, v);
       } else if (each instanceof Set) {
@@ -117,8 +119,10 @@ export function payloadBytes(value: unknown, limit: number): number {
       } else {
         const record = each as Record<string, unknown>;
         const keys = Object.keys(record);
-        if (keys.length > WIDE) (wide ??= []).push({ of: record, keys, i: 0, n: keys.length });
-        else
+        if (keys.length > WIDE) {
+          wide ??= [];
+          wide.push({ of: record, keys, i: 0, n: keys.length });
+        } else
           for (const key of keys) {
             total += key.length;
             stack.push(record[key]);

@@ -4,8 +4,9 @@
  */
 import { setMaxListeners } from 'node:events';
 import { availableParallelism } from 'node:os';
+import type { ResourceLimits } from 'node:worker_threads';
 import { type Actor, createActor } from 'xstate';
-import { resolveExpert } from './actors/experts.js';
+import { type ResolvedExpert, resolveExpert } from './actors/experts.js';
 import { SUPERVISION_DEFAULTS } from './actors/supervision.js';
 import { invalidOption, messageOf, notify, TroupeError, wrapThrown } from './errors.js';
 import { type Fields, isInstance, readArray, readFields } from './fields.js';
@@ -23,7 +24,7 @@ import {
 import { coordinatorMachine } from './machines/coordinator.js';
 import { Core, queueFull, type ResolvedTroupe, type RunEntry } from './machines/core.js';
 import { resolveResourceLimits } from './pool/options.js';
-import { createPool } from './pool/pool.js';
+import { createPool, type Pool } from './pool/pool.js';
 import { didYouMean } from './suggest.js';
 import type {
   AskOptions,
@@ -305,24 +306,48 @@ export function createTroupe(options: TroupeOptions): Troupe {
   const resourceLimits = resolveResourceLimits(o.resourceLimits, 'options.resourceLimits');
   // The pool hands the router every ctx call of a task; the router lives in the core, made next.
   let served: Core | undefined;
-  const pool = createPool({
-    threads: resolved.threads,
-    host: {
-      call: (origin, module, op, args, thread) =>
-        (served as Core).router.call(origin, module, op, args, thread),
-    },
-    ...(o.cancelGraceMs === undefined ? {} : { cancelGraceMs: o.cancelGraceMs as number }),
-    ...(o.idleSpinMs === undefined ? {} : { idleSpinMs: o.idleSpinMs as number }),
-    modules: Object.fromEntries(experts.map((e) => [e.name, { url: e.href, batch: e.batch }])),
-    ...(o.moduleLoadTimeoutMs === undefined
-      ? {}
-      : { moduleLoadTimeoutMs: o.moduleLoadTimeoutMs as number }),
-    ...(resourceLimits === undefined ? {} : { resourceLimits }),
-    maxInputBytes: (o.maxInputBytes as number | undefined) ?? DEFAULT_PAYLOAD_BYTES,
-    maxOutputBytes: (o.maxOutputBytes as number | undefined) ?? DEFAULT_PAYLOAD_BYTES,
-  });
+  const poolOf = (threads: number, of: ResolvedExpert[], limits: ResourceLimits | undefined) =>
+    createPool({
+      threads,
+      host: {
+        call: (origin, module, op, args, thread) =>
+          (served as Core).router.call(origin, module, op, args, thread),
+      },
+      ...(o.cancelGraceMs === undefined ? {} : { cancelGraceMs: o.cancelGraceMs as number }),
+      ...(o.idleSpinMs === undefined ? {} : { idleSpinMs: o.idleSpinMs as number }),
+      modules: Object.fromEntries(of.map((e) => [e.name, { url: e.href, batch: e.batch }])),
+      ...(o.moduleLoadTimeoutMs === undefined
+        ? {}
+        : { moduleLoadTimeoutMs: o.moduleLoadTimeoutMs as number }),
+      ...(limits === undefined ? {} : { resourceLimits: limits }),
+      maxInputBytes: (o.maxInputBytes as number | undefined) ?? DEFAULT_PAYLOAD_BYTES,
+      maxOutputBytes: (o.maxOutputBytes as number | undefined) ?? DEFAULT_PAYLOAD_BYTES,
+    });
+  // An expert with limits of its own runs on threads of its own, started with them; a heap
+  // limit is a thread's, so no thread can hold two experts' limits.
+  const own = experts.filter((e) => e.resourceLimits !== undefined);
+  const pool = poolOf(
+    resolved.threads,
+    experts.filter((e) => e.resourceLimits === undefined),
+    resourceLimits,
+  );
+  const ownPools = new Map<string, Pool>();
+  try {
+    for (const e of own)
+      ownPools.set(
+        e.name,
+        poolOf(Math.min(e.concurrency, resolved.threads), [e], {
+          ...resourceLimits,
+          ...e.resourceLimits,
+        }),
+      );
+  } catch (error) {
+    // A pool that could not start: the ones started before it must not keep threads alive.
+    for (const started of [pool, ...ownPools.values()]) void started.close({ force: true });
+    throw error;
+  }
   const inspect = o.inspect as ((event: unknown) => void) | undefined;
-  const core = new Core(resolved, experts, pool, clock, random);
+  const core = new Core(resolved, experts, pool, ownPools, clock, random);
   core.onMessageFailed = o.onMessageFailed as Core['onMessageFailed'];
   served = core;
   const actor: Actor<typeof coordinatorMachine> = createActor(coordinatorMachine, {
@@ -477,7 +502,7 @@ export function createTroupe(options: TroupeOptions): Troupe {
       core.router.close(new TroupeError('E_CLOSED', 'the troupe closed before the answer came'));
       for (const resolve of core.probedWaiters.splice(0)) resolve();
       actor.stop();
-      await pool.close({ timeoutMs: 1_000 });
+      await Promise.all(core.pools().map((each) => each.close({ timeoutMs: 1_000 })));
     })();
     return closing;
   }

@@ -48,6 +48,15 @@ export interface ExpertDefinition<In = unknown, Out = unknown> {
    * takes no messages (`E_NO_RECIPIENT`).
    */
   messages?: 'heavy';
+  /**
+   * Heap (and stack) limits for this expert alone, in MB, as `worker_threads` takes them. The
+   * expert's work, its probe and its heavy messages then run on threads of its own (as many as
+   * its `concurrency`, at most the troupe's `threads`), started with these limits over the
+   * troupe's `resourceLimits`; past them its subtask fails `E_WORKER_OOM` and no other expert's
+   * thread is touched. Those threads come on top of the troupe's `threads`.
+   * @default none: the expert shares the troupe's threads and their limits
+   */
+  resourceLimits?: ResourceLimits;
 }
 
 /** Who a message is for: an expert by name, or the least-loaded expert with a skill. */

@@ -138,6 +138,67 @@ describe('input and output size', () => {
   });
 });
 
+describe('a heap limit of an expert of its own', () => {
+  it('runs that expert on threads of its own: past its heap it fails E_WORKER_OOM, the shared threads untouched', async () => {
+    const t = openTroupe({
+      threads: 1,
+      attempts: 1,
+      experts: [
+        defineExpert({
+          name: 'tight',
+          skills: { t: 1 },
+          module: fixture('behave'),
+          resourceLimits: { maxOldGenerationSizeMb: 32 },
+        }),
+        defineExpert({ name: 'roomy', skills: { r: 1 }, module: fixture('behave') }),
+      ],
+    });
+    const threads = async () => {
+      const outcome = await t.run(
+        {
+          analyze: () => [
+            { id: 'a', needs: 't', input: { op: 'thread' } },
+            { id: 'b', needs: 'r', input: { op: 'thread' } },
+          ],
+        },
+        null,
+      );
+      expect(outcome.status).toBe('done');
+      return outcome.status === 'done' ? (outcome.result as { a: number; b: number }) : undefined;
+    };
+    const before = await threads();
+    // One thread each: the troupe's (threads: 1) and the tight expert's own.
+    expect(before?.a).not.toBe(before?.b);
+    const outcome = failed(
+      await t.run({ analyze: () => [{ id: 'big', needs: 't', input: { op: 'oom' } }] }, null),
+    );
+    expect(outcome.records[0]?.error?.code).toBe('E_WORKER_OOM');
+    const after = await threads();
+    // The tight expert got a new thread; the shared one lived on.
+    expect(after?.b).toBe(before?.b);
+    expect(after?.a).not.toBe(before?.a);
+  });
+
+  it('refuses limits Node would fail the host with, naming the expert', () => {
+    expect(() =>
+      defineExpert({
+        name: 'tiny',
+        skills: { t: 1 },
+        module: fixture('behave'),
+        resourceLimits: { maxOldGenerationSizeMb: 2 },
+      }),
+    ).toThrow(/expert "tiny"\.resourceLimits\.maxOldGenerationSizeMb: expected/);
+    expect(() =>
+      defineExpert({
+        name: 'typo',
+        skills: { t: 1 },
+        module: fixture('behave'),
+        resourceLimits: { maxOldGenerationSizeMB: 64 } as never,
+      }),
+    ).toThrow(/maxOldGenerationSizeMb/);
+  });
+});
+
 describe('subtasks per run', () => {
   it('a run whose analyze returns more than maxSubtasksPerRun fails at analyzing, E_TOO_LARGE', async () => {
     const t = team({ maxSubtasksPerRun: 100 });

@@ -142,6 +142,16 @@ describe('plan schema: each rule names its path in the file', () => {
       /experts\[0\]\.onMessage: either messages: 'heavy'/,
     ],
     [
+      'a heap limit too small to boot a thread',
+      set(['experts', 0, 'resourceLimits'], { maxOldGenerationSizeMb: 4 }),
+      /experts\[0\]\.resourceLimits\.maxOldGenerationSizeMb: expected a size in MB of 16 or more/,
+    ],
+    [
+      'an unknown resource limit',
+      set(['experts', 0, 'resourceLimits'], { heapMb: 64 }),
+      /experts\[0\]\.resourceLimits: unknown field "heapMb"/,
+    ],
+    [
       'an unknown field',
       set(['experts', 0, 'colour'], 'red'),
       /experts\[0\]: unknown field "colour"/,
@@ -256,6 +266,15 @@ describe('plan schema: each rule names its path in the file', () => {
     const subtasks = await compiled.plan.analyze(null);
     expect(subtasks.map((s) => s.id)).toEqual(['double:1', 'double:2', 'double:3', 'double:4']);
     expect(subtasks[0]?.input).toEqual({ item: 1 });
+  });
+
+  it("an expert's resourceLimits reach its definition (threads of its own)", async () => {
+    const plan = valid();
+    set(['experts', 0, 'resourceLimits'], { maxOldGenerationSizeMb: 64 })(plan);
+    const compiled = await loadPlan(planDir(plan).file);
+    expect(compiled.troupeOptions.experts?.[0]?.resourceLimits).toEqual({
+      maxOldGenerationSizeMb: 64,
+    });
   });
 
   it('malformed JSON and YAML are refused with the parser’s message', async () => {

@@ -1,8 +1,10 @@
 /** Expert definitions: checked once, with messages that name the field and what was given. */
 import { pathToFileURL } from 'node:url';
+import type { ResourceLimits } from 'node:worker_threads';
 import { describe, invalidOption, messageOf } from '../errors.js';
 import { isInstance, path, readEntries, readFields } from '../fields.js';
 import { DURATION, isDuration, isPositiveInteger, MAX_ATTEMPTS, MAX_INT32 } from '../limits.js';
+import { resolveResourceLimits } from '../pool/options.js';
 import { MAX_BATCH } from '../pool/protocol.js';
 import type { ExpertDefinition, Level } from '../types.js';
 
@@ -21,6 +23,8 @@ export interface ResolvedExpert {
   validate: ((output: unknown, input: unknown) => boolean | string | undefined) | undefined;
   onMessage: ExpertDefinition['onMessage'];
   messages: 'heavy' | undefined;
+  /** Heap and stack limits of threads of its own (its work then runs on them alone). */
+  resourceLimits: ResourceLimits | undefined;
 }
 
 /**
@@ -51,6 +55,7 @@ const EXPERT_KEYS = [
   'validate',
   'onMessage',
   'messages',
+  'resourceLimits',
 ] as const;
 
 export function resolveExpert(definition: unknown, at: string): ResolvedExpert {
@@ -120,6 +125,7 @@ export function resolveExpert(definition: unknown, at: string): ResolvedExpert {
       d.onMessage,
     );
   }
+  const resourceLimits = resolveResourceLimits(d.resourceLimits, `${at}.resourceLimits`);
   return {
     name,
     skills: Object.freeze(skills),
@@ -132,6 +138,7 @@ export function resolveExpert(definition: unknown, at: string): ResolvedExpert {
     validate: d.validate as ResolvedExpert['validate'],
     onMessage: d.onMessage as ExpertDefinition['onMessage'],
     messages: d.messages as 'heavy' | undefined,
+    resourceLimits,
   };
 }
 

@@ -138,7 +138,10 @@ export function queueFull(bound: number, waiting: number, asked: number | undefi
 
 export class Core {
   readonly options: ResolvedTroupe;
+  /** The shared pool: every expert's work runs there unless the expert has threads of its own. */
   readonly pool: Pool;
+  /** Pools of the experts with `resourceLimits` of their own, by expert name. */
+  readonly ownPools: ReadonlyMap<string, Pool>;
   readonly clock: Clock;
   readonly random: () => number;
   readonly experts = new Map<string, ExpertRecord>();
@@ -155,15 +158,27 @@ export class Core {
   /** The troupe's `onMessageFailed` observer. */
   onMessageFailed: ((failure: MessageFailure) => void) | undefined;
 
+  /** The pool an expert's work, probe and heavy messages run on. */
+  poolOf(expert: string): Pool {
+    return this.ownPools.get(expert) ?? this.pool;
+  }
+
+  /** Every pool of the troupe: the shared one first. */
+  pools(): Pool[] {
+    return [this.pool, ...this.ownPools.values()];
+  }
+
   constructor(
     options: ResolvedTroupe,
     experts: ResolvedExpert[],
     pool: Pool,
+    ownPools: ReadonlyMap<string, Pool>,
     clock: Clock,
     random: () => number,
   ) {
     this.options = options;
     this.pool = pool;
+    this.ownPools = ownPools;
     this.clock = clock;
     this.random = random;
     // A heavy receiver's messages cannot wait in a busy thread's port: with lookahead there,
@@ -171,7 +186,8 @@ export class Core {
     // between experts could hold every thread (E_ASK_DEADLOCK where none was).
     const heavy = experts.some((def) => def.messages === 'heavy');
     for (const def of experts) {
-      const lookahead = heavy || !def.lookahead ? 0 : lookaheadOf(def.concurrency, options.threads);
+      const threads = ownPools.get(def.name)?.threads ?? options.threads;
+      const lookahead = heavy || !def.lookahead ? 0 : lookaheadOf(def.concurrency, threads);
       const slot: ExpertSlot = {
         name: def.name,
         skills: def.skills,
@@ -312,7 +328,8 @@ export class Core {
    */
   refreshAhead(record: ExpertRecord): void {
     const { slot } = record;
-    if (slot.lookahead > 0) slot.ahead = slot.lookahead * this.pool.aheadOf(record.def.name);
+    if (slot.lookahead > 0)
+      slot.ahead = slot.lookahead * this.poolOf(record.def.name).aheadOf(record.def.name);
   }
 
   expert(name: string): ExpertRecord {

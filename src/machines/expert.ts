@@ -36,6 +36,7 @@ function asTroupeError(error: unknown, name: string): TroupeError {
 const link = fromCallback<EventObject, LinkInput>(({ input, sendBack }) => {
   const { core, name } = input;
   const record = core.expert(name);
+  const pool = core.poolOf(name);
   let buffer: WorkResult[] = [];
   const flush = () => {
     const results = buffer;
@@ -108,7 +109,7 @@ const link = fromCallback<EventObject, LinkInput>(({ input, sendBack }) => {
   const start = (work: WorkOrder) => {
     const task = { id: work.id, needs: work.needs, attempt: work.attempt, runId: work.runId };
     const context = work.deps === undefined ? { task } : { task, deps: work.deps };
-    core.pool.runThen(
+    pool.runThen(
       name,
       work.input,
       { signal: work.signal, timeoutMs: work.timeoutMs, context, origin: work },
@@ -155,7 +156,7 @@ export const expertMachine = setup({
   actors: {
     link,
     probe: fromPromise<unknown, LinkInput>(({ input }) =>
-      input.core.pool.probe(
+      input.core.poolOf(input.name).probe(
         input.name,
         // A heavy receiver's module must export onMessage: its probe checks that early.
         input.core.expert(input.name).def.messages === 'heavy' ? { requires: ['onMessage'] } : {},

@@ -464,7 +464,8 @@ export class Router {
       this.#pumpHeavy(name, box);
     };
     const letter = delivery;
-    this.#core.pool
+    this.#core
+      .poolOf(name)
       .message(name, letter.msg, letter.from.expert, {
         origin: self,
         signal: controller.signal,

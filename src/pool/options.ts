@@ -227,7 +227,7 @@ const POOL_KEYS = [
 ] as const;
 
 /** Every key of worker_threads' `ResourceLimits`. */
-const RESOURCE_LIMIT_KEYS = [
+export const RESOURCE_LIMIT_KEYS = [
   'maxOldGenerationSizeMb',
   'maxYoungGenerationSizeMb',
   'codeRangeSizeMb',
@@ -240,7 +240,7 @@ const RESOURCE_LIMIT_KEYS = [
  * wait), a stack under 0.5 MB throws in the main thread, a code range of 2²⁸ MB aborts the
  * process reserving it, and a stack of 256 GB cannot be allocated.
  */
-const RESOURCE_LIMIT_BOUNDS: Record<
+export const RESOURCE_LIMIT_BOUNDS: Record<
   (typeof RESOURCE_LIMIT_KEYS)[number],
   { min: number; max: number; expected: string }
 > = {
@@ -253,6 +253,15 @@ const RESOURCE_LIMIT_BOUNDS: Record<
   codeRangeSizeMb: { min: 0, max: 1024, expected: 'a size in MB above 0, at most 1024' },
   stackSizeMb: { min: 1, max: 1024, expected: 'a size in MB from 1 to 1024' },
 };
+
+/** Whether `size` is a size in MB a thread can start with as its `key` (the plan schema's rule too). */
+export function isResourceLimit(key: (typeof RESOURCE_LIMIT_KEYS)[number], size: unknown): boolean {
+  const { min, max } = RESOURCE_LIMIT_BOUNDS[key];
+  // Above 0 always; `min` 0 means nothing more.
+  return (
+    typeof size === 'number' && Number.isFinite(size) && size > 0 && size >= min && size <= max
+  );
+}
 
 /** Checks `resourceLimits` (shared with the troupe's options): each a size in MB within its bounds. */
 export function resolveResourceLimits(value: unknown, field: string): ResourceLimits | undefined {
@@ -267,13 +276,9 @@ export function resolveResourceLimits(value: unknown, field: string): ResourceLi
   for (const key of RESOURCE_LIMIT_KEYS) {
     const size = limits[key];
     if (size === undefined) continue;
-    const { min, max, expected } = RESOURCE_LIMIT_BOUNDS[key];
-    // Above 0 always; `min` 0 means nothing more.
-    if (
-      !(typeof size === 'number' && Number.isFinite(size) && size > 0 && size >= min && size <= max)
-    )
-      throw invalidOption(`${field}.${key}`, expected, size);
-    out[key] = size;
+    if (!isResourceLimit(key, size))
+      throw invalidOption(`${field}.${key}`, RESOURCE_LIMIT_BOUNDS[key].expected, size);
+    out[key] = size as number;
   }
   return out;
 }

@@ -473,6 +473,7 @@ async function compileExpert(
     ...(entry.attempts === undefined ? {} : { attempts: entry.attempts }),
     ...(entry.batch === undefined ? {} : { batch: entry.batch }),
     ...(entry.messages === undefined ? {} : { messages: entry.messages }),
+    ...(entry.resourceLimits === undefined ? {} : { resourceLimits: entry.resourceLimits }),
   };
   if (entry.onMessage !== undefined) {
     const path = await mod(entry.onMessage.module, `${at}.onMessage.module`);

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { MAX_ATTEMPTS, MAX_DURATION_MS, MAX_INT32, MAX_THREADS } from '../limits.js';
+import { isResourceLimit, RESOURCE_LIMIT_BOUNDS, RESOURCE_LIMIT_KEYS } from '../pool/options.js';
 import { MAX_BATCH } from '../pool/protocol.js';
 
 const level = 'expected a level from 1 to 5';
@@ -44,6 +45,23 @@ const batchError = `expected 'auto' or an integer from 1 to ${MAX_BATCH}`;
 const Text = (what: string) =>
   z.string({ error: `expected ${what}` }).min(1, { error: `expected ${what}` });
 
+/** An expert's own `resourceLimits`: the sizes in MB the pool accepts, with its bounds. */
+const ResourceLimitsSchema = z
+  .strictObject(
+    Object.fromEntries(
+      RESOURCE_LIMIT_KEYS.map((key) => {
+        const { expected } = RESOURCE_LIMIT_BOUNDS[key];
+        const size = z
+          .number({ error: `expected ${expected}` })
+          .refine((value) => isResourceLimit(key, value), { error: `expected ${expected}` });
+        return [key, size.optional()];
+      }),
+    ) as Record<(typeof RESOURCE_LIMIT_KEYS)[number], z.ZodOptional<z.ZodNumber>>,
+  )
+  .describe(
+    "heap and stack limits in MB for this expert's own threads (worker_threads ResourceLimits)",
+  );
+
 /** A function exported by a main-thread module of the plan: `{ module, export? }`. */
 export const ModuleExport = z
   .strictObject({
@@ -82,6 +100,7 @@ export const ExpertSchema = z
       )
       .optional(),
     messages: z.literal('heavy', { error: "expected 'heavy' (or leave it out)" }).optional(),
+    resourceLimits: ResourceLimitsSchema.optional(),
     onMessage: ModuleExport.optional().describe('an inline message handler (main thread)'),
     validate: ModuleExport.optional().describe('checks each output on the main thread'),
   })

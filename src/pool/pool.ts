@@ -65,7 +65,7 @@ const DOOM_SLOTS = 1024;
  */
 const MIN_TRIM_MS = 0.5;
 
-const WORKER_URL = new URL('./worker.js', import.meta.url).href;
+const WORKER_URL = new URL('./worker-entry.cjs', import.meta.url).href;
 
 /** A signal that never fires: it only makes Piscina treat a task as abortable (see #handOff). */
 const UNSTACKABLE = Object.freeze({

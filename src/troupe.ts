@@ -10,20 +10,11 @@ import { type ResolvedExpert, resolveExpert } from './actors/experts.js';
 import { SUPERVISION_DEFAULTS } from './actors/supervision.js';
 import { invalidOption, messageOf, notify, TroupeError, wrapThrown } from './errors.js';
 import { type Fields, isInstance, readArray, readFields } from './fields.js';
-import {
-  DEFAULT_PAYLOAD_BYTES,
-  DURATION,
-  isDuration,
-  isPositiveDuration,
-  isPositiveInteger,
-  MAX_ATTEMPTS,
-  MAX_INT32,
-  MAX_THREADS,
-  POSITIVE_DURATION,
-} from './limits.js';
 import { coordinatorMachine } from './machines/coordinator.js';
-import { Core, queueFull, type ResolvedTroupe, type RunEntry } from './machines/core.js';
+import { Core, queueFull } from './machines/core.js';
+import type { ResolvedTroupe, RunEntry } from './machines/types.js';
 import { resolveResourceLimits } from './pool/options.js';
+import { DEFAULT_PAYLOAD_BYTES } from './pool/payload.js';
 import { createPool, type Pool } from './pool/pool.js';
 import { didYouMean } from './suggest.js';
 import type {
@@ -37,6 +28,16 @@ import type {
   TroupeOptions,
   TroupeStats,
 } from './types.js';
+import {
+  DURATION,
+  isDuration,
+  isPositiveDuration,
+  isPositiveInteger,
+  MAX_ATTEMPTS,
+  MAX_INT32,
+  MAX_THREADS,
+  POSITIVE_DURATION,
+} from './validate.js';
 
 /** A troupe: a team of experts on one pool, ready to take runs. See {@link createTroupe}. */
 export interface Troupe {

@@ -1,10 +1,10 @@
-// A plan's numbers are bounded as the library bounds them (src/limits.ts): threads, durations
+// A plan's numbers are bounded as the library bounds them (src/validate.ts): threads, durations
 // and attempts past their bound are refused at load, naming the field and the bound, and the
 // JSON Schema says the same to an editor.
 import { afterAll, describe, expect, it } from 'vitest';
-import { MAX_ATTEMPTS, MAX_DURATION_MS, MAX_INT32, MAX_THREADS } from '../dist/limits.js';
 import { loadPlan } from '../dist/templates/plan.js';
 import { planJsonSchema } from '../dist/templates/schema.js';
+import { MAX_ATTEMPTS, MAX_DURATION_MS, MAX_INT32, MAX_THREADS } from '../dist/validate.js';
 import { planFolder, scratch, tinyPlan } from './cli-helpers.js';
 
 const { root, remove } = scratch('troupe-bounds-');

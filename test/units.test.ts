@@ -1,8 +1,8 @@
 // Small internals with their own contracts: the FIFO deque, the clone-path finder, the lanes.
 import { describe, expect, it } from 'vitest';
-import { payloadBytes } from '../dist/limits.js';
 import { findUncloneable } from '../dist/pool/clone.js';
 import { Lanes } from '../dist/pool/lanes.js';
+import { payloadBytes } from '../dist/pool/payload.js';
 import { isSkipped } from '../dist/pool/protocol.js';
 import { Deque } from '../dist/pool/queue.js';
 import { spinningWait } from '../dist/pool/spin.js';

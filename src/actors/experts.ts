@@ -3,12 +3,20 @@ import { pathToFileURL } from 'node:url';
 import type { ResourceLimits } from 'node:worker_threads';
 import { describe, invalidOption, messageOf } from '../errors.js';
 import { isInstance, path, readEntries, readFields } from '../fields.js';
-import { DURATION, isDuration, isPositiveInteger, MAX_ATTEMPTS, MAX_INT32 } from '../limits.js';
 import { resolveResourceLimits } from '../pool/options.js';
 import { MAX_BATCH } from '../pool/protocol.js';
 import type { ExpertDefinition, Level } from '../types.js';
-
-const NAME = /^[A-Za-z][\w.-]*$/;
+import {
+  DURATION,
+  isDuration,
+  isLevel,
+  isPositiveInteger,
+  LEVEL,
+  MAX_ATTEMPTS,
+  MAX_INT32,
+  NAME,
+  NAME_PATTERN,
+} from '../validate.js';
 
 /** A checked expert, with its defaults filled in. */
 export interface ResolvedExpert {
@@ -61,12 +69,8 @@ const EXPERT_KEYS = [
 export function resolveExpert(definition: unknown, at: string): ResolvedExpert {
   const d = readFields(definition, at, EXPERT_KEYS, 'an expert definition (an object)');
   const name = d.name;
-  if (typeof name !== 'string' || !NAME.test(name)) {
-    throw invalidOption(
-      `${at}.name`,
-      'a name of letters, digits, "_", "-" or "." starting with a letter',
-      name,
-    );
+  if (typeof name !== 'string' || !NAME_PATTERN.test(name)) {
+    throw invalidOption(`${at}.name`, NAME, name);
   }
   if (name === 'coordinator' || /^run-\d+$/.test(name)) {
     throw invalidOption(
@@ -82,9 +86,7 @@ export function resolveExpert(definition: unknown, at: string): ResolvedExpert {
   // No prototype: a skill is found only if the expert has it (not "toString", not "__proto__").
   const skills = Object.create(null) as Record<string, Level>;
   for (const [skill, level] of entries) {
-    if (!(Number.isInteger(level) && (level as number) >= 1 && (level as number) <= 5)) {
-      throw invalidOption(path(`${at}.skills`, skill), 'a level from 1 to 5', level);
-    }
+    if (!isLevel(level)) throw invalidOption(path(`${at}.skills`, skill), LEVEL, level);
     skills[skill] = level as Level;
   }
   const module = d.module;

@@ -5,8 +5,8 @@
 import { types } from 'node:util';
 import { describe, isTroupeError, messageOf, TroupeError } from '../errors.js';
 import { path, readArray, readFields, unknownKey } from '../fields.js';
-import { DURATION, isDuration, isPositiveInteger, MAX_ATTEMPTS } from '../limits.js';
 import type { Level, Subtask } from '../types.js';
+import { DURATION, isDuration, isLevel, isPositiveInteger, MAX_ATTEMPTS } from '../validate.js';
 
 /** The checked graph: subtasks by index, with dependency indexes both ways. */
 export interface Graph {
@@ -135,7 +135,7 @@ export function checkGraph(value: unknown, maxSubtasks = Number.POSITIVE_INFINIT
     if (typeof subtask.needs !== 'string' || subtask.needs.length === 0)
       throw invalid(`${at}.needs: expected a skill name, got ${describe(subtask.needs)}`);
     const c = subtask.complexity ?? 1;
-    if (!(Number.isInteger(c) && c >= 1 && c <= 5))
+    if (!isLevel(c))
       throw invalid(`${at}.complexity: expected an integer from 1 to 5, got ${describe(c)}`);
     if (subtask.after !== undefined) {
       const list = readArray(

@@ -5,7 +5,7 @@
  * (the geometric mean over its cases at each thread count).
  */
 import type { BenchDocument } from './compare.js';
-import type { FactorPoint } from './suites/pool.js';
+import type { FactorPoint } from './types.js';
 
 interface Series {
   variant: string;

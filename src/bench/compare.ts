@@ -4,7 +4,7 @@
  */
 import type { Environment } from './env.js';
 import { fmtSpread, type Spread } from './harness.js';
-import type { CaseResult, SuiteOptions } from './suites/pool.js';
+import type { CaseResult, SuiteOptions } from './types.js';
 
 export interface BenchDocument {
   environment: Environment;

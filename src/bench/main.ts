@@ -5,12 +5,12 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { benchCommand } from '../cli/commands/bench.js';
 import { type CommandIO, EXIT } from '../cli/registry.js';
 import { type BenchDocument, compareDocuments } from './compare.js';
 import { describeEnvironment, environmentBefore } from './env.js';
 import { fmtSpread } from './harness.js';
-import type { CaseResult, SuiteOptions } from './suites/pool.js';
+import type { CaseResult, SuiteOptions } from './types.js';
+import { BENCH_USAGE } from './usage.js';
 
 type Suite = (options: SuiteOptions) => Promise<CaseResult[]>;
 
@@ -29,7 +29,7 @@ const ALL = ['speedup', 'scaling', 'dag', 'pool', 'runtime', 'messaging'];
 
 class UsageError extends Error {}
 
-const USAGE_TEXT = benchCommand.usage;
+const USAGE_TEXT = BENCH_USAGE;
 
 function list(raw: string, flag: string): number[] {
   const values = raw.split(',').map((part) => Number(part.trim()));

@@ -6,7 +6,7 @@ import { defineExpert } from '../actors/experts.js';
 import { createTroupe, type Troupe } from '../troupe.js';
 import { perRound, type Samples, type Spread, spread } from './harness.js';
 import { workload } from './paths.js';
-import type { CaseResult, Comparison } from './suites/pool.js';
+import type { CaseResult, Comparison } from './types.js';
 
 export const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 

@@ -8,10 +8,11 @@
 import { assign, setup, stopChild } from 'xstate';
 import { TroupeError } from '../errors.js';
 import type { Outcome } from '../types.js';
-import type { Core, RunEntry } from './core.js';
+import type { Core } from './core.js';
 import { expertMachine } from './expert.js';
 import { checkServable, dispatch } from './flow.js';
 import { runMachine } from './run.js';
+import type { RunEntry } from './types.js';
 
 export type CoordinatorEvent =
   | { type: 'run.start'; runId: string }

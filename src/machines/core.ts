@@ -3,7 +3,6 @@
  * ledgers and callers), the scheduler, the pool and the clock. The machines hold control flow;
  * this holds state, with O(1) work per event.
  */
-import type { AnyActorRef } from 'xstate';
 import type { ResolvedExpert } from '../actors/experts.js';
 import {
   EXPERT_FAULTS,
@@ -11,110 +10,15 @@ import {
   FaultHistory,
   judgeFault,
   RETRYABLE,
-  type ResolvedSupervision,
 } from '../actors/supervision.js';
 import { notify, TroupeError } from '../errors.js';
 import { runMetrics } from '../metrics/run-metrics.js';
 import type { Pool } from '../pool/pool.js';
-import type {
-  Clock,
-  ExpertInfo,
-  MessageFailure,
-  Outcome,
-  Plan,
-  RunEvent,
-  RunOptions,
-} from '../types.js';
+import type { Clock, ExpertInfo, MessageFailure, RunEvent } from '../types.js';
 import type { Ledger } from './ledger.js';
-import { type Frame, Router } from './router.js';
+import { Router } from './router.js';
 import { type ExpertSlot, lookaheadOf, Scheduler } from './scheduler.js';
-
-/** What the coordinator hands an expert: one attempt of one subtask. */
-export interface WorkOrder {
-  runId: string;
-  index: number;
-  id: string;
-  needs: string;
-  attempt: number;
-  level: number;
-  input: unknown;
-  deps: Record<string, unknown> | undefined;
-  timeoutMs: number;
-  signal: AbortSignal;
-  /** Set once the attempt sends a message or asks (see Router). */
-  frame?: Frame | undefined;
-}
-
-/** How an attempt ended, as the expert reports it. */
-export interface WorkResult {
-  work: WorkOrder;
-  expert: string;
-  ok: boolean;
-  output: unknown;
-  error: TroupeError | undefined;
-  runMs: number;
-}
-
-export interface ExpertRecord {
-  def: ResolvedExpert;
-  slot: ExpertSlot;
-  health: FaultHistory;
-  state: ExpertInfo['state'];
-  reason: string | undefined;
-  restarts: number;
-  probeFailures: number;
-  /** Attempts it finished successfully (evidence it works: see judgeFault). */
-  successes: number;
-  /** Faults of isolated inputs not charged yet: nothing said whose they were (see judgeFault). */
-  held: Fault[];
-  /** Its faults went past the intensity while it was working: it restarts at its next step. */
-  restartDue: boolean;
-  probe: ExpertInfo['probe'];
-  /** Its actor, once the coordinator has spawned it. */
-  ref: AnyActorRef | undefined;
-  /** Hands work to its pool-facing child actor (set by that actor while it lives). */
-  take: ((work: WorkOrder) => void) | undefined;
-}
-
-export interface RunEntry {
-  runId: string;
-  /** The plan's fields, read once when the run was admitted. */
-  plan: Plan;
-  /** The caller's plan object: `this` of its functions. */
-  self: unknown;
-  input: unknown;
-  options: RunOptions;
-  ledger: Ledger | undefined;
-  controller: AbortController;
-  startedAt: number;
-  restartsAtStart: number;
-  resolve: (outcome: Outcome) => void;
-  /** Its actor, once spawned. */
-  ref: AnyActorRef | undefined;
-  finished: boolean;
-  /** Releases what admission set up (deadline timer, signal listener). */
-  close: () => void;
-  /** Messages sent within the run, and per sender → receiver pair (`from\u0000to`). */
-  messages: number;
-  pairs: Map<string, number>;
-  /** The run's blackboard: values serialized by the thread that shared them. */
-  board: Map<string, Uint8Array>;
-  boardBytes: number;
-}
-
-export interface ResolvedTroupe {
-  threads: number;
-  timeoutMs: number;
-  attempts: number;
-  retryBackoffMs: number;
-  maxRetryBackoffMs: number;
-  maxQueuedSubtasks: number;
-  /** Subtasks one run's analysis may return (`E_TOO_LARGE` past it). */
-  maxSubtasksPerRun: number;
-  askTimeoutMs: number;
-  maxBlackboardBytes: number;
-  supervision: ResolvedSupervision;
-}
+import type { ExpertRecord, ResolvedTroupe, RunEntry, WorkOrder } from './types.js';
 
 /**
  * The refusal when the bound on outstanding subtasks (`maxQueuedSubtasks`) is reached: before a

@@ -10,8 +10,9 @@ import { type EventObject, fromCallback, fromPromise, setup } from 'xstate';
 import { rejection } from '../actors/experts.js';
 import { backoffMs } from '../actors/supervision.js';
 import { isTroupeError, messageOf, TroupeError, wrapThrown } from '../errors.js';
-import type { Core, ExpertRecord, WorkOrder, WorkResult } from './core.js';
+import type { Core } from './core.js';
 import { settle as settleResults } from './flow.js';
+import type { ExpertRecord, WorkOrder, WorkResult } from './types.js';
 
 export type ExpertEvent =
   /** Its slots or health changed: re-evaluate ready ↔ busy and restarts. */

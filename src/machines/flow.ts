@@ -6,7 +6,8 @@
  * one-off measurement). The machines keep the control flow: a run hears of its failures and of
  * its last subtask ending; an expert hears when it fills up or must restart.
  */
-import type { Core, ExpertRecord, WorkOrder, WorkResult } from './core.js';
+import type { Core } from './core.js';
+import type { ExpertRecord, WorkOrder, WorkResult } from './types.js';
 
 /** Fails runs whose waiting subtasks no expert can take any more (all retired). */
 export function checkServable(core: Core): void {

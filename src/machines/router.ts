@@ -18,58 +18,42 @@
  */
 import { describe, invalidOption, notify, TroupeError, wrapThrown } from '../errors.js';
 import { readFields } from '../fields.js';
-import { isPositiveDuration, POSITIVE_DURATION } from '../limits.js';
+import type { Pool } from '../pool/pool.js';
 import type { ContextOp } from '../pool/protocol.js';
 import { Deque } from '../pool/queue.js';
-import type { AskOptions, MessageContext, Recipient } from '../types.js';
-import type { Core, ExpertRecord, RunEntry, WorkOrder } from './core.js';
+import type {
+  AskOptions,
+  Clock,
+  MessageContext,
+  MessageFailure,
+  Recipient,
+  RunEvent,
+} from '../types.js';
+import { isLevel, isPositiveDuration, LEVEL, POSITIVE_DURATION } from '../validate.js';
+import type {
+  Ask,
+  Delivery,
+  ExpertRecord,
+  Frame,
+  ResolvedTroupe,
+  RunEntry,
+  WorkOrder,
+} from './types.js';
 
-/** Something that sends messages, and waits on its asks. */
-export interface Frame {
-  kind: 'task' | 'heavy' | 'inline' | 'main';
-  /** The expert acting (`troupe` for the main thread's API). */
-  expert: string;
-  runId: string | undefined;
-  /** The subtask's index in its run, for a task. */
-  index: number;
-  /** Its asks not yet answered. */
-  asks: Set<Ask>;
-  /** It runs on a worker thread, which it holds while it waits. */
-  onThread: boolean;
-  /** The thread it was last seen on (its `ctx` calls say), -1 before. */
-  thread: number;
-  ended: boolean;
-}
-
-interface Ask {
-  /** Creation order: the deadlock breaker fails the newest. */
-  seq: number;
-  from: Frame;
-  to: string;
-  /**
-   * mailbox: its recipient is not ready; queued: waiting its turn at a heavy recipient; heavy:
-   * handed to the pool (running if its handler frame holds a thread); inline: its handler runs.
-   */
-  state: 'mailbox' | 'queued' | 'heavy' | 'inline';
-  handler: Frame | undefined;
-  delivery: Delivery;
-  settled: boolean;
-  timer: unknown;
-  resolve: (value: unknown) => void;
-  reject: (error: TroupeError) => void;
-}
-
-interface Delivery {
-  from: Frame;
-  to: string;
-  msg: unknown;
-  ask: Ask | undefined;
-  /** Aborts its job on the pool (heavy recipients). */
-  controller: AbortController | undefined;
-  /** Given up on before it started (its ask timed out or was cancelled): skipped. */
-  dropped: boolean;
-  /** Waiting in its recipient's mailbox. */
-  inMailbox: boolean;
+/** What the router needs of the runtime: its experts and runs, the clock, faults and events. */
+export interface RouterHost {
+  readonly options: Pick<
+    ResolvedTroupe,
+    'askTimeoutMs' | 'maxBlackboardBytes' | 'threads' | 'timeoutMs'
+  >;
+  readonly clock: Clock;
+  readonly experts: ReadonlyMap<string, ExpertRecord>;
+  readonly runs: ReadonlyMap<string, RunEntry>;
+  readonly onMessageFailed: ((failure: MessageFailure) => void) | undefined;
+  expert(name: string): ExpertRecord;
+  poolOf(expert: string): Pool;
+  recordFault(record: ExpertRecord, error: TroupeError): void;
+  emit(runId: string, event: RunEvent): void;
 }
 
 interface Box {
@@ -117,7 +101,7 @@ function delivery(from: Frame, to: string, msg: unknown): Delivery {
 }
 
 export class Router {
-  readonly #core: Core;
+  readonly #core: RouterHost;
   readonly #boxes = new Map<string, Box>();
   /** Frames on threads with asks pending: the deadlock check starts from them. */
   readonly #held = new Set<Frame>();
@@ -127,7 +111,7 @@ export class Router {
   #asked = 0;
   #closed: TroupeError | undefined;
 
-  constructor(core: Core) {
+  constructor(core: RouterHost) {
     this.#core = core;
     for (const name of core.experts.keys())
       this.#boxes.set(name, { mailbox: new Deque(), heavy: new Deque(), heavyBusy: false });
@@ -340,8 +324,7 @@ export class Router {
     if (typeof skill !== 'string' || skill.length === 0)
       throw invalidOption(`${field}.skill`, 'a skill name (a non-empty string)', skill);
     const level = recipient.level ?? 1;
-    if (!(Number.isInteger(level) && (level as number) >= 1 && (level as number) <= 5))
-      throw invalidOption(`${field}.level`, 'a level from 1 to 5', level);
+    if (!isLevel(level)) throw invalidOption(`${field}.level`, LEVEL, level);
     let best: ExpertRecord | undefined;
     let bestIsSender = false;
     for (const record of core.experts.values()) {

@@ -11,8 +11,9 @@ import { describe, messageOf, TroupeError, wrapThrown } from '../errors.js';
 import { setOwn } from '../fields.js';
 import { runMetrics } from '../metrics/run-metrics.js';
 import type { Contribution, Outcome, Plan, Stage } from '../types.js';
-import { type Core, queueFull, type RunEntry, type WorkResult } from './core.js';
+import { type Core, queueFull } from './core.js';
 import { Ledger } from './ledger.js';
+import type { RunEntry, WorkResult } from './types.js';
 
 export type RunMachineEvent =
   | { type: 'identified'; error: TroupeError | undefined }

@@ -3,11 +3,23 @@
  * busy on average; it is not the parallel-over-sequential factor, which needs a sequential
  * baseline: the benchmarks measure that.
  */
-import type { Core, RunEntry } from '../machines/core.js';
+
 import { type Ledger, State } from '../machines/ledger.js';
+import type { RunEntry } from '../machines/types.js';
 import type { ExpertRunMetrics, RunMetrics } from '../types.js';
 
-export function runMetrics(core: Core, entry: RunEntry, ledger: Ledger | undefined): RunMetrics {
+/** What a run's metrics read of the runtime: its clock, its threads, its restarts so far. */
+export interface MetricsSource {
+  readonly clock: { now(): number };
+  readonly options: { readonly threads: number };
+  readonly restarts: number;
+}
+
+export function runMetrics(
+  core: MetricsSource,
+  entry: RunEntry,
+  ledger: Ledger | undefined,
+): RunMetrics {
   const wallMs = Math.max(0, core.clock.now() - entry.startedAt);
   const threads = core.options.threads;
   const perExpert: Record<string, ExpertRunMetrics> = {};

@@ -3,7 +3,7 @@ import { pathToFileURL } from 'node:url';
 import type { ResourceLimits } from 'node:worker_threads';
 import { invalidOption, type TroupeError } from '../errors.js';
 import { isInstance, path, readEntries, readFields } from '../fields.js';
-import { DURATION, isDuration, isPositiveInteger, MAX_THREADS } from '../limits.js';
+import { DURATION, isDuration, isPositiveInteger, MAX_THREADS } from '../validate.js';
 import { type ContextOp, MAX_BATCH } from './protocol.js';
 
 /** A module the pool may run, by name. */
@@ -44,7 +44,7 @@ export interface PoolOptions {
   resourceLimits?: ResourceLimits;
   /**
    * What a task's input may weigh, in bytes, estimated before it is queued (see `payloadBytes`
-   * in limits.ts): past it `run()` rejects `E_TOO_LARGE`. @default Infinity
+   * in pool/payload.ts): past it `run()` rejects `E_TOO_LARGE`. @default Infinity
    */
   maxInputBytes?: number;
   /**

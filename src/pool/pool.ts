@@ -8,7 +8,7 @@ import { expose } from 'comlink/dist/esm/comlink.mjs';
 import { Piscina, queueOptionsSymbol } from 'piscina';
 import { deserializeError, invalidOption, notify, serializeError, TroupeError } from '../errors.js';
 import { isInstance, readArray, readFields } from '../fields.js';
-import { DURATION, isDuration, payloadBytes } from '../limits.js';
+import { DURATION, isDuration } from '../validate.js';
 import { aheadBatch, batchSize, fairShare } from './batching.js';
 import { findUncloneable } from './clone.js';
 import { blame, cancelledError, itemError, messageOf, tooLarge } from './failures.js';
@@ -22,6 +22,7 @@ import {
   type ResolvedPoolOptions,
   resolvePoolOptions,
 } from './options.js';
+import { payloadBytes } from './payload.js';
 import {
   type AbortNotice,
   type CallResult,

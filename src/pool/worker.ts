@@ -9,9 +9,9 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { messageOf, serializeError, TroupeError, type WireError } from '../errors.js';
-import { payloadBytes } from '../limits.js';
 import { findUncloneable } from './clone.js';
 import { openContextChannel, releaseSignal, TaskContext } from './context.js';
+import { payloadBytes } from './payload.js';
 import {
   covers,
   type ItemFailureCode,

@@ -3,17 +3,27 @@
  * file) and for the JSON Schema that `troupe schema` prints.
  */
 import { z } from 'zod';
-import { MAX_ATTEMPTS, MAX_DURATION_MS, MAX_INT32, MAX_THREADS } from '../limits.js';
 import { isResourceLimit, RESOURCE_LIMIT_BOUNDS, RESOURCE_LIMIT_KEYS } from '../pool/options.js';
 import { MAX_BATCH } from '../pool/protocol.js';
+import {
+  LEVEL,
+  MAX_ATTEMPTS,
+  MAX_DURATION_MS,
+  MAX_INT32,
+  MAX_LEVEL,
+  MAX_THREADS,
+  MIN_LEVEL,
+  NAME,
+  NAME_PATTERN,
+} from '../validate.js';
 
-const level = 'expected a level from 1 to 5';
+const level = `expected ${LEVEL}`;
 const Level = z
   .number({ error: level })
   .int({ error: level })
-  .min(1, { error: level })
-  .max(5, { error: level });
-// The library refuses the same bounds (src/limits.ts): a plan past one would fail at run time.
+  .min(MIN_LEVEL, { error: level })
+  .max(MAX_LEVEL, { error: level });
+// The library refuses the same bounds (src/validate.ts): a plan past one would fail at run time.
 const longest = `${MAX_DURATION_MS} (2^31 - 1, about 24.8 days: the longest a timer can wait)`;
 const duration = `expected a duration in ms from 0 to ${longest}`;
 const Duration = z
@@ -38,9 +48,9 @@ const Bounded = (max: number, why: string) => {
 };
 const Attempts = Bounded(MAX_ATTEMPTS, 'the most attempts a subtask can count');
 const Count = Bounded(MAX_INT32, 'a 32-bit count');
-const Name = z.string({ error: 'expected a name' }).regex(/^[A-Za-z][\w.-]*$/, {
-  error: 'expected a name of letters, digits, "_", "-" or "." starting with a letter',
-});
+const Name = z
+  .string({ error: 'expected a name' })
+  .regex(NAME_PATTERN, { error: `expected ${NAME}` });
 const batchError = `expected 'auto' or an integer from 1 to ${MAX_BATCH}`;
 const Text = (what: string) =>
   z.string({ error: `expected ${what}` }).min(1, { error: `expected ${what}` });

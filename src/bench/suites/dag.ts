@@ -7,7 +7,7 @@
 import type { Subtask } from '../../types.js';
 import { interleaved, perRound, spread } from '../harness.js';
 import { calibrateUnits, loadWorkload, range, workloadTroupe } from '../shared.js';
-import type { CaseResult, SuiteOptions } from './pool.js';
+import type { CaseResult, SuiteOptions } from '../types.js';
 
 interface Shape {
   name: string;

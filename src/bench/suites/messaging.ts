@@ -12,7 +12,7 @@ import { createTroupe } from '../../troupe.js';
 import { interleaved, perRound, type Samples, spread } from '../harness.js';
 import { workload } from '../paths.js';
 import { range, throughputCase } from '../shared.js';
-import type { CaseResult, SuiteOptions } from './pool.js';
+import type { CaseResult, SuiteOptions } from '../types.js';
 
 /** Two actors: the parent sends each `tick` on to its child, one way. */
 function oneWay(): { tick: () => void; count: () => number } {

@@ -6,46 +6,10 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Piscina } from 'piscina';
 import { createPool } from '../../pool/pool.js';
-import { interleaved, perRound, type Samples, type Spread, spread } from '../harness.js';
+import { interleaved, perRound, type Samples, spread } from '../harness.js';
 import { workload } from '../paths.js';
 import { calibrate, idleRss, range, throughputCase } from '../shared.js';
-
-export interface Comparison {
-  label: string;
-  spread: Spread;
-  digits?: number;
-  target?: string;
-  pass?: boolean;
-}
-
-export interface CaseResult {
-  name: string;
-  medians: Record<string, number>;
-  comparisons: Comparison[];
-  samples: Samples;
-  /** Lines printed under the medians (e.g. why a fit was not made). */
-  notes?: string[];
-  /** Factor against threads, for the chart: one point per variant and thread count. */
-  points?: FactorPoint[];
-}
-
-export interface FactorPoint {
-  variant: string;
-  threads: number;
-  factor: Spread;
-}
-
-export interface SuiteOptions {
-  rounds: number;
-  quick: boolean;
-  /** Threads of the suites that compare at one thread count (the largest of `threadList` up to the cores). */
-  threads: number;
-  /** `--threads 1,2,4`: the thread counts the speedup suite runs (scaling: its own, 1 … cores + 2). */
-  threadList: number[];
-  cores: number;
-  /** `--suite file`: the user's suite module (scope `user`). */
-  suite?: string | undefined;
-}
+import type { CaseResult, Comparison, SuiteOptions } from '../types.js';
 
 /**
  * Piscina's defaults reap threads above minThreads as soon as they idle (idleTimeout 0). A thread

@@ -9,7 +9,7 @@ import { createTroupe } from '../../troupe.js';
 import { interleaved, perRound, type Samples, spread } from '../harness.js';
 import { workload } from '../paths.js';
 import { calibrate, idleRss, range, throughputCase } from '../shared.js';
-import type { CaseResult, SuiteOptions } from './pool.js';
+import type { CaseResult, SuiteOptions } from '../types.js';
 
 export async function runtimeSuite(options: SuiteOptions): Promise<CaseResult[]> {
   const { threads, rounds, quick } = options;

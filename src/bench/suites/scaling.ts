@@ -9,7 +9,7 @@ import { Ceiling } from '../ceiling.js';
 import { interleaved, perRound, type Spread, spread, type Variant } from '../harness.js';
 import { workload } from '../paths.js';
 import { calibrateUnits, loadWorkload, range, workloadTroupe } from '../shared.js';
-import type { CaseResult, FactorPoint, SuiteOptions } from './pool.js';
+import type { CaseResult, FactorPoint, SuiteOptions } from '../types.js';
 import { taskCount } from './speedup.js';
 
 /**

@@ -11,8 +11,8 @@ import { Ceiling } from '../ceiling.js';
 import { interleaved, perRound, spread } from '../harness.js';
 import { workload } from '../paths.js';
 import { calibrateUnits, loadWorkload, range, workloadTroupe } from '../shared.js';
+import type { CaseResult, FactorPoint, SuiteOptions } from '../types.js';
 import { BULK_MS } from '../workloads/ceiling.js';
-import type { CaseResult, FactorPoint, SuiteOptions } from './pool.js';
 
 export const WORKLOADS = ['sha256', 'compress', 'sieve', 'json'] as const;
 const SIZES_MS = [0.1, 1, 5, 50];

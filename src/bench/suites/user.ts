@@ -12,7 +12,7 @@ import { TroupeError } from '../../errors.js';
 import { createTroupe, type Troupe } from '../../troupe.js';
 import type { Contribution, ExpertDefinition, Plan } from '../../types.js';
 import { interleaved, perRound, spread } from '../harness.js';
-import type { CaseResult, FactorPoint, SuiteOptions } from './pool.js';
+import type { CaseResult, FactorPoint, SuiteOptions } from '../types.js';
 
 export interface UserSuite {
   name?: string;

@@ -6,11 +6,11 @@ import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { isTroupeError } from '../../errors.js';
-import { MAX_THREADS } from '../../limits.js';
 import { parseJson } from '../../templates/json.js';
 import type { CompiledPlan } from '../../templates/plan.js';
 import type { Troupe } from '../../troupe.js';
 import type { ExpertInfo, Outcome, RunEvent } from '../../types.js';
+import { MAX_THREADS } from '../../validate.js';
 import { type Flags, parseFlags, UsageError } from '../flags.js';
 import { type Command, type CommandIO, EXIT } from '../registry.js';
 

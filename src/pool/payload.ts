@@ -1,44 +1,5 @@
+/** What crosses between threads, weighed before it goes (maxInputBytes, maxOutputBytes). */
 import { types } from 'node:util';
-
-/**
- * Bounds of numeric options, set by what holds them: a value past one is refused with
- * `E_INVALID_OPTION` (naming the bound), never accepted and then wrapped or clamped.
- */
-
-/**
- * The longest duration a timer can wait, ms (2³¹ − 1, about 24.8 days): Node fires a timer of
- * more after 1 ms, so a deadline of 3e9 ms would pass at once.
- */
-export const MAX_DURATION_MS = 2_147_483_647;
-
-/** Attempts of a subtask: its counter is a 16-bit cell of the run's ledger. */
-export const MAX_ATTEMPTS = 65_535;
-
-/** Worker threads of one pool (each is an OS thread with its own V8 heap). */
-export const MAX_THREADS = 1_024;
-
-/** Counts held as 32-bit integers (an expert's concurrency, supervision counts). */
-export const MAX_INT32 = 2_147_483_647;
-
-/** What a duration option expects, for error messages. */
-export const DURATION = `a duration in ms from 0 to ${MAX_DURATION_MS}`;
-/** What a duration that must pass expects (a deadline, an ask's timeout). */
-export const POSITIVE_DURATION = `a duration in ms above 0, at most ${MAX_DURATION_MS}`;
-
-/** A duration in ms a timer can wait: a finite number from 0 to {@link MAX_DURATION_MS}. */
-export function isDuration(value: unknown): value is number {
-  return typeof value === 'number' && value >= 0 && value <= MAX_DURATION_MS;
-}
-
-/** A duration above 0 a timer can wait. */
-export function isPositiveDuration(value: unknown): value is number {
-  return isDuration(value) && value > 0;
-}
-
-/** An integer from 1 to `max`. */
-export function isPositiveInteger(value: unknown, max = Number.MAX_SAFE_INTEGER): value is number {
-  return typeof value === 'number' && Number.isInteger(value) && value > 0 && value <= max;
-}
 
 /**
  * What a subtask's input or output may weigh by default, bytes (64 MiB): enough for any input a

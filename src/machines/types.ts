@@ -1,0 +1,147 @@
+/**
+ * The records the machines, the router and the results path share: an expert's, a run's, one
+ * attempt's, and the router's frames. Types only, owned by no one module, so that none of them
+ * imports another for its types (test/structure.test.ts).
+ */
+import type { AnyActorRef } from 'xstate';
+import type { ResolvedExpert } from '../actors/experts.js';
+import type { Fault, FaultHistory, ResolvedSupervision } from '../actors/supervision.js';
+import type { TroupeError } from '../errors.js';
+import type { ExpertInfo, Outcome, Plan, RunOptions } from '../types.js';
+import type { Ledger } from './ledger.js';
+import type { ExpertSlot } from './scheduler.js';
+
+/** What the coordinator hands an expert: one attempt of one subtask. */
+export interface WorkOrder {
+  runId: string;
+  index: number;
+  id: string;
+  needs: string;
+  attempt: number;
+  level: number;
+  input: unknown;
+  deps: Record<string, unknown> | undefined;
+  timeoutMs: number;
+  signal: AbortSignal;
+  /** Set once the attempt sends a message or asks (see Router). */
+  frame?: Frame | undefined;
+}
+
+/** How an attempt ended, as the expert reports it. */
+export interface WorkResult {
+  work: WorkOrder;
+  expert: string;
+  ok: boolean;
+  output: unknown;
+  error: TroupeError | undefined;
+  runMs: number;
+}
+
+export interface ExpertRecord {
+  def: ResolvedExpert;
+  slot: ExpertSlot;
+  health: FaultHistory;
+  state: ExpertInfo['state'];
+  reason: string | undefined;
+  restarts: number;
+  probeFailures: number;
+  /** Attempts it finished successfully (evidence it works: see judgeFault). */
+  successes: number;
+  /** Faults of isolated inputs not charged yet: nothing said whose they were (see judgeFault). */
+  held: Fault[];
+  /** Its faults went past the intensity while it was working: it restarts at its next step. */
+  restartDue: boolean;
+  probe: ExpertInfo['probe'];
+  /** Its actor, once the coordinator has spawned it. */
+  ref: AnyActorRef | undefined;
+  /** Hands work to its pool-facing child actor (set by that actor while it lives). */
+  take: ((work: WorkOrder) => void) | undefined;
+}
+
+export interface RunEntry {
+  runId: string;
+  /** The plan's fields, read once when the run was admitted. */
+  plan: Plan;
+  /** The caller's plan object: `this` of its functions. */
+  self: unknown;
+  input: unknown;
+  options: RunOptions;
+  ledger: Ledger | undefined;
+  controller: AbortController;
+  startedAt: number;
+  restartsAtStart: number;
+  resolve: (outcome: Outcome) => void;
+  /** Its actor, once spawned. */
+  ref: AnyActorRef | undefined;
+  finished: boolean;
+  /** Releases what admission set up (deadline timer, signal listener). */
+  close: () => void;
+  /** Messages sent within the run, and per sender → receiver pair (`from\u0000to`). */
+  messages: number;
+  pairs: Map<string, number>;
+  /** The run's blackboard: values serialized by the thread that shared them. */
+  board: Map<string, Uint8Array>;
+  boardBytes: number;
+}
+
+export interface ResolvedTroupe {
+  threads: number;
+  timeoutMs: number;
+  attempts: number;
+  retryBackoffMs: number;
+  maxRetryBackoffMs: number;
+  maxQueuedSubtasks: number;
+  /** Subtasks one run's analysis may return (`E_TOO_LARGE` past it). */
+  maxSubtasksPerRun: number;
+  askTimeoutMs: number;
+  maxBlackboardBytes: number;
+  supervision: ResolvedSupervision;
+}
+
+/** Something that sends messages, and waits on its asks. */
+export interface Frame {
+  kind: 'task' | 'heavy' | 'inline' | 'main';
+  /** The expert acting (`troupe` for the main thread's API). */
+  expert: string;
+  runId: string | undefined;
+  /** The subtask's index in its run, for a task. */
+  index: number;
+  /** Its asks not yet answered. */
+  asks: Set<Ask>;
+  /** It runs on a worker thread, which it holds while it waits. */
+  onThread: boolean;
+  /** The thread it was last seen on (its `ctx` calls say), -1 before. */
+  thread: number;
+  ended: boolean;
+}
+
+export interface Ask {
+  /** Creation order: the deadlock breaker fails the newest. */
+  seq: number;
+  from: Frame;
+  to: string;
+  /**
+   * mailbox: its recipient is not ready; queued: waiting its turn at a heavy recipient; heavy:
+   * handed to the pool (running if its handler frame holds a thread); inline: its handler runs.
+   */
+  state: 'mailbox' | 'queued' | 'heavy' | 'inline';
+  handler: Frame | undefined;
+  delivery: Delivery;
+  settled: boolean;
+  timer: unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: TroupeError) => void;
+}
+
+export interface Delivery {
+  from: Frame;
+  to: string;
+  msg: unknown;
+  ask: Ask | undefined;
+  /** Aborts its job on the pool (heavy recipients). */
+  controller: AbortController | undefined;
+  /** Given up on before it started (its ask timed out or was cancelled): skipped. */
+  dropped: boolean;
+  /** Waiting in its recipient's mailbox. */
+  inMailbox: boolean;
+}

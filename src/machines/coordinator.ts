@@ -17,7 +17,6 @@ import type { RunEntry } from './types.js';
 export type CoordinatorEvent =
   | { type: 'run.start'; runId: string }
   | { type: 'run.identify'; runId: string }
-  | { type: 'run.ready'; runId: string; indexes: number[] }
   | { type: 'run.finished'; runId: string; outcome: Outcome }
   | { type: 'run.cancel'; runId: string; error: TroupeError }
   | { type: 'expert.status'; name: string }
@@ -117,12 +116,6 @@ export const coordinatorMachine = setup({
         entry.ref?.send({ type: 'identified', error: verdict.error });
       }
     },
-    enqueue: ({ context, event }) => {
-      if (event.type !== 'run.ready') return;
-      const entry = context.core.runs.get(event.runId);
-      if (entry === undefined || entry.finished || entry.ledger === undefined) return;
-      context.core.enqueue(event.runId, entry.ledger, event.indexes);
-    },
     checkServable: ({ context }) => checkServable(context.core),
     dispatch: ({ context }) => dispatch(context.core),
     finish: ({ context, event }) => {
@@ -185,7 +178,6 @@ export const coordinatorMachine = setup({
   on: {
     'run.start': { actions: 'spawnRun' },
     'run.identify': { actions: ['identify', 'answerIdentify'] },
-    'run.ready': { actions: ['enqueue', 'checkServable', 'dispatch'] },
     'expert.status': { actions: ['answerIdentify', 'checkServable', 'dispatch'] },
     'run.finished': { actions: ['finish', 'stopRun', 'dispatch'] },
     'run.cancel': { actions: 'cancelRun' },

@@ -9,8 +9,13 @@
 import type { Core } from './core.js';
 import type { ExpertRecord, WorkOrder, WorkResult } from './types.js';
 
-/** Fails runs whose waiting subtasks no expert can take any more (all retired). */
+/**
+ * Fails runs whose waiting subtasks no expert can take any more (all retired). With no expert
+ * retired none can be stranded (a need no expert has is refused at identification), so the
+ * walk over every run's queues is skipped.
+ */
 export function checkServable(core: Core): void {
+  if (!anyRetired(core)) return;
   for (const runId of core.scheduler.runIds()) {
     const lost = core.scheduler.unservable(runId);
     if (lost.length === 0) continue;
@@ -120,8 +125,8 @@ export function route(core: Core, results: WorkResult[]): void {
 /** An expert's results arrived: route them, then hand out what became ready. */
 export function settle(core: Core, results: WorkResult[]): void {
   route(core, results);
-  // Subtasks this made ready may need only retired experts; with none retired, none can.
-  if (anyRetired(core)) checkServable(core);
+  // Subtasks this made ready may need only retired experts.
+  checkServable(core);
   dispatch(core);
 }
 

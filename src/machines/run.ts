@@ -12,6 +12,7 @@ import { setOwn } from '../fields.js';
 import { runMetrics } from '../metrics/run-metrics.js';
 import type { Contribution, Outcome, Plan, Stage } from '../types.js';
 import { type Core, queueFull } from './core.js';
+import { checkServable, dispatch } from './flow.js';
 import { Ledger } from './ledger.js';
 import type { RunEntry, WorkResult } from './types.js';
 
@@ -103,6 +104,18 @@ async function analyzeStep(
     }
   }
   return checkGraph(subtasks, maxSubtasks);
+}
+
+/**
+ * Subtasks of the run became ready (its roots, a retry, or dependents of a result the run
+ * handled itself): queued and handed out at once, as flow.ts does for the results that come
+ * home, with no round trip through the coordinator.
+ */
+function release(core: Core, entry: RunEntry, ledger: Ledger, ready: number[]): void {
+  if (ready.length === 0 || entry.finished) return;
+  core.enqueue(entry.runId, ledger, ready);
+  checkServable(core);
+  dispatch(core);
 }
 
 /** A plan's own integrate (called on the plan: its methods may use `this`). */
@@ -264,12 +277,10 @@ export const runMachine = setup({
       context.error = wrapThrown(e.error, 'E_INTERNAL', 'troupe: a stage failed');
     },
     identify: sendParent(({ context }) => ({ type: 'run.identify', runId: context.entry.runId })),
-    startWork: ({ context, self }) => {
+    startWork: ({ context }) => {
       const { core, entry } = context;
       const ledger = entry.ledger as Ledger;
-      const ready = ledger.start(core.clock.now() - entry.startedAt);
-      if (ready.length > 0)
-        self._parent?.send({ type: 'run.ready', runId: entry.runId, indexes: ready });
+      release(core, entry, ledger, ledger.start(core.clock.now() - entry.startedAt));
     },
     settled: ({ context, event, self }) => {
       if (event.type !== 'work.settled') return;
@@ -299,17 +310,15 @@ export const runMachine = setup({
           attemptFailed(context, result, self);
         }
       }
-      if (ready.length > 0 && !ledger.finished && ledger.failed === 0) {
-        self._parent?.send({ type: 'run.ready', runId: entry.runId, indexes: ready });
-      }
+      if (!ledger.finished && ledger.failed === 0) release(core, entry, ledger, ready);
     },
-    retry: ({ context, event, self }) => {
+    retry: ({ context, event }) => {
       if (event.type !== 'retry') return;
       const { core, entry } = context;
       const ledger = entry.ledger as Ledger;
       if (ledger.isTerminal(event.index)) return;
       ledger.ready(event.index, core.clock.now() - entry.startedAt);
-      self._parent?.send({ type: 'run.ready', runId: entry.runId, indexes: [event.index] });
+      release(core, entry, ledger, [event.index]);
     },
     stopEverything: ({ context, event }) => {
       const { core, entry } = context;

@@ -11,6 +11,7 @@ import type { Outcome } from '../types.js';
 import type { Core } from './core.js';
 import { expertMachine } from './expert.js';
 import { checkServable, dispatch } from './flow.js';
+import { announceExcluded, identify } from './identify.js';
 import { runMachine } from './run.js';
 import type { RunEntry } from './types.js';
 
@@ -26,50 +27,6 @@ interface CoordinatorContext {
   core: Core;
   /** Runs waiting in `identifying` for experts still probing. */
   identifying: Set<string>;
-}
-
-/** Why a run cannot be served, or undefined when every skill it needs has a usable expert. */
-function identify(core: Core, entry: RunEntry): { wait: boolean; error?: TroupeError } {
-  const ledger = entry.ledger;
-  if (ledger === undefined) return { wait: false };
-  const needs = new Map<string, { needs: string; complexity: number }>();
-  ledger.graph.subtasks.forEach((s, i) => {
-    const complexity = ledger.graph.complexity[i] as number;
-    needs.set(`${complexity}\u0000${s.needs}`, { needs: s.needs, complexity });
-  });
-  let wait = false;
-  for (const need of needs.values()) {
-    const qualified = core.scheduler.qualified(need.needs, need.complexity);
-    if (qualified.length === 0) {
-      const onOffer = new Map<string, string[]>();
-      for (const record of core.experts.values()) {
-        for (const [skill, level] of Object.entries(record.def.skills)) {
-          onOffer.set(skill, [...(onOffer.get(skill) ?? []), `${record.def.name} ${level}`]);
-        }
-      }
-      const offer = [...onOffer].map(([skill, who]) => `${skill} (${who.join(', ')})`).join(', ');
-      return {
-        wait: false,
-        error: new TroupeError(
-          'E_NO_EXPERT',
-          `no expert has the skill "${need.needs}" at level ${need.complexity} or above; on offer: ${offer || 'nothing'}`,
-          {
-            details: {
-              needs: need.needs,
-              complexity: need.complexity,
-              onOffer: Object.fromEntries(onOffer),
-            },
-          },
-        ),
-      };
-    }
-    const usable = qualified.filter((e) => !e.retired);
-    if (usable.length === 0) {
-      return { wait: false, error: core.retiredError(need.needs, need.complexity) };
-    }
-    if (usable.some((e) => core.expert(e.name).state === 'probing')) wait = true;
-  }
-  return { wait };
 }
 
 export const coordinatorMachine = setup({
@@ -104,15 +61,7 @@ export const coordinatorMachine = setup({
         const verdict = identify(core, entry);
         if (verdict.wait) continue;
         context.identifying.delete(runId);
-        for (const record of core.experts.values()) {
-          if (record.state === 'retired')
-            core.emit(runId, {
-              type: 'expert.excluded',
-              runId,
-              expert: record.def.name,
-              reason: record.reason ?? 'retired',
-            });
-        }
+        announceExcluded(core, runId);
         entry.ref?.send({ type: 'identified', error: verdict.error });
       }
     },

@@ -4,7 +4,7 @@
  * is stopped by the coordinator as soon as it reaches a final state.
  */
 import { types } from 'node:util';
-import { type AnyActorRef, sendParent, setup } from 'xstate';
+import { type AnyActorRef, enqueueActions, setup } from 'xstate';
 import { checkGraph, type Graph } from '../actors/graph.js';
 import { backoffMs, RETRYABLE } from '../actors/supervision.js';
 import { describe, messageOf, TroupeError, wrapThrown } from '../errors.js';
@@ -13,6 +13,7 @@ import { runMetrics } from '../metrics/run-metrics.js';
 import type { Contribution, Outcome, Plan, Stage } from '../types.js';
 import { type Core, queueFull } from './core.js';
 import { checkServable, dispatch } from './flow.js';
+import { announceExcluded, identify } from './identify.js';
 import { Ledger } from './ledger.js';
 import type { RunEntry, WorkResult } from './types.js';
 
@@ -276,7 +277,19 @@ export const runMachine = setup({
       // A stage's function failed (step.failed), or identification did (identified).
       context.error = wrapThrown(e.error, 'E_INTERNAL', 'troupe: a stage failed');
     },
-    identify: sendParent(({ context }) => ({ type: 'run.identify', runId: context.entry.runId })),
+    // Identified here when no qualified expert is still probing (the usual case): the verdict
+    // is raised to the run itself, with no round trip through the coordinator. Otherwise the
+    // coordinator holds the run and answers once the probes it waits for have ended.
+    identify: enqueueActions(({ context, enqueue }) => {
+      const { core, entry } = context;
+      const verdict = identify(core, entry);
+      if (verdict.wait) {
+        enqueue.sendParent({ type: 'run.identify', runId: entry.runId });
+        return;
+      }
+      announceExcluded(core, entry.runId);
+      enqueue.raise({ type: 'identified', error: verdict.error });
+    }),
     startWork: ({ context }) => {
       const { core, entry } = context;
       const ledger = entry.ledger as Ledger;

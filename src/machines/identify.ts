@@ -1,0 +1,65 @@
+/**
+ * Expert identification: whether every skill a run needs has an expert that can serve it. The
+ * run asks when it enters `identifying`; while a qualified expert still probes, it waits on
+ * the coordinator, which asks again whenever an expert's state changes.
+ */
+import { TroupeError } from '../errors.js';
+import type { Core } from './core.js';
+import type { RunEntry } from './types.js';
+
+/** Why a run cannot be served, or undefined when every skill it needs has a usable expert. */
+export function identify(core: Core, entry: RunEntry): { wait: boolean; error?: TroupeError } {
+  const ledger = entry.ledger;
+  if (ledger === undefined) return { wait: false };
+  const needs = new Map<string, { needs: string; complexity: number }>();
+  ledger.graph.subtasks.forEach((s, i) => {
+    const complexity = ledger.graph.complexity[i] as number;
+    needs.set(`${complexity}\u0000${s.needs}`, { needs: s.needs, complexity });
+  });
+  let wait = false;
+  for (const need of needs.values()) {
+    const qualified = core.scheduler.qualified(need.needs, need.complexity);
+    if (qualified.length === 0) {
+      const onOffer = new Map<string, string[]>();
+      for (const record of core.experts.values()) {
+        for (const [skill, level] of Object.entries(record.def.skills)) {
+          onOffer.set(skill, [...(onOffer.get(skill) ?? []), `${record.def.name} ${level}`]);
+        }
+      }
+      const offer = [...onOffer].map(([skill, who]) => `${skill} (${who.join(', ')})`).join(', ');
+      return {
+        wait: false,
+        error: new TroupeError(
+          'E_NO_EXPERT',
+          `no expert has the skill "${need.needs}" at level ${need.complexity} or above; on offer: ${offer || 'nothing'}`,
+          {
+            details: {
+              needs: need.needs,
+              complexity: need.complexity,
+              onOffer: Object.fromEntries(onOffer),
+            },
+          },
+        ),
+      };
+    }
+    const usable = qualified.filter((e) => !e.retired);
+    if (usable.length === 0) {
+      return { wait: false, error: core.retiredError(need.needs, need.complexity) };
+    }
+    if (usable.some((e) => core.expert(e.name).state === 'probing')) wait = true;
+  }
+  return { wait };
+}
+
+/** Tells a run's listeners which experts are left out of it (retired), once it is identified. */
+export function announceExcluded(core: Core, runId: string): void {
+  for (const record of core.experts.values()) {
+    if (record.state === 'retired')
+      core.emit(runId, {
+        type: 'expert.excluded',
+        runId,
+        expert: record.def.name,
+        reason: record.reason ?? 'retired',
+      });
+  }
+}

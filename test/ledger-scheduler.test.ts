@@ -4,7 +4,7 @@ import { checkGraph } from '../dist/actors/graph.js';
 import { backoffMs, FaultHistory, SUPERVISION_DEFAULTS } from '../dist/actors/supervision.js';
 import { TroupeError } from '../dist/index.js';
 import { Ledger } from '../dist/machines/ledger.js';
-import { type ExpertSlot, lookaheadOf, Scheduler } from '../dist/machines/scheduler.js';
+import { type ExpertSlot, lookaheadOf, Scheduler, Slot } from '../dist/machines/scheduler.js';
 
 const graph = () =>
   checkGraph([
@@ -171,6 +171,30 @@ describe('Scheduler', () => {
     expect(s.unservable('r')).toEqual([{ needs: 's', complexity: 1 }]);
     expect(s.removeRun('r')).toBe(1);
     expect(s.queued).toBe(0);
+  });
+});
+
+describe('Slot', () => {
+  it('takes work and is retired as its state says, with no copy to keep in step', () => {
+    const slot = new Slot('w', { s: 1 }, 2, 0);
+    const seen = (['probing', 'ready', 'busy', 'backingOff', 'retired'] as const).map((state) => {
+      slot.state = state;
+      return [state, slot.accepting, slot.retired];
+    });
+    expect(seen).toEqual([
+      ['probing', false, false],
+      ['ready', true, false],
+      ['busy', true, false],
+      ['backingOff', false, false],
+      ['retired', false, true],
+    ]);
+    // The scheduler sees it: a retired slot is never chosen, a ready one is.
+    const scheduler = new Scheduler([slot]);
+    scheduler.enqueue('r', 0, 's', 1);
+    slot.state = 'retired';
+    expect(scheduler.dispatch()).toEqual([]);
+    slot.state = 'ready';
+    expect(scheduler.dispatch().map((x) => x.expert.name)).toEqual(['w']);
   });
 });
 

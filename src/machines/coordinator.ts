@@ -107,8 +107,6 @@ export const coordinatorMachine = setup({
       const record = core.experts.get(id);
       if (record !== undefined) {
         record.state = 'retired';
-        record.slot.accepting = false;
-        record.slot.retired = true;
         record.reason = error.message;
         record.probe ??= { ok: false, error: error.message };
         core.probeEnded();

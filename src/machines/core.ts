@@ -17,7 +17,7 @@ import type { Pool } from '../pool/pool.js';
 import type { Clock, ExpertInfo, MessageFailure, RunEvent } from '../types.js';
 import type { Ledger } from './ledger.js';
 import { Router } from './router.js';
-import { type ExpertSlot, lookaheadOf, Scheduler } from './scheduler.js';
+import { lookaheadOf, Scheduler, Slot } from './scheduler.js';
 import type { ExpertRecord, ResolvedTroupe, RunEntry, WorkOrder } from './types.js';
 
 /**
@@ -92,22 +92,18 @@ export class Core {
     for (const def of experts) {
       const threads = ownPools.get(def.name)?.threads ?? options.threads;
       const lookahead = heavy || !def.lookahead ? 0 : lookaheadOf(def.concurrency, threads);
-      const slot: ExpertSlot = {
-        name: def.name,
-        skills: def.skills,
-        concurrency: def.concurrency,
-        lookahead,
-        // Deep once the pool has measured its subtasks (refreshAhead).
-        ahead: lookahead,
-        active: 0,
-        accepting: false,
-        retired: false,
-      };
+      const slot = new Slot(def.name, def.skills, def.concurrency, lookahead);
       this.experts.set(def.name, {
         def,
         slot,
         health: new FaultHistory(),
-        state: 'probing',
+        // One copy of the state: the slot's, which the scheduler reads.
+        get state() {
+          return slot.state;
+        },
+        set state(state) {
+          slot.state = state;
+        },
         reason: undefined,
         restarts: 0,
         probeFailures: 0,

@@ -171,8 +171,6 @@ export const expertMachine = setup({
       const before = record.slot.accepting;
       const wasRetired = record.slot.retired;
       record.state = state;
-      record.slot.accepting = state === 'ready' || state === 'busy';
-      record.slot.retired = state === 'retired';
       if (state === 'ready' || state === 'probing') record.reason = undefined;
       if (state === 'probing') record.restartDue = false;
       if (

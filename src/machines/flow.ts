@@ -6,6 +6,7 @@
  * one-off measurement). The machines keep the control flow: a run hears of its failures and of
  * its last subtask ending; an expert hears when it fills up or must restart.
  */
+import { TroupeError } from '../errors.js';
 import type { Core } from './core.js';
 import type { ExpertRecord, WorkOrder, WorkResult } from './types.js';
 
@@ -75,7 +76,15 @@ export function dispatch(core: Core): void {
         attempt: work.attempt,
       });
     }
-    record.take?.(work);
+    // An expert takes work only while its link lives (the link is invoked for its machine's
+    // whole life): without one the work would be lost, so this is troupe's bug, said aloud.
+    const take = record.take;
+    if (take === undefined)
+      throw new TroupeError(
+        'E_INTERNAL',
+        `troupe: expert "${a.expert.name}" has no link to take work`,
+      );
+    take(work);
     touched ??= new Set();
     touched.add(record);
   }

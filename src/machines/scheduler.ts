@@ -5,6 +5,7 @@
  * (active ÷ concurrency, ties by higher level, then name). No global barrier.
  */
 import { Deque } from '../pool/queue.js';
+import type { ExpertInfo } from '../types.js';
 
 /** The coordinator's view of an expert's capacity. */
 export interface ExpertSlot {
@@ -30,6 +31,34 @@ export interface ExpertSlot {
   /** Ready or busy: takes work. False while probing, backing off or retired. */
   accepting: boolean;
   retired: boolean;
+}
+
+/**
+ * An expert's slot as the runtime keeps it: its state is the expert machine's (written as it
+ * enters one), and whether it takes work, or is retired, follows from that state alone.
+ */
+export class Slot implements ExpertSlot {
+  state: ExpertInfo['state'] = 'probing';
+  ahead: number;
+  active = 0;
+
+  constructor(
+    readonly name: string,
+    readonly skills: Readonly<Record<string, number>>,
+    readonly concurrency: number,
+    readonly lookahead: number,
+  ) {
+    // Deep once the pool has measured its subtasks (Core.refreshAhead).
+    this.ahead = lookahead;
+  }
+
+  get accepting(): boolean {
+    return this.state === 'ready' || this.state === 'busy';
+  }
+
+  get retired(): boolean {
+    return this.state === 'retired';
+  }
 }
 
 export interface WorkItem {

@@ -9,7 +9,7 @@ import type { Fault, FaultHistory, ResolvedSupervision } from '../actors/supervi
 import type { TroupeError } from '../errors.js';
 import type { ExpertInfo, Outcome, Plan, RunOptions } from '../types.js';
 import type { Ledger } from './ledger.js';
-import type { ExpertSlot } from './scheduler.js';
+import type { Slot } from './scheduler.js';
 
 /** What the coordinator hands an expert: one attempt of one subtask. */
 export interface WorkOrder {
@@ -39,7 +39,7 @@ export interface WorkResult {
 
 export interface ExpertRecord {
   def: ResolvedExpert;
-  slot: ExpertSlot;
+  slot: Slot;
   health: FaultHistory;
   state: ExpertInfo['state'];
   reason: string | undefined;

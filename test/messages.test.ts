@@ -365,6 +365,74 @@ describe('ask', () => {
   });
 });
 
+describe('deadlocks with threads of an expert of its own (resourceLimits)', () => {
+  const own = { maxOldGenerationSizeMb: 64 };
+
+  it('asks that hold every shared thread, to a heavy expert on threads of its own, are answered', async () => {
+    const sab = new SharedArrayBuffer(4);
+    const t = team(
+      [
+        worker('a', { ta: 1 }),
+        defineExpert({
+          name: 'h',
+          skills: { x: 1 },
+          module: talker,
+          messages: 'heavy',
+          resourceLimits: own,
+        }),
+      ],
+      { askTimeoutMs: 600_000 },
+    );
+    const ask = (id: string, value: number) => ({
+      id,
+      needs: 'ta',
+      attempts: 1,
+      input: { op: 'barrierAsk', sab, parties: 2, to: 'h', msg: { op: 'echo', value } },
+    });
+    const outcome = await t.run({ analyze: () => [ask('one', 1), ask('two', 2)] }, null);
+    // Before, the check counted the troupe's threads only: E_ASK_DEADLOCK, though h was free.
+    expect(outcome.status).toBe('done');
+    const result =
+      outcome.status === 'done'
+        ? (outcome.result as Record<string, { answer: { echo: number } }>)
+        : {};
+    expect([result.one?.answer.echo, result.two?.answer.echo]).toEqual([1, 2]);
+  });
+
+  it("a cycle within an expert's own threads fails E_ASK_DEADLOCK at once, not at the timeout", async () => {
+    const t = team(
+      [
+        defineExpert({
+          name: 'self',
+          skills: { s: 1 },
+          module: talker,
+          messages: 'heavy',
+          resourceLimits: own,
+        }),
+      ],
+      { askTimeoutMs: 600_000 },
+    );
+    // Its one thread runs the subtask, which asks its own heavy handler: nothing can run it.
+    const outcome = await t.run(
+      {
+        analyze: () => [
+          {
+            id: 'loop',
+            needs: 's',
+            attempts: 1,
+            input: { op: 'ask', to: 'self', msg: { op: 'echo', value: 1 } },
+          },
+        ],
+      },
+      null,
+    );
+    expect(outcome.status).toBe('failed');
+    expect(outcome.records[0]?.errors[0]?.message).toMatch(
+      /cycle of asks holds every thread \(1\)/,
+    );
+  });
+});
+
 describe('edge cases', () => {
   it('an inline handler that asks before its first await is not mistaken for a deadlock (1 thread)', async () => {
     const { expert } = listener('db', { db: 1 });

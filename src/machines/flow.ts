@@ -48,6 +48,18 @@ export function dispatch(core: Core): void {
     }
     const i = a.item.index;
     const record = core.expert(a.expert.name);
+    // An expert takes work only while its link lives (the link is invoked for its machine's
+    // whole life): without one the work would be lost. That is troupe's bug: the run fails
+    // E_INTERNAL, and the rest of the pass goes on.
+    const take = record.take;
+    if (take === undefined) {
+      a.expert.active--;
+      core.abandon(
+        entry,
+        new TroupeError('E_INTERNAL', `troupe: expert "${a.expert.name}" has no link to take work`),
+      );
+      continue;
+    }
     ledger.running(i, a.expert.name, a.level, core.clock.now() - entry.startedAt);
     const id = ledger.graph.ids[i] as string;
     const work: WorkOrder = {
@@ -76,14 +88,6 @@ export function dispatch(core: Core): void {
         attempt: work.attempt,
       });
     }
-    // An expert takes work only while its link lives (the link is invoked for its machine's
-    // whole life): without one the work would be lost, so this is troupe's bug, said aloud.
-    const take = record.take;
-    if (take === undefined)
-      throw new TroupeError(
-        'E_INTERNAL',
-        `troupe: expert "${a.expert.name}" has no link to take work`,
-      );
     take(work);
     touched ??= new Set();
     touched.add(record);

@@ -110,9 +110,14 @@ export class Router {
   #waiting = 0;
   #asked = 0;
   #closed: TroupeError | undefined;
+  /** The fewest threads of any expert's pool: fewer frames held cannot fill one. */
+  readonly #fewestThreads: number;
 
   constructor(core: RouterHost) {
     this.#core = core;
+    this.#fewestThreads = Math.min(
+      ...[...core.experts.keys()].map((name) => core.poolOf(name).threads),
+    );
     for (const name of core.experts.keys())
       this.#boxes.set(name, { mailbox: new Deque(), heavy: new Deque(), heavyBusy: false });
   }
@@ -614,16 +619,32 @@ export class Router {
   // Deadlock
 
   /**
-   * When every thread is held by a frame waiting on asks, finds the asks that can never be
-   * answered — they wait for a thread (a heavy handler not started, an expert not ready), or for
-   * a handler that itself waits on such an ask — and, if those hold every thread, fails the
-   * newest of the asks that wait for a thread with `E_ASK_DEADLOCK`: that breaks the cycle it
-   * closed (its asker's handler gets the error and can end, freeing its thread). The check runs
-   * again with every new ask and every heavy message queued.
+   * When every thread of a pool is held by a frame waiting on asks, finds the asks that can
+   * never be answered — they wait for a thread of a pool whose threads the stuck frames all
+   * hold (a heavy handler not started, an expert not ready), or for a handler that itself waits
+   * on such an ask — and, if there are any, fails the newest of the asks that wait for a thread
+   * with `E_ASK_DEADLOCK`: that breaks the cycle it closed (its asker's handler gets the error
+   * and can end, freeing its thread). Pools count apart: an expert with threads of its own
+   * (`resourceLimits`) holds or waits for those. The check runs again with every new ask and
+   * every heavy message queued.
    */
   #checkDeadlock(): void {
-    const threads = this.#core.options.threads;
-    if (this.#held.size < threads || threadsOf(this.#held) < threads) return;
+    // Cheap first: no pool can be full while fewer frames are held than its threads.
+    if (this.#held.size < this.#fewestThreads) return;
+    const host = this.#core;
+    const fullAmong = (held: Frame[]): Set<Pool> => {
+      const byPool = new Map<Pool, Frame[]>();
+      for (const f of held) {
+        const pool = host.poolOf(f.expert);
+        const list = byPool.get(pool);
+        if (list === undefined) byPool.set(pool, [f]);
+        else list.push(f);
+      }
+      const full = new Set<Pool>();
+      for (const [pool, frames] of byPool) if (threadsOf(frames) >= pool.threads) full.add(pool);
+      return full;
+    };
+    if (fullAmong([...this.#held]).size === 0) return;
     const frames = new Set<Frame>();
     const asks = new Set<Ask>();
     const visit = (f: Frame): void => {
@@ -639,11 +660,16 @@ export class Router {
     const waitsOnHandler = (a: Ask): boolean =>
       a.state === 'inline' ||
       (a.state === 'heavy' && a.handler !== undefined && this.#held.has(a.handler));
-    // Greatest fixpoint: everything is stuck until shown able to move.
+    // Greatest fixpoint: everything is stuck until shown able to move. An ask that waits for a
+    // thread moves if its recipient's pool has one the stuck frames do not hold.
+    let full = fullAmong([...this.#held]);
     for (let changed = true; changed; ) {
       changed = false;
       for (const a of asks) {
-        if (waitsOnHandler(a) && !frames.has(a.handler as Frame)) {
+        const moves = waitsOnHandler(a)
+          ? !frames.has(a.handler as Frame)
+          : !full.has(host.poolOf(a.to));
+        if (moves) {
           asks.delete(a);
           changed = true;
         }
@@ -656,13 +682,14 @@ export class Router {
           changed = true;
         }
       }
+      if (changed) full = fullAmong([...this.#held].filter((f) => frames.has(f)));
     }
-    const stuckHeld = [...this.#held].filter((f) => frames.has(f));
-    if (threadsOf(stuckHeld) < threads) return;
     let victim: Ask | undefined;
     for (const a of asks)
       if (!waitsOnHandler(a) && (victim === undefined || a.seq > victim.seq)) victim = a;
     if (victim === undefined) return;
+    const stuckHeld = [...this.#held].filter((f) => frames.has(f));
+    const threads = host.poolOf(victim.to).threads;
     const chain = stuckHeld
       .map((f) => `${f.expert} asks ${[...f.asks].map((a) => a.to).join(', ')}`)
       .join('; ');

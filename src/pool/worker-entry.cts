@@ -7,5 +7,12 @@
 // Piscina awaits `default` once per thread: no cost per task.
 module.exports = {
   __esModule: true,
-  default: import('./worker.js').then((worker) => worker.default),
+  // Piscina swallows a rejection here and reports "no handler" instead: a worker that fails to
+  // load answers every task with its real error.
+  default: import('./worker.js').then(
+    (worker) => worker.default,
+    (error: unknown) => () => {
+      throw error;
+    },
+  ),
 };

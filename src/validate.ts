@@ -59,3 +59,15 @@ export const NAME_PATTERN = /^[A-Za-z][\w.-]*$/;
 
 /** What a name expects, for error messages. */
 export const NAME = 'a name of letters, digits, "_", "-" or "." starting with a letter';
+
+/**
+ * Whether a value would be adopted by `await`: an object or function with a callable `then`.
+ * (Reading `then` runs a getter: only for values troupe awaits anyway.)
+ */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}

@@ -23,10 +23,6 @@ export interface LinkInput {
   name: string;
 }
 
-function asTroupeError(error: unknown, name: string): TroupeError {
-  return wrapThrown(error, 'E_INTERNAL', name);
-}
-
 /**
  * The pool-facing actor: receives work, runs it on the pool, and reports results in batches.
  * The data path goes around the expert's machine: the coordinator hands work through
@@ -85,7 +81,7 @@ const link = fromCallback<EventObject, LinkInput>(({ input, sendBack }) => {
     const work = origin as WorkOrder;
     try {
       if (error !== undefined) {
-        failed(work, asTroupeError(error, name), runMs);
+        failed(work, wrapThrown(error, 'E_INTERNAL', name), runMs);
         return;
       }
       // Quality is checked here, on the main thread, before anyone sees the output.
@@ -122,7 +118,7 @@ const link = fromCallback<EventObject, LinkInput>(({ input, sendBack }) => {
       start(work);
     } catch (error) {
       // A throw here would reach whoever dispatched it: it is this work's failure instead.
-      failed(work, asTroupeError(error, name), 0);
+      failed(work, wrapThrown(error, 'E_INTERNAL', name), 0);
     }
   };
   record.take = take;

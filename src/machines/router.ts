@@ -29,7 +29,7 @@ import type {
   Recipient,
   RunEvent,
 } from '../types.js';
-import { isLevel, isPositiveDuration, LEVEL, POSITIVE_DURATION } from '../validate.js';
+import { isLevel, isPositiveDuration, isThenable, LEVEL, POSITIVE_DURATION } from '../validate.js';
 import type {
   Ask,
   Delivery,
@@ -467,7 +467,7 @@ export class Router {
           if (ask !== undefined) this.#answer(ask, value);
         },
         (error: unknown) => {
-          const typed = toTroupeError(error, name);
+          const typed = wrapThrown(error, 'E_INTERNAL', name);
           this.#endFrame(self, typed);
           if (!letter.dropped) {
             this.#core.recordFault(record, typed);
@@ -764,18 +764,6 @@ function better(a: ExpertRecord, b: ExpertRecord, skill: string): boolean {
   const levelB = b.def.skills[skill] as number;
   if (levelA !== levelB) return levelA > levelB;
   return a.def.name < b.def.name;
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    value !== null &&
-    (typeof value === 'object' || typeof value === 'function') &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
-}
-
-function toTroupeError(error: unknown, name: string): TroupeError {
-  return wrapThrown(error, 'E_INTERNAL', name);
 }
 
 /** Keys of a recipient given by skill. */

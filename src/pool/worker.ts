@@ -9,6 +9,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { messageOf, serializeError, TroupeError, type WireError } from '../errors.js';
+import { isThenable } from '../validate.js';
 import { findUncloneable } from './clone.js';
 import { openContextChannel, releaseSignal, TaskContext } from './context.js';
 import { payloadBytes } from './payload.js';
@@ -225,14 +226,6 @@ function weighed(value: unknown, start: number, kind: TaskMessage['k']): ItemRes
     details: { limit: maxOutput, bytes: weight },
   });
   return { ok: false, e: serializeError(error), ms: now() - start, code: 'E_TOO_LARGE' };
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    value !== null &&
-    (typeof value === 'object' || typeof value === 'function') &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
 }
 
 function runItem(

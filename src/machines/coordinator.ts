@@ -72,13 +72,8 @@ export const coordinatorMachine = setup({
       const { core } = context;
       const entry = core.runs.get(event.runId);
       if (entry === undefined) return;
-      entry.finished = true;
-      core.scheduler.removeRun(event.runId);
-      core.runs.delete(event.runId);
       context.identifying.delete(event.runId);
-      core.counts[event.outcome.status]++;
-      entry.close();
-      entry.resolve(event.outcome);
+      core.endRun(entry, event.outcome);
     },
     stopRun: stopChild(({ event }) => (event as { runId: string }).runId),
     cancelRun: ({ context, event }) => {

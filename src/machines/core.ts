@@ -14,7 +14,7 @@ import {
 import { notify, TroupeError } from '../errors.js';
 import { runMetrics } from '../metrics/run-metrics.js';
 import type { Pool } from '../pool/pool.js';
-import type { Clock, ExpertInfo, MessageFailure, RunEvent } from '../types.js';
+import type { Clock, ExpertInfo, MessageFailure, Outcome, RunEvent } from '../types.js';
 import type { Ledger } from './ledger.js';
 import { Router } from './router.js';
 import { lookaheadOf, Scheduler, Slot } from './scheduler.js';
@@ -297,11 +297,7 @@ export class Core {
       ledger.timers.clear();
     }
     entry.controller.abort(error);
-    this.scheduler.removeRun(entry.runId);
-    this.runs.delete(entry.runId);
-    this.counts.failed++;
-    entry.close();
-    entry.resolve({
+    this.endRun(entry, {
       status: 'failed',
       error,
       stage: 'coordinating',
@@ -311,6 +307,21 @@ export class Core {
       contributions: ledger?.contributions() ?? [],
       metrics: runMetrics(this, entry, ledger),
     });
+  }
+
+  /**
+   * The one place a run leaves the runtime, whichever way it ended: it stops counting, its
+   * queues go, its deadline timer and signal listener are released, and its caller gets the
+   * outcome. (The run machine builds the outcome of a run that ends by itself; `abandon`, of
+   * one that cannot.)
+   */
+  endRun(entry: RunEntry, outcome: Outcome): void {
+    entry.finished = true;
+    this.scheduler.removeRun(entry.runId);
+    this.runs.delete(entry.runId);
+    this.counts[outcome.status]++;
+    entry.close();
+    entry.resolve(outcome);
   }
 
   /**

@@ -182,6 +182,7 @@ export interface RunMetrics {
   parallelism: number;
   /** parallelism ÷ threads. */
   efficiency: number;
+  /** The troupe's threads, with those of experts that have threads of their own. */
   threads: number;
   subtasks: number;
   retries: number;

@@ -169,6 +169,12 @@ describe('a heap limit of an expert of its own', () => {
     const before = await threads();
     // One thread each: the troupe's (threads: 1) and the tight expert's own.
     expect(before?.a).not.toBe(before?.b);
+    // A run's efficiency counts both.
+    const measured = await t.run(
+      { analyze: () => [{ id: 'm', needs: 't', input: { op: 'echo', value: 1 } }] },
+      null,
+    );
+    expect(measured.metrics.threads).toBe(2);
     const outcome = failed(
       await t.run({ analyze: () => [{ id: 'big', needs: 't', input: { op: 'oom' } }] }, null),
     );

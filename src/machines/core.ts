@@ -72,6 +72,13 @@ export class Core {
     return [this.pool, ...this.ownPools.values()];
   }
 
+  /** Threads of every pool (what a run's efficiency is measured against). */
+  get allThreads(): number {
+    let threads = this.pool.threads;
+    for (const pool of this.ownPools.values()) threads += pool.threads;
+    return threads;
+  }
+
   constructor(
     options: ResolvedTroupe,
     experts: ResolvedExpert[],

@@ -11,7 +11,8 @@ import type { ExpertRunMetrics, RunMetrics } from '../types.js';
 /** What a run's metrics read of the runtime: its clock, its threads, its restarts so far. */
 export interface MetricsSource {
   readonly clock: { now(): number };
-  readonly options: { readonly threads: number };
+  /** Threads of every pool: the shared one and those of experts with threads of their own. */
+  readonly allThreads: number;
   readonly restarts: number;
 }
 
@@ -21,7 +22,7 @@ export function runMetrics(
   ledger: Ledger | undefined,
 ): RunMetrics {
   const wallMs = Math.max(0, core.clock.now() - entry.startedAt);
-  const threads = core.options.threads;
+  const threads = core.allThreads;
   const perExpert: Record<string, ExpertRunMetrics> = {};
   let runMs = 0;
   let retries = 0;

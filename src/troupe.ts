@@ -307,27 +307,26 @@ export function createTroupe(options: TroupeOptions): Troupe {
   const resourceLimits = resolveResourceLimits(o.resourceLimits, 'options.resourceLimits');
   // The pool hands the router every ctx call of a task; the router lives in the core, made next.
   let served: Core | undefined;
-  const poolOf = (threads: number, of: ResolvedExpert[], limits: ResourceLimits | undefined) =>
+  // (A pool leaves out the options given as undefined: its defaults hold for them.)
+  const startPool = (threads: number, of: ResolvedExpert[], limits: ResourceLimits | undefined) =>
     createPool({
       threads,
       host: {
         call: (origin, module, op, args, thread) =>
           (served as Core).router.call(origin, module, op, args, thread),
       },
-      ...(o.cancelGraceMs === undefined ? {} : { cancelGraceMs: o.cancelGraceMs as number }),
-      ...(o.idleSpinMs === undefined ? {} : { idleSpinMs: o.idleSpinMs as number }),
+      cancelGraceMs: o.cancelGraceMs as number | undefined,
+      idleSpinMs: o.idleSpinMs as number | undefined,
       modules: Object.fromEntries(of.map((e) => [e.name, { url: e.href, batch: e.batch }])),
-      ...(o.moduleLoadTimeoutMs === undefined
-        ? {}
-        : { moduleLoadTimeoutMs: o.moduleLoadTimeoutMs as number }),
-      ...(limits === undefined ? {} : { resourceLimits: limits }),
+      moduleLoadTimeoutMs: o.moduleLoadTimeoutMs as number | undefined,
+      resourceLimits: limits,
       maxInputBytes: (o.maxInputBytes as number | undefined) ?? DEFAULT_PAYLOAD_BYTES,
       maxOutputBytes: (o.maxOutputBytes as number | undefined) ?? DEFAULT_PAYLOAD_BYTES,
     });
   // An expert with limits of its own runs on threads of its own, started with them; a heap
   // limit is a thread's, so no thread can hold two experts' limits.
   const own = experts.filter((e) => e.resourceLimits !== undefined);
-  const pool = poolOf(
+  const pool = startPool(
     resolved.threads,
     experts.filter((e) => e.resourceLimits === undefined),
     resourceLimits,
@@ -337,7 +336,7 @@ export function createTroupe(options: TroupeOptions): Troupe {
     for (const e of own)
       ownPools.set(
         e.name,
-        poolOf(Math.min(e.concurrency, resolved.threads), [e], {
+        startPool(Math.min(e.concurrency, resolved.threads), [e], {
           ...resourceLimits,
           ...e.resourceLimits,
         }),

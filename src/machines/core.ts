@@ -228,10 +228,8 @@ export class Core {
   /**
    * Results of the expert came in, and with them the pool's measure of their run time: its deep
    * lookahead becomes a batch per thread (the batch the pool now makes of its subtasks), so that
-   * the pool can send each thread a whole one. A one-off A/B on this project's 2-core VM (SHA-256,
-   * 2 threads, 11 rounds, ÷ hand-written threads with no messages), an expert of `concurrency` 2:
-   * ~0.1 ms subtasks 0.18 → 0.84, ~1 ms 0.66 → 0.87, ~5 ms 0.84 → 0.89 (`concurrency` 4096:
-   * 0.82–0.86, 0.87, 0.91–0.93). Two batches per thread measured the same, holding twice as much.
+   * the pool can send each thread a whole one: short subtasks then travel many to a message, as
+   * on the pool alone (the runtime suite's batched ~0.1 ms rows, docs/BENCHMARKS.md).
    */
   refreshAhead(record: ExpertRecord): void {
     const { slot } = record;

@@ -1,10 +1,10 @@
 /**
  * The data path: results coming home, ready subtasks going out. Plain functions over the shared
- * {@link Core}, called by the coordinator's actions (a run became ready, an expert changed) and
- * directly by an expert's link when results arrive — not through an event to the coordinator,
- * which cost a macrostep per batch of results (~15 µs a step of a dependent chain here, in a
- * one-off measurement). The machines keep the control flow: a run hears of its failures and of
- * its last subtask ending; an expert hears when it fills up or must restart.
+ * {@link Core}, called by a run when subtasks of its own become ready, by the coordinator's
+ * actions when an expert or the set of runs changes, and directly by an expert's link when
+ * results arrive — not through an event to the coordinator, which would cost a macrostep per
+ * batch of results. The machines keep the control flow: a run hears of its failures and of its
+ * last subtask ending; an expert hears when it fills up or must restart.
  */
 import { TroupeError } from '../errors.js';
 import type { Core } from './core.js';

@@ -42,10 +42,7 @@ import type {
 
 /** What the router needs of the runtime: its experts and runs, the clock, faults and events. */
 export interface RouterHost {
-  readonly options: Pick<
-    ResolvedTroupe,
-    'askTimeoutMs' | 'maxBlackboardBytes' | 'threads' | 'timeoutMs'
-  >;
+  readonly options: Pick<ResolvedTroupe, 'askTimeoutMs' | 'maxBlackboardBytes' | 'timeoutMs'>;
   readonly clock: Clock;
   readonly experts: ReadonlyMap<string, ExpertRecord>;
   readonly runs: ReadonlyMap<string, RunEntry>;
@@ -644,7 +641,8 @@ export class Router {
       for (const [pool, frames] of byPool) if (threadsOf(frames) >= pool.threads) full.add(pool);
       return full;
     };
-    if (fullAmong([...this.#held]).size === 0) return;
+    let full = fullAmong([...this.#held]);
+    if (full.size === 0) return;
     const frames = new Set<Frame>();
     const asks = new Set<Ask>();
     const visit = (f: Frame): void => {
@@ -662,7 +660,6 @@ export class Router {
       (a.state === 'heavy' && a.handler !== undefined && this.#held.has(a.handler));
     // Greatest fixpoint: everything is stuck until shown able to move. An ask that waits for a
     // thread moves if its recipient's pool has one the stuck frames do not hold.
-    let full = fullAmong([...this.#held]);
     for (let changed = true; changed; ) {
       changed = false;
       for (const a of asks) {

@@ -47,8 +47,8 @@ export interface RunContext {
  * Runs a stage's function (the plan's analyze, integrate or validate) after the current step of
  * the machine, and reports to the machine: `step.done` with what it returned, or `step.failed`.
  * A plain call, not an invoked actor: each run would otherwise create, start and stop three
- * child actors (~0.4 ms of a run's fixed cost for 64 subtasks on this project's VM, in a
- * one-off measurement). Nothing is sent to a run that has ended meanwhile (cancelled, failed).
+ * child actors, a share of a run's fixed cost (the runtime suite measures that cost:
+ * docs/BENCHMARKS.md). Nothing is sent to a run that has ended meanwhile (cancelled, failed).
  */
 function step(self: AnyActorRef, work: () => unknown): void {
   const report = (event: RunMachineEvent) => {

@@ -12,10 +12,11 @@ import { invalidOption, messageOf, notify, TroupeError, wrapThrown } from './err
 import { type Fields, isInstance, readArray, readFields } from './fields.js';
 import { coordinatorMachine } from './machines/coordinator.js';
 import { Core, queueFull } from './machines/core.js';
-import type { ResolvedTroupe, RunEntry } from './machines/types.js';
+import type { ResolvedTroupe } from './machines/types.js';
 import { resolveResourceLimits } from './pool/options.js';
 import { DEFAULT_PAYLOAD_BYTES } from './pool/payload.js';
 import { createPool, type Pool } from './pool/pool.js';
+import { Run } from './runs/run.js';
 import { didYouMean } from './suggest.js';
 import type {
   AskOptions,
@@ -376,7 +377,7 @@ export function createTroupe(options: TroupeOptions): Troupe {
       dead = new TroupeError('E_INTERNAL', `troupe: the coordinator failed: ${messageOf(error)}`, {
         cause: error,
       });
-      for (const entry of [...core.runs.values()]) core.abandon(entry, dead);
+      for (const run of [...core.runs.values()]) core.abandon(run, dead);
     },
   });
   actor.start();
@@ -404,7 +405,7 @@ export function createTroupe(options: TroupeOptions): Troupe {
     const waiting = core.outstanding();
     if (waiting >= resolved.maxQueuedSubtasks)
       return Promise.reject(queueFull(resolved.maxQueuedSubtasks, waiting, undefined));
-    const { signal, deadlineMs } = options;
+    const { signal } = options;
     if (signal?.aborted) {
       return Promise.reject(
         new TroupeError('E_CANCELLED', 'the run was cancelled before it started', {
@@ -414,50 +415,19 @@ export function createTroupe(options: TroupeOptions): Troupe {
     }
     const runId = `run-${++sequence}`;
     const promise = new Promise<Outcome>((resolve) => {
-      let timer: unknown;
-      let onAbort: (() => void) | undefined;
-      const entry: RunEntry = {
+      const run = new Run({
         runId,
         plan: checked,
         self: plan,
         input,
         options,
-        ledger: undefined,
         controller: runController(),
-        startedAt: clock.now(),
-        restartsAtStart: core.restarts,
+        maxBlackboardBytes: resolved.maxBlackboardBytes,
+        host: core,
+        cancel: (error) => actor.send({ type: 'run.cancel', runId, error }),
         resolve,
-        ref: undefined,
-        finished: false,
-        messages: 0,
-        pairs: new Map(),
-        board: new Map(),
-        boardBytes: 0,
-        close: () => {
-          if (timer !== undefined) clock.clearTimeout(timer);
-          if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
-        },
-      };
-      core.runs.set(runId, entry);
-      if (deadlineMs !== undefined) {
-        timer = clock.setTimeout(() => {
-          const error = new TroupeError(
-            'E_TIMEOUT',
-            `the run passed its deadline of ${deadlineMs} ms`,
-            { details: { deadlineMs } },
-          );
-          actor.send({ type: 'run.cancel', runId, error });
-        }, deadlineMs);
-      }
-      if (signal !== undefined) {
-        onAbort = () => {
-          const error = new TroupeError('E_CANCELLED', 'the run was cancelled by its signal', {
-            cause: signal.reason,
-          });
-          actor.send({ type: 'run.cancel', runId, error });
-        };
-        signal.addEventListener('abort', onAbort, { once: true });
-      }
+      });
+      core.runs.set(runId, run);
       actor.send({ type: 'run.start', runId });
     });
     pending.set(runId, promise);

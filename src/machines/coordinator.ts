@@ -7,18 +7,18 @@
  */
 import { assign, setup, stopChild } from 'xstate';
 import { TroupeError } from '../errors.js';
-import type { Outcome } from '../types.js';
+import type { Run } from '../runs/run.js';
 import type { Core } from './core.js';
 import { expertMachine } from './expert.js';
 import { checkServable, dispatch } from './flow.js';
 import { announceExcluded, identify } from './identify.js';
 import { runMachine } from './run.js';
-import type { RunEntry } from './types.js';
 
 export type CoordinatorEvent =
   | { type: 'run.start'; runId: string }
   | { type: 'run.identify'; runId: string }
-  | { type: 'run.finished'; runId: string; outcome: Outcome }
+  /** The run ended (Run.end has given its caller the outcome): its actor can go. */
+  | { type: 'run.finished'; runId: string }
   | { type: 'run.cancel'; runId: string; error: TroupeError }
   | { type: 'expert.status'; name: string }
   | { type: 'expert.revive'; name: string };
@@ -39,8 +39,8 @@ export const coordinatorMachine = setup({
   actions: {
     spawnRun: assign(({ context, event, spawn }) => {
       if (event.type !== 'run.start') return {};
-      const entry = context.core.runs.get(event.runId) as RunEntry;
-      entry.ref = spawn('run', {
+      const run = context.core.runs.get(event.runId) as Run;
+      run.ref = spawn('run', {
         id: event.runId,
         input: { core: context.core, runId: event.runId },
       });
@@ -53,27 +53,22 @@ export const coordinatorMachine = setup({
     answerIdentify: ({ context }) => {
       const { core } = context;
       for (const runId of [...context.identifying]) {
-        const entry = core.runs.get(runId);
-        if (entry === undefined || entry.finished) {
+        const run = core.runs.get(runId);
+        if (run === undefined || run.finished) {
           context.identifying.delete(runId);
           continue;
         }
-        const verdict = identify(core, entry);
+        const verdict = identify(core, run);
         if (verdict.wait) continue;
         context.identifying.delete(runId);
         announceExcluded(core, runId);
-        entry.ref?.send({ type: 'identified', error: verdict.error });
+        run.ref?.send({ type: 'identified', error: verdict.error });
       }
     },
     checkServable: ({ context }) => checkServable(context.core),
     dispatch: ({ context }) => dispatch(context.core),
-    finish: ({ context, event }) => {
-      if (event.type !== 'run.finished') return;
-      const { core } = context;
-      const entry = core.runs.get(event.runId);
-      if (entry === undefined) return;
-      context.identifying.delete(event.runId);
-      core.endRun(entry, event.outcome);
+    forget: ({ context, event }) => {
+      if (event.type === 'run.finished') context.identifying.delete(event.runId);
     },
     stopRun: stopChild(({ event }) => (event as { runId: string }).runId),
     cancelRun: ({ context, event }) => {
@@ -88,15 +83,15 @@ export const coordinatorMachine = setup({
       // A child actor threw (a bug): its run fails with E_INTERNAL; the troupe goes on.
       const { core } = context;
       const id = event.type.slice('xstate.error.actor.'.length);
-      const entry = core.runs.get(id);
+      const run = core.runs.get(id);
       const cause = (event as unknown as { error?: unknown }).error;
       const error = new TroupeError(
         'E_INTERNAL',
         `troupe: actor "${id}" failed: ${cause instanceof Error ? cause.message : String(cause)}`,
         { cause },
       );
-      if (entry !== undefined && !entry.finished) {
-        core.abandon(entry, error);
+      if (run !== undefined && !run.finished) {
+        core.abandon(run, error);
         return;
       }
       const record = core.experts.get(id);
@@ -121,7 +116,7 @@ export const coordinatorMachine = setup({
     'run.start': { actions: 'spawnRun' },
     'run.identify': { actions: ['identify', 'answerIdentify'] },
     'expert.status': { actions: ['answerIdentify', 'checkServable', 'dispatch'] },
-    'run.finished': { actions: ['finish', 'stopRun', 'dispatch'] },
+    'run.finished': { actions: ['forget', 'stopRun', 'dispatch'] },
     'run.cancel': { actions: 'cancelRun' },
     'expert.revive': { actions: 'revive' },
     // A child's bug: its run fails, or its expert is retired; then whatever waited on it moves on.

@@ -11,14 +11,14 @@ import {
   judgeFault,
   RETRYABLE,
 } from '../actors/supervision.js';
-import { notify, TroupeError } from '../errors.js';
-import { runMetrics } from '../metrics/run-metrics.js';
+import { TroupeError } from '../errors.js';
 import type { Pool } from '../pool/pool.js';
+import type { Run, RunHost } from '../runs/run.js';
 import type { Clock, ExpertInfo, MessageFailure, Outcome, RunEvent } from '../types.js';
 import type { Ledger } from './ledger.js';
 import { Router } from './router.js';
 import { lookaheadOf, Scheduler, Slot } from './scheduler.js';
-import type { ExpertRecord, ResolvedTroupe, RunEntry, WorkOrder } from './types.js';
+import type { ExpertRecord, ResolvedTroupe, WorkOrder } from './types.js';
 
 /**
  * The refusal when the bound on outstanding subtasks (`maxQueuedSubtasks`) is reached: before a
@@ -40,7 +40,7 @@ export function queueFull(bound: number, waiting: number, asked: number | undefi
   });
 }
 
-export class Core {
+export class Core implements RunHost {
   readonly options: ResolvedTroupe;
   /** The shared pool: every expert's work runs there unless the expert has threads of its own. */
   readonly pool: Pool;
@@ -51,7 +51,7 @@ export class Core {
   readonly experts = new Map<string, ExpertRecord>();
   readonly scheduler: Scheduler;
   readonly router: Router;
-  readonly runs = new Map<string, RunEntry>();
+  readonly runs = new Map<string, Run>();
   readonly counts = { done: 0, failed: 0, cancelled: 0 };
   /** Expert restarts so far (all experts). */
   restarts = 0;
@@ -243,15 +243,14 @@ export class Core {
     return record;
   }
 
-  /** Sends a run event to the caller's `onEvent`; a throwing listener never hurts the run. */
+  /** Sends a run event to the caller's `onEvent`, if the run is still there (see Run.emit). */
   emit(runId: string, event: RunEvent): void {
-    const onEvent = this.runs.get(runId)?.options.onEvent;
-    if (onEvent !== undefined) notify(onEvent, event);
+    this.runs.get(runId)?.emit(event);
   }
 
   /** Emits to every active run (expert restarts concern them all). */
   broadcast(make: (runId: string) => RunEvent): void {
-    for (const runId of this.runs.keys()) this.emit(runId, make(runId));
+    for (const run of this.runs.values()) run.emit(make(run.runId));
   }
 
   /** Queues a run's ready subtasks for the scheduler. */
@@ -269,64 +268,23 @@ export class Core {
   }
 
   /**
-   * Cancels every subtask of the run not yet ended, and ends the `subtask.start` of each that had
-   * started with a `subtask.end` (cancelled), so that a log pairs every start with an end.
+   * Ends a run whose actor cannot (it threw, the coordinator died, or the runtime found its own
+   * bug on the run's path): every subtask gets its record, its work is aborted, and its caller
+   * gets a failed outcome. A run actor still alive is told to stop (it then ends as failed,
+   * finding its run ended), so that it does not linger.
    */
-  cancelRest(entry: RunEntry, error: TroupeError): void {
-    const ledger = entry.ledger;
-    if (ledger === undefined) return;
-    const started = ledger.cancelRest(error, this.clock.now() - entry.startedAt);
-    if (started.length === 0 || entry.options.onEvent === undefined) return;
-    for (const i of started)
-      this.emit(entry.runId, {
-        type: 'subtask.end',
-        runId: entry.runId,
-        id: ledger.graph.ids[i] as string,
-        status: 'cancelled',
-        expert: ledger.expert[i],
-        error,
-      });
+  abandon(run: Run, error: TroupeError): void {
+    if (run.end({ status: 'failed', error, stage: 'coordinating' }) === undefined) return;
+    const ref = run.ref;
+    if (ref !== undefined && ref.getSnapshot().status === 'active')
+      ref.send({ type: 'abort', error });
   }
 
-  /**
-   * Ends a run whose actor cannot (it threw, or the coordinator died): every subtask gets its
-   * record, its work is aborted, its timers cleared, and its caller gets a failed outcome.
-   */
-  abandon(entry: RunEntry, error: TroupeError): void {
-    if (entry.finished) return;
-    entry.finished = true;
-    const ledger = entry.ledger;
-    if (ledger !== undefined) {
-      this.cancelRest(entry, error);
-      for (const timer of ledger.timers.values()) this.clock.clearTimeout(timer);
-      ledger.timers.clear();
-    }
-    entry.controller.abort(error);
-    this.endRun(entry, {
-      status: 'failed',
-      error,
-      stage: 'coordinating',
-      runId: entry.runId,
-      plan: entry.plan.name ?? 'run',
-      records: ledger?.records() ?? [],
-      contributions: ledger?.contributions() ?? [],
-      metrics: runMetrics(this, entry, ledger),
-    });
-  }
-
-  /**
-   * The one place a run leaves the runtime, whichever way it ended: it stops counting, its
-   * queues go, its deadline timer and signal listener are released, and its caller gets the
-   * outcome. (The run machine builds the outcome of a run that ends by itself; `abandon`, of
-   * one that cannot.)
-   */
-  endRun(entry: RunEntry, outcome: Outcome): void {
-    entry.finished = true;
-    this.scheduler.removeRun(entry.runId);
-    this.runs.delete(entry.runId);
+  /** A run ended (Run.end): it stops counting, and its queues go. */
+  released(run: Run, outcome: Outcome): void {
+    this.scheduler.removeRun(run.runId);
+    this.runs.delete(run.runId);
     this.counts[outcome.status]++;
-    entry.close();
-    entry.resolve(outcome);
   }
 
   /**
@@ -336,9 +294,9 @@ export class Core {
    */
   outstanding(): number {
     let count = 0;
-    for (const entry of this.runs.values()) {
-      const ledger = entry.ledger;
-      if (ledger !== undefined && !entry.finished) count += ledger.size - ledger.terminal;
+    for (const run of this.runs.values()) {
+      const ledger = run.ledger;
+      if (ledger !== undefined && !run.finished) count += ledger.size - ledger.terminal;
     }
     return count;
   }

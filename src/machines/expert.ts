@@ -53,10 +53,10 @@ const link = fromCallback<EventObject, LinkInput>(({ input, sendBack }) => {
       // A bug on the data path: the runs concerned fail (E_INTERNAL), the troupe goes on.
       const message = messageOf(error);
       for (const runId of new Set(results.map((r) => r.work.runId))) {
-        const entry = core.runs.get(runId);
-        if (entry === undefined) continue;
+        const run = core.runs.get(runId);
+        if (run === undefined) continue;
         const why = `troupe: results could not be routed: ${message}`;
-        core.abandon(entry, new TroupeError('E_INTERNAL', why, { cause: error }));
+        core.abandon(run, new TroupeError('E_INTERNAL', why, { cause: error }));
       }
     }
     // Its machine hears only of a change: a restart due, or room where it was full (a full

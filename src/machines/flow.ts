@@ -20,11 +20,11 @@ export function checkServable(core: Core): void {
   for (const runId of core.scheduler.runIds()) {
     const lost = core.scheduler.unservable(runId);
     if (lost.length === 0) continue;
-    const entry = core.runs.get(runId);
+    const run = core.runs.get(runId);
     const { needs, complexity } = lost[0] as { needs: string; complexity: number };
     const error = core.retiredError(needs, complexity);
     core.scheduler.removeRun(runId);
-    entry?.ref?.send({ type: 'abort', error });
+    run?.ref?.send({ type: 'abort', error });
   }
 }
 
@@ -35,11 +35,11 @@ export function checkServable(core: Core): void {
 export function dispatch(core: Core): void {
   let touched: Set<ExpertRecord> | undefined;
   for (const a of core.scheduler.dispatch()) {
-    const entry = core.runs.get(a.item.runId);
-    const ledger = entry?.ledger;
+    const run = core.runs.get(a.item.runId);
+    const ledger = run?.ledger;
     if (
-      entry === undefined ||
-      entry.finished ||
+      run === undefined ||
+      run.finished ||
       ledger === undefined ||
       ledger.isTerminal(a.item.index)
     ) {
@@ -55,15 +55,15 @@ export function dispatch(core: Core): void {
     if (take === undefined) {
       a.expert.active--;
       core.abandon(
-        entry,
+        run,
         new TroupeError('E_INTERNAL', `troupe: expert "${a.expert.name}" has no link to take work`),
       );
       continue;
     }
-    ledger.running(i, a.expert.name, a.level, core.clock.now() - entry.startedAt);
+    ledger.running(i, a.expert.name, a.level, run.elapsed());
     const id = ledger.graph.ids[i] as string;
     const work: WorkOrder = {
-      runId: entry.runId,
+      runId: run.runId,
       index: i,
       id,
       needs: a.item.needs,
@@ -75,14 +75,14 @@ export function dispatch(core: Core): void {
         (ledger.graph.subtasks[i] as { timeoutMs?: number }).timeoutMs ??
         record.def.timeoutMs ??
         core.options.timeoutMs,
-      signal: entry.controller.signal,
+      signal: run.controller.signal,
     };
     core.running++;
     // (Checked here: no event object is made per subtask for a run nobody listens to.)
-    if (entry.options.onEvent !== undefined) {
-      core.emit(entry.runId, {
+    if (run.options.onEvent !== undefined) {
+      run.emit({
         type: 'subtask.start',
-        runId: entry.runId,
+        runId: run.runId,
         id,
         expert: a.expert.name,
         attempt: work.attempt,
@@ -109,21 +109,13 @@ export function route(core: Core, results: WorkResult[]): void {
   core.running -= results.length;
   const wake = new Map<string, WorkResult[]>();
   for (const result of results) {
-    const { runId, index, id } = result.work;
-    const entry = core.runs.get(runId);
-    const ledger = entry?.ledger;
-    if (entry === undefined || entry.finished || ledger === undefined || ledger.isTerminal(index))
+    const { runId, index } = result.work;
+    const run = core.runs.get(runId);
+    const ledger = run?.ledger;
+    if (run === undefined || run.finished || ledger === undefined || ledger.isTerminal(index))
       continue;
     if (result.ok && ledger.failed === 0) {
-      const ready = ledger.complete(
-        index,
-        result.output,
-        result.runMs,
-        core.clock.now() - entry.startedAt,
-      );
-      if (entry.options.onEvent !== undefined)
-        core.emit(runId, { type: 'subtask.end', runId, id, status: 'done', expert: result.expert });
-      core.enqueue(runId, ledger, ready);
+      core.enqueue(runId, ledger, run.complete(index, result.output, result.runMs, result.expert));
       if (ledger.finished && !wake.has(runId)) wake.set(runId, []);
       continue;
     }

@@ -4,12 +4,12 @@
  * the coordinator, which asks again whenever an expert's state changes.
  */
 import { TroupeError } from '../errors.js';
+import type { Run } from '../runs/run.js';
 import type { Core } from './core.js';
-import type { RunEntry } from './types.js';
 
 /** Why a run cannot be served, or undefined when every skill it needs has a usable expert. */
-export function identify(core: Core, entry: RunEntry): { wait: boolean; error?: TroupeError } {
-  const ledger = entry.ledger;
+export function identify(core: Core, run: Run): { wait: boolean; error?: TroupeError } {
+  const ledger = run.ledger;
   if (ledger === undefined) return { wait: false };
   const needs = new Map<string, { needs: string; complexity: number }>();
   ledger.graph.subtasks.forEach((s, i) => {

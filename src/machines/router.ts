@@ -21,6 +21,7 @@ import { readFields } from '../fields.js';
 import type { Pool } from '../pool/pool.js';
 import type { ContextOp } from '../pool/protocol.js';
 import { Deque } from '../pool/queue.js';
+import type { Run } from '../runs/run.js';
 import type {
   AskOptions,
   Clock,
@@ -30,22 +31,14 @@ import type {
   RunEvent,
 } from '../types.js';
 import { isLevel, isPositiveDuration, isThenable, LEVEL, POSITIVE_DURATION } from '../validate.js';
-import type {
-  Ask,
-  Delivery,
-  ExpertRecord,
-  Frame,
-  ResolvedTroupe,
-  RunEntry,
-  WorkOrder,
-} from './types.js';
+import type { Ask, Delivery, ExpertRecord, Frame, ResolvedTroupe, WorkOrder } from './types.js';
 
 /** What the router needs of the runtime: its experts and runs, the clock, faults and events. */
 export interface RouterHost {
-  readonly options: Pick<ResolvedTroupe, 'askTimeoutMs' | 'maxBlackboardBytes' | 'timeoutMs'>;
+  readonly options: Pick<ResolvedTroupe, 'askTimeoutMs' | 'timeoutMs'>;
   readonly clock: Clock;
   readonly experts: ReadonlyMap<string, ExpertRecord>;
-  readonly runs: ReadonlyMap<string, RunEntry>;
+  readonly runs: ReadonlyMap<string, Run>;
   readonly onMessageFailed: ((failure: MessageFailure) => void) | undefined;
   expert(name: string): ExpertRecord;
   poolOf(expert: string): Pool;
@@ -207,7 +200,7 @@ export class Router {
         this.#share(from, args[0], args[1]);
         return undefined;
       case 'lookup':
-        return this.#board(from, 'lookup').board.get(String(args[0]));
+        return this.#board(from, 'lookup').lookup(String(args[0]));
       default:
         throw new TroupeError('E_INTERNAL', `ctx: unknown operation ${describe(op)}`);
     }
@@ -534,15 +527,10 @@ export class Router {
 
   #count(from: Frame, to: string): void {
     this.counts.sent++;
-    const entry = from.runId === undefined ? undefined : this.#core.runs.get(from.runId);
-    if (entry === undefined) return;
-    entry.messages++;
-    const key = `${from.expert}\u0000${to}`;
-    entry.pairs.set(key, (entry.pairs.get(key) ?? 0) + 1);
-    if (from.kind === 'task' && entry.ledger !== undefined && from.index >= 0) {
-      const sent = entry.ledger.messages;
-      sent[from.index] = (sent[from.index] as number) + 1;
-    }
+    if (from.runId === undefined) return;
+    this.#core.runs
+      .get(from.runId)
+      ?.countMessage(from.expert, to, from.kind === 'task' ? from.index : -1);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -554,42 +542,18 @@ export class Router {
     if (note !== undefined && typeof note !== 'string')
       throw invalidOption('ctx.progress(note)', 'a string', note);
     if (from.kind !== 'task' || from.runId === undefined) return;
-    const entry = this.#core.runs.get(from.runId);
-    const ledger = entry?.ledger;
-    if (entry === undefined || entry.finished || ledger === undefined) return;
-    if (!ledger.reportProgress(from.index, fraction)) return;
-    const id = ledger.graph.ids[from.index] as string;
-    const overall = ledger.overallProgress;
-    this.#core.emit(from.runId, {
-      type: 'subtask.progress',
-      runId: from.runId,
-      id,
-      fraction,
-      note,
-      overall,
-    });
-    const onProgress = entry.options.onProgress;
-    if (onProgress === undefined) return;
-    notify(onProgress, {
-      runId: from.runId,
-      id,
-      fraction,
-      note,
-      done: ledger.terminal,
-      total: ledger.size,
-      overall,
-    });
+    this.#core.runs.get(from.runId)?.progress(from.index, fraction, note);
   }
 
-  #board(from: Frame, op: string): RunEntry {
-    const entry = from.runId === undefined ? undefined : this.#core.runs.get(from.runId);
-    if (entry === undefined || entry.finished) {
+  #board(from: Frame, op: string): Run {
+    const run = from.runId === undefined ? undefined : this.#core.runs.get(from.runId);
+    if (run === undefined || run.finished) {
       throw new TroupeError(
         'E_INVALID_OPTION',
         `ctx.${op}: the blackboard belongs to a run, and this handler runs outside any active run`,
       );
     }
-    return entry;
+    return run;
   }
 
   #share(from: Frame, key: unknown, bytes: unknown): void {
@@ -597,19 +561,7 @@ export class Router {
       throw invalidOption('ctx.share(key)', 'a non-empty string', key);
     if (!(bytes instanceof Uint8Array))
       throw new TroupeError('E_INTERNAL', 'ctx.share: the value did not arrive serialized');
-    const entry = this.#board(from, 'share');
-    const limit = this.#core.options.maxBlackboardBytes;
-    const before = entry.board.get(key)?.byteLength ?? 0;
-    const total = entry.boardBytes - before + bytes.byteLength;
-    if (total > limit) {
-      throw new TroupeError(
-        'E_TOO_LARGE',
-        `ctx.share("${key}"): ${bytes.byteLength} bytes would bring the run's blackboard to ${total} bytes, past its limit of ${limit} (maxBlackboardBytes)`,
-        { details: { key, bytes: bytes.byteLength, used: entry.boardBytes, limit } },
-      );
-    }
-    entry.board.set(key, bytes);
-    entry.boardBytes = total;
+    this.#board(from, 'share').share(key, bytes);
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -1,21 +1,21 @@
 /**
  * One run: `analyzing → identifying → coordinating → integrating → validating → done`, or
- * `failed` / `cancelled`. The ledger holds its subtasks; this machine holds the control flow and
- * is stopped by the coordinator as soon as it reaches a final state.
+ * `failed` / `cancelled`. Its data and its end belong to its Run (src/runs/run.ts); this machine
+ * sequences the stages, and is stopped by the coordinator as soon as it reaches a final state.
  */
 import { types } from 'node:util';
-import { type AnyActorRef, enqueueActions, setup } from 'xstate';
+import { type AnyActorRef, assign, enqueueActions, sendParent, setup } from 'xstate';
 import { checkGraph, type Graph } from '../actors/graph.js';
 import { backoffMs, RETRYABLE } from '../actors/supervision.js';
 import { describe, messageOf, TroupeError, wrapThrown } from '../errors.js';
 import { setOwn } from '../fields.js';
-import { runMetrics } from '../metrics/run-metrics.js';
-import type { Contribution, Outcome, Plan, Stage } from '../types.js';
+import type { Run } from '../runs/run.js';
+import type { Contribution, Plan, Stage } from '../types.js';
 import { type Core, queueFull } from './core.js';
 import { checkServable, dispatch } from './flow.js';
 import { announceExcluded, identify } from './identify.js';
 import { Ledger } from './ledger.js';
-import type { RunEntry, WorkResult } from './types.js';
+import type { WorkResult } from './types.js';
 
 export type RunMachineEvent =
   | { type: 'identified'; error: TroupeError | undefined }
@@ -34,7 +34,7 @@ export interface RunInput {
 
 export interface RunContext {
   core: Core;
-  entry: RunEntry;
+  run: Run;
   result: unknown;
   quality: unknown;
   error: TroupeError | undefined;
@@ -112,9 +112,9 @@ async function analyzeStep(
  * handled itself): queued and handed out at once, as flow.ts does for the results that come
  * home, with no round trip through the coordinator.
  */
-function release(core: Core, entry: RunEntry, ledger: Ledger, ready: number[]): void {
-  if (ready.length === 0 || entry.finished) return;
-  core.enqueue(entry.runId, ledger, ready);
+function release(core: Core, run: Run, ledger: Ledger, ready: number[]): void {
+  if (ready.length === 0 || run.finished) return;
+  core.enqueue(run.runId, ledger, ready);
   checkServable(core);
   dispatch(core);
 }
@@ -155,66 +155,49 @@ function keyed(contributions: Contribution[]): Record<string, unknown> {
 }
 
 /** One attempt failed: retry after a backoff, or fail the subtask and with it the run. */
-function attemptFailed(context: RunContext, result: WorkResult, self: AnyActorRef): void {
-  const { core, entry } = context;
-  const ledger = entry.ledger as Ledger;
+function attemptFailed(core: Core, run: Run, result: WorkResult, self: AnyActorRef): void {
+  const ledger = run.ledger as Ledger;
   const { work, runMs, expert } = result;
   const failure = result.error as TroupeError;
   const i = work.index;
-  const id = work.id;
   ledger.attemptFailed(i, failure, runMs);
   const attempts =
     ledger.graph.subtasks[i]?.attempts ?? core.expert(expert).def.attempts ?? core.options.attempts;
   // An input isolated as the cause of its faults (see judgeFault) is not tried again.
   const isolated = failure.details?.isolated === true;
   if (
-    RETRYABLE.has(failure.code) &&
-    !isolated &&
-    work.attempt < attempts &&
-    !entry.controller.signal.aborted
+    !RETRYABLE.has(failure.code) ||
+    isolated ||
+    work.attempt >= attempts ||
+    run.controller.signal.aborted
   ) {
-    const delay = backoffMs(
-      core.options.retryBackoffMs,
-      core.options.maxRetryBackoffMs,
-      work.attempt,
-      core.random,
-    );
-    ledger.retrying(i, expert);
-    core.emit(entry.runId, {
-      type: 'subtask.retry',
-      runId: entry.runId,
-      id,
-      attempt: work.attempt + 1,
-      delayMs: delay,
-      error: failure,
-    });
-    const timer = core.clock.setTimeout(() => {
-      ledger.timers.delete(i);
-      self.send({ type: 'retry', index: i });
-    }, delay);
-    ledger.timers.set(i, timer);
+    // Out of attempts (or not worth another): the subtask fails, and with it the run.
+    run.failSubtask(i, failure, expert);
     return;
   }
-  // Out of attempts (or not worth another): the subtask fails, and with it the run.
-  const now = core.clock.now() - entry.startedAt;
-  ledger.fail(i, failure, now);
-  core.emit(entry.runId, {
-    type: 'subtask.end',
-    runId: entry.runId,
-    id,
-    status: 'failed',
-    expert,
+  const delay = backoffMs(
+    core.options.retryBackoffMs,
+    core.options.maxRetryBackoffMs,
+    work.attempt,
+    core.random,
+  );
+  ledger.retrying(i, expert);
+  run.emit({
+    type: 'subtask.retry',
+    runId: run.runId,
+    id: work.id,
+    attempt: work.attempt + 1,
+    delayMs: delay,
     error: failure,
   });
-  context.error = failure;
-  const cause = new TroupeError(
-    'E_CANCELLED',
-    `cancelled: subtask "${id}" failed (${failure.code})`,
-    { cause: failure },
-  );
-  core.cancelRest(entry, cause);
-  entry.controller.abort(cause);
+  const timer = core.clock.setTimeout(() => {
+    ledger.timers.delete(i);
+    self.send({ type: 'retry', index: i });
+  }, delay);
+  ledger.timers.set(i, timer);
 }
+
+type Final = 'done' | 'failed' | 'cancelled';
 
 export const runMachine = setup({
   types: {
@@ -223,188 +206,146 @@ export const runMachine = setup({
     input: {} as RunInput,
   },
   actions: {
-    stage: ({ context }, stage: Stage | 'done' | 'failed' | 'cancelled') => {
-      if (stage !== 'done' && stage !== 'failed' && stage !== 'cancelled') context.stage = stage;
-      const size = context.entry.ledger?.size;
-      context.core.emit(context.entry.runId, {
+    /** The run enters a stage: its context says which (a final state is not a stage). */
+    enterStage: assign((_, stage: Stage) => ({ stage })),
+    /** Its listeners hear of the stage it entered, final ones included. */
+    announce: ({ context }, stage: Stage | Final) => {
+      const { run } = context;
+      const size = run.ledger?.size;
+      run.emit({
         type: 'stage',
-        runId: context.entry.runId,
+        runId: run.runId,
         stage,
         ...(size === undefined ? {} : { subtasks: size }),
       });
     },
     analyze: ({ context, self }) => {
-      const { plan, input } = context.entry;
-      step(self, () =>
-        analyzeStep(plan, context.entry.self, input, context.core.options.maxSubtasksPerRun),
-      );
+      const { run, core } = context;
+      step(self, () => analyzeStep(run.plan, run.self, run.input, core.options.maxSubtasksPerRun));
     },
+    // Every subtask has ended: who contributed what is made once, and the outcome reuses it.
+    // Without an integrate of the plan, the default result is made here and the machine moves
+    // on in the same step (guard noIntegrate): no turn of the microtask queue, no event.
+    gather: assign(({ context }) => {
+      const contributions = (context.run.ledger as Ledger).contributions();
+      return context.run.plan.integrate === undefined
+        ? { contributions, result: keyed(contributions) }
+        : { contributions };
+    }),
     integrate: ({ context, self }) => {
-      const { plan, input } = context.entry;
-      const contributions = (context.entry.ledger as Ledger).contributions();
-      const { integrate } = plan;
-      // Every subtask has ended: the outcome reuses this list. Without an integrate of the plan
-      // (which may sort it: it gets a copy), the default is made here and the machine moves on
-      // in the same step (guard noIntegrate): no turn of the microtask queue, no event.
-      if (integrate === undefined) {
-        context.contributions = contributions;
-        context.result = keyed(contributions);
-      } else {
-        context.contributions = [...contributions];
-        step(self, () => integrateStep(context.entry.self, integrate, input, contributions));
-      }
+      const { run } = context;
+      const { integrate } = run.plan;
+      // The plan's integrate may sort its list: it gets a copy.
+      const contributions = [...(context.contributions ?? [])];
+      if (integrate !== undefined)
+        step(self, () => integrateStep(run.self, integrate, run.input, contributions));
     },
     validate: ({ context, self }) => {
-      const { plan, input } = context.entry;
-      const result = context.result;
-      const { validate } = plan;
+      const { run, result } = context;
+      const { validate } = run.plan;
       // Without one, quality stays undefined and the machine moves on (guard noValidate).
       if (validate !== undefined)
-        step(self, () => validateStep(context.entry.self, validate, input, result));
+        step(self, () => validateStep(run.self, validate, run.input, result));
     },
-    setGraph: ({ context, event }) => {
-      if (event.type !== 'step.done') return;
-      context.entry.ledger = new Ledger(event.output as Graph);
+    setGraph: ({ context }, graph: Graph) => {
+      context.run.ledger = new Ledger(graph);
     },
-    refuseFull: ({ context, event }) => {
-      if (event.type !== 'step.done') return;
+    refuseFull: assign(({ context }, graph: Graph) => {
       const { core } = context;
-      const asked = (event.output as Graph).ids.length;
-      context.error = queueFull(core.options.maxQueuedSubtasks, core.outstanding(), asked);
-    },
-    setError: ({ context, event }) => {
-      const e = event as { error?: unknown };
-      // A stage's function failed (step.failed), or identification did (identified).
-      context.error = wrapThrown(e.error, 'E_INTERNAL', 'troupe: a stage failed');
-    },
+      return {
+        error: queueFull(core.options.maxQueuedSubtasks, core.outstanding(), graph.ids.length),
+      };
+    }),
+    // A stage's function failed (step.failed), or identification did (identified).
+    setError: assign((_, failed: { error: unknown }) => ({
+      error: wrapThrown(failed.error, 'E_INTERNAL', 'troupe: a stage failed'),
+    })),
+    // The first subtask that failed for good is the run's failure.
+    takeFailure: assign(({ context }) => ({ error: context.error ?? context.run.failure })),
     // Identified here when no qualified expert is still probing (the usual case): the verdict
     // is raised to the run itself, with no round trip through the coordinator. Otherwise the
     // coordinator holds the run and answers once the probes it waits for have ended.
     identify: enqueueActions(({ context, enqueue }) => {
-      const { core, entry } = context;
-      const verdict = identify(core, entry);
+      const { core, run } = context;
+      const verdict = identify(core, run);
       if (verdict.wait) {
-        enqueue.sendParent({ type: 'run.identify', runId: entry.runId });
+        enqueue.sendParent({ type: 'run.identify', runId: run.runId });
         return;
       }
-      announceExcluded(core, entry.runId);
+      announceExcluded(core, run.runId);
       enqueue.raise({ type: 'identified', error: verdict.error });
     }),
     startWork: ({ context }) => {
-      const { core, entry } = context;
-      const ledger = entry.ledger as Ledger;
-      release(core, entry, ledger, ledger.start(core.clock.now() - entry.startedAt));
+      const { core, run } = context;
+      const ledger = run.ledger as Ledger;
+      release(core, run, ledger, ledger.start(run.elapsed()));
     },
-    settled: ({ context, event, self }) => {
-      if (event.type !== 'work.settled') return;
-      const { core, entry } = context;
-      const ledger = entry.ledger as Ledger;
+    settled: ({ context, self }, results: WorkResult[]) => {
+      const { core, run } = context;
+      const ledger = run.ledger as Ledger;
       const ready: number[] = [];
-      for (const result of event.results) {
+      for (const result of results) {
         const i = result.work.index;
         // Cancelled or failed meanwhile: its record is written already; nothing more to do.
         if (ledger.isTerminal(i)) continue;
         if (result.ok) {
-          for (const j of ledger.complete(
-            i,
-            result.output,
-            result.runMs,
-            core.clock.now() - entry.startedAt,
-          ))
+          for (const j of run.complete(i, result.output, result.runMs, result.expert))
             ready.push(j);
-          core.emit(entry.runId, {
-            type: 'subtask.end',
-            runId: entry.runId,
-            id: result.work.id,
-            status: 'done',
-            expert: result.expert,
-          });
         } else {
-          attemptFailed(context, result, self);
+          attemptFailed(core, run, result, self);
         }
       }
-      if (!ledger.finished && ledger.failed === 0) release(core, entry, ledger, ready);
+      if (!ledger.finished && ledger.failed === 0) release(core, run, ledger, ready);
     },
-    retry: ({ context, event }) => {
-      if (event.type !== 'retry') return;
-      const { core, entry } = context;
-      const ledger = entry.ledger as Ledger;
-      if (ledger.isTerminal(event.index)) return;
-      ledger.ready(event.index, core.clock.now() - entry.startedAt);
-      release(core, entry, ledger, [event.index]);
+    retry: ({ context }, index: number) => {
+      const { core, run } = context;
+      const ledger = run.ledger as Ledger;
+      if (ledger.isTerminal(index)) return;
+      ledger.ready(index, run.elapsed());
+      release(core, run, ledger, [index]);
     },
-    stopEverything: ({ context, event }) => {
-      const { core, entry } = context;
-      const error =
-        (event as { error?: TroupeError }).error ??
-        new TroupeError('E_CANCELLED', 'the run was cancelled');
-      context.error = error;
-      core.cancelRest(entry, error);
-      entry.controller.abort(error);
-    },
-    setResult: ({ context, event }) => {
-      context.result = (event as unknown as { output: unknown }).output;
-    },
-    setQuality: ({ context, event }) => {
-      context.quality = (event as unknown as { output: unknown }).output;
-    },
-    finish: ({ context, self }, status: 'done' | 'failed' | 'cancelled') => {
-      const { core, entry } = context;
-      const ledger = entry.ledger;
-      if (ledger !== undefined) {
-        for (const timer of ledger.timers.values()) core.clock.clearTimeout(timer);
-        ledger.timers.clear();
-        // A run that ends before its work did (identification failed, integration threw
-        // after a cancel...) still writes one terminal record per subtask.
-        if (status !== 'done') {
-          const cause =
-            context.error ?? new TroupeError('E_CANCELLED', `the run ended (${status})`);
-          core.cancelRest(entry, cause);
-        }
-      }
-      // Whatever still runs for this run is aborted (a failure elsewhere, a cancel). A run
-      // that is done has nothing left: every subtask's task settled before its result came.
-      if (status !== 'done' && !entry.controller.signal.aborted)
-        entry.controller.abort(new TroupeError('E_CANCELLED', `the run ended (${status})`));
-      const base = {
-        runId: entry.runId,
-        plan: entry.plan.name ?? 'run',
-        records: ledger?.records() ?? [],
-        contributions: context.contributions ?? ledger?.contributions() ?? [],
-        metrics: runMetrics(core, entry, ledger),
-      };
-      let outcome: Outcome;
+    keepError: assign((_, error: TroupeError) => ({ error })),
+    stopEverything: ({ context }, error: TroupeError) => context.run.stop(error),
+    setResult: assign((_, step: { output: unknown }) => ({ result: step.output })),
+    setQuality: assign((_, step: { output: unknown }) => ({ quality: step.output })),
+    /** The run ends (Run.end: its records, its outcome, its caller), then its parent stops it. */
+    finish: ({ context }, status: Final) => {
+      const { run } = context;
       if (status === 'done')
-        outcome = { ...base, status, result: context.result, quality: context.quality };
-      else {
-        const error =
-          context.error ?? new TroupeError('E_INTERNAL', `the run ended ${status} without a cause`);
-        outcome =
-          status === 'failed'
-            ? { ...base, status, error, stage: context.stage }
-            : { ...base, status, error, stage: context.stage };
-      }
-      self._parent?.send({ type: 'run.finished', runId: entry.runId, outcome });
+        run.end({
+          status,
+          result: context.result,
+          quality: context.quality,
+          contributions: context.contributions,
+        });
+      else
+        run.end({
+          status,
+          error: context.error,
+          stage: context.stage,
+          contributions: context.contributions,
+        });
     },
+    finished: sendParent(({ context }) => ({ type: 'run.finished', runId: context.run.runId })),
   },
   guards: {
-    identifyFailed: ({ event }) => event.type === 'identified' && event.error !== undefined,
+    identifyFailed: (_, error: TroupeError | undefined) => error !== undefined,
     // The subtasks found would take the troupe past maxQueuedSubtasks: checked and admitted in
     // one step, so that runs analysed at the same time cannot all slip under the bound.
-    overBound: ({ context, event }) =>
-      event.type === 'step.done' &&
-      context.core.outstanding() + (event.output as Graph).ids.length >
-        context.core.options.maxQueuedSubtasks,
-    failedSubtask: ({ context }) => (context.entry.ledger?.failed ?? 0) > 0,
-    allEnded: ({ context }) => context.entry.ledger?.finished === true,
-    noIntegrate: ({ context }) => context.entry.plan.integrate === undefined,
-    noValidate: ({ context }) => context.entry.plan.validate === undefined,
+    overBound: ({ context }, graph: Graph) =>
+      context.core.outstanding() + graph.ids.length > context.core.options.maxQueuedSubtasks,
+    failedSubtask: ({ context }) => (context.run.ledger?.failed ?? 0) > 0,
+    // Ended from outside (Core.abandon): the machine only follows it to `failed`.
+    abandoned: ({ context }) => context.run.finished,
+    allEnded: ({ context }) => context.run.ledger?.finished === true,
+    noIntegrate: ({ context }) => context.run.plan.integrate === undefined,
+    noValidate: ({ context }) => context.run.plan.validate === undefined,
   },
 }).createMachine({
   id: 'run',
   context: ({ input }) => ({
     core: input.core,
-    entry: input.core.runs.get(input.runId) as RunEntry,
+    run: input.core.runs.get(input.runId) as Run,
     result: undefined,
     quality: undefined,
     error: undefined,
@@ -413,75 +354,134 @@ export const runMachine = setup({
   }),
   initial: 'analyzing',
   on: {
-    cancel: { target: '.cancelled', actions: 'stopEverything' },
-    abort: { target: '.failed', actions: 'stopEverything' },
+    cancel: {
+      target: '.cancelled',
+      actions: [
+        { type: 'keepError', params: ({ event }) => event.error },
+        { type: 'stopEverything', params: ({ event }) => event.error },
+      ],
+    },
+    abort: {
+      target: '.failed',
+      actions: [
+        { type: 'keepError', params: ({ event }) => event.error },
+        { type: 'stopEverything', params: ({ event }) => event.error },
+      ],
+    },
   },
   states: {
     analyzing: {
-      entry: [{ type: 'stage', params: 'analyzing' }, 'analyze'],
+      entry: [
+        { type: 'enterStage', params: 'analyzing' },
+        { type: 'announce', params: 'analyzing' },
+        'analyze',
+      ],
       on: {
         'step.done': [
-          { guard: 'overBound', actions: 'refuseFull', target: 'failed' },
-          { actions: 'setGraph', target: 'identifying' },
+          {
+            guard: { type: 'overBound', params: ({ event }) => event.output as Graph },
+            actions: { type: 'refuseFull', params: ({ event }) => event.output as Graph },
+            target: 'failed',
+          },
+          {
+            actions: { type: 'setGraph', params: ({ event }) => event.output as Graph },
+            target: 'identifying',
+          },
         ],
-        'step.failed': { actions: 'setError', target: 'failed' },
+        'step.failed': {
+          actions: { type: 'setError', params: ({ event }) => ({ error: event.error }) },
+          target: 'failed',
+        },
       },
     },
     identifying: {
-      entry: [{ type: 'stage', params: 'identifying' }, 'identify'],
+      entry: [
+        { type: 'enterStage', params: 'identifying' },
+        { type: 'announce', params: 'identifying' },
+        'identify',
+      ],
       on: {
         identified: [
-          { guard: 'identifyFailed', actions: 'setError', target: 'failed' },
+          {
+            guard: { type: 'identifyFailed', params: ({ event }) => event.error },
+            actions: { type: 'setError', params: ({ event }) => ({ error: event.error }) },
+            target: 'failed',
+          },
           { target: 'coordinating' },
         ],
       },
     },
     coordinating: {
-      entry: [{ type: 'stage', params: 'coordinating' }, 'startWork'],
+      entry: [
+        { type: 'enterStage', params: 'coordinating' },
+        { type: 'announce', params: 'coordinating' },
+        'startWork',
+      ],
       always: [
-        { guard: 'failedSubtask', target: 'failed' },
+        { guard: 'abandoned', target: 'failed' },
+        { guard: 'failedSubtask', actions: 'takeFailure', target: 'failed' },
         { guard: 'allEnded', target: 'integrating' },
       ],
       on: {
-        'work.settled': { actions: 'settled' },
-        retry: { actions: 'retry' },
+        'work.settled': { actions: { type: 'settled', params: ({ event }) => event.results } },
+        retry: { actions: { type: 'retry', params: ({ event }) => event.index } },
       },
     },
     integrating: {
-      entry: [{ type: 'stage', params: 'integrating' }, 'integrate'],
+      entry: [
+        { type: 'enterStage', params: 'integrating' },
+        { type: 'announce', params: 'integrating' },
+        'gather',
+        'integrate',
+      ],
       always: { guard: 'noIntegrate', target: 'validating' },
       on: {
-        'step.done': { actions: 'setResult', target: 'validating' },
-        'step.failed': { actions: 'setError', target: 'failed' },
+        'step.done': {
+          actions: { type: 'setResult', params: ({ event }) => ({ output: event.output }) },
+          target: 'validating',
+        },
+        'step.failed': {
+          actions: { type: 'setError', params: ({ event }) => ({ error: event.error }) },
+          target: 'failed',
+        },
       },
     },
     validating: {
-      entry: [{ type: 'stage', params: 'validating' }, 'validate'],
+      entry: [
+        { type: 'enterStage', params: 'validating' },
+        { type: 'announce', params: 'validating' },
+        'validate',
+      ],
       always: { guard: 'noValidate', target: 'done' },
       on: {
-        'step.done': { actions: 'setQuality', target: 'done' },
-        'step.failed': { actions: 'setError', target: 'failed' },
+        'step.done': {
+          actions: { type: 'setQuality', params: ({ event }) => ({ output: event.output }) },
+          target: 'done',
+        },
+        'step.failed': {
+          actions: { type: 'setError', params: ({ event }) => ({ error: event.error }) },
+          target: 'failed',
+        },
       },
     },
     done: {
       type: 'final',
-      entry: [
-        { type: 'stage', params: 'done' },
-        { type: 'finish', params: 'done' },
-      ],
+      entry: [{ type: 'announce', params: 'done' }, { type: 'finish', params: 'done' }, 'finished'],
     },
     failed: {
       type: 'final',
       entry: [
-        { type: 'stage', params: 'failed' },
+        { type: 'announce', params: 'failed' },
         { type: 'finish', params: 'failed' },
+        'finished',
       ],
     },
     cancelled: {
       type: 'final',
       entry: [
-        { type: 'stage', params: 'cancelled' },
+        { type: 'announce', params: 'cancelled' },
         { type: 'finish', params: 'cancelled' },
+        'finished',
       ],
     },
   },

@@ -7,8 +7,7 @@ import type { AnyActorRef } from 'xstate';
 import type { ResolvedExpert } from '../actors/experts.js';
 import type { Fault, FaultHistory, ResolvedSupervision } from '../actors/supervision.js';
 import type { TroupeError } from '../errors.js';
-import type { ExpertInfo, Outcome, Plan, RunOptions } from '../types.js';
-import type { Ledger } from './ledger.js';
+import type { ExpertInfo } from '../types.js';
 import type { Slot } from './scheduler.js';
 
 /** What the coordinator hands an expert: one attempt of one subtask. */
@@ -56,32 +55,6 @@ export interface ExpertRecord {
   ref: AnyActorRef | undefined;
   /** Hands work to its pool-facing child actor (set by that actor while it lives). */
   take: ((work: WorkOrder) => void) | undefined;
-}
-
-export interface RunEntry {
-  runId: string;
-  /** The plan's fields, read once when the run was admitted. */
-  plan: Plan;
-  /** The caller's plan object: `this` of its functions. */
-  self: unknown;
-  input: unknown;
-  options: RunOptions;
-  ledger: Ledger | undefined;
-  controller: AbortController;
-  startedAt: number;
-  restartsAtStart: number;
-  resolve: (outcome: Outcome) => void;
-  /** Its actor, once spawned. */
-  ref: AnyActorRef | undefined;
-  finished: boolean;
-  /** Releases what admission set up (deadline timer, signal listener). */
-  close: () => void;
-  /** Messages sent within the run, and per sender → receiver pair (`from\u0000to`). */
-  messages: number;
-  pairs: Map<string, number>;
-  /** The run's blackboard: values serialized by the thread that shared them. */
-  board: Map<string, Uint8Array>;
-  boardBytes: number;
 }
 
 export interface ResolvedTroupe {

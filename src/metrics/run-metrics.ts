@@ -5,7 +5,6 @@
  */
 
 import { type Ledger, State } from '../machines/ledger.js';
-import type { RunEntry } from '../machines/types.js';
 import type { ExpertRunMetrics, RunMetrics } from '../types.js';
 
 /** What a run's metrics read of the runtime: its clock, its threads, its restarts so far. */
@@ -16,9 +15,18 @@ export interface MetricsSource {
   readonly restarts: number;
 }
 
+/** What the metrics read of the run: when it began, and the messages sent within it. */
+export interface RunFacts {
+  readonly startedAt: number;
+  readonly restartsAtStart: number;
+  readonly messages: number;
+  /** Messages per sender → receiver pair (`from\u0000to`). */
+  readonly pairs: ReadonlyMap<string, number>;
+}
+
 export function runMetrics(
   core: MetricsSource,
-  entry: RunEntry,
+  entry: RunFacts,
   ledger: Ledger | undefined,
 ): RunMetrics {
   const wallMs = Math.max(0, core.clock.now() - entry.startedAt);

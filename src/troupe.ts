@@ -484,7 +484,7 @@ export function createTroupe(options: TroupeOptions): Troupe {
       runs: { active: core.runs.size, ...core.counts },
       subtasks: {
         queued: core.scheduler.queued,
-        running: core.running,
+        running: core.dispatcher.running,
         outstanding: core.outstanding(),
       },
       messages: { ...core.router.counts, waiting: core.router.waiting },

@@ -3,14 +3,14 @@
  * `systemId` = their name) and the runs (one child each, stopped as soon as it finishes), hands
  * ready subtasks to experts with free slots when a run or an expert changes, and supervises: it
  * handles every `xstate.error.actor.*` of its children, so that one child's bug never errors the
- * root. Results coming home take the data path in flow.ts straight from the expert's link.
+ * root. Results coming home take the data path (src/runs/dispatch.ts) straight from the
+ * expert's link.
  */
 import { assign, setup, stopChild } from 'xstate';
 import { TroupeError } from '../errors.js';
 import type { Run } from '../runs/run.js';
 import type { Core } from './core.js';
 import { expertMachine } from './expert.js';
-import { checkServable, dispatch } from './flow.js';
 import { announceExcluded, identify } from './identify.js';
 import { runMachine } from './run.js';
 
@@ -65,8 +65,8 @@ export const coordinatorMachine = setup({
         run.ref?.send({ type: 'identified', error: verdict.error });
       }
     },
-    checkServable: ({ context }) => checkServable(context.core),
-    dispatch: ({ context }) => dispatch(context.core),
+    checkServable: ({ context }) => context.core.dispatcher.checkServable(),
+    dispatch: ({ context }) => context.core.dispatcher.dispatch(),
     forget: ({ context, event }) => {
       if (event.type === 'run.finished') context.identifying.delete(event.runId);
     },

@@ -4,6 +4,7 @@
  * this holds state, with O(1) work per event.
  */
 import type { ResolvedExpert } from '../actors/experts.js';
+import { ExpertLink, type LinkHost } from '../actors/link.js';
 import {
   EXPERT_FAULTS,
   type Fault,
@@ -13,12 +14,13 @@ import {
 } from '../actors/supervision.js';
 import { TroupeError } from '../errors.js';
 import type { Pool } from '../pool/pool.js';
+import { Dispatcher, type DispatchHost } from '../runs/dispatch.js';
 import type { Run, RunHost } from '../runs/run.js';
 import type { Clock, ExpertInfo, MessageFailure, Outcome, RunEvent } from '../types.js';
 import type { Ledger } from './ledger.js';
 import { Router } from './router.js';
 import { lookaheadOf, Scheduler, Slot } from './scheduler.js';
-import type { ExpertRecord, ResolvedTroupe, WorkOrder } from './types.js';
+import type { ExpertRecord, ResolvedTroupe, WorkOrder, WorkResult } from './types.js';
 
 /**
  * The refusal when the bound on outstanding subtasks (`maxQueuedSubtasks`) is reached: before a
@@ -40,7 +42,7 @@ export function queueFull(bound: number, waiting: number, asked: number | undefi
   });
 }
 
-export class Core implements RunHost {
+export class Core implements RunHost, DispatchHost, LinkHost {
   readonly options: ResolvedTroupe;
   /** The shared pool: every expert's work runs there unless the expert has threads of its own. */
   readonly pool: Pool;
@@ -51,12 +53,12 @@ export class Core implements RunHost {
   readonly experts = new Map<string, ExpertRecord>();
   readonly scheduler: Scheduler;
   readonly router: Router;
+  /** The data path: results home, ready subtasks out. */
+  readonly dispatcher: Dispatcher;
   readonly runs = new Map<string, Run>();
   readonly counts = { done: 0, failed: 0, cancelled: 0 };
   /** Expert restarts so far (all experts). */
   restarts = 0;
-  /** Subtasks handed to experts and not yet reported back. */
-  running = 0;
   /** Waiting for every expert's first probe (`troupe.probed()`). */
   readonly probedWaiters: (() => void)[] = [];
   /** The troupe's `onMessageFailed` observer. */
@@ -100,7 +102,8 @@ export class Core implements RunHost {
       const threads = ownPools.get(def.name)?.threads ?? options.threads;
       const lookahead = heavy || !def.lookahead ? 0 : lookaheadOf(def.concurrency, threads);
       const slot = new Slot(def.name, def.skills, def.concurrency, lookahead);
-      this.experts.set(def.name, {
+      let link: ExpertLink | undefined;
+      const record: ExpertRecord = {
         def,
         slot,
         health: new FaultHistory(),
@@ -119,8 +122,13 @@ export class Core implements RunHost {
         restartDue: false,
         probe: undefined,
         ref: undefined,
-        take: undefined,
-      });
+        // Made just below: the link needs its record.
+        get link() {
+          return link as ExpertLink;
+        },
+      };
+      link = new ExpertLink(this, record, this.poolOf(def.name));
+      this.experts.set(def.name, record);
     }
     // Runs count from admission (troupe.run): one still analysing or identifying is under way.
     this.scheduler = new Scheduler(
@@ -128,6 +136,17 @@ export class Core implements RunHost {
       () => this.runs.size,
     );
     this.router = new Router(this);
+    this.dispatcher = new Dispatcher(this);
+  }
+
+  /** An attempt ended: its thread is no longer held by its asks (see Router.ended). */
+  ended(work: WorkOrder, error: TroupeError | undefined): void {
+    this.router.ended(work, error);
+  }
+
+  /** Results came home (an expert's link): the dispatcher routes them. */
+  settle(results: WorkResult[]): void {
+    this.dispatcher.settle(results);
   }
 
   /**

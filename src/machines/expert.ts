@@ -1,18 +1,15 @@
 /**
  * One expert: `probing → ready ↔ busy`, `backingOff → probing` after a restart, `retired`.
- * Its work reaches the pool through one long-lived callback actor (`link`), never an actor per
- * task. Events carry batches: one `assign` for all the work a dispatch gives the expert, one
- * `settled` for all the results that arrive in the same turn. Faults of the expert itself
+ * Its work reaches the pool through its link (src/actors/link.ts), which one long-lived callback
+ * actor keeps open for the machine's life: no actor and no event per task. Faults of the expert itself
  * (crash, OOM, timeout, load, probe) count against an intensity window; past it the expert
  * restarts: no new work, backoff, a new probe.
  */
 import { type EventObject, fromCallback, fromPromise, setup } from 'xstate';
-import { rejection } from '../actors/experts.js';
 import { backoffMs } from '../actors/supervision.js';
-import { isTroupeError, messageOf, TroupeError, wrapThrown } from '../errors.js';
+import { isTroupeError, messageOf } from '../errors.js';
 import type { Core } from './core.js';
-import { settle as settleResults } from './flow.js';
-import type { ExpertRecord, WorkOrder, WorkResult } from './types.js';
+import type { ExpertRecord } from './types.js';
 
 export type ExpertEvent =
   /** Its slots or health changed: re-evaluate ready ↔ busy and restarts. */
@@ -24,108 +21,15 @@ export interface LinkInput {
 }
 
 /**
- * The pool-facing actor: receives work, runs it on the pool, and reports results in batches.
- * The data path goes around the expert's machine: the coordinator hands work through
- * `record.take`; the link frees the slots, counts faults on the shared record and routes
- * results itself (src/machines/flow.ts); the machine hears only when its state may change (a
- * full expert got room, or a fault took it past its intensity).
+ * The pool-facing actor: it opens the expert's link (src/actors/link.ts) for the machine's whole
+ * life. The data path goes around the expert's machine: the dispatcher hands work to the link,
+ * which frees the slots, counts faults on the record and brings results home itself; the
+ * machine hears only when its state may change (a full expert got room, or a fault took it past
+ * its intensity).
  */
-const link = fromCallback<EventObject, LinkInput>(({ input, sendBack }) => {
-  const { core, name } = input;
-  const record = core.expert(name);
-  const pool = core.poolOf(name);
-  let buffer: WorkResult[] = [];
-  const flush = () => {
-    const results = buffer;
-    buffer = [];
-    const wasFull = record.slot.active >= record.slot.concurrency;
-    record.slot.active -= results.length;
-    core.refreshAhead(record);
-    for (const result of results) {
-      core.router.ended(result.work, result.error);
-      if (result.error !== undefined)
-        result.error = core.attemptFailed(record, result.work, result.error);
-      else core.attemptDone(record, result.work);
-    }
-    try {
-      settleResults(core, results);
-    } catch (error) {
-      // A bug on the data path: the runs concerned fail (E_INTERNAL), the troupe goes on.
-      const message = messageOf(error);
-      for (const runId of new Set(results.map((r) => r.work.runId))) {
-        const run = core.runs.get(runId);
-        if (run === undefined) continue;
-        const why = `troupe: results could not be routed: ${message}`;
-        core.abandon(run, new TroupeError('E_INTERNAL', why, { cause: error }));
-      }
-    }
-    // Its machine hears only of a change: a restart due, or room where it was full (a full
-    // expert that the same pass filled again stays busy, and needs no step of its machine).
-    if (record.restartDue || (wasFull && record.slot.active < record.slot.concurrency))
-      sendBack({ type: 'changed' });
-  };
-  const settle = (result: WorkResult) => {
-    // Results that arrive in the same turn (a batch from one thread) travel as one event.
-    if (buffer.push(result) === 1) queueMicrotask(flush);
-  };
-  const failed = (work: WorkOrder, error: TroupeError, runMs: number) =>
-    settle({ work, expert: name, ok: false, output: undefined, error, runMs });
-  // One callback for every subtask of this expert (the pool hands back its run time and its
-  // work order): no promise and no closure per subtask on the way back.
-  const done = (
-    error: TroupeError | undefined,
-    output: unknown,
-    runMs: number,
-    origin: unknown,
-  ) => {
-    const work = origin as WorkOrder;
-    try {
-      if (error !== undefined) {
-        failed(work, wrapThrown(error, 'E_INTERNAL', name), runMs);
-        return;
-      }
-      // Quality is checked here, on the main thread, before anyone sees the output.
-      const reason = rejection(record.def, output, work.input);
-      if (reason === undefined)
-        settle({ work, expert: name, ok: true, output, error: undefined, runMs });
-      else {
-        const quality = new TroupeError('E_QUALITY', `${name}: ${reason}`, {
-          details: { expert: name },
-        });
-        failed(work, quality, runMs);
-      }
-    } catch (thrown) {
-      // Nothing may escape to the pool (it would count the result as lost): the attempt fails.
-      failed(
-        work,
-        wrapThrown(thrown, 'E_INTERNAL', `${name}: its result could not be taken`),
-        runMs,
-      );
-    }
-  };
-  const start = (work: WorkOrder) => {
-    const task = { id: work.id, needs: work.needs, attempt: work.attempt, runId: work.runId };
-    const context = work.deps === undefined ? { task } : { task, deps: work.deps };
-    pool.runThen(
-      name,
-      work.input,
-      { signal: work.signal, timeoutMs: work.timeoutMs, context, origin: work },
-      done,
-    );
-  };
-  const take = (work: WorkOrder) => {
-    try {
-      start(work);
-    } catch (error) {
-      // A throw here would reach whoever dispatched it: it is this work's failure instead.
-      failed(work, wrapThrown(error, 'E_INTERNAL', name), 0);
-    }
-  };
-  record.take = take;
-  return () => {
-    if (record.take === take) record.take = undefined;
-  };
-});
+const link = fromCallback<EventObject, LinkInput>(({ input, sendBack }) =>
+  input.core.expert(input.name).link.open(() => sendBack({ type: 'changed' })),
+);
 
 /**
  * A probe's failure in words, without what the pool's message starts with (the expert's name,

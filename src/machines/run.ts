@@ -12,7 +12,6 @@ import { setOwn } from '../fields.js';
 import type { Run } from '../runs/run.js';
 import type { Contribution, Plan, Stage } from '../types.js';
 import { type Core, queueFull } from './core.js';
-import { checkServable, dispatch } from './flow.js';
 import { announceExcluded, identify } from './identify.js';
 import { Ledger } from './ledger.js';
 import type { WorkResult } from './types.js';
@@ -109,14 +108,14 @@ async function analyzeStep(
 
 /**
  * Subtasks of the run became ready (its roots, a retry, or dependents of a result the run
- * handled itself): queued and handed out at once, as flow.ts does for the results that come
+ * handled itself): queued and handed out at once, as the dispatcher does for the results that come
  * home, with no round trip through the coordinator.
  */
 function release(core: Core, run: Run, ledger: Ledger, ready: number[]): void {
   if (ready.length === 0 || run.finished) return;
   core.enqueue(run.runId, ledger, ready);
-  checkServable(core);
-  dispatch(core);
+  core.dispatcher.checkServable();
+  core.dispatcher.dispatch();
 }
 
 /** A plan's own integrate (called on the plan: its methods may use `this`). */

@@ -53,8 +53,17 @@ export interface ExpertRecord {
   probe: ExpertInfo['probe'];
   /** Its actor, once the coordinator has spawned it. */
   ref: AnyActorRef | undefined;
-  /** Hands work to its pool-facing child actor (set by that actor while it lives). */
-  take: ((work: WorkOrder) => void) | undefined;
+  /** Where the dispatcher hands its work: its link to its pool (src/actors/link.ts). */
+  readonly link: Link;
+}
+
+/** An expert's link to its pool, as the dispatcher sees it. */
+export interface Link {
+  /** Its expert's machine lives: work handed now is run (otherwise it would be lost). */
+  readonly isOpen: boolean;
+  take(work: WorkOrder): void;
+  /** The expert's machine started: the link takes work until the returned function closes it. */
+  open(changed: () => void): () => void;
 }
 
 export interface ResolvedTroupe {

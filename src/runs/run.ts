@@ -2,7 +2,7 @@
  * One run's data and its end. Everything of a run that is not control flow lives here: its
  * ledger, its blackboard, the messages sent within it, its progress, its elapsed time, its
  * deadline and signal, and `end`, the one way a run ends. The run machine sequences the stages
- * and calls these; the data path (flow.ts) and the router call them too, with no event.
+ * and calls these; the dispatcher (dispatch.ts) and the router call them too, with no event.
  */
 import type { AnyActorRef } from 'xstate';
 import { notify, TroupeError } from '../errors.js';

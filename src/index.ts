@@ -1,6 +1,8 @@
 /**
  * troupe: an actor-model runtime for Node.js. This is the one public entry; everything not
  * exported here is internal.
+ *
+ * @module troupe
  */
 
 export { defineExpert } from './actors/experts.js';

@@ -21,8 +21,8 @@ export interface ExpertDefinition<In = unknown, Out = unknown> {
   concurrency?: number;
   /**
    * Take subtasks ahead while `concurrency` ≥ the troupe's threads — one per thread, or a batch
-   * per thread while its run is the only one (README, "`concurrency` and lookahead"); `false`:
-   * only ever as many as `concurrency`. @default true
+   * per thread while its run is the only one (docs/experts.md, "`concurrency` and lookahead");
+   * `false`: only ever as many as `concurrency`. @default true
    */
   lookahead?: boolean;
   /** Run-time limit of one subtask, in ms; 0 = none. @default the troupe's `timeoutMs` */

@@ -1,6 +1,6 @@
 // Limits that protect the host: each has a defined answer, tested here (the table is in
-// README, "Limits"): a 100 MB input, an output past its limit, a run of more subtasks than a run
-// may have, a 10 000-deep input, a cyclic input.
+// docs/embedding.md, "Limits that protect the host"): a 100 MB input, an output past its limit,
+// a run of more subtasks than a run may have, a 10 000-deep input, a cyclic input.
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPool, defineExpert, type Outcome } from '../dist/index.js';
 import { fixture } from './helpers.js';

@@ -35,7 +35,7 @@ const one = (input: { op: string }) => ({
 
 describe('failures reach the run', () => {
   // A thrown error uses up the 3 attempts; a fault of the thread (a crash, a timeout, out of
-  // memory) twice in a row isolates the input after 2 (README, "Supervision").
+  // memory) twice in a row isolates the input after 2 (docs/supervision.md).
   for (const [op, code, attempts] of [
     ['throw', 'E_TASK_FAILED', 3],
     ['exit', 'E_WORKER_CRASHED', 2],

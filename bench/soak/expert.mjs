@@ -90,7 +90,7 @@ function run(input, ctx, shared, incarnation) {
         throw new Error(`injected throw (slot ${slot}, attempt ${ctx.task.attempt})`);
       case 'crash':
         // Marked before it dies: the subtasks this thread finished but had not reported yet
-        // may run again elsewhere (README, "Batching"), and the soak must tell them from
+        // may run again elsewhere (docs/pool.md, "Batching"), and the soak must tell them from
         // duplicates.
         Atomics.store(shared, KILLED + incarnation, 1);
         process.exit(7);

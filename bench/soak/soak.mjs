@@ -185,7 +185,7 @@ function drawFault() {
   const fault = k < 0.4 ? 'throw' : k < 0.65 ? 'crash' : k < 0.8 ? 'hang' : 'stall';
   if (draw() < PERMANENT) return { fault, until: 1e9 };
   // A throw may fail twice and succeed on the last attempt; a thread fault twice in a row would
-  // isolate the subtask (README, "Supervision"), so it faults on the first attempt only.
+  // isolate the subtask (docs/supervision.md), so it faults on the first attempt only.
   return { fault, until: fault === 'throw' && draw() < 0.3 ? 2 : 1 };
 }
 
@@ -225,7 +225,8 @@ const startsOf = (slot) => {
 };
 /**
  * A thread dies with the results it had not reported yet: at most its last two messages (the
- * one it ran and the one waiting in its port), of at most 128 subtasks each (README, "Batching").
+ * one it ran and the one waiting in its port), of at most 128 subtasks each (docs/pool.md,
+ * "Batching").
  */
 const UNREPORTED = 2 * 128;
 /**
@@ -754,7 +755,8 @@ async function main() {
     }
   }
   // A start beyond the attempts is the documented at-least-once re-run when the thread it ran
-  // on died afterwards (its result died with it, README "Batching"); otherwise a duplicate.
+  // on died afterwards (its result died with it, docs/pool.md, "Batching"); otherwise a
+  // duplicate.
   for (let slot = 0; slot < totalSlots; slot++) {
     const extra = startsAtSettle[slot] - recordAttempts[slot];
     if (recordStatus[slot] === 0 || extra <= 0) continue;
@@ -914,7 +916,7 @@ function describe(s) {
     `  memory    (the main thread's heap; RSS is the process's) after warm-up heap ${s.memory.afterWarmup.heapMB} MB (code ${s.memory.afterWarmup.codeMB}), RSS ${s.memory.afterWarmup.rssMB} MB; at the end heap ${s.memory.end.heapMB} MB (code ${s.memory.end.codeMB}), RSS ${s.memory.end.rssMB} MB (${s.gc ? 'after forced GC' : 'NO forced GC: run with --expose-gc'}): heap end ÷ warm-up ${s.memory.heapEndOverWarmup} — target ±10 % ${met(s.targets.heap)}`,
     `  accounting lost ${a.lost}, duplicated ${a.duplicated}, ran after settled ${a.ranAfterSettled} (a start after its subtask.end, or after its run's outcome with ctx.signal not aborted; starts after the outcome ${a.startedAfterSettled}, of which with the signal aborted ${a.startedAfterSettledAborted}); done never started ${a.doneNeverStarted}, wrong outputs ${a.wrongOutput}, faults swallowed ${a.faultSwallowed}; subtask.end events missing ${a.endEventsMissing}, doubled ${a.endEventsDoubled}`,
     `             cancelled after a subtask.start event, with no subtask.end event (a run's cancel emits none): ${a.startedCancelledNoEndEvent}`,
-    `             re-run after their thread died (finished but unreported, README "Batching"): ${a.rerunAfterThreadDeath}`,
+    `             re-run after their thread died (finished but unreported, docs/pool.md "Batching"): ${a.rerunAfterThreadDeath}`,
     `  runs      done ${s.runs.done}, failed ${s.runs.failed}, cancelled ${s.runs.cancelled}, rejected ${s.runs.rejected}; cancels requested ${s.runs.cancelRequested}, runs with a permanent fault ${s.runs.withPermanent}; run errors: ${codes(s.runErrorCodes)}`,
     `  subtasks  done ${s.subtasks.done}, failed ${s.subtasks.failed}, cancelled ${s.subtasks.cancelled}; retries ${s.retries}, isolated ${s.isolated}`,
     `  injected  (subtasks that started on a thread) throw ${s.injected.throw}, crash ${s.injected.crash}, hang ${s.injected.hang}, stall ${s.injected.stall}; permanent ${s.injected.permanent}`,

@@ -51,7 +51,7 @@ const MAX_COLLATERAL_REQUEUES = 16;
 /**
  * Messages handed to Piscina per thread: one running and one waiting in the thread's own port,
  * so that a thread goes from one task to the next without sleeping until the main thread hears
- * of the first and hands it the second (measured: see README, "Benchmarks").
+ * of the first and hands it the second (measured: see docs/BENCHMARKS.md).
  */
 const HANDOFF_DEPTH = 2;
 /**

@@ -2,6 +2,8 @@
  * Plan files (JSON or YAML): read, checked against the schema (every error names its path in the
  * file), kept inside their folder, and compiled to exactly what the library takes —
  * `createTroupe(options)` and `troupe.run(plan, input, runOptions)`. One code path, not two.
+ *
+ * @module troupe/templates
  */
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';

@@ -26,8 +26,9 @@ export async function runtimeSuite(options: SuiteOptions): Promise<CaseResult[]>
         concurrency: threads,
         batch: 1,
       }),
-      // Both take one subtask per thread ahead (concurrency ≥ threads: README, "concurrency
-      // and lookahead"), which waits in the thread's port as the pool alone's next task does.
+      // Both take one subtask per thread ahead (concurrency ≥ threads: docs/experts.md,
+      // "concurrency and lookahead"), which waits in the thread's port as the pool alone's next
+      // task does.
       defineExpert({
         name: 'sha2',
         skills: { hashing2: 1 },
@@ -277,8 +278,8 @@ export async function runtimeSuite(options: SuiteOptions): Promise<CaseResult[]>
     // --- CPU-bound subtasks: the runtime's wall time vs its pool's alone ------------------------
     // ~5 and ~50 ms, one task a message (`batch: 1`): issue 3's targets. ~0.1 ms, batched
     // (`'auto'`) on both sides: what experts whose concurrency is the threads' keep of the
-    // pool's batching by taking a batch per thread ahead while their run is alone (README,
-    // "`concurrency` and lookahead"); no target.
+    // pool's batching by taking a batch per thread ahead while their run is alone
+    // (docs/experts.md, "`concurrency` and lookahead"); no target.
     for (const { ms, n, batched } of quick
       ? [{ ms: 5, n: 16, batched: false }]
       : [
@@ -337,7 +338,7 @@ export async function runtimeSuite(options: SuiteOptions): Promise<CaseResult[]>
     // A service's requests, a run of one ~5 or ~50 ms subtask each, all in flight at once; in
     // one variant 1 in 10 more carry an input whose handler calls process.exit. Each poisonous
     // one crashes a thread twice (its retry) and fails isolated, never charged to the expert
-    // (README, "Supervision"); what the clean ones lose is the threads' replacement (a new
+    // (docs/supervision.md); what the clean ones lose is the threads' replacement (a new
     // worker thread's boot: docs/BENCHMARKS.md). Target (issue 14): clean throughput with the
     // poison ≥ 0.7 × without.
     for (const { ms, clean } of quick

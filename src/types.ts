@@ -199,7 +199,8 @@ export interface RunMetrics {
   perExpert: Record<string, ExpertRunMetrics>;
 }
 
-interface OutcomeBase {
+/** What every outcome says, whatever its status. */
+export interface OutcomeBase {
   runId: string;
   plan: string;
   records: SubtaskRecord[];

@@ -13,7 +13,7 @@ import { type Fields, isInstance, readArray, readFields } from './fields.js';
 import { coordinatorMachine } from './machines/coordinator.js';
 import { Core, queueFull } from './machines/core.js';
 import type { ResolvedTroupe } from './machines/types.js';
-import { resolveResourceLimits } from './pool/options.js';
+import { type ContextHost, resolveResourceLimits } from './pool/options.js';
 import { DEFAULT_PAYLOAD_BYTES } from './pool/payload.js';
 import { createPool, type Pool } from './pool/pool.js';
 import { Run } from './runs/run.js';
@@ -306,16 +306,16 @@ export function createTroupe(options: TroupeOptions): Troupe {
   const clock = resolveClock(o.clock);
   const random = resolveRandom(o.random);
   const resourceLimits = resolveResourceLimits(o.resourceLimits, 'options.resourceLimits');
-  // The pool hands the router every ctx call of a task; the router lives in the core, made next.
-  let served: Core | undefined;
   // (A pool leaves out the options given as undefined: its defaults hold for them.)
-  const startPool = (threads: number, of: ResolvedExpert[], limits: ResourceLimits | undefined) =>
+  const startPool = (
+    threads: number,
+    of: ResolvedExpert[],
+    limits: ResourceLimits | undefined,
+    host: ContextHost,
+  ) =>
     createPool({
       threads,
-      host: {
-        call: (origin, module, op, args, thread) =>
-          (served as Core).router.call(origin, module, op, args, thread),
-      },
+      host,
       cancelGraceMs: o.cancelGraceMs as number | undefined,
       idleSpinMs: o.idleSpinMs as number | undefined,
       modules: Object.fromEntries(of.map((e) => [e.name, { url: e.href, batch: e.batch }])),
@@ -326,31 +326,42 @@ export function createTroupe(options: TroupeOptions): Troupe {
     });
   // An expert with limits of its own runs on threads of its own, started with them; a heap
   // limit is a thread's, so no thread can hold two experts' limits.
-  const own = experts.filter((e) => e.resourceLimits !== undefined);
-  const pool = startPool(
-    resolved.threads,
-    experts.filter((e) => e.resourceLimits === undefined),
-    resourceLimits,
-  );
-  const ownPools = new Map<string, Pool>();
-  try {
-    for (const e of own)
-      ownPools.set(
-        e.name,
-        startPool(Math.min(e.concurrency, resolved.threads), [e], {
-          ...resourceLimits,
-          ...e.resourceLimits,
-        }),
-      );
-  } catch (error) {
-    // A pool that could not start: the ones started before it must not keep threads alive.
-    for (const started of [pool, ...ownPools.values()]) void started.close({ force: true });
-    throw error;
-  }
+  const startPools = (host: ContextHost) => {
+    const own = experts.filter((e) => e.resourceLimits !== undefined);
+    const pool = startPool(
+      resolved.threads,
+      experts.filter((e) => e.resourceLimits === undefined),
+      resourceLimits,
+      host,
+    );
+    const ownPools = new Map<string, Pool>();
+    try {
+      for (const e of own)
+        ownPools.set(
+          e.name,
+          startPool(
+            Math.min(e.concurrency, resolved.threads),
+            [e],
+            { ...resourceLimits, ...e.resourceLimits },
+            host,
+          ),
+        );
+    } catch (error) {
+      // A pool that could not start: the ones started before it must not keep threads alive.
+      for (const started of [pool, ...ownPools.values()]) void started.close({ force: true });
+      throw error;
+    }
+    return { pool, ownPools };
+  };
   const inspect = o.inspect as ((event: unknown) => void) | undefined;
-  const core = new Core(resolved, experts, pool, ownPools, clock, random);
-  core.onMessageFailed = o.onMessageFailed as Core['onMessageFailed'];
-  served = core;
+  const core = new Core({
+    options: resolved,
+    experts,
+    clock,
+    random,
+    onMessageFailed: o.onMessageFailed as Core['onMessageFailed'],
+    startPools,
+  });
   const actor: Actor<typeof coordinatorMachine> = createActor(coordinatorMachine, {
     input: { core },
     systemId: 'coordinator',

@@ -13,12 +13,14 @@ import {
   RETRYABLE,
 } from '../actors/supervision.js';
 import { TroupeError } from '../errors.js';
+import { ThreadCalls } from '../messaging/context.js';
+import { Router } from '../messaging/router.js';
+import type { ContextHost } from '../pool/options.js';
 import type { Pool } from '../pool/pool.js';
 import { Dispatcher, type DispatchHost } from '../runs/dispatch.js';
 import type { Run, RunHost } from '../runs/run.js';
 import type { Clock, ExpertInfo, MessageFailure, Outcome, RunEvent } from '../types.js';
 import type { Ledger } from './ledger.js';
-import { Router } from './router.js';
 import { lookaheadOf, Scheduler, Slot } from './scheduler.js';
 import type { ExpertRecord, ResolvedTroupe, WorkOrder, WorkResult } from './types.js';
 
@@ -42,6 +44,17 @@ export function queueFull(bound: number, waiting: number, asked: number | undefi
   });
 }
 
+/** What a troupe's runtime is made of. */
+export interface CoreSetup {
+  options: ResolvedTroupe;
+  experts: ResolvedExpert[];
+  clock: Clock;
+  random: () => number;
+  onMessageFailed: ((failure: MessageFailure) => void) | undefined;
+  /** Starts the troupe's pools, each handing its threads' `ctx` calls to `host`. */
+  startPools: (host: ContextHost) => { pool: Pool; ownPools: ReadonlyMap<string, Pool> };
+}
+
 export class Core implements RunHost, DispatchHost, LinkHost {
   readonly options: ResolvedTroupe;
   /** The shared pool: every expert's work runs there unless the expert has threads of its own. */
@@ -62,7 +75,9 @@ export class Core implements RunHost, DispatchHost, LinkHost {
   /** Waiting for every expert's first probe (`troupe.probed()`). */
   readonly probedWaiters: (() => void)[] = [];
   /** The troupe's `onMessageFailed` observer. */
-  onMessageFailed: ((failure: MessageFailure) => void) | undefined;
+  readonly onMessageFailed: ((failure: MessageFailure) => void) | undefined;
+  /** Where the threads' `ctx` calls go. */
+  readonly #calls: ThreadCalls;
 
   /** The pool an expert's work, probe and heavy messages run on. */
   poolOf(expert: string): Pool {
@@ -81,19 +96,19 @@ export class Core implements RunHost, DispatchHost, LinkHost {
     return threads;
   }
 
-  constructor(
-    options: ResolvedTroupe,
-    experts: ResolvedExpert[],
-    pool: Pool,
-    ownPools: ReadonlyMap<string, Pool>,
-    clock: Clock,
-    random: () => number,
-  ) {
+  constructor(setup: CoreSetup) {
+    const { options, experts } = setup;
     this.options = options;
+    this.clock = setup.clock;
+    this.random = setup.random;
+    this.onMessageFailed = setup.onMessageFailed;
+    // The threads' ctx calls arrive once the troupe is made (a thread calls from a task).
+    const { pool, ownPools } = setup.startPools({
+      call: (origin, module, op, args, thread) =>
+        this.#calls.call(origin, module, op, args, thread),
+    });
     this.pool = pool;
     this.ownPools = ownPools;
-    this.clock = clock;
-    this.random = random;
     // A heavy receiver's messages cannot wait in a busy thread's port: with lookahead there,
     // a thread that frees up would take the next subtask before a waiting message, and asks
     // between experts could hold every thread (E_ASK_DEADLOCK where none was).
@@ -136,6 +151,7 @@ export class Core implements RunHost, DispatchHost, LinkHost {
       () => this.runs.size,
     );
     this.router = new Router(this);
+    this.#calls = new ThreadCalls(this.router, this.runs);
     this.dispatcher = new Dispatcher(this);
   }
 

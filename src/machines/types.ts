@@ -7,6 +7,7 @@ import type { AnyActorRef } from 'xstate';
 import type { ResolvedExpert } from '../actors/experts.js';
 import type { Fault, FaultHistory, ResolvedSupervision } from '../actors/supervision.js';
 import type { TroupeError } from '../errors.js';
+import type { Frame } from '../messaging/types.js';
 import type { ExpertInfo } from '../types.js';
 import type { Slot } from './scheduler.js';
 
@@ -78,52 +79,4 @@ export interface ResolvedTroupe {
   askTimeoutMs: number;
   maxBlackboardBytes: number;
   supervision: ResolvedSupervision;
-}
-
-/** Something that sends messages, and waits on its asks. */
-export interface Frame {
-  kind: 'task' | 'heavy' | 'inline' | 'main';
-  /** The expert acting (`troupe` for the main thread's API). */
-  expert: string;
-  runId: string | undefined;
-  /** The subtask's index in its run, for a task. */
-  index: number;
-  /** Its asks not yet answered. */
-  asks: Set<Ask>;
-  /** It runs on a worker thread, which it holds while it waits. */
-  onThread: boolean;
-  /** The thread it was last seen on (its `ctx` calls say), -1 before. */
-  thread: number;
-  ended: boolean;
-}
-
-export interface Ask {
-  /** Creation order: the deadlock breaker fails the newest. */
-  seq: number;
-  from: Frame;
-  to: string;
-  /**
-   * mailbox: its recipient is not ready; queued: waiting its turn at a heavy recipient; heavy:
-   * handed to the pool (running if its handler frame holds a thread); inline: its handler runs.
-   */
-  state: 'mailbox' | 'queued' | 'heavy' | 'inline';
-  handler: Frame | undefined;
-  delivery: Delivery;
-  settled: boolean;
-  timer: unknown;
-  resolve: (value: unknown) => void;
-  reject: (error: TroupeError) => void;
-}
-
-export interface Delivery {
-  from: Frame;
-  to: string;
-  msg: unknown;
-  ask: Ask | undefined;
-  /** Aborts its job on the pool (heavy recipients). */
-  controller: AbortController | undefined;
-  /** Given up on before it started (its ask timed out or was cancelled): skipped. */
-  dropped: boolean;
-  /** Waiting in its recipient's mailbox. */
-  inMailbox: boolean;
 }

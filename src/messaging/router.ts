@@ -1,7 +1,6 @@
 /**
  * The coordinator's post office: `tell` and `ask` between experts, by name or by skill, from the
- * main thread and from worker threads (`ctx`), plus what else a handler's `ctx` reaches on the
- * main thread (progress, the run's blackboard).
+ * main thread and from worker threads (their `ctx` calls reach it through context.ts).
  *
  * Like results, messages go around the machines: routing one through the coordinator's event
  * queue would cost a macrostep each. The router reads the expert records the machines keep
@@ -13,13 +12,13 @@
  * - An expert probing or backing off gets its messages in a mailbox, delivered once it is ready.
  * - An unknown, retired or deaf recipient is `E_NO_RECIPIENT` for the sender, never a drop.
  * - Every frame that asks while holding a worker thread is tracked; when every thread is held
- *   by asks that can never be answered (they wait for a thread), those asks fail
- *   `E_ASK_DEADLOCK` at once instead of at their timeout.
+ *   by asks that can never be answered (they wait for a thread), the newest fails
+ *   `E_ASK_DEADLOCK` at once instead of at its timeout (deadlock.ts).
  */
-import { describe, invalidOption, notify, TroupeError, wrapThrown } from '../errors.js';
+import { invalidOption, notify, TroupeError, wrapThrown } from '../errors.js';
 import { readFields } from '../fields.js';
+import type { ExpertRecord, ResolvedTroupe, WorkOrder } from '../machines/types.js';
 import type { Pool } from '../pool/pool.js';
-import type { ContextOp } from '../pool/protocol.js';
 import { Deque } from '../pool/queue.js';
 import type { Run } from '../runs/run.js';
 import type {
@@ -31,7 +30,8 @@ import type {
   RunEvent,
 } from '../types.js';
 import { isLevel, isPositiveDuration, isThenable, LEVEL, POSITIVE_DURATION } from '../validate.js';
-import type { Ask, Delivery, ExpertRecord, Frame, ResolvedTroupe, WorkOrder } from './types.js';
+import { findDeadlock } from './deadlock.js';
+import type { Ask, Delivery, Frame } from './types.js';
 
 /** What the router needs of the runtime: its experts and runs, the clock, faults and events. */
 export interface RouterHost {
@@ -65,7 +65,13 @@ const MAIN: Frame = Object.freeze({
   ended: false,
 }) as Frame;
 
-function frame(kind: Frame['kind'], expert: string, runId: string | undefined, index = -1): Frame {
+/** A new frame: a subtask's attempt (`task`), a heavy or inline handler. */
+export function frame(
+  kind: Frame['kind'],
+  expert: string,
+  runId: string | undefined,
+  index = -1,
+): Frame {
   return {
     kind,
     expert,
@@ -183,29 +189,6 @@ export class Router {
     });
   }
 
-  /** The pool's context host: one `ctx` call of a task or a heavy handler on a thread. */
-  call(origin: unknown, module: string, op: ContextOp, args: unknown[], thread: number): unknown {
-    const from = this.#frameOf(origin, module);
-    from.thread = thread;
-    switch (op) {
-      case 'send':
-        this.tell(from, args[0], args[1], 'ctx.send(to)');
-        return undefined;
-      case 'ask':
-        return this.ask(from, args[0], args[1], args[2], 'ctx.ask');
-      case 'progress':
-        this.#progress(from, args[0], args[1]);
-        return undefined;
-      case 'share':
-        this.#share(from, args[0], args[1]);
-        return undefined;
-      case 'lookup':
-        return this.#board(from, 'lookup').lookup(String(args[0]));
-      default:
-        throw new TroupeError('E_INTERNAL', `ctx: unknown operation ${describe(op)}`);
-    }
-  }
-
   /**
    * A subtask's attempt ended: its thread is no longer held by its asks. If it failed (or was
    * cancelled or timed out), no one waits for the answers to its asks any more: they are given up.
@@ -274,17 +257,6 @@ export class Router {
 
   #checkOpen(): void {
     if (this.#closed !== undefined) throw this.#closed;
-  }
-
-  #frameOf(origin: unknown, module: string): Frame {
-    const o = origin as (Partial<Frame> & Partial<WorkOrder>) | undefined;
-    if (o !== undefined && o !== null && o.asks instanceof Set) return o as Frame;
-    const work = o as WorkOrder | undefined;
-    if (work !== undefined && typeof work.runId === 'string' && typeof work.index === 'number') {
-      work.frame ??= frame('task', module, work.runId, work.index);
-      return work.frame;
-    }
-    return frame('heavy', module, undefined);
   }
 
   #resolve(to: unknown, from: Frame, field: string): string {
@@ -534,114 +506,18 @@ export class Router {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Progress and the blackboard
-
-  #progress(from: Frame, fraction: unknown, note: unknown): void {
-    if (typeof fraction !== 'number' || !(fraction >= 0 && fraction <= 1))
-      throw invalidOption('ctx.progress(fraction)', 'a number from 0 to 1', fraction);
-    if (note !== undefined && typeof note !== 'string')
-      throw invalidOption('ctx.progress(note)', 'a string', note);
-    if (from.kind !== 'task' || from.runId === undefined) return;
-    this.#core.runs.get(from.runId)?.progress(from.index, fraction, note);
-  }
-
-  #board(from: Frame, op: string): Run {
-    const run = from.runId === undefined ? undefined : this.#core.runs.get(from.runId);
-    if (run === undefined || run.finished) {
-      throw new TroupeError(
-        'E_INVALID_OPTION',
-        `ctx.${op}: the blackboard belongs to a run, and this handler runs outside any active run`,
-      );
-    }
-    return run;
-  }
-
-  #share(from: Frame, key: unknown, bytes: unknown): void {
-    if (typeof key !== 'string' || key.length === 0)
-      throw invalidOption('ctx.share(key)', 'a non-empty string', key);
-    if (!(bytes instanceof Uint8Array))
-      throw new TroupeError('E_INTERNAL', 'ctx.share: the value did not arrive serialized');
-    this.#board(from, 'share').share(key, bytes);
-  }
-
-  // ---------------------------------------------------------------------------------------------
   // Deadlock
 
   /**
-   * When every thread of a pool is held by a frame waiting on asks, finds the asks that can
-   * never be answered — they wait for a thread of a pool whose threads the stuck frames all
-   * hold (a heavy handler not started, an expert not ready), or for a handler that itself waits
-   * on such an ask — and, if there are any, fails the newest of the asks that wait for a thread
-   * with `E_ASK_DEADLOCK`: that breaks the cycle it closed (its asker's handler gets the error
-   * and can end, freeing its thread). Pools count apart: an expert with threads of its own
-   * (`resourceLimits`) holds or waits for those. The check runs again with every new ask and
-   * every heavy message queued.
+   * Fails the ask that closes a cycle of asks holding every thread of a pool, if there is one
+   * (see findDeadlock). Runs again with every new ask and every heavy message queued.
    */
   #checkDeadlock(): void {
     // Cheap first: no pool can be full while fewer frames are held than its threads.
     if (this.#held.size < this.#fewestThreads) return;
-    const host = this.#core;
-    const fullAmong = (held: Frame[]): Set<Pool> => {
-      const byPool = new Map<Pool, Frame[]>();
-      for (const f of held) {
-        const pool = host.poolOf(f.expert);
-        const list = byPool.get(pool);
-        if (list === undefined) byPool.set(pool, [f]);
-        else list.push(f);
-      }
-      const full = new Set<Pool>();
-      for (const [pool, frames] of byPool) if (threadsOf(frames) >= pool.threads) full.add(pool);
-      return full;
-    };
-    let full = fullAmong([...this.#held]);
-    if (full.size === 0) return;
-    const frames = new Set<Frame>();
-    const asks = new Set<Ask>();
-    const visit = (f: Frame): void => {
-      if (frames.has(f)) return;
-      frames.add(f);
-      for (const a of f.asks) {
-        asks.add(a);
-        if (a.handler !== undefined) visit(a.handler);
-      }
-    };
-    for (const f of this.#held) visit(f);
-    // A heavy handler not holding a thread has not started: it waits for one, like a mailbox.
-    const waitsOnHandler = (a: Ask): boolean =>
-      a.state === 'inline' ||
-      (a.state === 'heavy' && a.handler !== undefined && this.#held.has(a.handler));
-    // Greatest fixpoint: everything is stuck until shown able to move. An ask that waits for a
-    // thread moves if its recipient's pool has one the stuck frames do not hold.
-    for (let changed = true; changed; ) {
-      changed = false;
-      for (const a of asks) {
-        const moves = waitsOnHandler(a)
-          ? !frames.has(a.handler as Frame)
-          : !full.has(host.poolOf(a.to));
-        if (moves) {
-          asks.delete(a);
-          changed = true;
-        }
-      }
-      for (const f of frames) {
-        let stuck = false;
-        for (const a of f.asks) if (asks.has(a)) stuck = true;
-        if (!stuck) {
-          frames.delete(f);
-          changed = true;
-        }
-      }
-      if (changed) full = fullAmong([...this.#held].filter((f) => frames.has(f)));
-    }
-    let victim: Ask | undefined;
-    for (const a of asks)
-      if (!waitsOnHandler(a) && (victim === undefined || a.seq > victim.seq)) victim = a;
-    if (victim === undefined) return;
-    const stuckHeld = [...this.#held].filter((f) => frames.has(f));
-    const threads = host.poolOf(victim.to).threads;
-    const chain = stuckHeld
-      .map((f) => `${f.expert} asks ${[...f.asks].map((a) => a.to).join(', ')}`)
-      .join('; ');
+    const found = findDeadlock(this.#held, (expert) => this.#core.poolOf(expert));
+    if (found === undefined) return;
+    const { victim, threads, chain } = found;
     this.#giveUp(
       victim,
       new TroupeError(
@@ -651,17 +527,6 @@ export class Router {
       ),
     );
   }
-}
-
-/** Distinct threads the frames hold (a frame not yet seen on a thread counts as one). */
-function threadsOf(frames: Iterable<Frame>): number {
-  const seen = new Set<number>();
-  let unknown = 0;
-  for (const f of frames) {
-    if (f.thread < 0) unknown++;
-    else seen.add(f.thread);
-  }
-  return seen.size + unknown;
 }
 
 /** `ctx` of an inline handler: it sends as the expert it belongs to. */

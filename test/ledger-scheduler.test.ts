@@ -1,10 +1,10 @@
 // The plain data structures under the machines: the run ledger, the scheduler, supervision.
 import { describe, expect, it } from 'vitest';
-import { checkGraph } from '../dist/actors/graph.js';
 import { backoffMs, FaultHistory, SUPERVISION_DEFAULTS } from '../dist/actors/supervision.js';
 import { TroupeError } from '../dist/index.js';
-import { Ledger } from '../dist/machines/ledger.js';
-import { type ExpertSlot, lookaheadOf, Scheduler, Slot } from '../dist/machines/scheduler.js';
+import { checkGraph } from '../dist/runs/graph.js';
+import { Ledger } from '../dist/runs/ledger.js';
+import { type ExpertSlot, lookaheadOf, Scheduler, Slot } from '../dist/runs/scheduler.js';
 
 const graph = () =>
   checkGraph([

@@ -2,8 +2,8 @@
 // and attempts past their bound are refused at load, naming the field and the bound, and the
 // JSON Schema says the same to an editor.
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadPlan } from '../dist/templates/plan.js';
-import { planJsonSchema } from '../dist/templates/schema.js';
+import { loadPlan } from '../dist/plans/plan.js';
+import { planJsonSchema } from '../dist/plans/schema.js';
 import { MAX_ATTEMPTS, MAX_DURATION_MS, MAX_INT32, MAX_THREADS } from '../dist/validate.js';
 import { planFolder, scratch, tinyPlan } from './cli-helpers.js';
 

@@ -1,7 +1,7 @@
 // A plan error names its path in the file once: `analysis.subtasks[1].after: ...`, never
 // `analysis.subtasks: analysis.subtasks[1].after: ...` (the graph check's own path, then ours).
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadPlan } from '../dist/templates/plan.js';
+import { loadPlan } from '../dist/plans/plan.js';
 import { planFolder, scratch, tinyPlan } from './cli-helpers.js';
 
 const { root, remove } = scratch('troupe-paths-');

@@ -4,8 +4,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadPlan } from '../dist/templates/plan.js';
-import { RunReportSchema } from '../dist/templates/schema.js';
+import { loadPlan } from '../dist/plans/plan.js';
+import { RunReportSchema } from '../dist/plans/schema.js';
 import { auditPlan, planFolder, repoRoot, scratch, tinyPlan, troupe } from './cli-helpers.js';
 
 const { root, remove } = scratch('troupe-defaults-');

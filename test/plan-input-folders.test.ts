@@ -4,8 +4,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadPlan } from '../dist/templates/plan.js';
-import { planJsonSchema } from '../dist/templates/schema.js';
+import { loadPlan } from '../dist/plans/plan.js';
+import { planJsonSchema } from '../dist/plans/schema.js';
 import { planFolder, scratch, tinyPlan, troupe } from './cli-helpers.js';
 
 const { root, remove } = scratch('troupe-input-dir-');

@@ -4,7 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadPlan } from '../dist/templates/plan.js';
+import { loadPlan } from '../dist/plans/plan.js';
 import { planFolder, scratch, tinyPlan, troupe } from './cli-helpers.js';
 
 const { root, remove } = scratch('troupe-syntax-');

@@ -16,8 +16,8 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadPlan } from '../dist/templates/plan.js';
-import { RunReportSchema } from '../dist/templates/schema.js';
+import { loadPlan } from '../dist/plans/plan.js';
+import { RunReportSchema } from '../dist/plans/schema.js';
 import { settle, until } from './helpers.js';
 
 const exec = promisify(execFile);

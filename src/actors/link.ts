@@ -6,10 +6,10 @@
  * and its machine hears from it only when its state may change.
  */
 import { messageOf, TroupeError, wrapThrown } from '../errors.js';
-import type { ExpertRecord, Link, WorkOrder, WorkResult } from '../machines/types.js';
 import type { Pool } from '../pool/pool.js';
 import type { Run } from '../runs/run.js';
 import { rejection } from './experts.js';
+import type { ExpertRecord, Link, WorkOrder, WorkResult } from './types.js';
 
 /** What a link needs of the runtime: supervision's bookkeeping, the runs, and the data path. */
 export interface LinkHost {

@@ -7,11 +7,11 @@
  * expert's link.
  */
 import { assign, setup, stopChild } from 'xstate';
+import type { Core } from '../core.js';
 import { TroupeError } from '../errors.js';
+import { announceExcluded, identify } from '../runs/identify.js';
 import type { Run } from '../runs/run.js';
-import type { Core } from './core.js';
 import { expertMachine } from './expert.js';
-import { announceExcluded, identify } from './identify.js';
 import { runMachine } from './run.js';
 
 export type CoordinatorEvent =

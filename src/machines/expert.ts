@@ -7,9 +7,9 @@
  */
 import { type EventObject, fromCallback, fromPromise, setup } from 'xstate';
 import { backoffMs } from '../actors/supervision.js';
+import type { ExpertRecord } from '../actors/types.js';
+import type { Core } from '../core.js';
 import { isTroupeError, messageOf } from '../errors.js';
-import type { Core } from './core.js';
-import type { ExpertRecord } from './types.js';
 
 export type ExpertEvent =
   /** Its slots or health changed: re-evaluate ready ↔ busy and restarts. */

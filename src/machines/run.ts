@@ -5,16 +5,16 @@
  */
 import { types } from 'node:util';
 import { type AnyActorRef, assign, enqueueActions, sendParent, setup } from 'xstate';
-import { checkGraph, type Graph } from '../actors/graph.js';
 import { backoffMs, RETRYABLE } from '../actors/supervision.js';
+import type { WorkResult } from '../actors/types.js';
+import { type Core, queueFull } from '../core.js';
 import { describe, messageOf, TroupeError, wrapThrown } from '../errors.js';
 import { setOwn } from '../fields.js';
+import { checkGraph, type Graph } from '../runs/graph.js';
+import { announceExcluded, identify } from '../runs/identify.js';
+import { Ledger } from '../runs/ledger.js';
 import type { Run } from '../runs/run.js';
 import type { Contribution, Plan, Stage } from '../types.js';
-import { type Core, queueFull } from './core.js';
-import { announceExcluded, identify } from './identify.js';
-import { Ledger } from './ledger.js';
-import type { WorkResult } from './types.js';
 
 export type RunMachineEvent =
   | { type: 'identified'; error: TroupeError | undefined }

@@ -3,8 +3,9 @@
  * (send, ask, progress, share, lookup) is checked and taken to its owner — messages to the
  * router, progress and the blackboard to the subtask's run.
  */
+
+import type { WorkOrder } from '../actors/types.js';
 import { describe, invalidOption, TroupeError } from '../errors.js';
-import type { WorkOrder } from '../machines/types.js';
 import type { ContextHost } from '../pool/options.js';
 import type { ContextOp } from '../pool/protocol.js';
 import type { Run } from '../runs/run.js';

@@ -15,9 +15,11 @@
  *   by asks that can never be answered (they wait for a thread), the newest fails
  *   `E_ASK_DEADLOCK` at once instead of at its timeout (deadlock.ts).
  */
+
+import type { ExpertRecord, WorkOrder } from '../actors/types.js';
 import { invalidOption, notify, TroupeError, wrapThrown } from '../errors.js';
 import { readFields } from '../fields.js';
-import type { ExpertRecord, ResolvedTroupe, WorkOrder } from '../machines/types.js';
+import type { ResolvedTroupe } from '../options.js';
 import type { Pool } from '../pool/pool.js';
 import { Deque } from '../pool/queue.js';
 import type { Run } from '../runs/run.js';

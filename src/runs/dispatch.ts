@@ -6,11 +6,13 @@
  * flow: a run hears of its failures and of its last subtask ending; an expert hears when it
  * fills up or must restart.
  */
+
+import type { ExpertRecord, WorkOrder, WorkResult } from '../actors/types.js';
 import { TroupeError } from '../errors.js';
-import type { Ledger } from '../machines/ledger.js';
-import type { Scheduler } from '../machines/scheduler.js';
-import type { ExpertRecord, ResolvedTroupe, WorkOrder, WorkResult } from '../machines/types.js';
+import type { ResolvedTroupe } from '../options.js';
+import type { Ledger } from './ledger.js';
 import type { Run } from './run.js';
+import type { Scheduler } from './scheduler.js';
 
 /** What the dispatcher needs of the runtime: the experts, the runs and their queues. */
 export interface DispatchHost {

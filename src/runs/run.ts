@@ -6,9 +6,9 @@
  */
 import type { AnyActorRef } from 'xstate';
 import { notify, TroupeError } from '../errors.js';
-import type { Ledger } from '../machines/ledger.js';
-import { type MetricsSource, runMetrics } from '../metrics/run-metrics.js';
 import type { Clock, Outcome, Plan, RunEvent, RunMetrics, RunOptions, Stage } from '../types.js';
+import type { Ledger } from './ledger.js';
+import { type MetricsSource, runMetrics } from './metrics.js';
 
 /** What a run needs of the runtime around it: its clock, what its metrics read, and leaving. */
 export interface RunHost extends MetricsSource {

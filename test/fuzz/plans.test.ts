@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../dist/cli/main.js';
-import { loadPlan } from '../../dist/templates/plan.js';
+import { loadPlan } from '../../dist/plans/plan.js';
 import { troupe as troupeProcess } from '../cli-helpers.js';
 import { answer, CASES, fuzz, PROPERTY_LIMIT_MS, watchStrays } from './harness.js';
 import {

@@ -2,9 +2,9 @@
 // blackboard's bound, the messages and events it counts — checked without a troupe around it, on
 // a manual clock.
 import { describe, expect, it, vi } from 'vitest';
-import { checkGraph } from '../../dist/actors/graph.js';
 import { type Outcome, type RunEvent, TroupeError } from '../../dist/index.js';
-import { Ledger } from '../../dist/machines/ledger.js';
+import { checkGraph } from '../../dist/runs/graph.js';
+import { Ledger } from '../../dist/runs/ledger.js';
 import { Run } from '../../dist/runs/run.js';
 import { manualClock } from '../helpers.js';
 

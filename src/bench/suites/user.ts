@@ -7,8 +7,8 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { resolveExpert } from '../../actors/experts.js';
-import { checkGraph, type Graph } from '../../actors/graph.js';
 import { TroupeError } from '../../errors.js';
+import { checkGraph, type Graph } from '../../runs/graph.js';
 import { createTroupe, type Troupe } from '../../troupe.js';
 import type { Contribution, ExpertDefinition, Plan } from '../../types.js';
 import { interleaved, perRound, spread } from '../harness.js';

@@ -6,8 +6,8 @@ import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { isTroupeError } from '../../errors.js';
-import { parseJson } from '../../templates/json.js';
-import type { CompiledPlan } from '../../templates/plan.js';
+import { parseJson } from '../../plans/json.js';
+import type { CompiledPlan } from '../../plans/plan.js';
 import type { Troupe } from '../../troupe.js';
 import type { ExpertInfo, Outcome, RunEvent } from '../../types.js';
 import { MAX_THREADS } from '../../validate.js';
@@ -54,7 +54,7 @@ async function guarded(
 }
 
 async function load(plan: string, allowOutside: boolean): Promise<CompiledPlan> {
-  const { loadPlan } = await import('../../templates/plan.js');
+  const { loadPlan } = await import('../../plans/plan.js');
   return loadPlan(plan, { allowOutside });
 }
 
@@ -494,7 +494,7 @@ export const schemaCommand: Command = {
     guarded('schema', SCHEMA_USAGE, io, async () => {
       const { positionals } = parseFlags(argv, {});
       if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-      const { planJsonSchema } = await import('../../templates/schema.js');
+      const { planJsonSchema } = await import('../../plans/schema.js');
       io.stdout(`${JSON.stringify(planJsonSchema(), null, 2)}\n`);
       return EXIT.ok;
     }),

@@ -4,8 +4,8 @@
  * baseline: the benchmarks measure that.
  */
 
-import { type Ledger, State } from '../machines/ledger.js';
 import type { ExpertRunMetrics, RunMetrics } from '../types.js';
+import { type Ledger, State } from './ledger.js';
 
 /** What a run's metrics read of the runtime: its clock, its threads, its restarts so far. */
 export interface MetricsSource {

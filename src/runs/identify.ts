@@ -3,9 +3,10 @@
  * run asks when it enters `identifying`; while a qualified expert still probes, it waits on
  * the coordinator, which asks again whenever an expert's state changes.
  */
+
+import type { Core } from '../core.js';
 import { TroupeError } from '../errors.js';
-import type { Run } from '../runs/run.js';
-import type { Core } from './core.js';
+import type { Run } from './run.js';
 
 /** Why a run cannot be served, or undefined when every skill it needs has a usable expert. */
 export function identify(core: Core, run: Run): { wait: boolean; error?: TroupeError } {

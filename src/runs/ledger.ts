@@ -4,11 +4,11 @@
  * The run machine holds control flow; this holds data. Every subtask ends here exactly once.
  */
 
-import type { Graph } from '../actors/graph.js';
 import type { Suspicion } from '../actors/supervision.js';
 import type { TroupeError } from '../errors.js';
 import { setOwn } from '../fields.js';
 import type { Contribution, SubtaskRecord, SubtaskStatus } from '../types.js';
+import type { Graph } from './graph.js';
 
 /** A subtask's state; terminal from `Done` on. */
 export const State = {

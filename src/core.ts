@@ -3,26 +3,27 @@
  * ledgers and callers), the scheduler, the pool and the clock. The machines hold control flow;
  * this holds state, with O(1) work per event.
  */
-import type { ResolvedExpert } from '../actors/experts.js';
-import { ExpertLink, type LinkHost } from '../actors/link.js';
+import type { ResolvedExpert } from './actors/experts.js';
+import { ExpertLink, type LinkHost } from './actors/link.js';
 import {
   EXPERT_FAULTS,
   type Fault,
   FaultHistory,
   judgeFault,
   RETRYABLE,
-} from '../actors/supervision.js';
-import { TroupeError } from '../errors.js';
-import { ThreadCalls } from '../messaging/context.js';
-import { Router } from '../messaging/router.js';
-import type { ContextHost } from '../pool/options.js';
-import type { Pool } from '../pool/pool.js';
-import { Dispatcher, type DispatchHost } from '../runs/dispatch.js';
-import type { Run, RunHost } from '../runs/run.js';
-import type { Clock, ExpertInfo, MessageFailure, Outcome, RunEvent } from '../types.js';
-import type { Ledger } from './ledger.js';
-import { lookaheadOf, Scheduler, Slot } from './scheduler.js';
-import type { ExpertRecord, ResolvedTroupe, WorkOrder, WorkResult } from './types.js';
+} from './actors/supervision.js';
+import type { ExpertRecord, WorkOrder, WorkResult } from './actors/types.js';
+import { TroupeError } from './errors.js';
+import { ThreadCalls } from './messaging/context.js';
+import { Router } from './messaging/router.js';
+import type { ResolvedTroupe } from './options.js';
+import type { ContextHost } from './pool/options.js';
+import type { Pool } from './pool/pool.js';
+import { Dispatcher, type DispatchHost } from './runs/dispatch.js';
+import type { Ledger } from './runs/ledger.js';
+import type { Run, RunHost } from './runs/run.js';
+import { lookaheadOf, Scheduler, Slot } from './runs/scheduler.js';
+import type { Clock, ExpertInfo, MessageFailure, Outcome, RunEvent } from './types.js';
 
 /**
  * The refusal when the bound on outstanding subtasks (`maxQueuedSubtasks`) is reached: before a

@@ -12,9 +12,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { glob } from 'tinyglobby';
 import { parse as parseYaml, Parser as YamlParser } from 'yaml';
 import type { z } from 'zod';
-import { checkGraph } from '../actors/graph.js';
 import { describe, invalidOption, isTroupeError, messageOf, TroupeError } from '../errors.js';
 import { readFields, setOwn } from '../fields.js';
+import { checkGraph } from '../runs/graph.js';
 import type {
   Contribution,
   ExpertDefinition,

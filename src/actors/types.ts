@@ -4,12 +4,12 @@
  * imports another for its types (test/structure.test.ts).
  */
 import type { AnyActorRef } from 'xstate';
-import type { ResolvedExpert } from '../actors/experts.js';
-import type { Fault, FaultHistory, ResolvedSupervision } from '../actors/supervision.js';
 import type { TroupeError } from '../errors.js';
 import type { Frame } from '../messaging/types.js';
+import type { Slot } from '../runs/scheduler.js';
 import type { ExpertInfo } from '../types.js';
-import type { Slot } from './scheduler.js';
+import type { ResolvedExpert } from './experts.js';
+import type { Fault, FaultHistory } from './supervision.js';
 
 /** What the coordinator hands an expert: one attempt of one subtask. */
 export interface WorkOrder {
@@ -65,18 +65,4 @@ export interface Link {
   take(work: WorkOrder): void;
   /** The expert's machine started: the link takes work until the returned function closes it. */
   open(changed: () => void): () => void;
-}
-
-export interface ResolvedTroupe {
-  threads: number;
-  timeoutMs: number;
-  attempts: number;
-  retryBackoffMs: number;
-  maxRetryBackoffMs: number;
-  maxQueuedSubtasks: number;
-  /** Subtasks one run's analysis may return (`E_TOO_LARGE` past it). */
-  maxSubtasksPerRun: number;
-  askTimeoutMs: number;
-  maxBlackboardBytes: number;
-  supervision: ResolvedSupervision;
 }

@@ -53,13 +53,19 @@ export interface CoreSetup {
   random: () => number;
   onMessageFailed: ((failure: MessageFailure) => void) | undefined;
   /** Starts the troupe's pools, each handing its threads' `ctx` calls to `host`. */
-  startPools: (host: ContextHost) => { pool: Pool; ownPools: ReadonlyMap<string, Pool> };
+  startPools: (host: ContextHost) => {
+    pool: Pool | undefined;
+    ownPools: ReadonlyMap<string, Pool>;
+  };
 }
 
 export class Core implements RunHost, DispatchHost, LinkHost {
   readonly options: ResolvedTroupe;
-  /** The shared pool: every expert's work runs there unless the expert has threads of its own. */
-  readonly pool: Pool;
+  /**
+   * The shared pool: every expert's work runs there unless the expert has threads of its own;
+   * none when every expert has (no threads are started for nobody).
+   */
+  readonly pool: Pool | undefined;
   /** Pools of the experts with `resourceLimits` of their own, by expert name. */
   readonly ownPools: ReadonlyMap<string, Pool>;
   readonly clock: Clock;
@@ -82,18 +88,20 @@ export class Core implements RunHost, DispatchHost, LinkHost {
 
   /** The pool an expert's work, probe and heavy messages run on. */
   poolOf(expert: string): Pool {
-    return this.ownPools.get(expert) ?? this.pool;
+    // Every expert without a pool of its own is on the shared one, which exists then.
+    return this.ownPools.get(expert) ?? (this.pool as Pool);
   }
 
   /** Every pool of the troupe: the shared one first. */
   pools(): Pool[] {
-    return [this.pool, ...this.ownPools.values()];
+    const own = [...this.ownPools.values()];
+    return this.pool === undefined ? own : [this.pool, ...own];
   }
 
   /** Threads of every pool (what a run's efficiency is measured against). */
   get allThreads(): number {
-    let threads = this.pool.threads;
-    for (const pool of this.ownPools.values()) threads += pool.threads;
+    let threads = 0;
+    for (const pool of this.pools()) threads += pool.threads;
     return threads;
   }
 

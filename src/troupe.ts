@@ -328,12 +328,12 @@ export function createTroupe(options: TroupeOptions): Troupe {
   // limit is a thread's, so no thread can hold two experts' limits.
   const startPools = (host: ContextHost) => {
     const own = experts.filter((e) => e.resourceLimits !== undefined);
-    const pool = startPool(
-      resolved.threads,
-      experts.filter((e) => e.resourceLimits === undefined),
-      resourceLimits,
-      host,
-    );
+    const onShared = experts.filter((e) => e.resourceLimits === undefined);
+    // No shared threads when every expert has threads of its own: they would idle.
+    const pool =
+      onShared.length === 0
+        ? undefined
+        : startPool(resolved.threads, onShared, resourceLimits, host);
     const ownPools = new Map<string, Pool>();
     try {
       for (const e of own)
@@ -348,7 +348,7 @@ export function createTroupe(options: TroupeOptions): Troupe {
         );
     } catch (error) {
       // A pool that could not start: the ones started before it must not keep threads alive.
-      for (const started of [pool, ...ownPools.values()]) void started.close({ force: true });
+      for (const started of [pool, ...ownPools.values()]) void started?.close({ force: true });
       throw error;
     }
     return { pool, ownPools };

@@ -53,7 +53,8 @@ export interface ExpertDefinition<In = unknown, Out = unknown> {
    * expert's work, its probe and its heavy messages then run on threads of its own (as many as
    * its `concurrency`, at most the troupe's `threads`), started with these limits over the
    * troupe's `resourceLimits`; past them its subtask fails `E_WORKER_OOM` and no other expert's
-   * thread is touched. Those threads come on top of the troupe's `threads`.
+   * thread is touched. Those threads come on top of the troupe's `threads` (which are not started
+   * at all when every expert has limits of its own).
    * @default none: the expert shares the troupe's threads and their limits
    */
   resourceLimits?: ResourceLimits;

@@ -185,6 +185,28 @@ describe('a heap limit of an expert of its own', () => {
     expect(after?.a).not.toBe(before?.a);
   });
 
+  it('when every expert has threads of its own, no shared threads are started for nobody', async () => {
+    const t = openTroupe({
+      threads: 2,
+      experts: [
+        defineExpert({
+          name: 'alone',
+          skills: { a: 1 },
+          module: fixture('behave'),
+          concurrency: 1,
+          resourceLimits: { maxOldGenerationSizeMb: 64 },
+        }),
+      ],
+    });
+    const outcome = await t.run(
+      { analyze: () => [{ id: 'x', needs: 'a', input: { op: 'echo', value: 7 } }] },
+      null,
+    );
+    expect(outcome.status).toBe('done');
+    // Its own single thread (concurrency 1), and no idle shared ones counted against it.
+    expect(outcome.metrics.threads).toBe(1);
+  });
+
   it('refuses limits Node would fail the host with, naming the expert', () => {
     expect(() =>
       defineExpert({

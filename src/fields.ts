@@ -216,6 +216,17 @@ export function isInstance<T>(
 }
 
 /**
+ * The same fields without those that are undefined, so that an options object built from
+ * optional values says only what was given (a reader of it sees no `key: undefined`).
+ */
+export function defined<T extends object>(fields: T): T {
+  const out = {} as Record<string, unknown>;
+  for (const [key, value] of Object.entries(fields))
+    if (value !== undefined) setOwn(out, key, value);
+  return out as T;
+}
+
+/**
  * `object[key] = value` as an own field, whatever the key: a subtask may be called `__proto__`,
  * and assigning that would set the object's prototype instead (and lose the field).
  */

@@ -37,18 +37,14 @@ export const coordinatorMachine = setup({
   },
   actors: { expert: expertMachine, run: runMachine },
   actions: {
-    spawnRun: assign(({ context, event, spawn }) => {
-      if (event.type !== 'run.start') return {};
-      const run = context.core.runs.get(event.runId) as Run;
-      run.ref = spawn('run', {
-        id: event.runId,
-        input: { core: context.core, runId: event.runId },
-      });
+    // The run's actor is kept on its Run (not in context): the data path reaches it there.
+    spawnRun: assign(({ context, spawn }, runId: string) => {
+      const run = context.core.runs.get(runId) as Run;
+      run.ref = spawn('run', { id: runId, input: { core: context.core, runId } });
       return {};
     }),
-    identify: ({ context, event }) => {
-      if (event.type !== 'run.identify') return;
-      context.identifying.add(event.runId);
+    identify: ({ context }, runId: string) => {
+      context.identifying.add(runId);
     },
     answerIdentify: ({ context }) => {
       const { core } = context;
@@ -67,24 +63,21 @@ export const coordinatorMachine = setup({
     },
     checkServable: ({ context }) => context.core.dispatcher.checkServable(),
     dispatch: ({ context }) => context.core.dispatcher.dispatch(),
-    forget: ({ context, event }) => {
-      if (event.type === 'run.finished') context.identifying.delete(event.runId);
+    forget: ({ context }, runId: string) => {
+      context.identifying.delete(runId);
     },
-    stopRun: stopChild(({ event }) => (event as { runId: string }).runId),
-    cancelRun: ({ context, event }) => {
-      if (event.type !== 'run.cancel') return;
-      context.core.runs.get(event.runId)?.ref?.send({ type: 'cancel', error: event.error });
+    stopRun: stopChild((_, runId: string) => runId),
+    cancelRun: ({ context }, cancel: { runId: string; error: TroupeError }) => {
+      context.core.runs.get(cancel.runId)?.ref?.send({ type: 'cancel', error: cancel.error });
     },
-    revive: ({ context, event }) => {
-      if (event.type !== 'expert.revive') return;
-      context.core.expert(event.name).ref?.send({ type: 'revive' });
+    revive: ({ context }, name: string) => {
+      context.core.expert(name).ref?.send({ type: 'revive' });
     },
-    childFailed: ({ context, event }) => {
+    childFailed: ({ context }, failed: { id: string; cause: unknown }) => {
       // A child actor threw (a bug): its run fails with E_INTERNAL; the troupe goes on.
       const { core } = context;
-      const id = event.type.slice('xstate.error.actor.'.length);
+      const { id, cause } = failed;
       const run = core.runs.get(id);
-      const cause = (event as unknown as { error?: unknown }).error;
       const error = new TroupeError(
         'E_INTERNAL',
         `troupe: actor "${id}" failed: ${cause instanceof Error ? cause.message : String(cause)}`,
@@ -113,15 +106,35 @@ export const coordinatorMachine = setup({
     return { core: input.core, identifying: new Set<string>() };
   },
   on: {
-    'run.start': { actions: 'spawnRun' },
-    'run.identify': { actions: ['identify', 'answerIdentify'] },
+    'run.start': { actions: { type: 'spawnRun', params: ({ event }) => event.runId } },
+    'run.identify': {
+      actions: [{ type: 'identify', params: ({ event }) => event.runId }, 'answerIdentify'],
+    },
     'expert.status': { actions: ['answerIdentify', 'checkServable', 'dispatch'] },
-    'run.finished': { actions: ['forget', 'stopRun', 'dispatch'] },
-    'run.cancel': { actions: 'cancelRun' },
-    'expert.revive': { actions: 'revive' },
+    'run.finished': {
+      actions: [
+        { type: 'forget', params: ({ event }) => event.runId },
+        { type: 'stopRun', params: ({ event }) => event.runId },
+        'dispatch',
+      ],
+    },
+    'run.cancel': { actions: { type: 'cancelRun', params: ({ event }) => event } },
+    'expert.revive': { actions: { type: 'revive', params: ({ event }) => event.name } },
     // A child's bug: its run fails, or its expert is retired; then whatever waited on it moves on.
     'xstate.error.actor.*': {
-      actions: ['childFailed', 'answerIdentify', 'checkServable', 'dispatch'],
+      actions: [
+        {
+          type: 'childFailed',
+          // (The wildcard's event is not in the union: XState makes it, with the child's error.)
+          params: ({ event }: { event: { type: string; error?: unknown } }) => ({
+            id: event.type.slice('xstate.error.actor.'.length),
+            cause: event.error,
+          }),
+        },
+        'answerIdentify',
+        'checkServable',
+        'dispatch',
+      ],
     },
   },
 });

@@ -5,7 +5,7 @@
  * (crash, OOM, timeout, load, probe) count against an intensity window; past it the expert
  * restarts: no new work, backoff, a new probe.
  */
-import { type EventObject, fromCallback, fromPromise, setup } from 'xstate';
+import { type EventObject, enqueueActions, fromCallback, fromPromise, setup } from 'xstate';
 import { backoffMs } from '../actors/supervision.js';
 import type { ExpertRecord } from '../actors/types.js';
 import type { Core } from '../core.js';
@@ -66,30 +66,31 @@ export const expertMachine = setup({
   },
   actions: {
     /** Enters a state: updates what the scheduler sees, and tells the coordinator if that changed. */
-    enter: ({ context, self }, state: ExpertRecord['state']) => {
+    enter: enqueueActions(({ context, enqueue }, state: ExpertRecord['state']) => {
       const { record } = context;
       const before = record.slot.accepting;
       const wasRetired = record.slot.retired;
       record.state = state;
       if (state === 'ready' || state === 'probing') record.reason = undefined;
       if (state === 'probing') record.restartDue = false;
+      // The coordinator hears once this step is over (sendParent is deferred to its end), so
+      // that it sees the state the expert settles in, not one it passes through.
       if (
         before !== record.slot.accepting ||
         wasRetired !== record.slot.retired ||
         state === 'probing'
-      ) {
-        self._parent?.send({ type: 'expert.status', name: context.name });
-      }
+      )
+        enqueue.sendParent({ type: 'expert.status', name: context.name });
       context.core.router.onState(context.name, state);
-    },
+    }),
     probeOk: ({ context }) => {
       context.record.probeFailures = 0;
       context.record.probe = { ok: true };
       context.core.probeEnded();
     },
-    probeFailed: ({ context, event }) => {
+    probeFailed: ({ context }, failed: { error: unknown }) => {
       const { record, core } = context;
-      const error = (event as { error?: unknown }).error;
+      const { error } = failed;
       const message = messageOf(error);
       const why = probeError(context.name, message);
       record.probeFailures++;
@@ -159,8 +160,15 @@ export const expertMachine = setup({
         input: ({ context }) => ({ core: context.core, name: context.name }),
         onDone: { actions: 'probeOk', target: 'ready' },
         onError: [
-          { actions: 'probeFailed', guard: 'probeExhausted', target: 'retired' },
-          { actions: 'probeFailed', target: 'backingOff' },
+          {
+            actions: { type: 'probeFailed', params: ({ event }) => ({ error: event.error }) },
+            guard: 'probeExhausted',
+            target: 'retired',
+          },
+          {
+            actions: { type: 'probeFailed', params: ({ event }) => ({ error: event.error }) },
+            target: 'backingOff',
+          },
         ],
       },
     },

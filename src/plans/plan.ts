@@ -13,7 +13,7 @@ import { glob } from 'tinyglobby';
 import { parse as parseYaml, Parser as YamlParser } from 'yaml';
 import type { z } from 'zod';
 import { describe, invalidOption, isTroupeError, messageOf, TroupeError } from '../errors.js';
-import { readFields, setOwn } from '../fields.js';
+import { defined, readFields, setOwn } from '../fields.js';
 import { checkGraph } from '../runs/graph.js';
 import type {
   Contribution,
@@ -414,21 +414,25 @@ export async function loadPlan(fileArg: string, options: LoadOptions = {}): Prom
       spec.analysis.subtasks !== undefined
         ? () => spec.analysis.subtasks as Subtask[]
         : (input: unknown) => expandStages(file, dir, stages, resolveInput(input), limits),
-    ...(integrate === undefined ? {} : { integrate: resolved(integrate) }),
-    ...(validate === undefined ? {} : { validate: resolved(validate) }),
+    ...defined({
+      integrate: integrate === undefined ? undefined : resolved(integrate),
+      validate: validate === undefined ? undefined : resolved(validate),
+    }),
   };
   const p = spec.policies ?? {};
   const troupeOptions: TroupeOptions = {
     experts,
-    ...(p.threads === undefined ? {} : { threads: p.threads }),
-    ...(p.maxQueuedSubtasks === undefined ? {} : { maxQueuedSubtasks: p.maxQueuedSubtasks }),
-    ...(p.timeoutMs === undefined ? {} : { timeoutMs: p.timeoutMs }),
-    ...(p.attempts === undefined ? {} : { attempts: p.attempts }),
-    ...(p.retryBackoffMs === undefined ? {} : { retryBackoffMs: p.retryBackoffMs }),
-    ...(p.maxRetryBackoffMs === undefined ? {} : { maxRetryBackoffMs: p.maxRetryBackoffMs }),
-    ...(p.askTimeoutMs === undefined ? {} : { askTimeoutMs: p.askTimeoutMs }),
-    ...(p.cancelGraceMs === undefined ? {} : { cancelGraceMs: p.cancelGraceMs }),
-    ...(p.supervision === undefined ? {} : { supervision: p.supervision }),
+    ...defined({
+      threads: p.threads,
+      maxQueuedSubtasks: p.maxQueuedSubtasks,
+      timeoutMs: p.timeoutMs,
+      attempts: p.attempts,
+      retryBackoffMs: p.retryBackoffMs,
+      maxRetryBackoffMs: p.maxRetryBackoffMs,
+      askTimeoutMs: p.askTimeoutMs,
+      cancelGraceMs: p.cancelGraceMs,
+      supervision: p.supervision,
+    }),
   };
   return {
     file,
@@ -437,7 +441,7 @@ export async function loadPlan(fileArg: string, options: LoadOptions = {}): Prom
     spec,
     troupeOptions,
     plan,
-    runOptions: p.deadlineMs === undefined ? {} : { deadlineMs: p.deadlineMs },
+    runOptions: defined({ deadlineMs: p.deadlineMs }),
     resolveInput,
     async checkAnalysis(given) {
       const subtasks = spec.analysis.subtasks;
@@ -469,13 +473,15 @@ async function compileExpert(
     name: entry.name,
     skills: entry.skills as ExpertDefinition['skills'],
     module,
-    ...(entry.concurrency === undefined ? {} : { concurrency: entry.concurrency }),
-    ...(entry.lookahead === undefined ? {} : { lookahead: entry.lookahead }),
-    ...(entry.timeoutMs === undefined ? {} : { timeoutMs: entry.timeoutMs }),
-    ...(entry.attempts === undefined ? {} : { attempts: entry.attempts }),
-    ...(entry.batch === undefined ? {} : { batch: entry.batch }),
-    ...(entry.messages === undefined ? {} : { messages: entry.messages }),
-    ...(entry.resourceLimits === undefined ? {} : { resourceLimits: entry.resourceLimits }),
+    ...defined({
+      concurrency: entry.concurrency,
+      lookahead: entry.lookahead,
+      timeoutMs: entry.timeoutMs,
+      attempts: entry.attempts,
+      batch: entry.batch,
+      messages: entry.messages,
+      resourceLimits: entry.resourceLimits,
+    }),
   };
   if (entry.onMessage !== undefined) {
     const path = await mod(entry.onMessage.module, `${at}.onMessage.module`);
@@ -678,19 +684,18 @@ async function expandStages(
     const ids: string[] = [];
     const base: Omit<Subtask, 'id' | 'input' | 'after'> = {
       needs: stage.needs,
-      ...(stage.complexity === undefined
-        ? {}
-        : { complexity: stage.complexity as Subtask['complexity'] }),
-      ...(stage.timeoutMs === undefined ? {} : { timeoutMs: stage.timeoutMs }),
-      ...(stage.attempts === undefined ? {} : { attempts: stage.attempts }),
+      ...defined({
+        complexity: stage.complexity as Subtask['complexity'] | undefined,
+        timeoutMs: stage.timeoutMs,
+        attempts: stage.attempts,
+      }),
     };
     const stageInput = fromInput(file, `${at}.input`, stage.input, input, unchecked);
     if (items === undefined) {
       subtasks.push({
         id: stage.name,
         ...base,
-        ...(after.length === 0 ? {} : { after }),
-        ...(stageInput === undefined ? {} : { input: stageInput }),
+        ...defined({ after: after.length === 0 ? undefined : after, input: stageInput }),
       });
       ids.push(stage.name);
     } else {

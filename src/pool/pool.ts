@@ -51,7 +51,8 @@ const MAX_COLLATERAL_REQUEUES = 16;
 /**
  * Messages handed to Piscina per thread: one running and one waiting in the thread's own port,
  * so that a thread goes from one task to the next without sleeping until the main thread hears
- * of the first and hands it the second (measured: see README, "Benchmarks").
+ * of the first and hands it the second (what puts the pool ahead of raw Piscina on short tasks:
+ * docs/BENCHMARKS.md, "Pipelining is what puts troupe ahead of raw Piscina").
  */
 const HANDOFF_DEPTH = 2;
 /**
@@ -180,7 +181,7 @@ export class Pool {
     };
     this.#piscina = new Piscina({
       filename: WORKER_URL,
-      // Never undefined: Piscina would then start no thread at all (DESIGN.md, "The pool").
+      // Never undefined: Piscina would then start no thread at all.
       minThreads: threads,
       maxThreads: threads,
       idleTimeout: Number.POSITIVE_INFINITY,
@@ -1076,8 +1077,8 @@ export class Pool {
 
   /**
    * One listener per signal, however many tasks share it (a troupe run gives all its subtasks
-   * one): Node removes a listener in O(listeners), and with 256 subtasks in flight one listener
-   * per task cost ~3 µs of a ~15 µs no-op subtask (a one-off measurement, not in bench/).
+   * one): Node removes a listener in O(listeners), so one per task would cost each settlement
+   * time in proportion to the tasks in flight.
    */
   #watch(signal: AbortSignal, job: Job): void {
     let watched = this.#watched.get(signal);

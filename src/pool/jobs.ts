@@ -3,6 +3,7 @@ import type { TroupeError } from '../errors.js';
 import type { ResolvedModule } from './options.js';
 import type { TaskContextData } from './protocol.js';
 import type { Deque } from './queue.js';
+import type { Thread } from './threads.js';
 
 export type JobKind = 'run' | 'message' | 'probe';
 
@@ -71,8 +72,8 @@ export interface Handoff {
    */
   kill: Blame | undefined;
   done: boolean;
-  /** The thread Piscina gave it to (-1 while it waits in Piscina's own queue). */
-  thread: number;
+  /** The thread Piscina gave it to (undefined while it waits in Piscina's own queue). */
+  thread: Thread | undefined;
   /**
    * Given to a thread that already had a hand-off: it waits in that thread's port, and may be
    * taken back (stolen) if another thread goes idle first.

@@ -38,6 +38,7 @@ import {
 } from './protocol.js';
 import { Deque } from './queue.js';
 import type { PoolStats } from './stats.js';
+import { Threads } from './threads.js';
 import { expired } from './timeouts.js';
 import { WorkQueue } from './work-queue.js';
 
@@ -55,12 +56,6 @@ const MAX_COLLATERAL_REQUEUES = 16;
  * docs/BENCHMARKS.md, "Pipelining is what puts troupe ahead of raw Piscina").
  */
 const HANDOFF_DEPTH = 2;
-/**
- * Slots of the table of threads the pool terminates (see #terminate): a thread's slot is its id
- * modulo this. Two threads whose ids differ by a multiple of it, terminated at about the same
- * time, share a slot: the first then goes without the guard.
- */
-const DOOM_SLOTS = 1024;
 /**
  * A running batch is split for an idle thread only if the part taken back holds at least this
  * much work (by its module's mean run time): less is not worth a message.
@@ -108,13 +103,8 @@ export class Pool {
   readonly #inFlight = new Set<Handoff>();
   /** The hand-off holding each lane, to answer a thread's `ctx` calls. */
   readonly #byLane: (Handoff | undefined)[] = [];
-  /** Each live thread's end of its context channel, by thread id. */
-  readonly #ports = new Map<number, MessagePort>();
-  readonly #terminatedThreads = new Set<number>();
-  /** Threads whose death was charged to the task they were running (see #collateral). */
-  readonly #chargedDeaths = new Set<number>();
-  /** Shared with threads: the id of each thread the pool terminates, in its slot (see #terminate). */
-  readonly #doomed = new Int32Array(new SharedArrayBuffer(DOOM_SLOTS * 4));
+  /** One record per thread: its port, readiness, hand-offs, whether the pool ends it. */
+  readonly #threads = new Threads(() => this.#piscina.threads);
   #idleWaiters: (() => void)[] = [];
   #seq = 0;
   #running = 0;
@@ -128,10 +118,6 @@ export class Pool {
   #stacked = 0;
   /** Hand-offs in flight with more than one item: a running one may be split (see #trimForIdle). */
   #batches = 0;
-  /** Hand-offs in flight on each thread, as placed by #balance (what Piscina counts as its usage). */
-  readonly #perThread = new Map<number, number>();
-  /** Threads that are ready (Piscina's `workerCreate`), by id: only these can be idle. */
-  readonly #ready = new Set<number>();
   #stealCheck: NodeJS.Immediate | undefined;
   /** While above 0, #pump hands nothing out (see #watch). */
   #holdPump = 0;
@@ -177,7 +163,7 @@ export class Pool {
         : 0,
       context: this.#options.context,
       idleSpinMs: this.#options.idleSpinMs,
-      doomed: this.#doomed.buffer as SharedArrayBuffer,
+      doomed: this.#threads.doomed.buffer as SharedArrayBuffer,
     };
     this.#piscina = new Piscina({
       filename: WORKER_URL,
@@ -206,15 +192,15 @@ export class Pool {
       this.#meter.threadStarted(worker.id);
       const threadId = worker.id;
       hearLostAnswers(worker, (error) => this.#onLostAnswer(threadId, error));
-      this.#ready.add(worker.id);
+      this.#threads.of(worker.id).ready = true;
       // A replacement is ready: work stacked behind a busy thread meanwhile may move to it.
       this.#scheduleSteal();
     });
     this.#piscina.on('workerDestroy', () => {
       // The gone thread's id already reads -1 here (Node clears it before 'exit'): keep only
       // the ids of threads still listed, or a dead one would count as idle for ever after.
-      const live = this.#liveThreadIds();
-      for (const id of this.#ready) if (!live.includes(id)) this.#ready.delete(id);
+      const live = this.#threads.liveIds();
+      this.#threads.prune(live);
       this.#meter.threadGone(live, !this.#closed);
     });
     // The watchdog also sweeps, slowly, for what needs no fast timer (a module load that blocks).
@@ -354,8 +340,8 @@ export class Pool {
       clearInterval(this.#watchdog);
       clearImmediate(this.#stealCheck);
       this.#stopSweeper();
-      // Piscina terminates every thread and waits for each to exit (see #terminate).
-      for (const id of this.#liveThreadIds()) this.#doom(id);
+      // Piscina terminates every thread and waits for each to exit (see Threads.end).
+      for (const id of this.#threads.liveIds()) this.#threads.doom(id);
       await this.#piscina.destroy();
       await this.idle();
     })();
@@ -371,7 +357,7 @@ export class Pool {
   stats(): PoolStats {
     return this.#meter.snapshot({
       threads: this.#options.threads,
-      liveThreadIds: this.#liveThreadIds(),
+      liveThreadIds: this.#threads.liveIds(),
       queued: this.#queue.size,
       running: this.#running,
       modules: this.#modules.values(),
@@ -572,7 +558,7 @@ export class Pool {
       waitingSince: now,
       kill: undefined,
       done: false,
-      thread: -1,
+      thread: undefined,
       stacked: false,
       held: jobs.length,
       graceTimer: undefined,
@@ -658,7 +644,7 @@ export class Pool {
     let least = HANDOFF_DEPTH;
     for (const worker of workers) {
       // A thread the pool is ending takes nothing more (it may take a while to go).
-      if (this.#isDoomed(worker.id)) continue;
+      if (this.#threads.isDoomed(worker.id)) continue;
       if (worker.currentUsage === 0) {
         chosen = worker;
         break;
@@ -671,9 +657,18 @@ export class Pool {
     }
     const handoff = task[queueOptionsSymbol] as Handoff | null | undefined;
     // Not one already settled (see #handOff's catch): nothing would ever count it out again.
-    if (chosen !== null && handoff?.lane !== undefined && handoff.thread < 0 && !handoff.done) {
-      handoff.thread = chosen.id;
-      this.#perThread.set(chosen.id, (this.#perThread.get(chosen.id) ?? 0) + 1);
+    if (
+      chosen !== null &&
+      handoff?.lane !== undefined &&
+      handoff.thread === undefined &&
+      !handoff.done
+    ) {
+      // An exited thread's id reads -1: no record (none is ever judged by it).
+      if (chosen.id >= 0) {
+        const thread = this.#threads.of(chosen.id);
+        handoff.thread = thread;
+        thread.handoffs++;
+      }
       if (chosen.currentUsage > 0) {
         handoff.stacked = true;
         this.#stacked++;
@@ -702,8 +697,7 @@ export class Pool {
    * begun (see #trimForIdle).
    */
   #stealForIdle(): void {
-    let idle = 0;
-    for (const id of this.#ready) if (!this.#perThread.has(id) && !this.#isDoomed(id)) idle++;
+    let idle = this.#threads.idle();
     if (idle === 0) return;
     const candidates: Handoff[] = [];
     for (const handoff of this.#inFlight) {
@@ -801,11 +795,7 @@ export class Pool {
     if (handoff.timed && --this.#timed === 0) this.#stopSweeper();
     if (handoff.stacked) this.#stacked--;
     if (handoff.jobs.length > 1) this.#batches--;
-    if (handoff.thread >= 0) {
-      const left = (this.#perThread.get(handoff.thread) ?? 1) - 1;
-      if (left > 0) this.#perThread.set(handoff.thread, left);
-      else this.#perThread.delete(handoff.thread);
-    }
+    if (handoff.thread !== undefined) handoff.thread.handoffs--;
     for (const job of handoff.jobs) if (job.handoff === handoff) this.#freed(job);
     this.#inFlight.delete(handoff);
     if (this.#byLane[handoff.lane] === handoff) this.#byLane[handoff.lane] = undefined;
@@ -869,8 +859,8 @@ export class Pool {
     // A hand-off the pool gave up on had its verdict applied then: only its slot is freed now.
     if (handoff.kill === undefined) {
       const verdict = this.#blame(handoff, error);
-      if (typeof verdict.item === 'number' && handoff.thread >= 0)
-        remember(this.#chargedDeaths, handoff.thread);
+      if (typeof verdict.item === 'number' && handoff.thread !== undefined)
+        handoff.thread.deathCharged = true;
       this.#apply(handoff, verdict, error, this.#collateral(handoff, verdict));
     } else {
       // Given up on (see #kill) with items it had run still on it: their results died with the
@@ -893,8 +883,8 @@ export class Pool {
   #collateral(handoff: Handoff, verdict: Blame): boolean {
     if (typeof verdict.item === 'number') return true;
     const thread = handoff.thread;
-    if (verdict.item !== 'none' || thread < 0) return false;
-    if (this.#terminatedThreads.has(thread) || this.#chargedDeaths.has(thread)) return true;
+    if (verdict.item !== 'none' || thread === undefined) return false;
+    if (thread.ending || thread.deathCharged) return true;
     for (const other of this.#inFlight) {
       if (other === handoff || other.thread !== thread) continue;
       const state = this.#lanes.read(other.lane, other.gen).state;
@@ -932,14 +922,15 @@ export class Pool {
       module: (handoff.jobs[0] as Job).module.reg.name,
       error,
       lane,
-      terminatedByPool: lane.state !== 'handed' && this.#terminatedThreads.has(lane.threadId),
+      terminatedByPool:
+        lane.state !== 'handed' && this.#threads.get(lane.threadId)?.ending === true,
       // Piscina drops a dead thread from its list before it fails the thread's tasks: a task
       // failed while its thread is still listed never reached it (the post threw).
       postFailed:
         lane.state === 'handed' &&
-        handoff.thread >= 0 &&
-        !this.#terminatedThreads.has(handoff.thread) &&
-        this.#liveThreadIds().includes(handoff.thread),
+        handoff.thread !== undefined &&
+        !handoff.thread.ending &&
+        this.#threads.liveIds().includes(handoff.thread.id),
       uncloneableInput: () => {
         for (let item = 0; item < handoff.jobs.length; item++) {
           const job = handoff.jobs[item] as Job;
@@ -1150,13 +1141,12 @@ export class Pool {
    */
   #stopItem(handoff: Handoff, threadId: number, item: number): void {
     const notice: AbortNotice = { troupe: 'abort', l: handoff.lane, g: handoff.gen, i: item };
-    this.#ports.get(threadId)?.postMessage(notice);
+    this.#threads.get(threadId)?.port?.postMessage(notice);
     const stopIfStillRunning = () => {
       if (handoff.done) return;
       const now = this.#lanes.read(handoff.lane, handoff.gen);
       if (now.state === 'running' && now.item === item) {
-        this.#markTerminated(now.threadId);
-        this.#terminate(now.threadId);
+        this.#threads.end(now.threadId);
       }
     };
     // Only one item of a lane runs at a time: an earlier item's timer has nothing left to stop.
@@ -1203,21 +1193,19 @@ export class Pool {
         g: handoff.gen,
         i: lane.item,
       };
-      this.#ports.get(lane.threadId)?.postMessage(notice);
+      this.#threads.get(lane.threadId)?.port?.postMessage(notice);
       handoff.graceTimer = setTimeout(() => {
         if (handoff.done) return;
         const now = this.#lanes.read(handoff.lane, handoff.gen);
         if (now.state === 'loading' || (now.state === 'running' && now.item === lane.item)) {
-          this.#markTerminated(now.threadId);
-          this.#terminate(now.threadId);
+          this.#threads.end(now.threadId);
         }
       }, grace);
       handoff.graceTimer.unref();
     } else if (guilty && (lane.state === 'running' || lane.state === 'loading')) {
       // The thread may have moved on to the next message by now: whatever else dies with it
       // is not to blame (see #blame), and runs again elsewhere.
-      this.#markTerminated(lane.threadId);
-      this.#terminate(lane.threadId);
+      this.#threads.end(lane.threadId);
     }
     if (lane.state === 'running' && lane.item === blamed) {
       const running = handoff.jobs[blamed];
@@ -1229,27 +1217,6 @@ export class Pool {
     // queue now.
     this.#apply(handoff, verdict, verdict.error, blamed >= 0, blamed >= 0 ? from : 0);
     this.#afterSettle();
-  }
-
-  /**
-   * Ends a thread; Piscina replaces it. Marked first in the table the threads share: Node can
-   * drop a termination (one that lands while the thread reports an error thrown in a
-   * microtask), and a thread marked there exits instead of sleeping until its next message
-   * (see the worker's `exitIfDoomed`); asleep, it would never exit.
-   */
-  #terminate(threadId: number): void {
-    const worker = this.#piscina.threads.find((w) => w.threadId === threadId);
-    if (worker === undefined) return;
-    this.#doom(threadId);
-    void worker.terminate();
-  }
-
-  #doom(threadId: number): void {
-    Atomics.store(this.#doomed, threadId % DOOM_SLOTS, threadId);
-  }
-
-  #isDoomed(threadId: number): boolean {
-    return Atomics.load(this.#doomed, threadId % DOOM_SLOTS) === threadId;
   }
 
   #cancelAll(error: TroupeError): void {
@@ -1318,13 +1285,7 @@ export class Pool {
 
   /** Replaces a thread that saw an uncaught error, once its answer is in. */
   #recycle(threadId: number): void {
-    this.#markTerminated(threadId);
-    this.#terminate(threadId);
-  }
-
-  /** The pool ends this thread itself: nothing else that dies with it is to blame. */
-  #markTerminated(threadId: number): void {
-    remember(this.#terminatedThreads, threadId);
+    this.#threads.end(threadId);
   }
 
   /**
@@ -1341,7 +1302,7 @@ export class Pool {
       if (
         Number.isInteger(side.threadId) &&
         side.port instanceof MessagePort &&
-        !this.#ports.has(side.threadId)
+        this.#threads.get(side.threadId)?.port === undefined
       ) {
         try {
           this.#openChannel(side.threadId, side.port);
@@ -1352,8 +1313,7 @@ export class Pool {
       return;
     }
     if (side.kind !== 'troupe:not-cloneable') return;
-    this.#markTerminated(side.threadId);
-    this.#terminate(side.threadId);
+    this.#threads.end(side.threadId);
     let handoff: Handoff | undefined;
     for (const h of this.#inFlight) if (h.lane === side.lane && h.gen === side.gen) handoff = h;
     if (handoff === undefined || handoff.kill !== undefined) return;
@@ -1384,13 +1344,12 @@ export class Pool {
     // (answers come in order), whether or not it was given up on meanwhile.
     let lost: Handoff | undefined;
     for (const handoff of this.#inFlight) {
-      if (handoff.thread !== threadId) continue;
+      if (handoff.thread?.id !== threadId) continue;
       if (this.#lanes.read(handoff.lane, handoff.gen).state !== 'done') continue;
       lost = handoff;
       break;
     }
-    this.#markTerminated(threadId);
-    this.#terminate(threadId);
+    this.#threads.end(threadId);
     if (lost !== undefined && lost.kill !== undefined) return;
     if (lost === undefined) {
       this.#reportStray(error, `an answer of thread ${threadId} could not be read`);
@@ -1416,9 +1375,10 @@ export class Pool {
     expose(api, port as never);
     // An idle pool must not keep the process alive.
     port.unref();
-    this.#ports.set(threadId, port);
+    const thread = this.#threads.of(threadId);
+    thread.port = port;
     port.once('close', () => {
-      if (this.#ports.get(threadId) === port) this.#ports.delete(threadId);
+      if (thread.port === port) thread.port = undefined;
     });
   }
 
@@ -1462,10 +1422,6 @@ export class Pool {
     );
     const onStrayError = this.#options.onStrayError;
     if (onStrayError !== undefined) notify(onStrayError, stray);
-  }
-
-  #liveThreadIds(): number[] {
-    return this.#piscina.threads.map((worker) => worker.threadId);
   }
 
   #idleWithin(ms: number): Promise<void> {
@@ -1560,12 +1516,6 @@ function workerInfoOf(worker: object): WorkerInfo | undefined {
 function subtaskOf(context: unknown): string | undefined {
   const task = (context as { task?: { id?: unknown } } | undefined)?.task;
   return typeof task?.id === 'string' ? task.id : undefined;
-}
-
-/** Adds a thread id to a set that keeps the last 1 024. */
-function remember(threads: Set<number>, threadId: number): void {
-  threads.add(threadId);
-  if (threads.size > 1024) threads.delete(threads.values().next().value as number);
 }
 
 /** A fresh error per task with the same code, message and cause (errors are not shared). */

@@ -58,39 +58,65 @@ export interface Blame {
 }
 
 /** One message to one thread: a task, or a batch of tasks of one module. */
-export interface Handoff {
-  lane: number;
-  gen: number;
-  jobs: Job[];
+export class Handoff {
+  readonly lane: number;
+  readonly gen: number;
+  readonly jobs: Job[];
   /** Some job has a run-time limit. */
-  timed: boolean;
+  readonly timed: boolean;
   /** When it was handed off, or last seen waiting while every thread was busy (queue time is free). */
   waitingSince: number;
   /**
    * Set when the pool gave up on the hand-off (timeout, cancel, close): its jobs were settled
    * or requeued then, and whatever Piscina reports for it later only frees its slot.
    */
-  kill: Blame | undefined;
-  done: boolean;
+  kill: Blame | undefined = undefined;
+  /** Answered or rejected by Piscina: its slot and lane are free (see the pool's release). */
+  done = false;
   /** The thread Piscina gave it to (undefined while it waits in Piscina's own queue). */
-  thread: Thread | undefined;
+  thread: Thread | undefined = undefined;
   /**
    * Given to a thread that already had a hand-off: it waits in that thread's port, and may be
    * taken back (stolen) if another thread goes idle first.
    */
-  stacked: boolean;
+  stacked = false;
   /**
    * Items before this index are the hand-off's; those from it on were taken back from the batch
    * while it ran (see Lanes.trim) and run elsewhere. `jobs.length` until then.
    */
   held: number;
   /** A cancelled task's thread is terminated when this fires, unless the task stops first. */
-  graceTimer: NodeJS.Timeout | undefined;
+  graceTimer: NodeJS.Timeout | undefined = undefined;
   /**
    * The same for one item of a batch cancelled alone while its thread ran it (see
    * Pool#cancelItem): the thread goes on with the batch's other items if that one stops in time.
    */
-  itemGrace: NodeJS.Timeout | undefined;
+  itemGrace: NodeJS.Timeout | undefined = undefined;
+
+  constructor(lane: number, gen: number, jobs: Job[], timed: boolean, now: number) {
+    this.lane = lane;
+    this.gen = gen;
+    this.jobs = jobs;
+    this.timed = timed;
+    this.waitingSince = now;
+    this.held = jobs.length;
+  }
+
+  /**
+   * Is the job still this hand-off's to settle? Not once it was taken back (stolen, trimmed),
+   * requeued, or settled (cancelled alone, say): whatever the thread reports of it is then news
+   * about a task the pool has dealt with already.
+   */
+  owns(job: Job): boolean {
+    return job.handoff === this && !job.settled;
+  }
+
+  /** The jobs it owns: tasks on a thread and not yet settled. */
+  owned(): number {
+    let owned = 0;
+    for (const job of this.jobs) if (this.owns(job)) owned++;
+    return owned;
+  }
 }
 
 export interface ModuleState {

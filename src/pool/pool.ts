@@ -12,7 +12,15 @@ import { DURATION, isDuration } from '../validate.js';
 import { aheadBatch, batchSize, fairShare } from './batching.js';
 import { findUncloneable } from './clone.js';
 import { blame, cancelledError, itemError, messageOf, tooLarge } from './failures.js';
-import type { Blame, Handoff, Job, JobKind, ModuleState, Settled } from './jobs.js';
+import { InFlight } from './in-flight.js';
+import {
+  type Blame,
+  Handoff,
+  type Job,
+  type JobKind,
+  type ModuleState,
+  type Settled,
+} from './jobs.js';
 import { Lanes } from './lanes.js';
 import { PoolMeter } from './meter.js';
 import {
@@ -100,24 +108,20 @@ export class Pool {
   readonly #queue: WorkQueue;
   readonly #lanes: Lanes;
   readonly #meter: PoolMeter;
-  readonly #inFlight = new Set<Handoff>();
-  /** The hand-off holding each lane, to answer a thread's `ctx` calls. */
-  readonly #byLane: (Handoff | undefined)[] = [];
+  readonly #inFlight: InFlight;
   /** One record per thread: its port, readiness, hand-offs, whether the pool ends it. */
   readonly #threads = new Threads(() => this.#piscina.threads);
   #idleWaiters: (() => void)[] = [];
   #seq = 0;
-  #running = 0;
+  /**
+   * The hand-off whose answer or rejection is being applied: released already, its items settle
+   * one by one, and those not yet settled are still running (see stats).
+   */
+  #settling: Handoff | undefined;
   #closed = false;
   #forced: TroupeError | undefined;
   #closing: Promise<void> | undefined;
   #sweeper: NodeJS.Timeout | undefined;
-  /** Hand-offs in flight with a run-time limit: the fast sweep runs only while there are some. */
-  #timed = 0;
-  /** Stacked hand-offs in flight that may still be stolen (see Handoff.stacked). */
-  #stacked = 0;
-  /** Hand-offs in flight with more than one item: a running one may be split (see #trimForIdle). */
-  #batches = 0;
   #stealCheck: NodeJS.Immediate | undefined;
   /** While above 0, #pump hands nothing out (see #watch). */
   #holdPump = 0;
@@ -149,6 +153,7 @@ export class Pool {
     }
     this.#queue = new WorkQueue(this.#modules.values());
     this.#lanes = new Lanes(threads * HANDOFF_DEPTH);
+    this.#inFlight = new InFlight(threads * HANDOFF_DEPTH);
     this.#meter = new PoolMeter();
     const boot: WorkerBoot = {
       modules: Object.fromEntries([...this.#options.modules].map(([name, m]) => [name, m.href])),
@@ -359,7 +364,7 @@ export class Pool {
       threads: this.#options.threads,
       liveThreadIds: this.#threads.liveIds(),
       queued: this.#queue.size,
-      running: this.#running,
+      running: this.#inFlight.running(this.#settling),
       modules: this.#modules.values(),
     });
   }
@@ -505,7 +510,7 @@ export class Pool {
     if (
       module.queued >= batch * this.#options.threads &&
       module.queued === this.#queue.size &&
-      this.#inFlight.size < this.#options.threads * HANDOFF_DEPTH &&
+      this.#inFlight.hasRoom &&
       this.#holdPump === 0 &&
       this.#forced === undefined
     ) {
@@ -521,11 +526,10 @@ export class Pool {
    */
   #pump(): void {
     if (this.#holdPump > 0) return;
-    const { threads } = this.#options;
-    const free = threads * HANDOFF_DEPTH - this.#inFlight.size;
+    const free = this.#inFlight.capacity - this.#inFlight.size;
     if (free <= 0 || this.#queue.size === 0) return;
-    const share = fairShare(this.#queue.size, free, threads);
-    while (this.#inFlight.size < threads * HANDOFF_DEPTH && this.#forced === undefined) {
+    const share = fairShare(this.#queue.size, free, this.#options.threads);
+    while (this.#inFlight.hasRoom && this.#forced === undefined) {
       const jobs = this.#queue.take(share);
       if (jobs === undefined) return;
       this.#handOff(jobs);
@@ -550,21 +554,7 @@ export class Pool {
     const { lane, gen } = this.#lanes.acquire();
     const now = this.#meter.now();
     const timed = jobs.some((job) => job.timeoutMs > 0);
-    const handoff: Handoff = {
-      lane,
-      gen,
-      jobs,
-      timed,
-      waitingSince: now,
-      kill: undefined,
-      done: false,
-      thread: undefined,
-      stacked: false,
-      held: jobs.length,
-      graceTimer: undefined,
-      itemGrace: undefined,
-    };
-    this.#byLane[lane] = handoff;
+    const handoff = new Handoff(lane, gen, jobs, timed, now);
     const inputs = new Array<unknown>(jobs.length);
     let contexts: (TaskContextData | undefined)[] | undefined;
     let transferList: ArrayBuffer[] | undefined;
@@ -579,9 +569,7 @@ export class Pool {
       if (job.transfer !== undefined) transferList = (transferList ?? []).concat(job.transfer);
       this.#meter.waited(now - job.enqueuedAt);
     }
-    this.#running += jobs.length;
     this.#inFlight.add(handoff);
-    if (jobs.length > 1) this.#batches++;
     const message: TaskMessage = {
       k: first.kind,
       m: first.module.reg.name,
@@ -614,10 +602,7 @@ export class Pool {
       (response: TaskResponse) => this.#onAnswer(handoff, response),
       (error: unknown) => this.#onDeath(handoff, error),
     );
-    if (handoff.timed) {
-      this.#timed++;
-      this.#startSweeper();
-    }
+    if (handoff.timed) this.#startSweeper();
   }
 
   /**
@@ -669,20 +654,18 @@ export class Pool {
         handoff.thread = thread;
         thread.handoffs++;
       }
-      if (chosen.currentUsage > 0) {
-        handoff.stacked = true;
-        this.#stacked++;
-      }
+      if (chosen.currentUsage > 0) this.#inFlight.stack(handoff);
     }
     return chosen;
   }
 
   #scheduleSteal(): void {
-    if (this.#stacked + this.#batches === 0 || this.#queue.size > 0) return;
+    if (this.#inFlight.stacked + this.#inFlight.batches === 0 || this.#queue.size > 0) return;
     if (this.#stealCheck !== undefined) return;
     this.#stealCheck = setImmediate(() => {
       this.#stealCheck = undefined;
-      if (this.#stacked + this.#batches > 0 && this.#queue.size === 0 && this.#forced === undefined)
+      const { stacked, batches } = this.#inFlight;
+      if (stacked + batches > 0 && this.#queue.size === 0 && this.#forced === undefined)
         this.#stealForIdle();
     });
     this.#stealCheck.unref();
@@ -704,8 +687,7 @@ export class Pool {
       if (!handoff.stacked || handoff.kill !== undefined) continue;
       // Begun by its thread meanwhile: no longer a candidate (nor a reason to check again).
       if (this.#lanes.read(handoff.lane, handoff.gen).state !== 'handed') {
-        handoff.stacked = false;
-        this.#stacked--;
+        this.#inFlight.unstack(handoff);
         continue;
       }
       candidates.push(handoff);
@@ -718,22 +700,20 @@ export class Pool {
       idle--;
       stole = true;
       handoff.kill = STOLEN;
-      handoff.stacked = false;
-      this.#stacked--;
+      this.#inFlight.unstack(handoff);
       this.#meter.counts.stolen++;
       // Back to the front of the queue in their original order, then out again.
       for (let index = handoff.jobs.length - 1; index >= 0; index--) {
         const job = handoff.jobs[index] as Job;
-        if (job.handoff !== handoff || job.settled) continue;
+        if (!handoff.owns(job)) continue;
         job.handoff = undefined;
-        this.#running--;
         // Its module failed to load meanwhile: it fails as the others of its module do.
         if (job.module.broken !== undefined) this.#fail(job, copyError(job.module.broken));
         else this.#queue.unshift(job);
       }
     }
     if (stole) this.#pump();
-    while (idle > 0 && this.#batches > 0 && this.#trimForIdle()) idle--;
+    while (idle > 0 && this.#inFlight.batches > 0 && this.#trimForIdle()) idle--;
   }
 
   /**
@@ -764,9 +744,8 @@ export class Pool {
     const taken: Job[] = [];
     for (let index = from; index < best.held; index++) {
       const job = best.jobs[index] as Job;
-      if (job.handoff !== best || job.settled) continue;
+      if (!best.owns(job)) continue;
       job.handoff = undefined;
-      this.#running--;
       taken.push(job);
     }
     best.held = from;
@@ -777,7 +756,7 @@ export class Pool {
     }
     this.#meter.counts.trimmed += taken.length;
     if (taken.length === 0) return true;
-    if (this.#inFlight.size < this.#options.threads * HANDOFF_DEPTH && this.#holdPump === 0) {
+    if (this.#inFlight.hasRoom && this.#holdPump === 0) {
       this.#handOff(taken);
       return true;
     }
@@ -792,13 +771,11 @@ export class Pool {
   #release(handoff: Handoff): boolean {
     if (handoff.done) return false;
     handoff.done = true;
-    if (handoff.timed && --this.#timed === 0) this.#stopSweeper();
-    if (handoff.stacked) this.#stacked--;
-    if (handoff.jobs.length > 1) this.#batches--;
     if (handoff.thread !== undefined) handoff.thread.handoffs--;
+    // Every job still on it, settled or not: no thread runs it any more.
     for (const job of handoff.jobs) if (job.handoff === handoff) this.#freed(job);
-    this.#inFlight.delete(handoff);
-    if (this.#byLane[handoff.lane] === handoff) this.#byLane[handoff.lane] = undefined;
+    this.#inFlight.remove(handoff);
+    if (handoff.timed && this.#inFlight.timed === 0) this.#stopSweeper();
     clearTimeout(handoff.graceTimer);
     clearTimeout(handoff.itemGrace);
     this.#lanes.release(handoff.lane);
@@ -814,13 +791,13 @@ export class Pool {
       const job = handoff.jobs[index] as Job;
       const result = response.r[index];
       if (result?.ok !== false || result.code !== 'E_TRIMMED') continue;
-      if (job.handoff !== handoff || job.settled) continue;
+      if (!handoff.owns(job)) continue;
       job.handoff = undefined;
-      this.#running--;
       if (trimmed === undefined) trimmed = [];
       trimmed.push(job);
     }
     this.#release(handoff);
+    this.#settling = handoff;
     if (trimmed !== undefined) this.#queue.unshiftAll(trimmed);
     for (let index = 0; index < handoff.jobs.length; index++) {
       const job = handoff.jobs[index] as Job;
@@ -836,7 +813,7 @@ export class Pool {
       }
       // Settled or requeued already (the pool gave up on this hand-off, cancelled the item, or
       // took it back from the batch and gave it to another thread).
-      if (job.handoff !== handoff || job.settled) continue;
+      if (!handoff.owns(job)) continue;
       if (result.ok) {
         this.#succeed(job, result.v);
         continue;
@@ -850,12 +827,14 @@ export class Pool {
       this.#reportStray(deserializeError(wire), what);
     }
     if (response.recycle === true) this.#recycle(response.th);
+    this.#settling = undefined;
     this.#afterSettle();
   }
 
   /** Piscina rejected the hand-off: the post failed, the thread died, or the pool killed it. */
   #onDeath(handoff: Handoff, error: unknown): void {
     if (!this.#release(handoff)) return;
+    this.#settling = handoff;
     // A hand-off the pool gave up on had its verdict applied then: only its slot is freed now.
     if (handoff.kill === undefined) {
       const verdict = this.#blame(handoff, error);
@@ -867,9 +846,10 @@ export class Pool {
       // thread. They run again.
       for (let index = handoff.jobs.length - 1; index >= 0; index--) {
         const job = handoff.jobs[index] as Job;
-        if (job.handoff === handoff && !job.settled) this.#requeue(job, error, true);
+        if (handoff.owns(job)) this.#requeue(job, error, true);
       }
     }
+    this.#settling = undefined;
     this.#afterSettle();
   }
 
@@ -903,7 +883,7 @@ export class Pool {
       this.#markBroken((handoff.jobs[0] as Job).module, verdict.error);
     const innocent: Job[] = [];
     handoff.jobs.forEach((job, index) => {
-      if (job.handoff !== handoff || job.settled) return;
+      if (!handoff.owns(job)) return;
       if (verdict.item === 'all' || verdict.item === index) this.#fail(job, verdict.error);
       else if (index >= ran) innocent.push(job);
     });
@@ -978,7 +958,6 @@ export class Pool {
       return;
     }
     job.handoff = undefined;
-    this.#running--;
     job.solo = true;
     this.#queue.unshift(job);
     this.#meter.counts.requeued++;
@@ -1027,8 +1006,8 @@ export class Pool {
     job.settled = true;
     // An observer that fails must not keep the task from settling.
     if (job.onRunTime !== undefined) notify(job.onRunTime, job.runMs);
-    if (job.handoff !== undefined) this.#running--;
-    else this.#freed(job);
+    // On a hand-off, it is freed when its thread is done with it (see #release).
+    if (job.handoff === undefined) this.#freed(job);
     if (job.signal !== undefined) this.#unwatch(job.signal, job);
   }
 
@@ -1389,7 +1368,7 @@ export class Pool {
     op: ContextOp,
     args: unknown[],
   ): Promise<CallResult> {
-    const handoff = this.#byLane[lane];
+    const handoff = this.#inFlight.atLane(lane);
     const job = handoff?.gen === gen ? handoff.jobs[item] : undefined;
     try {
       if (job === undefined || job.settled || handoff?.kill !== undefined) {

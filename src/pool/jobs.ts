@@ -1,9 +1,12 @@
-/** The pool's internal records: a job per task, a hand-off per message, a state per module. */
-import type { TroupeError } from '../errors.js';
+/**
+ * The pool's records: a job per task, a hand-off per message, a record per thread, a state per
+ * module.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import { TroupeError } from '../errors.js';
 import type { ResolvedModule } from './options.js';
 import type { TaskContextData } from './protocol.js';
 import type { Deque } from './queue.js';
-import type { Thread } from './threads.js';
 
 export type JobKind = 'run' | 'message' | 'probe';
 
@@ -20,7 +23,7 @@ export interface Job {
   enqueuedAt: number;
   /** Times its thread died before running it. */
   requeues: number;
-  /** Times it went back to the queue after deaths it was not charged with (see Pool#collateral). */
+  /** Times it went back to the queue after deaths it was not charged with (see Settlement). */
   collateral: number;
   /** Never batched (a probe, a transfer, or a task whose batch was lost). */
   solo: boolean;
@@ -71,7 +74,7 @@ export class Handoff {
    * or requeued then, and whatever Piscina reports for it later only frees its slot.
    */
   kill: Blame | undefined = undefined;
-  /** Answered or rejected by Piscina: its slot and lane are free (see the pool's release). */
+  /** Answered or rejected by Piscina: its slot and lane are free (see Settlement). */
   done = false;
   /** The thread Piscina gave it to (undefined while it waits in Piscina's own queue). */
   thread: Thread | undefined = undefined;
@@ -89,7 +92,7 @@ export class Handoff {
   graceTimer: NodeJS.Timeout | undefined = undefined;
   /**
    * The same for one item of a batch cancelled alone while its thread ran it (see
-   * Pool#cancelItem): the thread goes on with the batch's other items if that one stops in time.
+   * Cancellation): the thread goes on with the batch's other items if that one stops in time.
    */
   itemGrace: NodeJS.Timeout | undefined = undefined;
 
@@ -119,6 +122,25 @@ export class Handoff {
   }
 }
 
+/** What the main thread knows of one thread (see the engine's Threads). */
+export class Thread {
+  readonly id: number;
+  /** Its end of the context channel, once the thread has sent it. */
+  port: MessagePort | undefined = undefined;
+  /** Piscina said it is ready (`workerCreate`) and still lists it: only a ready thread can be idle. */
+  ready = false;
+  /** Hand-offs in flight placed on it by the balancer (what Piscina counts as its usage). */
+  handoffs = 0;
+  /** The pool ends it itself: nothing else that dies with it is to blame. */
+  ending = false;
+  /** A death of it was charged to the task it ran: what else died with it is collateral. */
+  deathCharged = false;
+
+  constructor(id: number) {
+    this.id = id;
+  }
+}
+
 export interface ModuleState {
   reg: ResolvedModule;
   queue: Deque<Job>;
@@ -139,4 +161,15 @@ export interface ModuleState {
   samples: number;
   completed: number;
   failed: number;
+}
+
+/** The subtask a task is, when the runtime says so in its context (for messages that name it). */
+export function subtaskOf(context: unknown): string | undefined {
+  const task = (context as { task?: { id?: unknown } } | undefined)?.task;
+  return typeof task?.id === 'string' ? task.id : undefined;
+}
+
+/** A fresh error per task with the same code, message and cause (errors are not shared). */
+export function copyError(error: TroupeError): TroupeError {
+  return new TroupeError(error.code, error.message, { cause: error.cause, details: error.details });
 }

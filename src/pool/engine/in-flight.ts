@@ -1,22 +1,37 @@
 /**
  * The hand-offs in flight: given to Piscina and not yet answered or rejected, at most
- * `capacity` (two per thread). The counts the pool asks of them as a whole are kept here, each
- * changed on its one transition, so that asking costs no pass over them on the way of a task.
+ * HANDOFF_DEPTH per thread. The counts the engine asks of them as a whole are kept here, each
+ * changed on its one transition, so that asking costs no pass over them on the way of a task;
+ * the fast sweep runs while the count of timed ones is above 0.
  */
-import type { Handoff } from './jobs.js';
+import type { Handoff } from '../jobs.js';
+
+/**
+ * Messages handed to Piscina per thread: one running and one waiting in the thread's own port,
+ * so that a thread goes from one task to the next without sleeping until the main thread hears
+ * of the first and hands it the second (what puts the pool ahead of raw Piscina on short tasks:
+ * docs/BENCHMARKS.md, "Pipelining is what puts troupe ahead of raw Piscina").
+ */
+export const HANDOFF_DEPTH = 2;
 
 export class InFlight {
   readonly #all = new Set<Handoff>();
   /** The hand-off holding each lane, to answer a thread's `ctx` calls. */
   readonly #byLane: (Handoff | undefined)[] = [];
-  /** Room for this many: the slots, two per thread. */
+  /** Room for this many: the slots, HANDOFF_DEPTH per thread. */
   readonly capacity: number;
+  readonly #sweep: () => void;
+  readonly #sweepIntervalMs: number;
+  #sweeper: NodeJS.Timeout | undefined;
   #timed = 0;
   #stacked = 0;
   #batches = 0;
 
-  constructor(capacity: number) {
-    this.capacity = capacity;
+  /** `sweep` runs every `sweepIntervalMs` while a hand-off with a run-time limit is in flight. */
+  constructor(threads: number, sweepIntervalMs: number, sweep: () => void) {
+    this.capacity = threads * HANDOFF_DEPTH;
+    this.#sweepIntervalMs = sweepIntervalMs;
+    this.#sweep = sweep;
   }
 
   get size(): number {
@@ -26,11 +41,6 @@ export class InFlight {
   /** A slot is free: another hand-off may leave. */
   get hasRoom(): boolean {
     return this.#all.size < this.capacity;
-  }
-
-  /** With a run-time limit: the fast sweep runs only while there are some. */
-  get timed(): number {
-    return this.#timed;
   }
 
   /** Stacked and still worth stealing (see Handoff.stacked). */
@@ -56,20 +66,26 @@ export class InFlight {
   add(handoff: Handoff): void {
     this.#all.add(handoff);
     this.#byLane[handoff.lane] = handoff;
-    if (handoff.timed) this.#timed++;
     if (handoff.jobs.length > 1) this.#batches++;
+    if (handoff.timed) {
+      this.#timed++;
+      if (this.#sweeper === undefined) {
+        this.#sweeper = setInterval(this.#sweep, this.#sweepIntervalMs);
+        this.#sweeper.unref();
+      }
+    }
   }
 
   /** Piscina answered or rejected it: its slot is free. */
   remove(handoff: Handoff): void {
     if (!this.#all.delete(handoff)) return;
     if (this.#byLane[handoff.lane] === handoff) this.#byLane[handoff.lane] = undefined;
-    if (handoff.timed) this.#timed--;
     if (handoff.jobs.length > 1) this.#batches--;
     this.unstack(handoff);
+    if (handoff.timed && --this.#timed === 0) this.stopSweeper();
   }
 
-  /** Placed behind a hand-off its thread already had (see the pool's balancer). */
+  /** Placed behind a hand-off its thread already had (see Dispatch.balance). */
   stack(handoff: Handoff): void {
     if (handoff.stacked) return;
     handoff.stacked = true;
@@ -81,6 +97,12 @@ export class InFlight {
     if (!handoff.stacked) return;
     handoff.stacked = false;
     this.#stacked--;
+  }
+
+  /** No fast sweep (the pool closes; the next timed hand-off starts it again). */
+  stopSweeper(): void {
+    clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
   }
 
   /**

@@ -1,8 +1,9 @@
 /**
- * One record per thread: what the main thread knows of it. The doom table stays beside the
- * records, in shared memory, because the threads read it (see {@link Threads.doom}).
+ * One record per thread (`Thread`, in jobs.ts), by id. The doom table stays beside the records,
+ * in shared memory, because the threads read it (see {@link Threads.doom}).
  */
-import type { MessagePort, Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { Thread } from '../jobs.js';
 
 /**
  * Slots of the doom table: a thread's slot is its id modulo this. Two threads whose ids differ
@@ -10,24 +11,6 @@ import type { MessagePort, Worker } from 'node:worker_threads';
  * the guard.
  */
 export const DOOM_SLOTS = 1024;
-
-export class Thread {
-  readonly id: number;
-  /** Its end of the context channel, once the thread has sent it. */
-  port: MessagePort | undefined = undefined;
-  /** Piscina said it is ready (`workerCreate`) and still lists it: only a ready thread can be idle. */
-  ready = false;
-  /** Hand-offs in flight placed on it by the balancer (what Piscina counts as its usage). */
-  handoffs = 0;
-  /** The pool ends it itself: nothing else that dies with it is to blame. */
-  ending = false;
-  /** A death of it was charged to the task it ran: what else died with it is collateral. */
-  deathCharged = false;
-
-  constructor(id: number) {
-    this.id = id;
-  }
-}
 
 export class Threads {
   readonly #byId = new Map<number, Thread>();
@@ -98,7 +81,7 @@ export class Threads {
     Atomics.store(this.doomed, id % DOOM_SLOTS, id);
   }
 
-  /** Is the pool ending this thread? A doomed thread takes nothing more (it may take a while to go). */
+  /** Is the pool ending this thread? A doomed one takes nothing more (it may take a while to go). */
   isDoomed(id: number): boolean {
     return Atomics.load(this.doomed, id % DOOM_SLOTS) === id;
   }

@@ -19,6 +19,7 @@ export {
   type WireError,
 } from './errors.js';
 export type {
+  AbortListener,
   AskOptions as WorkerAskOptions,
   ContextSignal,
   TaskContext as WorkerContext,
@@ -31,6 +32,7 @@ export type {
   PoolRunOptions,
 } from './pool/options.js';
 export { createPool, Pool } from './pool/pool.js';
+export type { ContextOp } from './pool/protocol.js';
 export type { DurationSummary, ModuleStats, PoolStats, ThreadStats } from './pool/stats.js';
 export { createTroupe, type Troupe } from './troupe.js';
 export type {

@@ -11,12 +11,10 @@ export const AUTO_BATCH_MAX = 128;
 /**
  * The batch for the module's next hand-off: its fixed `batch`, or for `'auto'` one chosen from
  * the measured run time. Every message costs the main thread its answer, and on a machine whose
- * threads fill every core that time is taken from a thread: fewer, larger messages won in a
- * one-off A/B on this project's 2-core VM (SHA-256, 2 threads, 21 rounds, each ÷ hand-written
- * threads with no messages: ~5 ms tasks 0.82 at batch 1, 0.87 at 3; ~1 ms 0.78 at 3, 0.83–0.87
- * at 15, 0.83–0.90 at 30, 0.88 at 60). A batch a thread runs gives up what it has not begun to
- * a thread that goes idle (see the pool's trimming), so a large batch does not keep one thread
- * busy while another idles.
+ * threads fill every core that time is taken from a thread, so fewer, larger messages go faster
+ * (docs/BENCHMARKS.md, the pool and speedup suites). A batch a thread runs gives up what it has
+ * not begun to a thread that goes idle (see the pool's trimming), so a large batch does not keep
+ * one thread busy while another idles.
  */
 export function batchSize(module: Pick<ModuleState, 'reg' | 'samples' | 'meanRunMs'>): number {
   const { batch } = module.reg;

@@ -71,7 +71,8 @@ function cancelledError(): TroupeError {
   return new TroupeError('E_CANCELLED', 'the task was cancelled (ctx.signal)');
 }
 
-type AbortListener = (event: { type: 'abort' }) => void;
+/** A listener of `ctx.signal`'s abort (`onabort`, `addEventListener('abort', …)`). */
+export type AbortListener = (event: { type: 'abort' }) => void;
 
 /**
  * `ctx.signal`: reads like an `AbortSignal` (`aborted`, `reason`, `throwIfAborted()`,

@@ -1,6 +1,31 @@
 /**
  * The main ↔ worker protocol: what the pool sends a thread, what comes back, and the layout of
  * the shared lanes through which a thread says what it is doing without a message.
+ *
+ * The keys of what crosses per task are short: a structured clone writes every key of every
+ * object it sends, once per item of a batch for results. What they stand for:
+ *
+ * | message                        | key      | stands for                                      |
+ * | ------------------------------ | -------- | ----------------------------------------------- |
+ * | TaskMessage (main → thread)    | `k`      | kind: run, message, probe, ping                 |
+ * |                                | `m`      | module name                                     |
+ * |                                | `l`, `g` | lane, generation                                |
+ * |                                | `i`      | inputs, one per item                            |
+ * |                                | `c`      | contexts, one per item                          |
+ * |                                | `t`, `d` | task columns, deps per item                     |
+ * | TaskColumns (in `t`)           | `s`, `v` | the value every item shares, a value per item   |
+ * | TaskResponse (thread → main)   | `r`      | results, one per item                           |
+ * |                                | `th`     | thread id                                       |
+ * | ItemResult (in `r`)            | `ok`     | succeeded                                       |
+ * |                                | `v`      | value (the output)                              |
+ * |                                | `e`      | error (a WireError)                             |
+ * |                                | `ms`     | run time                                        |
+ * | AbortNotice (main → thread)    | `l`, `g` | lane, generation                                |
+ * |                                | `i`      | item (not inputs, as in TaskMessage)            |
+ * | CallResult (main → thread)     | `ok`     | succeeded                                       |
+ * |                                | `v`, `e` | value, error (a WireError)                      |
+ *
+ * What crosses once per thread or on a failure (WorkerBoot, SideMessage) has named fields.
  */
 import { types } from 'node:util';
 import type { MessagePort } from 'node:worker_threads';
@@ -76,8 +101,7 @@ export interface TaskMessage {
    * Every item's `task`, column by column, when they all have one with the same fields: per
    * field, the one value every item shares (`s`) or a value per item (`v`). A batch's tasks
    * share most fields (run, skill, attempt), and a few arrays cost far less to clone than an
-   * object per item (128 items: ~9 µs instead of ~94 µs on this project's VM, in a one-off
-   * measurement).
+   * object per item.
    */
   t?: TaskColumns | undefined;
   /** Per-item `deps`, parallel to `i`, when `t` carries the tasks (absent when none has any). */

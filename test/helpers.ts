@@ -1,4 +1,4 @@
-import { createPool, type Pool, type PoolOptions } from '../dist/index.js';
+import { createPool, type Pool, type PoolOptions } from '../dist/src/index.js';
 
 export const fixture = (name: string): URL => new URL(`./fixtures/${name}.mjs`, import.meta.url);
 

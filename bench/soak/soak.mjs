@@ -7,7 +7,7 @@ import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
-import { createTroupe, defineExpert, ERROR_CODES } from '../../dist/index.js';
+import { createTroupe, defineExpert, ERROR_CODES } from '../../dist/src/index.js';
 import {
   BUSY,
   ENDED,

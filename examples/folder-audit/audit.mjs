@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { createTroupe } from 'troupe';
 // The troupe command's own flag parser (not part of the package's API): unknown flags are
 // refused the same way, with the closest known one.
-import { parseFlags } from '../../dist/cli/flags.js';
+import { parseFlags } from '../../dist/src/cli/flags.js';
 import { experts, listFiles, plan, TEXT } from './plan.mjs';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));

@@ -2,7 +2,7 @@
 // and a graceful close(), each striking while a chosen subtask runs (or waits ahead), in every
 // place of the task matrix. After the outcome resolves, no subtask of the run starts again.
 import { expect } from 'vitest';
-import type { ErrorCode, Outcome, Troupe, TroupeOptions } from '../../dist/index.js';
+import type { ErrorCode, Outcome, Troupe, TroupeOptions } from '../../dist/src/index.js';
 import { manualClock, until } from '../helpers.js';
 import {
   BATCH,

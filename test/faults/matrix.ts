@@ -10,7 +10,7 @@ import {
   type Outcome,
   type Troupe,
   type TroupeOptions,
-} from '../../dist/index.js';
+} from '../../dist/src/index.js';
 import { fixture, settle, until } from '../helpers.js';
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 // The matrix's suites, for a number of threads (each *.test.ts file here runs one of them).
 import { afterEach, describe, it } from 'vitest';
-import { closeTroupes, openTroupe } from '../runtime-helpers.js';
+import { closeTroupes, openTroupe } from '../runtime/helpers.js';
 import { CANCELS, cancelCell } from './cancel-cells.js';
 import { TASK_FAULTS, TASK_PLACES, taskCell } from './matrix.js';
 import { RUN_FAULTS, RUN_PLACES, runCell } from './run-cells.js';

@@ -3,7 +3,7 @@
 // the checks made around every property (no prototype polluted, nothing uncaught).
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect } from 'vitest';
-import { describe as describeValue, ERROR_CODES, isTroupeError } from '../../dist/index.js';
+import { describe as describeValue, ERROR_CODES, isTroupeError } from '../../dist/src/index.js';
 
 /** The seed CI runs with: a fixed one, so that a red CI is the same red on every clone. */
 export const DEFAULT_SEED = 20261207;

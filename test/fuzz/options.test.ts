@@ -12,7 +12,7 @@ import {
   ERROR_CODES,
   isTroupeError,
   serializeError,
-} from '../../dist/index.js';
+} from '../../dist/src/index.js';
 import { answer, fuzz, PROPERTY_LIMIT_MS, watchStrays } from './harness.js';
 import {
   anyArb,

@@ -7,9 +7,9 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../dist/cli/main.js';
-import { loadPlan } from '../../dist/plans/plan.js';
-import { troupe as troupeProcess } from '../cli-helpers.js';
+import { main } from '../../dist/src/cli/main.js';
+import { loadPlan } from '../../dist/src/plans/plan.js';
+import { troupe as troupeProcess } from '../cli/helpers.js';
 import { answer, CASES, fuzz, PROPERTY_LIMIT_MS, watchStrays } from './harness.js';
 import {
   inputArb,

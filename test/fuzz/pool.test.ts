@@ -2,7 +2,7 @@
 // pool of two threads serves every case; a task settles with its output or a TroupeError.
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createPool } from '../../dist/index.js';
+import { createPool } from '../../dist/src/index.js';
 import { fixture } from '../helpers.js';
 import { answer, expectTyped, fuzz, PROPERTY_LIMIT_MS, watchStrays } from './harness.js';
 import {

@@ -4,7 +4,7 @@
 import { types } from 'node:util';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createTroupe, defineExpert, type Outcome, type Troupe } from '../../dist/index.js';
+import { createTroupe, defineExpert, type Outcome, type Troupe } from '../../dist/src/index.js';
 import { fixture, until } from '../helpers.js';
 import { answer, expectTyped, fuzz, PROPERTY_LIMIT_MS, watchStrays } from './harness.js';
 import {

@@ -3,7 +3,7 @@
 // into the value itself — a revoked proxy, a getter that throws, a cycle — by `build`, afresh
 // for every case.
 import fc from 'fast-check';
-import { TroupeError } from '../../dist/index.js';
+import { TroupeError } from '../../dist/src/index.js';
 import { fixture } from '../helpers.js';
 
 /** How an object recipe is built. */
@@ -262,7 +262,7 @@ function isSettler(value: unknown): value is (settled: unknown) => void {
 /**
  * A function under a `then` key that calls back when awaited. A plain function there (one of
  * ATOMS) never would: awaiting its object is a promise that never settles, which only a
- * deadline ends (test/limits.test.ts), a hang of the caller's making, not troupe's.
+ * deadline ends (test/runtime/limits.test.ts), a hang of the caller's making, not troupe's.
  */
 function callingBack(fn: (...args: never) => unknown) {
   return function (this: unknown, ...args: unknown[]) {

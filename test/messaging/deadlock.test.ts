@@ -2,8 +2,8 @@
 // by hand, so that each rule is seen on its own — who is stuck, which ask is failed, and when
 // nothing is.
 import { describe, expect, it } from 'vitest';
-import { findDeadlock, threadsOf } from '../../dist/messaging/deadlock.js';
-import type { Ask, Frame } from '../../dist/messaging/types.js';
+import { findDeadlock, threadsOf } from '../../dist/src/messaging/deadlock.js';
+import type { Ask, Frame } from '../../dist/src/messaging/types.js';
 
 let seq = 0;
 

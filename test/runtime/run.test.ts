@@ -2,10 +2,10 @@
 // blackboard's bound, the messages and events it counts — checked without a troupe around it, on
 // a manual clock.
 import { describe, expect, it, vi } from 'vitest';
-import { type Outcome, type RunEvent, TroupeError } from '../../dist/index.js';
-import { checkGraph } from '../../dist/runs/graph.js';
-import { Ledger } from '../../dist/runs/ledger.js';
-import { Run } from '../../dist/runs/run.js';
+import { type Outcome, type RunEvent, TroupeError } from '../../dist/src/index.js';
+import { checkGraph } from '../../dist/src/runs/graph.js';
+import { Ledger } from '../../dist/src/runs/ledger.js';
+import { Run } from '../../dist/src/runs/run.js';
 import { manualClock } from '../helpers.js';
 
 function setup(options: Record<string, unknown> = {}) {

@@ -1,9 +1,9 @@
-import { BENCH_USAGE as USAGE } from '../../bench/usage.js';
+import { BENCH_USAGE as USAGE } from '../../../bench/usage.js';
 import { type Flags, parseFlags, UsageError } from '../flags.js';
 import { type Command, EXIT } from '../registry.js';
 
 /**
- * The flags of `troupe bench`, as src/bench/main.ts parses them: checked here first, so that an
+ * The flags of `troupe bench`, as bench/main.ts parses them: checked here first, so that an
  * unknown one is refused with the closest known one before the suites load.
  */
 const BENCH_FLAGS: Flags = {
@@ -34,7 +34,7 @@ export const benchCommand: Command = {
       io.stderr(`troupe bench: ${error.message}\n\n${USAGE}\n`);
       return EXIT.usage;
     }
-    const { runBench } = await import('../../bench/main.js');
+    const { runBench } = await import('../../../bench/main.js');
     try {
       return await runBench(argv, io);
     } catch (error) {

@@ -47,7 +47,7 @@ export function hearLostAnswers(worker: object, onLost: (error: unknown) => void
   const info = workerInfoOf(worker);
   if (info === undefined) {
     // A Piscina that keeps its record elsewhere: no answer is lost silently — a failed decode
-    // is then an uncaught error, which the tests (test/hostile-values.test.ts) would show.
+    // is then an uncaught error, which the tests (test/runtime/hostile-values.test.ts) would show.
     return;
   }
   info.port.on('messageerror', onLost);

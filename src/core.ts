@@ -1,7 +1,9 @@
 /**
- * The plain data the three machines share: experts (definition, capacity, health), runs (their
- * ledgers and callers), the scheduler, the pool and the clock. The machines hold control flow;
- * this holds state, with O(1) work per event.
+ * The runtime of one troupe: it makes the parts once (the pools, each expert's record and link,
+ * the scheduler, the router and the threads' calls, the dispatcher), keeps the table of runs
+ * under way (each a Run, made at admission) and supervision's bookkeeping of attempts (faults
+ * charged, held or suspected). The machines hold control flow; each part sees this through a
+ * small interface of its own (RunHost, DispatchHost, LinkHost, RouterHost).
  */
 import type { ResolvedExpert } from './actors/experts.js';
 import { ExpertLink, type LinkHost } from './actors/link.js';
@@ -88,8 +90,10 @@ export class Core implements RunHost, DispatchHost, LinkHost {
 
   /** The pool an expert's work, probe and heavy messages run on. */
   poolOf(expert: string): Pool {
+    const pool = this.ownPools.get(expert) ?? this.pool;
     // Every expert without a pool of its own is on the shared one, which exists then.
-    return this.ownPools.get(expert) ?? (this.pool as Pool);
+    if (pool === undefined) throw new TroupeError('E_INTERNAL', `troupe: no pool for "${expert}"`);
+    return pool;
   }
 
   /** Every pool of the troupe: the shared one first. */
@@ -206,14 +210,11 @@ export class Core implements RunHost, DispatchHost, LinkHost {
     }
     const suspicion = ledger.suspicions.get(work.index);
     const suspect = suspicion === undefined ? undefined : this.experts.get(suspicion.expert);
-    const attempts =
-      ledger.graph.subtasks[work.index]?.attempts ?? record.def.attempts ?? this.options.attempts;
     const verdict = judgeFault({
       code: error.code,
       suspicion,
       successesOfSuspect: suspect?.successes ?? 0,
-      retried:
-        RETRYABLE.has(error.code) && work.attempt < attempts && !entry.controller.signal.aborted,
+      retried: this.willRetry(work, record, error),
     });
     if (verdict === 'suspect') {
       ledger.suspicions.set(work.index, {
@@ -239,6 +240,25 @@ export class Core implements RunHost, DispatchHost, LinkHost {
         cause: error.cause ?? error,
         details: { ...error.details, isolated: true, subtask: work.id },
       },
+    );
+  }
+
+  /**
+   * Whether a failed attempt is tried again: its error is one worth retrying, the subtask has
+   * attempts left (its own bound, else its expert's, else the troupe's), and its run goes on.
+   * (An input isolated as the cause of its faults is not retried either: see the run machine.)
+   */
+  willRetry(work: WorkOrder, record: ExpertRecord, error: TroupeError): boolean {
+    const run = this.runs.get(work.runId);
+    const attempts =
+      run?.ledger?.graph.subtasks[work.index]?.attempts ??
+      record.def.attempts ??
+      this.options.attempts;
+    return (
+      RETRYABLE.has(error.code) &&
+      work.attempt < attempts &&
+      run !== undefined &&
+      !run.controller.signal.aborted
     );
   }
 
@@ -273,7 +293,7 @@ export class Core implements RunHost, DispatchHost, LinkHost {
    * Results of the expert came in, and with them the pool's measure of their run time: its deep
    * lookahead becomes a batch per thread (the batch the pool now makes of its subtasks), so that
    * the pool can send each thread a whole one: short subtasks then travel many to a message, as
-   * on the pool alone (the runtime suite's batched ~0.1 ms rows, docs/BENCHMARKS.md).
+   * on the pool alone (the runtime suite's batched rows, docs/BENCHMARKS.md).
    */
   refreshAhead(record: ExpertRecord): void {
     const { slot } = record;

@@ -287,6 +287,15 @@ function readRunOptions(options: unknown): RunOptions {
  * await troupe.close();
  */
 export function createTroupe(options: TroupeOptions): Troupe {
+  return openTroupe(options).troupe;
+}
+
+/**
+ * createTroupe, with the runtime it made: for troupe's own tests of paths no public input
+ * reaches (a run the runtime abandons).
+ * @internal
+ */
+export function openTroupe(options: TroupeOptions): { troupe: Troupe; core: Core } {
   const o = readFields(options, 'options', TROUPE_KEYS);
   const resolved = resolveOptions(o);
   const list = readArray(o.experts, 'options.experts', 'a non-empty array of expert definitions');
@@ -488,7 +497,7 @@ export function createTroupe(options: TroupeOptions): Troupe {
     return closing;
   }
 
-  return {
+  const troupe: Troupe = {
     run,
     experts: () => [...core.experts.values()].map((record) => core.info(record)),
     stats: () => ({
@@ -537,4 +546,5 @@ export function createTroupe(options: TroupeOptions): Troupe {
     },
     close,
   };
+  return { troupe, core };
 }

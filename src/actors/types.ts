@@ -1,7 +1,7 @@
 /**
- * The records the machines, the router and the results path share: an expert's, a run's, one
- * attempt's, and the router's frames. Types only, owned by no one module, so that none of them
- * imports another for its types (test/structure.test.ts).
+ * The records the machines, the dispatcher, the links and the router share: an expert's, one
+ * attempt's and how it ended. Types only, owned by no one module, so that none of them imports
+ * another for its types (test/structure.test.ts).
  */
 import type { AnyActorRef } from 'xstate';
 import type { TroupeError } from '../errors.js';
@@ -11,7 +11,7 @@ import type { ExpertInfo } from '../types.js';
 import type { ResolvedExpert } from './experts.js';
 import type { Fault, FaultHistory } from './supervision.js';
 
-/** What the coordinator hands an expert: one attempt of one subtask. */
+/** What the dispatcher hands an expert: one attempt of one subtask. */
 export interface WorkOrder {
   runId: string;
   index: number;

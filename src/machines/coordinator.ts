@@ -92,6 +92,8 @@ export const coordinatorMachine = setup({
         record.state = 'retired';
         record.reason = error.message;
         record.probe ??= { ok: false, error: error.message };
+        // What waits for it in its mailbox fails now, as when it retires by itself.
+        core.router.onState(id, 'retired');
         core.probeEnded();
       }
     },

@@ -5,7 +5,7 @@
  * (crash, OOM, timeout, load, probe) count against an intensity window; past it the expert
  * restarts: no new work, backoff, a new probe.
  */
-import { type EventObject, enqueueActions, fromCallback, fromPromise, setup } from 'xstate';
+import { type EventObject, fromCallback, fromPromise, setup } from 'xstate';
 import { backoffMs } from '../actors/supervision.js';
 import type { ExpertRecord } from '../actors/types.js';
 import type { Core } from '../core.js';
@@ -66,23 +66,24 @@ export const expertMachine = setup({
   },
   actions: {
     /** Enters a state: updates what the scheduler sees, and tells the coordinator if that changed. */
-    enter: enqueueActions(({ context, enqueue }, state: ExpertRecord['state']) => {
+    enter: ({ context, self }, state: ExpertRecord['state']) => {
       const { record } = context;
       const before = record.slot.accepting;
       const wasRetired = record.slot.retired;
       record.state = state;
       if (state === 'ready' || state === 'probing') record.reason = undefined;
       if (state === 'probing') record.restartDue = false;
-      // The coordinator hears once this step is over (sendParent is deferred to its end), so
-      // that it sees the state the expert settles in, not one it passes through.
+      // The coordinator hears at once, before the router delivers the expert's mail: an expert
+      // that comes up takes its waiting subtasks first, then its messages (sendParent would
+      // defer it to the end of this step, and turn that order round).
       if (
         before !== record.slot.accepting ||
         wasRetired !== record.slot.retired ||
         state === 'probing'
       )
-        enqueue.sendParent({ type: 'expert.status', name: context.name });
+        self._parent?.send({ type: 'expert.status', name: context.name });
       context.core.router.onState(context.name, state);
-    }),
+    },
     probeOk: ({ context }) => {
       context.record.probeFailures = 0;
       context.record.probe = { ok: true };

@@ -5,7 +5,7 @@
  */
 import { types } from 'node:util';
 import { type AnyActorRef, assign, enqueueActions, sendParent, setup } from 'xstate';
-import { backoffMs, RETRYABLE } from '../actors/supervision.js';
+import { backoffMs } from '../actors/supervision.js';
 import type { WorkResult } from '../actors/types.js';
 import { type Core, queueFull } from '../core.js';
 import { describe, messageOf, TroupeError, wrapThrown } from '../errors.js';
@@ -160,16 +160,8 @@ function attemptFailed(core: Core, run: Run, result: WorkResult, self: AnyActorR
   const failure = result.error as TroupeError;
   const i = work.index;
   ledger.attemptFailed(i, failure, runMs);
-  const attempts =
-    ledger.graph.subtasks[i]?.attempts ?? core.expert(expert).def.attempts ?? core.options.attempts;
   // An input isolated as the cause of its faults (see judgeFault) is not tried again.
-  const isolated = failure.details?.isolated === true;
-  if (
-    !RETRYABLE.has(failure.code) ||
-    isolated ||
-    work.attempt >= attempts ||
-    run.controller.signal.aborted
-  ) {
+  if (failure.details?.isolated === true || !core.willRetry(work, core.expert(expert), failure)) {
     // Out of attempts (or not worth another): the subtask fails, and with it the run.
     run.failSubtask(i, failure, expert);
     return;
@@ -210,6 +202,8 @@ export const runMachine = setup({
     /** Its listeners hear of the stage it entered, final ones included. */
     announce: ({ context }, stage: Stage | Final) => {
       const { run } = context;
+      // A run the runtime ended already (Core.abandon) is not announced again by its machine.
+      if (run.ending) return;
       const size = run.ledger?.size;
       run.emit({
         type: 'stage',

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import type { ResourceLimits } from 'node:worker_threads';
 import { invalidOption, type TroupeError } from '../errors.js';
-import { isInstance, path, readEntries, readFields } from '../fields.js';
+import { defined, isInstance, path, readEntries, readFields } from '../fields.js';
 import { DURATION, isDuration, isPositiveInteger, MAX_THREADS } from '../validate.js';
 import { type ContextOp, MAX_BATCH } from './protocol.js';
 
@@ -286,7 +286,7 @@ export function resolveResourceLimits(value: unknown, field: string): ResourceLi
 /** Merges defaults and validates; every message names the option, the expectation and the value. */
 export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
   const given = readFields(options, 'options', POOL_KEYS);
-  const merged = { ...POOL_DEFAULTS, threads: availableParallelism(), ...stripUndefined(given) };
+  const merged = { ...POOL_DEFAULTS, threads: availableParallelism(), ...defined(given) };
   if (!isPositiveInteger(merged.threads, MAX_THREADS)) {
     throw invalidOption('options.threads', `an integer from 1 to ${MAX_THREADS}`, merged.threads);
   }
@@ -363,13 +363,4 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
     context,
     modules,
   };
-}
-
-/** `{ a: undefined }` must not override a default: drop undefined fields before the spread. */
-export function stripUndefined<T extends object>(value: T): Partial<T> {
-  const out: Partial<T> = {};
-  for (const key of Object.keys(value) as (keyof T)[]) {
-    if (value[key] !== undefined) out[key] = value[key];
-  }
-  return out;
 }

@@ -4,12 +4,23 @@
  * the coordinator, which asks again whenever an expert's state changes.
  */
 
-import type { Core } from '../core.js';
+import type { ExpertRecord } from '../actors/types.js';
 import { TroupeError } from '../errors.js';
+import type { RunEvent } from '../types.js';
 import type { Run } from './run.js';
+import type { Scheduler } from './scheduler.js';
+
+/** What identification reads of the runtime: the experts, who qualifies, and the run's events. */
+export interface IdentifyHost {
+  readonly scheduler: Pick<Scheduler, 'qualified'>;
+  readonly experts: ReadonlyMap<string, ExpertRecord>;
+  expert(name: string): ExpertRecord;
+  retiredError(needs: string, complexity: number): TroupeError;
+  emit(runId: string, event: RunEvent): void;
+}
 
 /** Why a run cannot be served, or undefined when every skill it needs has a usable expert. */
-export function identify(core: Core, run: Run): { wait: boolean; error?: TroupeError } {
+export function identify(core: IdentifyHost, run: Run): { wait: boolean; error?: TroupeError } {
   const ledger = run.ledger;
   if (ledger === undefined) return { wait: false };
   const needs = new Map<string, { needs: string; complexity: number }>();
@@ -53,7 +64,7 @@ export function identify(core: Core, run: Run): { wait: boolean; error?: TroupeE
 }
 
 /** Tells a run's listeners which experts are left out of it (retired), once it is identified. */
-export function announceExcluded(core: Core, runId: string): void {
+export function announceExcluded(core: IdentifyHost, runId: string): void {
   for (const record of core.experts.values()) {
     if (record.state === 'retired')
       core.emit(runId, {

@@ -1,6 +1,6 @@
 /**
  * The run ledger: everything that grows with a run, in plain mutable arrays indexed by subtask,
- * with O(1) operations per event (DESIGN.md: copying collections in `assign` is quadratic).
+ * with O(1) operations per event (copying collections in `assign` would be quadratic).
  * The run machine holds control flow; this holds data. Every subtask ends here exactly once.
  */
 

@@ -63,6 +63,8 @@ export class Run {
   readonly #resolve: (outcome: Outcome) => void;
   readonly #maxBlackboardBytes: number;
   #finished = false;
+  /** `end` has begun: a second call, even from a listener it calls, does nothing. */
+  #ending = false;
   /** The first subtask failure, which fails the run. */
   #failure: TroupeError | undefined;
   #messages = 0;
@@ -113,6 +115,11 @@ export class Run {
   /** It has ended: its outcome is given, and nothing more is written to it or told of it. */
   get finished(): boolean {
     return this.#finished;
+  }
+
+  /** `end` has begun (the run may still be writing its last records). */
+  get ending(): boolean {
+    return this.#ending;
   }
 
   /** The first subtask failure, which ends the run failed. */
@@ -271,7 +278,9 @@ export class Run {
    * the runtime and its caller gets the outcome, which is returned. Undefined if it had ended.
    */
   end(ending: Ending): Outcome | undefined {
-    if (this.#finished) return undefined;
+    // Set first: ending calls the caller's listeners (cancelRest), which may cancel the run.
+    if (this.#ending) return undefined;
+    this.#ending = true;
     const ledger = this.ledger;
     if (ledger !== undefined) {
       for (const timer of ledger.timers.values()) this.#host.clock.clearTimeout(timer);

@@ -21,7 +21,7 @@ import { Router } from './messaging/router.js';
 import type { ResolvedTroupe } from './options.js';
 import type { ContextHost } from './pool/options.js';
 import type { Pool } from './pool/pool.js';
-import { Dispatcher, type DispatchHost } from './runs/dispatch.js';
+import { Dispatcher, type DispatchHost, type TaskInspection } from './runs/dispatch.js';
 import type { Ledger } from './runs/ledger.js';
 import type { Run, RunHost } from './runs/run.js';
 import { lookaheadOf, Scheduler, Slot } from './runs/scheduler.js';
@@ -54,6 +54,8 @@ export interface CoreSetup {
   clock: Clock;
   random: () => number;
   onMessageFailed: ((failure: MessageFailure) => void) | undefined;
+  /** Set while the troupe is inspected: the pool's work is shown too. */
+  inspection: TaskInspection | undefined;
   /** Starts the troupe's pools, each handing its threads' `ctx` calls to `host`. */
   startPools: (host: ContextHost) => {
     pool: Pool | undefined;
@@ -87,6 +89,7 @@ export class Core implements RunHost, DispatchHost, LinkHost {
   readonly onMessageFailed: ((failure: MessageFailure) => void) | undefined;
   /** Where the threads' `ctx` calls go. */
   readonly #calls: ThreadCalls;
+  readonly inspection: TaskInspection | undefined;
 
   /** The pool an expert's work, probe and heavy messages run on. */
   poolOf(expert: string): Pool {
@@ -115,6 +118,7 @@ export class Core implements RunHost, DispatchHost, LinkHost {
     this.clock = setup.clock;
     this.random = setup.random;
     this.onMessageFailed = setup.onMessageFailed;
+    this.inspection = setup.inspection;
     // The threads' ctx calls arrive once the troupe is made (a thread calls from a task).
     const { pool, ownPools } = setup.startPools({
       call: (origin, module, op, args, thread) =>

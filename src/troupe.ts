@@ -9,8 +9,9 @@ import { type Actor, createActor } from 'xstate';
 import { type ResolvedExpert, resolveExpert } from './actors/experts.js';
 import { SUPERVISION_DEFAULTS } from './actors/supervision.js';
 import { Core, queueFull } from './core.js';
-import { invalidOption, messageOf, notify, TroupeError, wrapThrown } from './errors.js';
+import { invalidOption, messageOf, TroupeError, wrapThrown } from './errors.js';
 import { type Fields, isInstance, readArray, readFields } from './fields.js';
+import { Inspection, readInspect } from './inspect/inspect.js';
 import { coordinatorMachine } from './machines/coordinator.js';
 import type { ResolvedTroupe } from './options.js';
 import { type ContextHost, resolveResourceLimits } from './pool/options.js';
@@ -310,8 +311,8 @@ export function openTroupe(options: TroupeOptions): { troupe: Troupe; core: Core
   }
   if (o.onMessageFailed !== undefined && typeof o.onMessageFailed !== 'function')
     throw invalidOption('options.onMessageFailed', 'a function', o.onMessageFailed);
-  if (o.inspect !== undefined && typeof o.inspect !== 'function')
-    throw invalidOption('options.inspect', 'a function (inspection event) => void', o.inspect);
+  const inspect = readInspect(o.inspect, 'options.inspect');
+  const inspection = inspect === undefined ? undefined : new Inspection(inspect);
   const clock = resolveClock(o.clock);
   const random = resolveRandom(o.random);
   const resourceLimits = resolveResourceLimits(o.resourceLimits, 'options.resourceLimits');
@@ -362,24 +363,20 @@ export function openTroupe(options: TroupeOptions): { troupe: Troupe; core: Core
     }
     return { pool, ownPools };
   };
-  const inspect = o.inspect as ((event: unknown) => void) | undefined;
   const core = new Core({
     options: resolved,
     experts,
     clock,
     random,
     onMessageFailed: o.onMessageFailed as Core['onMessageFailed'],
+    inspection,
     startPools,
   });
   const actor: Actor<typeof coordinatorMachine> = createActor(coordinatorMachine, {
     input: { core },
     systemId: 'coordinator',
-    // An observer that throws must not stop the machines it watches.
-    ...(inspect === undefined
-      ? {}
-      : {
-          inspect: ((event: unknown) => notify(inspect, event)) as never,
-        }),
+    // Summarised and bounded (src/inspect/); an observer that throws never stops the machines.
+    ...(inspection === undefined ? {} : { inspect: inspection.observer }),
     ...(o.clock === undefined
       ? {}
       : { clock: { setTimeout: clock.setTimeout, clearTimeout: clock.clearTimeout } as never }),

@@ -1,5 +1,6 @@
 /** Public types shared across the runtime: experts, plans, subtasks, outcomes, events. */
 import type { ResourceLimits } from 'node:worker_threads';
+import type { InspectionEvent } from 'xstate';
 import type { TroupeError } from './errors.js';
 
 /** A skill level: 1 (novice) to 5 (master). A subtask of complexity c needs a level ≥ c. */
@@ -373,8 +374,17 @@ export interface TroupeOptions {
   moduleLoadTimeoutMs?: number;
   /** Per-thread limits; past them a subtask fails `E_WORKER_OOM`. */
   resourceLimits?: ResourceLimits;
-  /** Watch the machines live: passed to XState's `createActor({ inspect })` (e.g. the Stately inspector). */
-  inspect?: (event: unknown) => void;
+  /**
+   * Watch the machines live: what XState's `createActor({ inspect })` takes (a function or an
+   * observer), or an inspector that has one, such as `createWebSocketInspector()` from
+   * `@statelyai/inspect`. It receives XState's inspection events, with snapshots, events and
+   * action params summarised (JSON-safe and bounded: a run's context is its stage and counts),
+   * and each subtask attempt as a pseudo-actor (`task`) under its expert. See docs/inspect.md.
+   */
+  inspect?:
+    | ((event: InspectionEvent) => void)
+    | { next?: (event: InspectionEvent) => void }
+    | { inspect: { next?: (event: InspectionEvent) => void } };
   /** Time source for supervision windows and backoff (tests). @default the real clock */
   clock?: Clock;
   /** Random source in [0, 1) for jitter (tests). @default Math.random */

@@ -14,12 +14,29 @@ import type { Ledger } from './ledger.js';
 import type { Run } from './run.js';
 import type { Scheduler } from './scheduler.js';
 
+/** Where the pool's work is shown while a troupe is inspected (src/inspect/inspect.ts). */
+export interface TaskInspection {
+  taskStarted(
+    task: { runId: string; id: string; attempt: number; expert: string },
+    expertRef: ExpertRecord['ref'],
+  ): void;
+  taskEnded(
+    task: { runId: string; id: string; attempt: number; expert: string },
+    expertRef: ExpertRecord['ref'],
+    end:
+      | { status: 'done'; runMs: number }
+      | { status: 'failed' | 'cancelled'; runMs: number; error: TroupeError | undefined },
+  ): void;
+}
+
 /** What the dispatcher needs of the runtime: the experts, the runs and their queues. */
 export interface DispatchHost {
   readonly options: Pick<ResolvedTroupe, 'timeoutMs'>;
   readonly scheduler: Scheduler;
   readonly experts: ReadonlyMap<string, ExpertRecord>;
   readonly runs: ReadonlyMap<string, Run>;
+  /** Set while the troupe is inspected: each attempt is shown starting and ending. */
+  readonly inspection: TaskInspection | undefined;
   expert(name: string): ExpertRecord;
   /** Queues a run's ready subtasks for the scheduler. */
   enqueue(runId: string, ledger: Ledger, indexes: Iterable<number>): void;
@@ -124,6 +141,12 @@ export class Dispatcher {
           attempt: work.attempt,
         });
       }
+      const inspection = host.inspection;
+      if (inspection !== undefined)
+        inspection.taskStarted(
+          { runId: run.runId, id, attempt: work.attempt, expert: a.expert.name },
+          record.ref,
+        );
       record.link.take(work);
       touched ??= new Set();
       touched.add(record);
@@ -145,7 +168,9 @@ export class Dispatcher {
     const host = this.#host;
     this.#running -= results.length;
     const wake = new Map<string, WorkResult[]>();
+    const inspection = host.inspection;
     for (const result of results) {
+      if (inspection !== undefined) showEnd(inspection, host, result);
       const { runId, index } = result.work;
       const run = host.runs.get(runId);
       const ledger = run?.ledger;
@@ -175,6 +200,20 @@ export class Dispatcher {
     this.checkServable();
     this.dispatch();
   }
+}
+
+/** Every attempt handed out comes back here once, whatever became of its run. */
+function showEnd(inspection: TaskInspection, host: DispatchHost, result: WorkResult): void {
+  const { work, expert, runMs, error } = result;
+  const task = { runId: work.runId, id: work.id, attempt: work.attempt, expert };
+  const ref = host.experts.get(expert)?.ref;
+  if (result.ok) inspection.taskEnded(task, ref, { status: 'done', runMs });
+  else
+    inspection.taskEnded(task, ref, {
+      status: error?.code === 'E_CANCELLED' ? 'cancelled' : 'failed',
+      runMs,
+      error,
+    });
 }
 
 function anyRetired(host: DispatchHost): boolean {

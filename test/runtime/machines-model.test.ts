@@ -55,17 +55,30 @@ function defined(machine: AnyMachine): { states: string[]; transitions: string[]
 const taken = new Set<string>();
 const entered = new Set<string>();
 
+/** The ids of the state nodes a state value is in (`run`, `run.analyzing`, …). */
+function nodesOf(machine: string, value: unknown): string[] {
+  if (typeof value === 'string') return [machine, `${machine}.${value}`];
+  if (value === null || typeof value !== 'object') return [machine];
+  return [
+    machine,
+    ...Object.entries(value).flatMap(([key, inner]) => nodesOf(`${machine}.${key}`, inner)),
+  ];
+}
+
 /** An `inspect` that records each microstep's transitions and the states it enters. */
 function inspect(event: unknown): void {
   const e = event as {
     type: string;
+    actorRef?: { logic?: { id?: string } };
     _transitions?: { source: { id: string }; target?: { id: string }[]; eventType: string }[];
-    snapshot?: { _nodes?: { id: string }[] };
+    snapshot?: { value?: unknown };
   };
   if (e.type === '@xstate.microstep')
     for (const t of e._transitions ?? []) taken.add(key(t.source.id, t.eventType, t.target));
-  if (e.type === '@xstate.snapshot' || e.type === '@xstate.microstep')
-    for (const node of e.snapshot?._nodes ?? []) entered.add(node.id);
+  const machine = e.actorRef?.logic?.id;
+  // The snapshot is troupe's summary of it: its state value says which nodes it is in.
+  if ((e.type === '@xstate.snapshot' || e.type === '@xstate.microstep') && machine !== undefined)
+    for (const id of nodesOf(machine, e.snapshot?.value)) entered.add(id);
 }
 
 /**

@@ -90,7 +90,7 @@ describe('createTroupe options', () => {
     [
       'inspect',
       { experts: [expert], inspect: 'yes' },
-      'options.inspect: expected a function (inspection event) => void, got "yes"',
+      'options.inspect: expected a function (inspection event) => void, an observer { next }, or an inspector with .inspect (e.g. createWebSocketInspector() from @statelyai/inspect), got "yes"',
     ],
     [
       'reserved expert name',

@@ -6,10 +6,12 @@ import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { isTroupeError } from '../../errors.js';
+import { defined } from '../../fields.js';
+import type { Relay } from '../../inspect/relay.js';
 import { parseJson } from '../../plans/json.js';
 import type { CompiledPlan } from '../../plans/plan.js';
 import type { Troupe } from '../../troupe.js';
-import type { ExpertInfo, Outcome, RunEvent } from '../../types.js';
+import type { ExpertInfo, Outcome, RunEvent, TroupeOptions } from '../../types.js';
 import { MAX_THREADS } from '../../validate.js';
 import { type Flags, parseFlags, UsageError } from '../flags.js';
 import { type Command, type CommandIO, EXIT } from '../registry.js';
@@ -63,11 +65,12 @@ async function startTroupe(
   compiled: CompiledPlan,
   threads: number | undefined,
   signal?: AbortSignal,
+  inspect?: TroupeOptions['inspect'],
 ): Promise<Troupe> {
   const { createTroupe } = await import('../../troupe.js');
   const troupe = createTroupe({
     ...compiled.troupeOptions,
-    ...(threads === undefined ? {} : { threads }),
+    ...defined({ threads, inspect }),
   });
   // Until every expert has been probed once, or Ctrl-C.
   await new Promise<void>((resolve) => {
@@ -133,7 +136,28 @@ async function readInput(source: string | undefined): Promise<GivenInput | undef
 // -------------------------------------------------------------------------------------------
 // troupe run
 
-const RUN_USAGE = `Usage: troupe run <plan.json|plan.yaml> [--input file|-] [--threads N] [--json] [--allow-outside]
+/** `--inspect`'s port when none is given: the one the Stately docs use for their relay. */
+const DEFAULT_INSPECT_PORT = 8080; // as startRelay (src/inspect/relay.ts), for the usage text
+/** Seconds `--inspect` waits for the inspector page before the run starts. */
+const INSPECT_WAIT_S = 30;
+
+/** The relay, or a usage error that says what is missing (the package) or taken (the port). */
+async function openRelay(port: number): Promise<Relay> {
+  const { InspectorMissing, startRelay } = await import('../../inspect/relay.js');
+  try {
+    return await startRelay({ port });
+  } catch (error) {
+    if (error instanceof InspectorMissing) throw new UsageError(error.message);
+    const code = (error as { code?: unknown }).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES')
+      throw new UsageError(
+        `--inspect: port ${port} on 127.0.0.1 cannot be used (${String(code)}); pick another with --inspect=<port>, or --inspect=0 for any free one`,
+      );
+    throw error;
+  }
+}
+
+const RUN_USAGE = `Usage: troupe run <plan.json|plan.yaml> [--input file|-] [--threads N] [--json] [--inspect[=port]] [--allow-outside]
 
 Runs a plan: live progress on stderr when it is a terminal (done/total, threads at work and the
 experts with work in hand, elapsed, ETA), then the integrated result and the run's metrics.
@@ -145,6 +169,11 @@ Options:
                      is relative to the input file's folder (to the working directory for -)
   --threads <n>      worker threads [default: the plan's policies.threads, else the cores]
   --json             one JSON document on stdout (status, result, metrics, records), nothing else
+  --inspect[=port]   watch the run in the Stately inspector: serves a page on 127.0.0.1 (port
+                     ${DEFAULT_INSPECT_PORT} by default, 0 for any free one), prints its URL, waits up to
+                     ${INSPECT_WAIT_S} s for it to be opened, and closes it when the run ends. Needs the
+                     optional @statelyai/inspect, and a network for the inspector's UI (stately.ai)
+  --inspect-port <n> the same as --inspect=<n>
   --allow-outside    let the plan load modules outside its folder and packages by name
   -h, --help         show this help
 
@@ -155,8 +184,30 @@ const RUN_FLAGS: Flags = {
   input: { type: 'string' },
   threads: { type: 'string' },
   json: { type: 'boolean' },
+  inspect: { type: 'boolean' },
+  'inspect-port': { type: 'string' },
   'allow-outside': { type: 'boolean' },
 };
+
+/** `--inspect=9000` is `--inspect --inspect-port 9000` (Node's parser has no optional values). */
+function splitInspect(argv: string[]): string[] {
+  return argv.flatMap((arg) =>
+    arg.startsWith('--inspect=')
+      ? ['--inspect', '--inspect-port', arg.slice('--inspect='.length)]
+      : [arg],
+  );
+}
+
+/** The relay's port: `--inspect=<port>`, an integer from 0 (any free one) to 65535. */
+function inspectPort(value: string | boolean | undefined): number {
+  if (value === undefined) return DEFAULT_INSPECT_PORT;
+  const port = Number(value);
+  if (typeof value !== 'string' || !/^\d+$/.test(value) || port > 65_535)
+    throw new UsageError(
+      `--inspect=<port>: expected an integer from 0 to 65535, got ${JSON.stringify(value)}`,
+    );
+  return port;
+}
 
 export const runCommand: Command = {
   name: 'run',
@@ -165,9 +216,14 @@ export const runCommand: Command = {
   flags: RUN_FLAGS,
   run: (argv, io) =>
     guarded('run', RUN_USAGE, io, async () => {
-      const { values, plan } = parse(argv, RUN_FLAGS);
+      const { values, plan } = parse(splitInspect(argv), RUN_FLAGS);
       const threads = threadsOption(values.threads);
       const json = values.json === true;
+      if (values['inspect-port'] !== undefined && values.inspect !== true)
+        throw new UsageError(
+          '--inspect-port is given with --inspect only (or write --inspect=<port>)',
+        );
+      const port = values.inspect === true ? inspectPort(values['inspect-port']) : undefined;
       // With --json, stdout carries the document and nothing else: whatever the plan's modules
       // print (main thread or workers, whose output Node pipes through process.stdout) goes to
       // stderr, for as long as this process lives.
@@ -187,6 +243,7 @@ export const runCommand: Command = {
       };
       process.on('SIGINT', onSigint);
       let troupe: Troupe | undefined;
+      let relay: Relay | undefined;
       try {
         const cancelledEarly = (): number => {
           out.stderr('troupe run: cancelled (Ctrl-C) before the run started\n');
@@ -206,7 +263,17 @@ export const runCommand: Command = {
         const compiled = await load(plan, values['allow-outside'] === true);
         if (controller.signal.aborted) return cancelledEarly();
         const input = compiled.resolveInput(given?.value, given?.baseDir);
-        troupe = await startTroupe(compiled, threads, controller.signal);
+        if (port !== undefined) {
+          relay = await openRelay(port);
+          out.stderr(
+            `troupe run: inspect this run at ${relay.url} (the Stately inspector loads from stately.ai); waiting up to ${INSPECT_WAIT_S} s for it to connect\n`,
+          );
+          if (!(await relay.connected(INSPECT_WAIT_S * 1000)))
+            out.stderr(
+              'troupe run: no inspector connected; the run starts, and a page opened now still gets it\n',
+            );
+        }
+        troupe = await startTroupe(compiled, threads, controller.signal, relay?.inspector);
         if (controller.signal.aborted) return cancelledEarly();
         const failures = loadFailures(compiled, troupe.experts());
         if (failures.length > 0) {
@@ -239,6 +306,7 @@ export const runCommand: Command = {
       } finally {
         process.off('SIGINT', onSigint);
         await troupe?.close({ force: true });
+        await relay?.close();
       }
     }),
 };

@@ -34,7 +34,7 @@ function parse(
 }
 
 /** Runs a command body, mapping bad usage and bad plans to exit 2 with one clear message. */
-async function guarded(
+export async function guarded(
   name: string,
   usage: string,
   io: CommandIO,
@@ -55,7 +55,7 @@ async function guarded(
   }
 }
 
-async function load(plan: string, allowOutside: boolean): Promise<CompiledPlan> {
+export async function load(plan: string, allowOutside: boolean): Promise<CompiledPlan> {
   const { loadPlan } = await import('../../plans/plan.js');
   return loadPlan(plan, { allowOutside });
 }
@@ -108,7 +108,7 @@ interface GivenInput {
   baseDir: string;
 }
 
-async function readInput(source: string | undefined): Promise<GivenInput | undefined> {
+export async function readInput(source: string | undefined): Promise<GivenInput | undefined> {
   if (source === undefined) return undefined;
   let text: string;
   try {

@@ -34,9 +34,11 @@ export type {
 export { createPool, Pool } from './pool/pool.js';
 export type { ContextOp } from './pool/protocol.js';
 export type { DurationSummary, ModuleStats, PoolStats, ThreadStats } from './pool/stats.js';
+export { type ChromeTrace, type TraceEvent, toChromeTrace } from './trace/chrome.js';
 export { createTroupe, type Troupe } from './troupe.js';
 export type {
   AskOptions,
+  AttemptRecord,
   Clock,
   Contribution,
   ExpertDefinition,

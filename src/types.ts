@@ -201,6 +201,24 @@ export interface RunMetrics {
   perExpert: Record<string, ExpertRunMetrics>;
 }
 
+/** One attempt of a subtask, for traces: when it left, came back, ran where, and how it ended. */
+export interface AttemptRecord {
+  subtask: string;
+  attempt: number;
+  expert: string;
+  status: 'running' | 'done' | 'failed' | 'cancelled';
+  /** When it was handed to its expert, ms since the run started. */
+  dispatchedAtMs: number;
+  /** When its result came back to the main thread (or its run gave up on it), ms since the run started. */
+  endedAtMs: number | undefined;
+  /** Time it ran on its thread, ms (0 if it never ran or its thread never said). */
+  runMs: number;
+  /** The worker thread it ran on (`threadId`), if one said. */
+  thread: number | undefined;
+  /** The error code it ended with, if it did not succeed. */
+  code: string | undefined;
+}
+
 /** What every outcome says, whatever its status. */
 export interface OutcomeBase {
   runId: string;
@@ -208,6 +226,10 @@ export interface OutcomeBase {
   records: SubtaskRecord[];
   contributions: Contribution[];
   metrics: RunMetrics;
+  /** Every attempt, in the order they were handed out (read on first use: it is made then). */
+  attempts: AttemptRecord[];
+  /** The stages the run entered, with when (ms since it started). */
+  stages: { stage: Stage | 'done' | 'failed' | 'cancelled'; atMs: number }[];
 }
 
 /** What `troupe.run()` resolves to: switch on `status`. */

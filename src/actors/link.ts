@@ -40,7 +40,8 @@ export class ExpertLink implements Link {
     output: unknown,
     runMs: number,
     origin: unknown,
-  ): void => this.#answer(error, output, runMs, origin as WorkOrder);
+    thread: number,
+  ): void => this.#answer(error, output, runMs, origin as WorkOrder, thread);
 
   constructor(host: LinkHost, record: ExpertRecord, pool: Pool) {
     this.#host = host;
@@ -73,26 +74,32 @@ export class ExpertLink implements Link {
         this.#done,
       );
     } catch (error) {
-      this.#failed(work, wrapThrown(error, 'E_INTERNAL', this.#name), 0);
+      this.#failed(work, wrapThrown(error, 'E_INTERNAL', this.#name), 0, -1);
     }
   }
 
-  #answer(error: TroupeError | undefined, output: unknown, runMs: number, work: WorkOrder): void {
+  #answer(
+    error: TroupeError | undefined,
+    output: unknown,
+    runMs: number,
+    work: WorkOrder,
+    thread: number,
+  ): void {
     const name = this.#name;
     try {
       if (error !== undefined) {
-        this.#failed(work, wrapThrown(error, 'E_INTERNAL', name), runMs);
+        this.#failed(work, wrapThrown(error, 'E_INTERNAL', name), runMs, thread);
         return;
       }
       // Quality is checked here, on the main thread, before anyone sees the output.
       const reason = rejection(this.#record.def, output, work.input);
       if (reason === undefined)
-        this.#settle({ work, expert: name, ok: true, output, error: undefined, runMs });
+        this.#settle({ work, expert: name, ok: true, output, error: undefined, runMs, thread });
       else {
         const quality = new TroupeError('E_QUALITY', `${name}: ${reason}`, {
           details: { expert: name },
         });
-        this.#failed(work, quality, runMs);
+        this.#failed(work, quality, runMs, thread);
       }
     } catch (thrown) {
       // Nothing may escape to the pool (it would count the result as lost): the attempt fails.
@@ -100,12 +107,13 @@ export class ExpertLink implements Link {
         work,
         wrapThrown(thrown, 'E_INTERNAL', `${name}: its result could not be taken`),
         runMs,
+        thread,
       );
     }
   }
 
-  #failed(work: WorkOrder, error: TroupeError, runMs: number): void {
-    this.#settle({ work, expert: this.#name, ok: false, output: undefined, error, runMs });
+  #failed(work: WorkOrder, error: TroupeError, runMs: number, thread: number): void {
+    this.#settle({ work, expert: this.#name, ok: false, output: undefined, error, runMs, thread });
   }
 
   #settle(result: WorkResult): void {

@@ -35,6 +35,8 @@ export interface WorkResult {
   output: unknown;
   error: TroupeError | undefined;
   runMs: number;
+  /** The thread it ran on (-1 if none said). */
+  thread: number;
 }
 
 export interface ExpertRecord {

@@ -159,7 +159,7 @@ function attemptFailed(core: Core, run: Run, result: WorkResult, self: AnyActorR
   const { work, runMs, expert } = result;
   const failure = result.error as TroupeError;
   const i = work.index;
-  ledger.attemptFailed(i, failure, runMs);
+  ledger.attemptFailed(i, failure, runMs, run.elapsed(), result.thread);
   // An input isolated as the cause of its faults (see judgeFault) is not tried again.
   if (failure.details?.isolated === true || !core.willRetry(work, core.expert(expert), failure)) {
     // Out of attempts (or not worth another): the subtask fails, and with it the run.
@@ -204,6 +204,7 @@ export const runMachine = setup({
       const { run } = context;
       // A run the runtime ended already (Core.abandon) is not announced again by its machine.
       if (run.ending) return;
+      run.entered(stage);
       const size = run.ledger?.size;
       run.emit({
         type: 'stage',
@@ -282,7 +283,13 @@ export const runMachine = setup({
         // Cancelled or failed meanwhile: its record is written already; nothing more to do.
         if (ledger.isTerminal(i)) continue;
         if (result.ok) {
-          for (const j of run.complete(i, result.output, result.runMs, result.expert))
+          for (const j of run.complete(
+            i,
+            result.output,
+            result.runMs,
+            result.expert,
+            result.thread,
+          ))
             ready.push(j);
         } else {
           attemptFailed(core, run, result, self);

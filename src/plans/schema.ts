@@ -295,6 +295,10 @@ export const RunReportSchema = z.strictObject({
         expert: z.string().nullable(),
         attempts: z.number(),
         runMs: z.number(),
+        /** When its first attempt left for its expert, ms since the run started (null: never). */
+        startedAtMs: z.number().nullable(),
+        /** When it ended, ms since the run started. */
+        endedAtMs: z.number(),
         error: z.strictObject({ code: z.string(), message: z.string() }).optional(),
       }),
     )

@@ -37,20 +37,23 @@ export interface Job {
   origin: unknown;
   /** Its run time on its thread, ms, once known. */
   runMs: number;
+  /** The thread it ran on (its last try), -1 if none is known. */
+  thread: number;
   /** Called once when it settles: with the error, or with `undefined` and the output. */
   onSettled: Settled;
 }
 
 /**
  * How a task's submitter hears of its settlement (see Pool.runThen): the error, or `undefined`
- * and the output; then its run time on its thread (ms, 0 if it never ran) and its `origin`, so
- * that one function can serve every task.
+ * and the output; then its run time on its thread (ms, 0 if it never ran), its `origin`, so
+ * that one function can serve every task, and the thread it ran on (-1 if it never ran).
  */
 export type Settled = (
   error: TroupeError | undefined,
   value: unknown,
   runMs: number,
   origin: unknown,
+  thread: number,
 ) => void;
 
 /** Who a failed hand-off is charged to. */

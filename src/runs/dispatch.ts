@@ -180,7 +180,7 @@ export class Dispatcher {
         host.enqueue(
           runId,
           ledger,
-          run.complete(index, result.output, result.runMs, result.expert),
+          run.complete(index, result.output, result.runMs, result.expert, result.thread),
         );
         if (ledger.finished && !wake.has(runId)) wake.set(runId, []);
         continue;

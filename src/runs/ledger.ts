@@ -8,6 +8,7 @@ import type { Suspicion } from '../actors/supervision.js';
 import type { TroupeError } from '../errors.js';
 import { setOwn } from '../fields.js';
 import type { Contribution, SubtaskRecord, SubtaskStatus } from '../types.js';
+import { AttemptLog, Outcome } from './attempts.js';
 import type { Graph } from './graph.js';
 
 /** A subtask's state; terminal from `Done` on. */
@@ -50,6 +51,9 @@ export class Ledger {
   progressSum = 0;
   /** Subtasks whose last attempt faulted and was not yet charged to its expert (see judgeFault). */
   readonly suspicions = new Map<number, Suspicion>();
+  /** Every attempt handed out, for traces; `#current` is each subtask's open one (-1 none). */
+  readonly log = new AttemptLog();
+  readonly #current: Int32Array;
   /** Pending retry timers, by index (the run clears them with its clock). */
   readonly timers = new Map<number, unknown>();
   done = 0;
@@ -77,6 +81,7 @@ export class Ledger {
     this.avoid = new Array(n);
     this.progress = new Float64Array(n);
     this.messages = new Uint32Array(n);
+    this.#current = new Int32Array(n).fill(-1);
     for (let i = 0; i < n; i++) this.#remaining[i] = (graph.deps[i] as number[]).length;
   }
 
@@ -129,10 +134,27 @@ export class Ledger {
     this.level[i] = level;
     this.queuedMs[i] = (this.queuedMs[i] as number) + (now - (this.#readyAt[i] as number));
     if (Number.isNaN(this.startedAt[i] as number)) this.startedAt[i] = now;
+    this.#current[i] = this.log.open(i, this.attempts[i] as number, expert, now);
+  }
+
+  /** The subtask's open attempt ends in the log. */
+  #closeAttempt(
+    i: number,
+    outcome: (typeof Outcome)[keyof typeof Outcome],
+    now: number,
+    runMs: number,
+    thread: number,
+    code: string | undefined,
+  ): void {
+    const entry = this.#current[i] as number;
+    if (entry < 0) return;
+    this.log.close(entry, outcome, now, runMs, thread, code);
+    this.#current[i] = -1;
   }
 
   /** Done: records the output and returns the dependents that became ready. */
-  complete(i: number, output: unknown, runMs: number, now: number): number[] {
+  complete(i: number, output: unknown, runMs: number, now: number, thread = -1): number[] {
+    this.#closeAttempt(i, Outcome.Done, now, runMs, thread, undefined);
     this.state[i] = State.Done;
     this.outputs[i] = output;
     this.#ran(i, runMs);
@@ -151,7 +173,15 @@ export class Ledger {
   }
 
   /** One attempt failed; the caller decides between retry and failure. */
-  attemptFailed(i: number, error: TroupeError, runMs: number): void {
+  attemptFailed(i: number, error: TroupeError, runMs: number, now: number, thread = -1): void {
+    this.#closeAttempt(
+      i,
+      error.code === 'E_CANCELLED' ? Outcome.Cancelled : Outcome.Failed,
+      now,
+      runMs,
+      thread,
+      error.code,
+    );
     this.#ran(i, runMs);
     let list = this.errors[i];
     if (list === undefined) {
@@ -178,7 +208,7 @@ export class Ledger {
     this.state[i] = State.Failed;
     this.#end(i, now);
     this.failed++;
-    if (this.errors[i]?.at(-1) !== error) this.attemptFailed(i, error, 0);
+    if (this.errors[i]?.at(-1) !== error) this.attemptFailed(i, error, 0, now);
   }
 
   /**
@@ -191,6 +221,7 @@ export class Ledger {
       const state = this.state[i] as State;
       if (state >= TERMINAL_FROM) continue;
       if (state === State.Running || !Number.isNaN(this.startedAt[i] as number)) started.push(i);
+      this.#closeAttempt(i, Outcome.Cancelled, now, 0, -1, error.code);
       this.state[i] = State.Cancelled;
       this.#end(i, now);
       this.cancelled++;

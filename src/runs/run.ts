@@ -74,6 +74,8 @@ export class Run {
   readonly #board = new Map<string, Uint8Array>();
   #boardBytes = 0;
   #deadline: unknown;
+  /** The stages it entered, and when. */
+  readonly #stages: Outcome['stages'] = [];
   #onAbort: (() => void) | undefined;
 
   constructor(setup: RunSetup) {
@@ -127,6 +129,11 @@ export class Run {
     return this.#failure;
   }
 
+  /** The run's machine entered a stage (or a final state). */
+  entered(stage: Outcome['stages'][number]['stage']): void {
+    this.#stages.push({ stage, atMs: this.elapsed() });
+  }
+
   /** Milliseconds since admission, on the troupe's clock: the time every record is stamped with. */
   elapsed(): number {
     return this.#host.clock.now() - this.startedAt;
@@ -139,9 +146,9 @@ export class Run {
   }
 
   /** A subtask's attempt succeeded: its record is written; returns the dependents it released. */
-  complete(index: number, output: unknown, runMs: number, expert: string): number[] {
+  complete(index: number, output: unknown, runMs: number, expert: string, thread = -1): number[] {
     const ledger = this.ledger as Ledger;
-    const ready = ledger.complete(index, output, runMs, this.elapsed());
+    const ready = ledger.complete(index, output, runMs, this.elapsed(), thread);
     if (this.options.onEvent !== undefined)
       this.emit({
         type: 'subtask.end',
@@ -301,6 +308,9 @@ export class Run {
       records: ledger?.records() ?? [],
       contributions: ending.contributions ?? ledger?.contributions() ?? [],
       metrics: this.metrics(),
+      // Made on first read: most callers never look (see attemptsOf).
+      attempts: [] as Outcome['attempts'],
+      stages: [...this.#stages],
     };
     const outcome: Outcome =
       ending.status === 'done'
@@ -313,6 +323,8 @@ export class Run {
               new TroupeError('E_INTERNAL', `the run ended ${ending.status} without a cause`),
             stage: ending.stage,
           };
+    // (On the outcome itself: a spread would read the getter, and make the list at once.)
+    attemptsOf(outcome, ledger);
     if (this.#deadline !== undefined) this.#host.clock.clearTimeout(this.#deadline);
     if (this.#onAbort !== undefined)
       this.options.signal?.removeEventListener('abort', this.#onAbort);
@@ -320,4 +332,20 @@ export class Run {
     this.#resolve(outcome);
     return outcome;
   }
+}
+
+/**
+ * An outcome's `attempts`, made from the ledger's log the first time they are read (then kept):
+ * a run of many subtasks does not pay for a list its caller may never read.
+ */
+function attemptsOf(outcome: { attempts: Outcome['attempts'] }, ledger: Ledger | undefined): void {
+  let made: Outcome['attempts'] | undefined;
+  Object.defineProperty(outcome, 'attempts', {
+    enumerable: true,
+    configurable: true,
+    get() {
+      made ??= ledger === undefined ? [] : ledger.log.records(ledger.graph.ids);
+      return made;
+    },
+  });
 }

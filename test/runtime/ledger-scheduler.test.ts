@@ -47,11 +47,59 @@ describe('Ledger', () => {
     ]);
   });
 
+  it('logs every attempt: when it left, came back, ran where, and how it ended', () => {
+    const l = new Ledger(graph());
+    l.start(0);
+    l.running(0, 'x', 1, 1);
+    l.attemptFailed(0, new TroupeError('E_TASK_FAILED', 'one'), 3, 5, 7);
+    l.retrying(0, 'x');
+    l.ready(0, 6);
+    l.running(0, 'y', 1, 8);
+    l.complete(0, 'out', 2, 11, 9);
+    l.running(1, 'x', 1, 12);
+    l.cancelRest(new TroupeError('E_CANCELLED', 'stop'), 13);
+    expect(l.log.records(l.graph.ids)).toEqual([
+      {
+        subtask: 'a',
+        attempt: 1,
+        expert: 'x',
+        status: 'failed',
+        dispatchedAtMs: 1,
+        endedAtMs: 5,
+        runMs: 3,
+        thread: 7,
+        code: 'E_TASK_FAILED',
+      },
+      {
+        subtask: 'a',
+        attempt: 2,
+        expert: 'y',
+        status: 'done',
+        dispatchedAtMs: 8,
+        endedAtMs: 11,
+        runMs: 2,
+        thread: 9,
+        code: undefined,
+      },
+      {
+        subtask: 'b',
+        attempt: 1,
+        expert: 'x',
+        status: 'cancelled',
+        dispatchedAtMs: 12,
+        endedAtMs: 13,
+        runMs: 0,
+        thread: undefined,
+        code: 'E_CANCELLED',
+      },
+    ]);
+  });
+
   it('keeps every failed attempt, and the critical path by run time', () => {
     const l = new Ledger(graph());
     l.start(0);
     l.running(0, 'x', 1, 0);
-    l.attemptFailed(0, new TroupeError('E_TASK_FAILED', 'one'), 3);
+    l.attemptFailed(0, new TroupeError('E_TASK_FAILED', 'one'), 3, 3);
     l.retrying(0, 'x');
     l.ready(0, 4);
     l.running(0, 'y', 1, 5);

@@ -2,7 +2,7 @@
  * The plan commands: `troupe run`, `troupe validate`, `troupe experts` and `troupe schema`. The
  * plan machinery (zod, YAML, glob) loads only when one of them runs.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { isTroupeError } from '../../errors.js';
@@ -157,7 +157,7 @@ async function openRelay(port: number): Promise<Relay> {
   }
 }
 
-const RUN_USAGE = `Usage: troupe run <plan.json|plan.yaml> [--input file|-] [--threads N] [--json] [--inspect[=port]] [--allow-outside]
+const RUN_USAGE = `Usage: troupe run <plan.json|plan.yaml> [--input file|-] [--threads N] [--json] [--inspect[=port]] [--trace file] [--allow-outside]
 
 Runs a plan: live progress on stderr when it is a terminal (done/total, threads at work and the
 experts with work in hand, elapsed, ETA), then the integrated result and the run's metrics.
@@ -174,6 +174,9 @@ Options:
                      ${INSPECT_WAIT_S} s for it to be opened, and closes it when the run ends. Needs the
                      optional @statelyai/inspect, and a network for the inspector's UI (stately.ai)
   --inspect-port <n> the same as --inspect=<n>
+  --trace <file>     write the run as a Chrome trace (JSON) there: a lane per worker thread with
+                     each attempt, the stages, the attempts waiting for a thread; open it in
+                     ui.perfetto.dev or chrome://tracing
   --allow-outside    let the plan load modules outside its folder and packages by name
   -h, --help         show this help
 
@@ -186,6 +189,7 @@ const RUN_FLAGS: Flags = {
   json: { type: 'boolean' },
   inspect: { type: 'boolean' },
   'inspect-port': { type: 'string' },
+  trace: { type: 'string' },
   'allow-outside': { type: 'boolean' },
 };
 
@@ -298,6 +302,10 @@ export const runCommand: Command = {
         } finally {
           progress?.end();
         }
+        if (typeof values.trace === 'string') {
+          const { toChromeTrace } = await import('../../trace/chrome.js');
+          await writeFile(values.trace, `${JSON.stringify(toChromeTrace(outcome))}\n`);
+        }
         report(out, compiled, outcome, json);
         if (outcome.status === 'done') return EXIT.ok;
         if (outcome.status === 'cancelled') return EXIT.cancelled;
@@ -311,7 +319,7 @@ export const runCommand: Command = {
     }),
 };
 
-/** What `troupe run --json` prints: one document (see `runReportSchema`). */
+/** What `troupe run --json` prints: one document. */
 function runReport(compiled: CompiledPlan, outcome: Outcome): Record<string, unknown> {
   const base = {
     status: outcome.status,
@@ -326,6 +334,8 @@ function runReport(compiled: CompiledPlan, outcome: Outcome): Record<string, unk
       expert: r.expert ?? null,
       attempts: r.attempts,
       runMs: r.runMs,
+      startedAtMs: r.startedAtMs ?? null,
+      endedAtMs: r.endedAtMs,
       ...(r.error === undefined ? {} : { error: { code: r.error.code, message: r.error.message } }),
     })),
   };

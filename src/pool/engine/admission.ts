@@ -83,7 +83,9 @@ export class Admission {
     // Refused before admission: no thread ever runs it.
     const refuse = (error: TroupeError): void => {
       if (onFreed !== undefined) queueMicrotask(() => notify(onFreed, undefined));
-      queueMicrotask(() => this.#settle.callSettled(settled, error, undefined, 0, options?.origin));
+      queueMicrotask(() =>
+        this.#settle.callSettled(settled, error, undefined, 0, options?.origin, -1),
+      );
     };
     if (this.#closed)
       return void refuse(
@@ -167,6 +169,7 @@ export class Admission {
       onFreed,
       origin,
       runMs: 0,
+      thread: -1,
       onSettled: settled,
     };
     if (signal !== undefined) this.#signals.watch(signal, job);

@@ -87,6 +87,7 @@ export class Cancellation {
     const lane = this.#lanes.skip(handoff.lane, handoff.gen, index);
     if (lane.state === 'running' && lane.item === index) {
       job.runMs = this.#meter.now() - lane.since;
+      job.thread = lane.threadId;
       this.#stopItem(handoff, lane.threadId, index);
     }
     this.#settle.fail(job, error);
@@ -166,7 +167,10 @@ export class Cancellation {
     }
     if (lane.state === 'running' && lane.item === blamed) {
       const running = handoff.jobs[blamed];
-      if (running !== undefined) running.runMs = this.#meter.now() - lane.since;
+      if (running !== undefined) {
+        running.runMs = this.#meter.now() - lane.since;
+        running.thread = lane.threadId;
+      }
     }
     // Items before `from` stay with the hand-off: the thread has run them (or runs one, beyond
     // the blamed item), and their results come with its answer (or, if the thread is ended

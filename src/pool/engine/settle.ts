@@ -117,6 +117,7 @@ export class Settlement {
       if (result.ok || (result.code !== 'E_CANCELLED' && result.code !== 'E_TRIMMED')) {
         this.#meter.ran(job.module, response.th, result.ms);
         job.runMs = result.ms;
+        job.thread = response.th;
       }
       // Settled or requeued already (the pool gave up on this hand-off, cancelled the item, or
       // took it back from the batch and gave it to another thread).
@@ -207,7 +208,10 @@ export class Settlement {
     const lane = this.#lanes.read(handoff.lane, handoff.gen);
     if (lane.state === 'running') {
       const running = handoff.jobs[lane.item];
-      if (running !== undefined) running.runMs = this.#meter.now() - lane.since;
+      if (running !== undefined) {
+        running.runMs = this.#meter.now() - lane.since;
+        running.thread = lane.threadId;
+      }
     }
     return blame({
       module: (handoff.jobs[0] as Job).module.reg.name,
@@ -295,7 +299,7 @@ export class Settlement {
 
   /** Tells the submitter. */
   #notify(job: Job, error: TroupeError | undefined, value: unknown): void {
-    this.callSettled(job.onSettled, error, value, job.runMs, job.origin);
+    this.callSettled(job.onSettled, error, value, job.runMs, job.origin, job.thread);
   }
 
   /** A settlement callback that throws (see Pool.runThen) must not break the pool. */
@@ -305,9 +309,10 @@ export class Settlement {
     value: unknown,
     runMs: number,
     origin: unknown,
+    thread: number,
   ): void {
     try {
-      settled(error, value, runMs, origin);
+      settled(error, value, runMs, origin, thread);
     } catch (thrown) {
       this.reportStray(thrown, "a task's settlement callback threw");
     }

@@ -68,6 +68,27 @@ export async function runtimeSuite(options: SuiteOptions): Promise<CaseResult[]>
       defineExpert({ name: 'noop', skills: { nothing: 1 }, module: noop, concurrency: 256 }),
     ],
   });
+  // The same no-op expert, inspected: each inspection event's snapshot or event is written as
+  // JSON, as a relay to the Stately inspector would (docs/inspect.md), and counted.
+  let inspectedChars = 0;
+  let inspectedEvents = 0;
+  const inspected = createTroupe({
+    threads,
+    inspect: (event) => {
+      const e = event as { snapshot?: unknown; event?: unknown };
+      inspectedEvents++;
+      inspectedChars += JSON.stringify(e.snapshot ?? e.event ?? null).length;
+    },
+    experts: [
+      defineExpert({ name: 'noop', skills: { nothing: 1 }, module: noop, concurrency: 256 }),
+    ],
+  });
+  const uninspected = createTroupe({
+    threads,
+    experts: [
+      defineExpert({ name: 'noop', skills: { nothing: 1 }, module: noop, concurrency: 256 }),
+    ],
+  });
   // A service's expert: requests of one subtask each, some with an input that kills its thread.
   const poisoned = createTroupe({
     threads,
@@ -165,6 +186,37 @@ export async function runtimeSuite(options: SuiteOptions): Promise<CaseResult[]>
           subject: 'limits on (64 MiB)',
           baseline: 'limits off',
           label: 'throughput with maxInputBytes and maxOutputBytes ÷ without',
+        }),
+      );
+    }
+
+    // --- inspection: the same runs with an inspector that writes every event as JSON -----------
+    {
+      const n = quick ? 2_000 : 10_000;
+      inspectedChars = 0;
+      inspectedEvents = 0;
+      const samples = await interleaved(
+        [
+          {
+            name: 'inspected',
+            run: async () => mustBeDone((await inspected.run(noopPlan(n), null)).status),
+          },
+          {
+            name: 'not inspected',
+            run: async () => mustBeDone((await uninspected.run(noopPlan(n), null)).status),
+          },
+        ],
+        rounds,
+      );
+      const runs = (samples.inspected as number[]).length;
+      results.push(
+        throughputCase({
+          name: `inspected: ${n} no-op subtasks, each inspection event written as JSON (subtasks/s; ${Math.round(inspectedEvents / runs)} events, ${Math.round(inspectedChars / runs / 1024)} KiB a run)`,
+          n,
+          samples,
+          subject: 'inspected',
+          baseline: 'not inspected',
+          label: 'throughput inspected ÷ not inspected',
         }),
       );
     }
@@ -449,6 +501,8 @@ export async function runtimeSuite(options: SuiteOptions): Promise<CaseResult[]>
       troupe.close({ force: true }),
       sleepy.close({ force: true }),
       unweighed.close({ force: true }),
+      inspected.close({ force: true }),
+      uninspected.close({ force: true }),
       poisoned.close({ force: true }),
       pool.destroy(),
       piscina.destroy(),

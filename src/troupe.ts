@@ -19,6 +19,7 @@ import { DEFAULT_PAYLOAD_BYTES } from './pool/payload.js';
 import { createPool, type Pool } from './pool/pool.js';
 import { Run } from './runs/run.js';
 import { didYouMean } from './suggest.js';
+import { loadTelemetry } from './trace/otel.js';
 import type {
   AskOptions,
   Clock,
@@ -111,6 +112,7 @@ const TROUPE_KEYS = [
   'moduleLoadTimeoutMs',
   'resourceLimits',
   'inspect',
+  'openTelemetry',
   'clock',
   'random',
 ] as const;
@@ -313,6 +315,10 @@ export function openTroupe(options: TroupeOptions): { troupe: Troupe; core: Core
     throw invalidOption('options.onMessageFailed', 'a function', o.onMessageFailed);
   const inspect = readInspect(o.inspect, 'options.inspect');
   const inspection = inspect === undefined ? undefined : new Inspection(inspect);
+  if (o.openTelemetry !== undefined && typeof o.openTelemetry !== 'boolean')
+    throw invalidOption('options.openTelemetry', 'a boolean', o.openTelemetry);
+  // Loaded now, when asked for: an optional peer, and a missing one is said at once.
+  const telemetry = o.openTelemetry === true ? loadTelemetry('options.openTelemetry') : undefined;
   const clock = resolveClock(o.clock);
   const random = resolveRandom(o.random);
   const resourceLimits = resolveResourceLimits(o.resourceLimits, 'options.resourceLimits');
@@ -431,6 +437,8 @@ export function openTroupe(options: TroupeOptions): { troupe: Troupe; core: Core
       );
     }
     const runId = `run-${++sequence}`;
+    // The run's span starts at admission, under the span active in the caller now.
+    const span = telemetry?.start(runId, checked.name ?? 'run');
     const promise = new Promise<Outcome>((resolve) => {
       const run = new Run({
         runId,
@@ -442,7 +450,16 @@ export function openTroupe(options: TroupeOptions): { troupe: Troupe; core: Core
         maxBlackboardBytes: resolved.maxBlackboardBytes,
         host: core,
         cancel: (error) => actor.send({ type: 'run.cancel', runId, error }),
-        resolve,
+        resolve:
+          span === undefined
+            ? resolve
+            : (outcome) => {
+                // A tracer that throws must not keep the caller from its outcome.
+                try {
+                  span.end(outcome);
+                } catch {}
+                resolve(outcome);
+              },
       });
       core.runs.set(runId, run);
       actor.send({ type: 'run.start', runId });

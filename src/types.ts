@@ -397,6 +397,13 @@ export interface TroupeOptions {
   /** Per-thread limits; past them a subtask fails `E_WORKER_OOM`. */
   resourceLimits?: ResourceLimits;
   /**
+   * Each run as OpenTelemetry spans (`troupe.run`, under the span active when `run()` is called,
+   * with its stages as events and a `troupe.attempt` child per attempt), through the tracer
+   * provider your service registers. Needs `@opentelemetry/api` (an optional peer, loaded then).
+   * @default false
+   */
+  openTelemetry?: boolean;
+  /**
    * Watch the machines live: what XState's `createActor({ inspect })` takes (a function or an
    * observer), or an inspector that has one, such as `createWebSocketInspector()` from
    * `@statelyai/inspect`. It receives XState's inspection events, with snapshots, events and

@@ -3,6 +3,7 @@ import { VERSION } from '../version.js';
 import { benchCommand } from './commands/bench.js';
 import { infoCommand } from './commands/info.js';
 import { expertsCommand, runCommand, schemaCommand, validateCommand } from './commands/plans.js';
+import { replayCommand } from './commands/replay.js';
 import { vizCommand } from './commands/viz.js';
 import { type Flags, type ParsedFlags, parseFlags } from './flags.js';
 import { type CommandIO, CommandRegistry, EXIT } from './registry.js';
@@ -16,7 +17,8 @@ export function defaultRegistry(): CommandRegistry {
     .register(validateCommand)
     .register(expertsCommand)
     .register(schemaCommand)
-    .register(vizCommand);
+    .register(vizCommand)
+    .register(replayCommand);
 }
 
 function help(registry: CommandRegistry): string {

@@ -235,6 +235,8 @@ export class Inspection {
     if (e === undefined || e === null || typeof e !== 'object')
       return summarize(event, this.#limits);
     const type = typeof e.type === 'string' ? e.type : String(e.type);
+    // An actor's start carries its input: for troupe's machines, the runtime itself.
+    if (type === 'xstate.init') return { type };
     // A batch of results is counted, not copied: it may hold thousands, with their outputs.
     if (type === 'work.settled') {
       const results = (e as { results?: { ok: boolean }[] }).results ?? [];
@@ -254,6 +256,9 @@ export class Inspection {
       error?: unknown;
       children?: Record<string, AnyActorRef>;
     };
+    // (An actor registers before its first snapshot exists.)
+    if (s === undefined || s === null)
+      return { status: 'active', value: null, context: null, children: {} };
     const children: Record<string, Json> = {};
     for (const [key, child] of Object.entries(s.children ?? {}))
       children[key] = { sessionId: child.sessionId };

@@ -29,6 +29,8 @@ export interface Relay {
   readonly clients: number;
   /** Messages sent to the pages (or kept for them) so far. */
   readonly messages: number;
+  /** Sends one message of the inspector's own (`troupe replay` sends a log's this way). */
+  send(message: object): void;
   /** Resolves true once a page has connected, false after `timeoutMs` without one. */
   connected(timeoutMs: number): Promise<boolean>;
   /** Sends what is still pending, then closes the socket, the pages' connections and the server. */
@@ -123,20 +125,19 @@ export async function startRelay(options: { port?: number } = {}): Promise<Relay
     for (const message of kept) socket.send(message);
     for (const wake of waiting.splice(0)) wake();
   });
-  const inspector = createInspector({
-    send(event) {
-      let message: string;
-      try {
-        message = JSON.stringify(event);
-      } catch {
-        return;
-      }
-      sent++;
-      kept.push(message);
-      if (kept.length > KEPT) kept.shift();
-      for (const client of wss.clients) if (client.readyState === OPEN) client.send(message);
-    },
-  });
+  const broadcast = (event: unknown): void => {
+    let message: string;
+    try {
+      message = JSON.stringify(event);
+    } catch {
+      return;
+    }
+    sent++;
+    kept.push(message);
+    if (kept.length > KEPT) kept.shift();
+    for (const client of wss.clients) if (client.readyState === OPEN) client.send(message);
+  };
+  const inspector = createInspector({ send: broadcast });
   const url = `http://127.0.0.1:${actual}`;
   return {
     url,
@@ -148,6 +149,7 @@ export async function startRelay(options: { port?: number } = {}): Promise<Relay
     get messages() {
       return sent;
     },
+    send: broadcast,
     connected(timeoutMs) {
       if (wss.clients.size > 0) return Promise.resolve(true);
       return new Promise((resolve) => {

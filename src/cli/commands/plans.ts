@@ -5,6 +5,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
+import type { InspectionEvent } from 'xstate';
 import { isTroupeError } from '../../errors.js';
 import { defined } from '../../fields.js';
 import type { Relay } from '../../inspect/relay.js';
@@ -139,10 +140,50 @@ export async function readInput(source: string | undefined): Promise<GivenInput 
 /** `--inspect`'s port when none is given: the one the Stately docs use for their relay. */
 const DEFAULT_INSPECT_PORT = 8080; // as startRelay (src/inspect/relay.ts), for the usage text
 /** Seconds `--inspect` waits for the inspector page before the run starts. */
-const INSPECT_WAIT_S = 30;
+export const INSPECT_WAIT_S = 30;
+
+/** An inspection log being written: one record a line (src/inspect/log.ts). */
+interface InspectLog {
+  write(event: InspectionEvent): void;
+  close(): Promise<void>;
+}
+
+async function openInspectLog(file: string): Promise<InspectLog> {
+  const { createWriteStream } = await import('node:fs');
+  const { toRecord } = await import('../../inspect/log.js');
+  const out = createWriteStream(file);
+  await new Promise<void>((resolve, reject) => {
+    out.once('open', () => resolve());
+    out.once('error', (error) =>
+      reject(new UsageError(`--inspect-log: cannot write ${file}: ${error.message}`)),
+    );
+  });
+  const started = performance.now();
+  return {
+    write(event) {
+      const record = toRecord(event, performance.now() - started);
+      if (record !== undefined) out.write(`${JSON.stringify(record)}\n`);
+    },
+    close: () => new Promise<void>((resolve) => out.end(() => resolve())),
+  };
+}
+
+/** What `inspect` gets: the relay's inspector, the log, both, or neither. */
+function inspectTarget(
+  relay: Relay | undefined,
+  log: InspectLog | undefined,
+): TroupeOptions['inspect'] {
+  if (log === undefined) return relay?.inspector;
+  if (relay === undefined) return (event) => log.write(event);
+  const next = relay.inspector.inspect;
+  return (event) => {
+    next.next?.(event);
+    log.write(event);
+  };
+}
 
 /** The relay, or a usage error that says what is missing (the package) or taken (the port). */
-async function openRelay(port: number): Promise<Relay> {
+export async function openRelay(port: number): Promise<Relay> {
   const { InspectorMissing, startRelay } = await import('../../inspect/relay.js');
   try {
     return await startRelay({ port });
@@ -157,7 +198,7 @@ async function openRelay(port: number): Promise<Relay> {
   }
 }
 
-const RUN_USAGE = `Usage: troupe run <plan.json|plan.yaml> [--input file|-] [--threads N] [--json] [--inspect[=port]] [--trace file] [--allow-outside]
+const RUN_USAGE = `Usage: troupe run <plan.json|plan.yaml> [--input file|-] [--threads N] [--json] [--inspect[=port]] [--inspect-log file] [--trace file] [--allow-outside]
 
 Runs a plan: live progress on stderr when it is a terminal (done/total, threads at work and the
 experts with work in hand, elapsed, ETA), then the integrated result and the run's metrics.
@@ -174,6 +215,8 @@ Options:
                      ${INSPECT_WAIT_S} s for it to be opened, and closes it when the run ends. Needs the
                      optional @statelyai/inspect, and a network for the inspector's UI (stately.ai)
   --inspect-port <n> the same as --inspect=<n>
+  --inspect-log <f>  write every inspection event there as JSON lines (troupe replay sends them
+                     to the inspector again)
   --trace <file>     write the run as a Chrome trace (JSON) there: a lane per worker thread with
                      each attempt, the stages, the attempts waiting for a thread; open it in
                      ui.perfetto.dev or chrome://tracing
@@ -190,11 +233,12 @@ const RUN_FLAGS: Flags = {
   inspect: { type: 'boolean' },
   'inspect-port': { type: 'string' },
   trace: { type: 'string' },
+  'inspect-log': { type: 'string' },
   'allow-outside': { type: 'boolean' },
 };
 
 /** `--inspect=9000` is `--inspect --inspect-port 9000` (Node's parser has no optional values). */
-function splitInspect(argv: string[]): string[] {
+export function splitInspect(argv: string[]): string[] {
   return argv.flatMap((arg) =>
     arg.startsWith('--inspect=')
       ? ['--inspect', '--inspect-port', arg.slice('--inspect='.length)]
@@ -203,7 +247,7 @@ function splitInspect(argv: string[]): string[] {
 }
 
 /** The relay's port: `--inspect=<port>`, an integer from 0 (any free one) to 65535. */
-function inspectPort(value: string | boolean | undefined): number {
+export function inspectPort(value: string | boolean | undefined): number {
   if (value === undefined) return DEFAULT_INSPECT_PORT;
   const port = Number(value);
   if (typeof value !== 'string' || !/^\d+$/.test(value) || port > 65_535)
@@ -248,6 +292,7 @@ export const runCommand: Command = {
       process.on('SIGINT', onSigint);
       let troupe: Troupe | undefined;
       let relay: Relay | undefined;
+      let closeLog: (() => Promise<void>) | undefined;
       try {
         const cancelledEarly = (): number => {
           out.stderr('troupe run: cancelled (Ctrl-C) before the run started\n');
@@ -277,7 +322,13 @@ export const runCommand: Command = {
               'troupe run: no inspector connected; the run starts, and a page opened now still gets it\n',
             );
         }
-        troupe = await startTroupe(compiled, threads, controller.signal, relay?.inspector);
+        const log =
+          typeof values['inspect-log'] === 'string'
+            ? await openInspectLog(values['inspect-log'])
+            : undefined;
+        closeLog = log?.close;
+        const watch = inspectTarget(relay, log);
+        troupe = await startTroupe(compiled, threads, controller.signal, watch);
         if (controller.signal.aborted) return cancelledEarly();
         const failures = loadFailures(compiled, troupe.experts());
         if (failures.length > 0) {
@@ -315,6 +366,7 @@ export const runCommand: Command = {
         process.off('SIGINT', onSigint);
         await troupe?.close({ force: true });
         await relay?.close();
+        await closeLog?.();
       }
     }),
 };

@@ -104,7 +104,6 @@ export class Inspection {
   readonly #views = new WeakMap<object, Ref>();
   /** The coordinator's session: the root of every actor, pseudo-actors included. */
   #rootId: string | undefined;
-  #tasks = 0;
 
   constructor(send: (event: InspectionEvent) => void, limits: SummaryLimits = SUMMARY_LIMITS) {
     this.#send = send;
@@ -126,7 +125,6 @@ export class Inspection {
 
   /** An attempt left for the pool: its pseudo-actor appears, running, under its expert. */
   taskStarted(task: TaskView, expertRef: AnyActorRef | undefined): void {
-    this.#tasks++;
     const ref = this.#taskRef(task, expertRef, {
       status: 'active',
       value: 'running',
@@ -156,11 +154,6 @@ export class Inspection {
       event: { type: end.status },
       snapshot,
     } as unknown as InspectionEvent);
-  }
-
-  /** Task pseudo-actors shown so far (each attempt is one). */
-  get tasks(): number {
-    return this.#tasks;
   }
 
   #taskRef(task: TaskView, parent: AnyActorRef | undefined, snapshot: object): Ref {

@@ -6,8 +6,8 @@
 import type { AttemptRecord } from '../types.js';
 
 /** How an attempt ended (`Open`: not yet). */
-export const Outcome = { Open: 0, Done: 1, Failed: 2, Cancelled: 3 } as const;
-type OutcomeCode = (typeof Outcome)[keyof typeof Outcome];
+export const AttemptEnd = { Open: 0, Done: 1, Failed: 2, Cancelled: 3 } as const;
+type OutcomeCode = (typeof AttemptEnd)[keyof typeof AttemptEnd];
 
 const STATUS = ['running', 'done', 'failed', 'cancelled'] as const;
 
@@ -35,7 +35,7 @@ export class AttemptLog {
     this.#ended.push(Number.NaN);
     this.#runMs.push(0);
     this.#thread.push(-1);
-    this.#outcome.push(Outcome.Open);
+    this.#outcome.push(AttemptEnd.Open);
     this.#code.push(undefined);
     return this.#subtask.length - 1;
   }
@@ -49,7 +49,7 @@ export class AttemptLog {
     thread: number,
     code: string | undefined,
   ): void {
-    if (entry < 0 || this.#outcome[entry] !== Outcome.Open) return;
+    if (entry < 0 || this.#outcome[entry] !== AttemptEnd.Open) return;
     this.#outcome[entry] = outcome;
     this.#ended[entry] = now;
     this.#runMs[entry] = runMs;

@@ -9,24 +9,16 @@
 
 import type { ExpertRecord, WorkOrder, WorkResult } from '../actors/types.js';
 import { TroupeError } from '../errors.js';
+import type { TaskEnd, TaskView } from '../inspect/inspect.js';
 import type { ResolvedTroupe } from '../options.js';
 import type { Ledger } from './ledger.js';
 import type { Run } from './run.js';
 import type { Scheduler } from './scheduler.js';
 
-/** Where the pool's work is shown while a troupe is inspected (src/inspect/inspect.ts). */
+/** Where the pool's work is shown while a troupe is inspected (the Inspection of inspect.ts). */
 export interface TaskInspection {
-  taskStarted(
-    task: { runId: string; id: string; attempt: number; expert: string },
-    expertRef: ExpertRecord['ref'],
-  ): void;
-  taskEnded(
-    task: { runId: string; id: string; attempt: number; expert: string },
-    expertRef: ExpertRecord['ref'],
-    end:
-      | { status: 'done'; runMs: number }
-      | { status: 'failed' | 'cancelled'; runMs: number; error: TroupeError | undefined },
-  ): void;
+  taskStarted(task: TaskView, expertRef: ExpertRecord['ref']): void;
+  taskEnded(task: TaskView, expertRef: ExpertRecord['ref'], end: TaskEnd): void;
 }
 
 /** What the dispatcher needs of the runtime: the experts, the runs and their queues. */

@@ -8,7 +8,7 @@ import type { Suspicion } from '../actors/supervision.js';
 import type { TroupeError } from '../errors.js';
 import { setOwn } from '../fields.js';
 import type { Contribution, SubtaskRecord, SubtaskStatus } from '../types.js';
-import { AttemptLog, Outcome } from './attempts.js';
+import { AttemptEnd, AttemptLog } from './attempts.js';
 import type { Graph } from './graph.js';
 
 /** A subtask's state; terminal from `Done` on. */
@@ -140,7 +140,7 @@ export class Ledger {
   /** The subtask's open attempt ends in the log. */
   #closeAttempt(
     i: number,
-    outcome: (typeof Outcome)[keyof typeof Outcome],
+    outcome: (typeof AttemptEnd)[keyof typeof AttemptEnd],
     now: number,
     runMs: number,
     thread: number,
@@ -154,7 +154,7 @@ export class Ledger {
 
   /** Done: records the output and returns the dependents that became ready. */
   complete(i: number, output: unknown, runMs: number, now: number, thread = -1): number[] {
-    this.#closeAttempt(i, Outcome.Done, now, runMs, thread, undefined);
+    this.#closeAttempt(i, AttemptEnd.Done, now, runMs, thread, undefined);
     this.state[i] = State.Done;
     this.outputs[i] = output;
     this.#ran(i, runMs);
@@ -176,7 +176,7 @@ export class Ledger {
   attemptFailed(i: number, error: TroupeError, runMs: number, now: number, thread = -1): void {
     this.#closeAttempt(
       i,
-      error.code === 'E_CANCELLED' ? Outcome.Cancelled : Outcome.Failed,
+      error.code === 'E_CANCELLED' ? AttemptEnd.Cancelled : AttemptEnd.Failed,
       now,
       runMs,
       thread,
@@ -221,7 +221,7 @@ export class Ledger {
       const state = this.state[i] as State;
       if (state >= TERMINAL_FROM) continue;
       if (state === State.Running || !Number.isNaN(this.startedAt[i] as number)) started.push(i);
-      this.#closeAttempt(i, Outcome.Cancelled, now, 0, -1, error.code);
+      this.#closeAttempt(i, AttemptEnd.Cancelled, now, 0, -1, error.code);
       this.state[i] = State.Cancelled;
       this.#end(i, now);
       this.cancelled++;

@@ -34,6 +34,7 @@ export type {
 export { createPool, Pool } from './pool/pool.js';
 export type { ContextOp } from './pool/protocol.js';
 export type { DurationSummary, ModuleStats, PoolStats, ThreadStats } from './pool/stats.js';
+export { type ReportDiagram, type ReportOptions, toReportHtml } from './report/report.js';
 export { type ChromeTrace, type TraceEvent, toChromeTrace } from './trace/chrome.js';
 export { createTroupe, type Troupe } from './troupe.js';
 export type {

@@ -5,7 +5,8 @@
  * attempts handed out and not yet running. Times are integer microseconds since the run
  * started.
  */
-import type { AttemptRecord, Outcome } from '../types.js';
+import type { Outcome } from '../types.js';
+import { startOf, threadLanes, us } from './timeline.js';
 
 /** One trace event, as the format names its fields. */
 export interface TraceEvent {
@@ -31,8 +32,6 @@ const PID = 1;
 const STAGES_TID = 0;
 /** The lane of attempts that no thread said it ran (cancelled before one took them, …). */
 const NO_THREAD_TID = 999_999;
-
-const us = (ms: number): number => Math.max(0, Math.round(ms * 1000));
 
 /** The trace of a run from its outcome (`troupe run --trace file.json` writes this). */
 export function toChromeTrace(outcome: Outcome): ChromeTrace {
@@ -86,20 +85,31 @@ export function toChromeTrace(outcome: Outcome): ChromeTrace {
     });
   });
   // Attempts, by the thread that ran them.
-  const lanes = new Map<number, AttemptRecord[]>();
-  for (const a of outcome.attempts) {
-    const tid = a.thread ?? NO_THREAD_TID;
-    const lane = lanes.get(tid);
-    if (lane === undefined) lanes.set(tid, [a]);
-    else lane.push(a);
-  }
-  for (const [tid, attempts] of [...lanes].sort((a, b) => a[0] - b[0])) {
+  for (const lane of threadLanes(outcome.attempts)) {
+    const tid = lane.thread ?? NO_THREAD_TID;
     meta(
       tid,
-      tid === NO_THREAD_TID ? 'no thread reported' : `thread ${tid}`,
-      tid === NO_THREAD_TID ? 1e6 : tid,
+      lane.thread === undefined ? 'no thread reported' : `thread ${tid}`,
+      lane.thread === undefined ? 1e6 : tid,
     );
-    for (const slice of laneSlices(attempts)) events.push({ ...slice, pid: PID, tid });
+    for (const { attempt: a, startUs, durUs, queuedUs } of lane.slices)
+      events.push({
+        name: `${a.subtask} · ${a.expert}`,
+        ph: 'X',
+        ts: startUs,
+        dur: durUs,
+        pid: PID,
+        tid,
+        cat: 'attempt',
+        args: {
+          subtask: a.subtask,
+          expert: a.expert,
+          attempt: a.attempt,
+          outcome: a.status,
+          queuedMs: queuedUs / 1000,
+          ...(a.code === undefined ? {} : { code: a.code }),
+        },
+      });
   }
   // Handed out and not yet running: +1 at each hand-out, −1 when it starts on its thread.
   const steps: [number, number][] = [];
@@ -130,44 +140,4 @@ export function toChromeTrace(outcome: Outcome): ChromeTrace {
       threads: outcome.metrics.threads,
     },
   };
-}
-
-/** When an attempt began on its thread: its run time back from when its result came home. */
-function startOf(a: AttemptRecord): number {
-  const ended = us(a.endedAtMs ?? a.dispatchedAtMs);
-  return Math.max(us(a.dispatchedAtMs), ended - us(a.runMs));
-}
-
-/**
- * A lane's slices, one per attempt, none overlapping: results of a batch come home together, so
- * each slice ends where the next one of its thread begins (laid out back from the last), with
- * the run time the thread measured.
- */
-function laneSlices(attempts: AttemptRecord[]): Omit<TraceEvent, 'pid' | 'tid'>[] {
-  const byEnd = [...attempts].sort(
-    (a, b) => (b.endedAtMs ?? b.dispatchedAtMs) - (a.endedAtMs ?? a.dispatchedAtMs),
-  );
-  const out: Omit<TraceEvent, 'pid' | 'tid'>[] = [];
-  let cursor = Number.POSITIVE_INFINITY;
-  for (const a of byEnd) {
-    const ended = Math.min(us(a.endedAtMs ?? a.dispatchedAtMs), cursor);
-    const start = Math.max(0, ended - us(a.runMs));
-    cursor = start;
-    out.push({
-      name: `${a.subtask} · ${a.expert}`,
-      ph: 'X',
-      ts: start,
-      dur: ended - start,
-      cat: 'attempt',
-      args: {
-        subtask: a.subtask,
-        expert: a.expert,
-        attempt: a.attempt,
-        outcome: a.status,
-        queuedMs: Math.max(0, (start - us(a.dispatchedAtMs)) / 1000),
-        ...(a.code === undefined ? {} : { code: a.code }),
-      },
-    });
-  }
-  return out.reverse();
 }

@@ -148,6 +148,49 @@ interface InspectLog {
   close(): Promise<void>;
 }
 
+/**
+ * Refuses an output file that cannot be written before the run starts, not after it (a file
+ * made only to check is taken away again: the run writes it when it ends).
+ */
+async function checkWritable(flag: string, file: string): Promise<void> {
+  const { open, stat, unlink } = await import('node:fs/promises');
+  const existed = await stat(file).then(
+    () => true,
+    () => false,
+  );
+  try {
+    await (await open(file, 'a')).close();
+  } catch (error) {
+    throw new UsageError(`${flag}: cannot write ${file}: ${(error as Error).message}`);
+  }
+  if (!existed) await unlink(file).catch(() => {});
+}
+
+/** The report page's diagrams: the machines as SVG, or as Mermaid text without @viz-js/viz. */
+async function reportDiagrams(
+  io: CommandIO,
+): Promise<{ name: string; svg?: string; mermaid?: string }[]> {
+  const viz = await import('../../viz/machines.js');
+  const out: { name: string; svg?: string; mermaid?: string }[] = [];
+  let drawn = true;
+  for (const [name, machine] of Object.entries(viz.MACHINES)) {
+    const graph = viz.machineGraph(machine);
+    if (drawn)
+      try {
+        out.push({ name: `${name} machine`, svg: await viz.toSvg(viz.toDot(graph)) });
+        continue;
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+        drawn = false;
+        io.stderr(
+          'troupe run: --report shows the machines as Mermaid text: drawing them needs @viz-js/viz, an optional peer of troupe (npm install @viz-js/viz)\n',
+        );
+      }
+    out.push({ name: `${name} machine`, mermaid: viz.toMermaid(graph) });
+  }
+  return out;
+}
+
 async function openInspectLog(file: string): Promise<InspectLog> {
   const { createWriteStream } = await import('node:fs');
   const { toRecord } = await import('../../inspect/log.js');
@@ -198,7 +241,7 @@ export async function openRelay(port: number): Promise<Relay> {
   }
 }
 
-const RUN_USAGE = `Usage: troupe run <plan.json|plan.yaml> [--input file|-] [--threads N] [--json] [--inspect[=port]] [--inspect-log file] [--trace file] [--allow-outside]
+const RUN_USAGE = `Usage: troupe run <plan.json|plan.yaml> [--input file|-] [--threads N] [--json] [--inspect[=port]] [--inspect-log file] [--trace file] [--report file] [--allow-outside]
 
 Runs a plan: live progress on stderr when it is a terminal (done/total, threads at work and the
 experts with work in hand, elapsed, ETA), then the integrated result and the run's metrics.
@@ -220,6 +263,9 @@ Options:
   --trace <file>     write the run as a Chrome trace (JSON) there: a lane per worker thread with
                      each attempt, the stages, the attempts waiting for a thread; open it in
                      ui.perfetto.dev or chrome://tracing
+  --report <file>    write a report page (one HTML file that opens with no network): summary,
+                     parallelism, a timeline of attempts per thread, experts' utilisation,
+                     quality, failures and their causes, the state machines
   --allow-outside    let the plan load modules outside its folder and packages by name
   -h, --help         show this help
 
@@ -233,6 +279,7 @@ const RUN_FLAGS: Flags = {
   inspect: { type: 'boolean' },
   'inspect-port': { type: 'string' },
   trace: { type: 'string' },
+  report: { type: 'string' },
   'inspect-log': { type: 'string' },
   'allow-outside': { type: 'boolean' },
 };
@@ -312,6 +359,10 @@ export const runCommand: Command = {
         const compiled = await load(plan, values['allow-outside'] === true);
         if (controller.signal.aborted) return cancelledEarly();
         const input = compiled.resolveInput(given?.value, given?.baseDir);
+        for (const flag of ['trace', 'report'] as const) {
+          const file = values[flag];
+          if (typeof file === 'string') await checkWritable(`--${flag}`, file);
+        }
         if (port !== undefined) {
           relay = await openRelay(port);
           out.stderr(
@@ -356,6 +407,11 @@ export const runCommand: Command = {
         if (typeof values.trace === 'string') {
           const { toChromeTrace } = await import('../../trace/chrome.js');
           await writeFile(values.trace, `${JSON.stringify(toChromeTrace(outcome))}\n`);
+        }
+        if (typeof values.report === 'string') {
+          const { toReportHtml } = await import('../../report/report.js');
+          const diagrams = await reportDiagrams(out);
+          await writeFile(values.report, toReportHtml(outcome, { diagrams }));
         }
         report(out, compiled, outcome, json);
         if (outcome.status === 'done') return EXIT.ok;

@@ -48,6 +48,7 @@ export type {
   Level,
   MessageContext,
   MessageFailure,
+  MessageRecord,
   Outcome,
   OutcomeBase,
   Plan,

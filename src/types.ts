@@ -219,6 +219,27 @@ export interface AttemptRecord {
   code: string | undefined;
 }
 
+/** One message sent within a run (by a subtask or by a handler of the run's messages), for traces. */
+export interface MessageRecord {
+  /** The sending expert. */
+  from: string;
+  /** The subtask that sent it, if a subtask did (else a message handler of the run did). */
+  subtask: string | undefined;
+  /** The receiving expert. */
+  to: string;
+  kind: 'tell' | 'ask';
+  /** Where its handler ran: on the main thread (`onMessage`) or on the pool (`messages: 'heavy'`). */
+  handler: 'inline' | 'heavy' | undefined;
+  /** When the main thread routed it, ms since the run started. */
+  sentAtMs: number;
+  /** When its handler began (a heavy one: when it was handed to the pool), if it did. */
+  startedAtMs: number | undefined;
+  /** When its handler ended, or it was found undeliverable. */
+  endedAtMs: number | undefined;
+  /** `undelivered`: its run ended before any handler took it; `running`: one still had it then. */
+  status: 'done' | 'failed' | 'undelivered' | 'running';
+}
+
 /** What every outcome says, whatever its status. */
 export interface OutcomeBase {
   runId: string;
@@ -228,6 +249,8 @@ export interface OutcomeBase {
   metrics: RunMetrics;
   /** Every attempt, in the order they were handed out (read on first use: it is made then). */
   attempts: AttemptRecord[];
+  /** Every message sent within the run, in the order sent (read on first use, as `attempts`). */
+  messageLog: MessageRecord[];
   /** The stages the run entered, with when (ms since it started). */
   stages: { stage: Stage | 'done' | 'failed' | 'cancelled'; atMs: number }[];
 }

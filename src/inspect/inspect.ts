@@ -69,10 +69,15 @@ export interface TaskView {
   expert: string;
 }
 
-/** How an attempt ended. */
+/** How an attempt ended, and on which thread (`threadId`; undefined if none said it ran it). */
 export type TaskEnd =
-  | { status: 'done'; runMs: number }
-  | { status: 'failed' | 'cancelled'; runMs: number; error: TroupeError | undefined };
+  | { status: 'done'; runMs: number; thread: number | undefined }
+  | {
+      status: 'failed' | 'cancelled';
+      runMs: number;
+      thread: number | undefined;
+      error: TroupeError | undefined;
+    };
 
 type Ref = AnyActorRef & { _parent?: AnyActorRef; logic?: unknown };
 
@@ -295,6 +300,7 @@ function taskContext(task: TaskView, end: TaskEnd | undefined): Json {
   };
   if (end === undefined) return base;
   base.runMs = end.runMs;
+  if (end.thread !== undefined) base.thread = end.thread;
   if (end.status !== 'done' && end.error !== undefined)
     base.error = { code: end.error.code, message: summarize(end.error.message) };
   return base;

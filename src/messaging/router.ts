@@ -22,6 +22,7 @@ import { readFields } from '../fields.js';
 import type { ResolvedTroupe } from '../options.js';
 import type { Pool } from '../pool/pool.js';
 import { Deque } from '../pool/queue.js';
+import { MessageEnd } from '../runs/messages.js';
 import type { Run } from '../runs/run.js';
 import type {
   AskOptions,
@@ -86,7 +87,7 @@ export function frame(
   };
 }
 
-function delivery(from: Frame, to: string, msg: unknown): Delivery {
+function delivery(from: Frame, to: string, msg: unknown, log: Delivery['log']): Delivery {
   return {
     from,
     to,
@@ -95,6 +96,7 @@ function delivery(from: Frame, to: string, msg: unknown): Delivery {
     controller: undefined,
     dropped: false,
     inMailbox: false,
+    log,
   };
 }
 
@@ -144,8 +146,7 @@ export class Router {
   tell(from: Frame, to: unknown, msg: unknown, field = 'tell(to)'): void {
     this.#checkOpen();
     const name = this.#resolve(to, from, field);
-    this.#count(from, name);
-    this.#deliver(delivery(from, name, msg));
+    this.#deliver(delivery(from, name, msg, this.#count(from, name, 'tell')));
   }
 
   ask(from: Frame, to: unknown, msg: unknown, timeoutMs: unknown, field = 'ask'): Promise<unknown> {
@@ -159,9 +160,9 @@ export class Router {
     } catch (error) {
       return Promise.reject(error);
     }
-    this.#count(from, name);
+    const logged = this.#count(from, name, 'ask');
     return new Promise((resolve, reject) => {
-      const letter = delivery(from, name, msg);
+      const letter = delivery(from, name, msg, logged);
       const ask: Ask = {
         seq: ++this.#asked,
         from,
@@ -365,6 +366,7 @@ export class Router {
     }
     let out: unknown;
     let pending: boolean;
+    this.#logged(delivery, 'inline');
     try {
       out = handler(delivery.msg, delivery.from.expert, new InlineContext(this, self));
       pending = isThenable(out);
@@ -375,6 +377,7 @@ export class Router {
     }
     if (!pending) {
       self.ended = true;
+      this.#logged(delivery, undefined, MessageEnd.Done);
       if (ask !== undefined) this.#answer(ask, out);
       return;
     }
@@ -382,6 +385,7 @@ export class Router {
     new Promise((resolve) => resolve(out)).then(
       (value) => {
         self.ended = true;
+        this.#logged(delivery, undefined, MessageEnd.Done);
         if (ask !== undefined) this.#answer(ask, value);
       },
       (error: unknown) => {
@@ -416,6 +420,7 @@ export class Router {
       this.#pumpHeavy(name, box);
     };
     const letter = delivery;
+    this.#logged(letter, 'heavy');
     this.#core
       .poolOf(name)
       .message(name, letter.msg, letter.from.expert, {
@@ -428,6 +433,7 @@ export class Router {
       .then(
         (value) => {
           this.#endFrame(self, undefined);
+          this.#logged(letter, undefined, MessageEnd.Done);
           if (ask !== undefined) this.#answer(ask, value);
         },
         (error: unknown) => {
@@ -453,6 +459,7 @@ export class Router {
 
   /** A message could not be taken or answered: the asker gets the error; a tell is reported. */
   #failed(delivery: Delivery, error: TroupeError): void {
+    this.#logged(delivery, undefined, MessageEnd.Failed);
     if (delivery.ask !== undefined) {
       this.#giveUp(delivery.ask, error);
       return;
@@ -499,12 +506,26 @@ export class Router {
     this.#held.delete(self);
   }
 
-  #count(from: Frame, to: string): void {
+  #count(from: Frame, to: string, kind: 'tell' | 'ask'): Delivery['log'] {
     this.counts.sent++;
-    if (from.runId === undefined) return;
-    this.#core.runs
-      .get(from.runId)
-      ?.countMessage(from.expert, to, from.kind === 'task' ? from.index : -1);
+    if (from.runId === undefined) return undefined;
+    const run = this.#core.runs.get(from.runId);
+    if (run === undefined) return undefined;
+    const entry = run.countMessage(from.expert, to, from.kind === 'task' ? from.index : -1, kind);
+    return { log: run.messageLog, entry };
+  }
+
+  /** A message's handler began (`handler`) or ended (`end`), in its run's message log. */
+  #logged(delivery: Delivery, handler: 'inline' | 'heavy' | undefined, end?: 1 | 2): void {
+    const at = delivery.log;
+    if (at === undefined) return;
+    const run =
+      delivery.from.runId === undefined ? undefined : this.#core.runs.get(delivery.from.runId);
+    // Once its run has ended, the log is the outcome's: what happens after is not the run's.
+    if (run === undefined || run.messageLog !== at.log) return;
+    const now = run.elapsed();
+    if (handler !== undefined) at.log.started(at.entry, handler, now);
+    if (end !== undefined) at.log.ended(at.entry, end, now);
   }
 
   // ---------------------------------------------------------------------------------------------

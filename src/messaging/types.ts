@@ -4,6 +4,7 @@
  * none of them imports another for its types (test/structure.test.ts).
  */
 import type { TroupeError } from '../errors.js';
+import type { MessageLog } from '../runs/messages.js';
 
 /** Something that sends messages, and waits on its asks. */
 export interface Frame {
@@ -51,4 +52,6 @@ export interface Delivery {
   dropped: boolean;
   /** Waiting in its recipient's mailbox. */
   inMailbox: boolean;
+  /** Its entry in its run's message log (sent from within a run), else undefined. */
+  log: { log: MessageLog; entry: number } | undefined;
 }

@@ -199,11 +199,13 @@ function showEnd(inspection: TaskInspection, host: DispatchHost, result: WorkRes
   const { work, expert, runMs, error } = result;
   const task = { runId: work.runId, id: work.id, attempt: work.attempt, expert };
   const ref = host.experts.get(expert)?.ref;
-  if (result.ok) inspection.taskEnded(task, ref, { status: 'done', runMs });
+  const thread = result.thread < 0 ? undefined : result.thread;
+  if (result.ok) inspection.taskEnded(task, ref, { status: 'done', runMs, thread });
   else
     inspection.taskEnded(task, ref, {
       status: error?.code === 'E_CANCELLED' ? 'cancelled' : 'failed',
       runMs,
+      thread,
       error,
     });
 }

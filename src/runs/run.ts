@@ -8,6 +8,7 @@ import type { AnyActorRef } from 'xstate';
 import { notify, TroupeError } from '../errors.js';
 import type { Clock, Outcome, Plan, RunEvent, RunMetrics, RunOptions, Stage } from '../types.js';
 import type { Ledger } from './ledger.js';
+import { MessageLog } from './messages.js';
 import { type MetricsSource, runMetrics } from './metrics.js';
 
 /** What a run needs of the runtime around it: its clock, what its metrics read, and leaving. */
@@ -68,6 +69,8 @@ export class Run {
   /** The first subtask failure, which fails the run. */
   #failure: TroupeError | undefined;
   #messages = 0;
+  /** Every message sent within the run: `outcome.messageLog`, and the trace's flows. */
+  readonly messageLog = new MessageLog();
   /** Messages per sender → receiver pair (`from\u0000to`). */
   readonly #pairs = new Map<string, number>();
   /** The blackboard: values serialized by the thread that shared them. */
@@ -210,8 +213,11 @@ export class Run {
       });
   }
 
-  /** One message sent from within the run (`index` ≥ 0: by that subtask, counted on it too). */
-  countMessage(from: string, to: string, index: number): void {
+  /**
+   * One message sent from within the run (`index` ≥ 0: by that subtask, counted on it too):
+   * returns its entry in the run's message log.
+   */
+  countMessage(from: string, to: string, index: number, kind: 'tell' | 'ask'): number {
     this.#messages++;
     const key = `${from}\u0000${to}`;
     this.#pairs.set(key, (this.#pairs.get(key) ?? 0) + 1);
@@ -220,6 +226,7 @@ export class Run {
       const sent = ledger.messages;
       sent[index] = (sent[index] as number) + 1;
     }
+    return this.messageLog.sent(from, index, to, kind, this.elapsed());
   }
 
   get messages(): number {
@@ -310,6 +317,7 @@ export class Run {
       metrics: this.metrics(),
       // Made on first read: most callers never look (see attemptsOf).
       attempts: [] as Outcome['attempts'],
+      messageLog: [] as Outcome['messageLog'],
       stages: [...this.#stages],
     };
     const outcome: Outcome =
@@ -325,6 +333,8 @@ export class Run {
           };
     // (On the outcome itself: a spread would read the getter, and make the list at once.)
     attemptsOf(outcome, ledger);
+    const messageLog = this.messageLog;
+    lazily(outcome, 'messageLog', () => messageLog.records(ledger?.graph.ids ?? []));
     if (this.#deadline !== undefined) this.#host.clock.clearTimeout(this.#deadline);
     if (this.#onAbort !== undefined)
       this.options.signal?.removeEventListener('abort', this.#onAbort);
@@ -339,12 +349,23 @@ export class Run {
  * a run of many subtasks does not pay for a list its caller may never read.
  */
 function attemptsOf(outcome: { attempts: Outcome['attempts'] }, ledger: Ledger | undefined): void {
-  let made: Outcome['attempts'] | undefined;
-  Object.defineProperty(outcome, 'attempts', {
+  lazily(outcome, 'attempts', () =>
+    ledger === undefined ? [] : ledger.log.records(ledger.graph.ids),
+  );
+}
+
+/** `outcome[key]`, made by `make` the first time it is read, then kept. */
+function lazily<K extends 'attempts' | 'messageLog'>(
+  outcome: Pick<Outcome, K>,
+  key: K,
+  make: () => Outcome[K],
+): void {
+  let made: Outcome[K] | undefined;
+  Object.defineProperty(outcome, key, {
     enumerable: true,
     configurable: true,
     get() {
-      made ??= ledger === undefined ? [] : ledger.log.records(ledger.graph.ids);
+      made ??= make();
       return made;
     },
   });

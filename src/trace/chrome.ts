@@ -2,22 +2,27 @@
  * A run as a Chrome trace (the Trace Event Format's JSON object form), which Perfetto
  * (ui.perfetto.dev) and chrome://tracing open: one lane per worker thread with a complete event
  * (`ph: 'X'`) per attempt that ran there, a lane of the run's stages, and a counter of the
- * attempts handed out and not yet running. Times are integer microseconds since the run
- * started.
+ * attempts handed out and not yet running, and the run's messages: their handlers on lanes of
+ * their own, with a flow from the attempt that sent each. Times are integer microseconds since
+ * the run started.
  */
 import type { Outcome } from '../types.js';
-import { startOf, threadLanes, us } from './timeline.js';
+import { startOf, type ThreadLane, threadLanes, us } from './timeline.js';
 
 /** One trace event, as the format names its fields. */
 export interface TraceEvent {
   name: string;
-  ph: 'X' | 'C' | 'M' | 'i';
+  ph: 'X' | 'C' | 'M' | 'i' | 's' | 'f';
   ts: number;
   dur?: number;
   pid: number;
   tid: number;
   cat?: string;
   s?: 't' | 'p' | 'g';
+  /** A flow's id (`ph: 's'` and `'f'`). */
+  id?: number;
+  /** `'e'`: a flow's end binds to the slice that encloses it. */
+  bp?: 'e';
   args?: Record<string, unknown>;
 }
 
@@ -32,6 +37,9 @@ const PID = 1;
 const STAGES_TID = 0;
 /** The lane of attempts that no thread said it ran (cancelled before one took them, …). */
 const NO_THREAD_TID = 999_999;
+/** The lanes of message handlers: inline ones run on the main thread, heavy ones on the pool. */
+const INLINE_TID = 999_997;
+const HEAVY_TID = 999_998;
 
 /** The trace of a run from its outcome (`troupe run --trace file.json` writes this). */
 export function toChromeTrace(outcome: Outcome): ChromeTrace {
@@ -85,7 +93,8 @@ export function toChromeTrace(outcome: Outcome): ChromeTrace {
     });
   });
   // Attempts, by the thread that ran them.
-  for (const lane of threadLanes(outcome.attempts)) {
+  const lanes = threadLanes(outcome.attempts);
+  for (const lane of lanes) {
     const tid = lane.thread ?? NO_THREAD_TID;
     meta(
       tid,
@@ -111,6 +120,7 @@ export function toChromeTrace(outcome: Outcome): ChromeTrace {
         },
       });
   }
+  messageEvents(outcome, lanes, events, meta);
   // Handed out and not yet running: +1 at each hand-out, −1 when it starts on its thread.
   const steps: [number, number][] = [];
   for (const a of outcome.attempts) {
@@ -140,4 +150,87 @@ export function toChromeTrace(outcome: Outcome): ChromeTrace {
       threads: outcome.metrics.threads,
     },
   };
+}
+
+/**
+ * Messages: each handler a slice on its lane, named `<from> → <to>`, and, for a message a
+ * subtask sent, a flow from a `send` slice inside the sending attempt to it. Viewers bind a
+ * flow's ends to slices of its category at the same time and lane (Chrome DevTools: equal cat,
+ * pid, tid and ts; Perfetto: the enclosing slice), so both ends sit at slices of their own.
+ */
+function messageEvents(
+  outcome: Outcome,
+  lanes: readonly ThreadLane[],
+  events: TraceEvent[],
+  meta: (tid: number, name: string, sort: number) => void,
+): void {
+  const log = outcome.messageLog;
+  if (log.length === 0) return;
+  // Where each subtask's attempts ran: a send lies in the one that was running when it left.
+  const placed = new Map<string, { tid: number; ts: number; end: number }[]>();
+  for (const lane of lanes) {
+    if (lane.thread === undefined) continue;
+    for (const { attempt, startUs, durUs } of lane.slices) {
+      const list = placed.get(attempt.subtask) ?? [];
+      list.push({ tid: lane.thread, ts: startUs, end: startUs + durUs });
+      placed.set(attempt.subtask, list);
+    }
+  }
+  const end = us(outcome.metrics.wallMs);
+  const named = new Set<number>();
+  log.forEach((m, k) => {
+    if (m.startedAtMs === undefined || m.handler === undefined) return;
+    const tid = m.handler === 'inline' ? INLINE_TID : HEAVY_TID;
+    if (!named.has(tid)) {
+      named.add(tid);
+      meta(
+        tid,
+        m.handler === 'inline' ? 'message handlers (main thread)' : 'heavy message handlers (pool)',
+        tid,
+      );
+    }
+    const ts = us(m.startedAtMs);
+    const name = `${m.from} → ${m.to}`;
+    events.push({
+      name,
+      ph: 'X',
+      ts,
+      dur: Math.max(0, (m.endedAtMs === undefined ? end : us(m.endedAtMs)) - ts),
+      pid: PID,
+      tid,
+      cat: 'message',
+      args: {
+        from: m.from,
+        to: m.to,
+        kind: m.kind,
+        status: m.status,
+        waitedMs: Math.max(0, Math.round((m.startedAtMs - m.sentAtMs) * 1000) / 1000),
+        ...(m.subtask === undefined ? {} : { subtask: m.subtask }),
+      },
+    });
+    const sender = m.subtask === undefined ? undefined : placed.get(m.subtask);
+    if (sender === undefined) return;
+    const sent = us(m.sentAtMs);
+    // The attempt that ran when it left (results come home late: else the last one before).
+    const attempt =
+      sender.find((a) => a.ts <= sent && sent <= a.end) ??
+      sender.filter((a) => a.ts <= sent).at(-1) ??
+      (sender[0] as { tid: number; ts: number; end: number });
+    const at = Math.min(Math.max(sent, attempt.ts), attempt.end);
+    const id = k + 1;
+    events.push(
+      {
+        name: `send → ${m.to}`,
+        ph: 'X',
+        ts: at,
+        dur: Math.min(1, attempt.end - at),
+        pid: PID,
+        tid: attempt.tid,
+        cat: 'message',
+        args: { to: m.to, kind: m.kind },
+      },
+      { name: 'message', ph: 's', id, ts: at, pid: PID, tid: attempt.tid, cat: 'message' },
+      { name: 'message', ph: 'f', bp: 'e', id, ts, pid: PID, tid, cat: 'message' },
+    );
+  });
 }

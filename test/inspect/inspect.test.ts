@@ -106,6 +106,8 @@ describe('inspect', () => {
         const seen = tasks.get(m.sessionId) ?? [];
         seen.push(m.type === '@xstate.actor' ? 'actor' : m.snapshot.value);
         tasks.set(m.sessionId, seen);
+        // An attempt's end says the thread it ran on.
+        if (m.type === '@xstate.snapshot') expect(m.snapshot.context.thread).toBeGreaterThan(0);
       }
     }
     // The largest message is a run's definition or snapshot: far under a megabyte.

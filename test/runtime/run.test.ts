@@ -145,9 +145,9 @@ describe('Run', () => {
   it('counts messages per pair and per sending subtask; tells nothing once ended', () => {
     const { run, events } = setup();
     run.ledger = new Ledger(graph());
-    run.countMessage('x', 'y', 0);
-    run.countMessage('x', 'y', -1);
-    run.countMessage('y', 'x', 1);
+    run.countMessage('x', 'y', 0, 'tell');
+    run.countMessage('x', 'y', -1, 'ask');
+    run.countMessage('y', 'x', 1, 'tell');
     expect(run.messages).toBe(3);
     expect([...run.pairs]).toEqual([
       ['x\u0000y', 2],

@@ -36,7 +36,7 @@ function checkTrace(
   const named = new Set<number>();
   for (const e of trace.traceEvents) {
     expect(typeof e.name).toBe('string');
-    expect(['X', 'C', 'M', 'i']).toContain(e.ph);
+    expect(['X', 'C', 'M', 'i', 's', 'f']).toContain(e.ph);
     expect(Number.isInteger(e.ts) && e.ts >= 0, `ts of ${e.name}`).toBe(true);
     expect(Number.isInteger(e.pid)).toBe(true);
     expect(Number.isInteger(e.tid)).toBe(true);
@@ -148,6 +148,98 @@ describe('a run as a Chrome trace', () => {
     const outcome = await pending;
     expect(outcome.status).toBe('cancelled');
     checkTrace(toChromeTrace(outcome), outcome);
+  });
+
+  it('messages: a handler slice each, and a flow from the attempt that sent it', async () => {
+    const t = createTroupe({
+      threads: 2,
+      experts: [
+        defineExpert({
+          name: 'sender',
+          skills: { s: 1 },
+          module: fixture('talker'),
+          concurrency: 2,
+        }),
+        defineExpert({
+          name: 'clerk',
+          skills: { c: 1 },
+          module: fixture('talker'),
+          onMessage: (msg: unknown) => msg,
+        }),
+        defineExpert({
+          name: 'heavy',
+          skills: { h: 1 },
+          module: fixture('talker'),
+          messages: 'heavy',
+        }),
+      ],
+    });
+    open.push(t);
+    const outcome = await t.run(
+      {
+        analyze: () => [
+          { id: 'tells', needs: 's', input: { op: 'send', to: 'clerk', count: 5, msg: {} } },
+          { id: 'asks', needs: 's', input: { op: 'asks', to: 'clerk', msgs: [1, 2, 3] } },
+          {
+            id: 'heavy-ask',
+            needs: 's',
+            input: { op: 'ask', to: 'heavy', msg: { op: 'echo', value: 1 } },
+          },
+        ],
+      },
+      null,
+    );
+    expect(outcome.status).toBe('done');
+    // The log: every message of the run, each handled once, in order of sending.
+    const log = outcome.messageLog;
+    expect(log).toHaveLength(outcome.metrics.messages);
+    expect(log).toHaveLength(9);
+    expect(log.filter((m) => m.subtask === 'tells').map((m) => [m.kind, m.to, m.handler])).toEqual(
+      Array.from({ length: 5 }, () => ['tell', 'clerk', 'inline']),
+    );
+    expect(log.filter((m) => m.subtask === 'asks').map((m) => m.kind)).toEqual([
+      'ask',
+      'ask',
+      'ask',
+    ]);
+    expect(log.find((m) => m.subtask === 'heavy-ask')).toMatchObject({
+      to: 'heavy',
+      kind: 'ask',
+      handler: 'heavy',
+    });
+    for (const m of log) {
+      expect(m.status).toBe('done');
+      expect(m.from).toBe('sender');
+      expect(m.startedAtMs as number).toBeGreaterThanOrEqual(m.sentAtMs);
+      expect(m.endedAtMs as number).toBeGreaterThanOrEqual(m.startedAtMs as number);
+    }
+    const trace = toChromeTrace(outcome);
+    const attempts = checkTrace(trace, outcome);
+    const slices = trace.traceEvents.filter((e) => e.ph === 'X' && e.cat === 'message');
+    const handlers = slices.filter((e) => !e.name.startsWith('send →'));
+    expect(handlers.map((e) => e.name).sort()).toEqual([
+      ...Array(8).fill('sender → clerk'),
+      'sender → heavy',
+    ]);
+    const starts = trace.traceEvents.filter((e) => e.ph === 's');
+    const ends = trace.traceEvents.filter((e) => e.ph === 'f');
+    expect(starts).toHaveLength(9);
+    expect(new Set(starts.map((e) => e.id)).size).toBe(9);
+    expect(ends.map((e) => e.id).sort()).toEqual(starts.map((e) => e.id).sort());
+    // Each end of a flow sits on a slice of its category, lane and time (Chrome DevTools binds
+    // them so), and each start inside an attempt of the sending subtask's thread.
+    const at = (e: (typeof slices)[number]) =>
+      slices.some((x) => x.tid === e.tid && x.ts === e.ts && x.cat === e.cat);
+    for (const e of [...starts, ...ends]) expect(at(e), `${e.ph} ${e.id}`).toBe(true);
+    for (const e of starts) {
+      const lane = attempts.get(e.tid) ?? [];
+      expect(
+        lane.some((a) => a.ts <= e.ts && e.ts <= a.ts + a.dur),
+        `flow ${e.id}`,
+      ).toBe(true);
+    }
+    for (const e of ends) expect(handlers.some((h) => h.tid === e.tid && h.ts === e.ts)).toBe(true);
+    expect(JSON.parse(JSON.stringify(trace))).toEqual(trace);
   });
 
   it('troupe run --trace writes it; --json records carry their start and end', async () => {

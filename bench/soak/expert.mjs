@@ -81,9 +81,15 @@ function run(input, ctx, shared, incarnation) {
     Atomics.store(shared, base + TRACKED + 3 * start + 2, seq);
   }
   const state = Atomics.load(shared, base + STATE);
-  if (state === ENDED || (state === SETTLED && !ctx.signal.aborted))
+  if (state === ENDED || (state === SETTLED && !ctx.signal.aborted)) {
     Atomics.add(shared, base + VIOLATIONS, 1);
-  else if (state === SETTLED) Atomics.add(shared, base + LATE_ABORTED, 1);
+    // Rare and the point of the soak: what the thread saw, for the report to pair with the records.
+    process.stderr.write(
+      `soak: slot ${slot} started after it was ${state === ENDED ? 'ended (subtask.end)' : 'settled'}: ` +
+        `attempt ${ctx.task.attempt}, signal ${ctx.signal.aborted ? '' : 'not '}aborted, thread ${incarnation} ` +
+        `(threadId ${threadId}), its start #${start + 1}, sequence ${seq}\n`,
+    );
+  } else if (state === SETTLED) Atomics.add(shared, base + LATE_ABORTED, 1);
   if (fault !== undefined && ctx.task.attempt <= until) {
     switch (fault) {
       case 'throw':

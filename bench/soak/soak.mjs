@@ -207,6 +207,8 @@ const slotBase = (slot) => SLOTS + SLOT * slot;
 const startsAtSettle = new Int32Array(totalSlots);
 /** subtask.end events seen per subtask. */
 const endEvents = new Uint8Array(totalSlots);
+/** The start sequence number when each subtask's subtask.end event came (0 before). */
+const endSeq = new Int32Array(totalSlots);
 /** 1 once a subtask.start event was seen. */
 const startEvents = new Uint8Array(totalSlots);
 
@@ -341,6 +343,7 @@ function makeRun(phase, first, size) {
       const slot = first + Number(event.id);
       // Done or failed for good: from now on a start of it on any thread is a violation.
       Atomics.store(shared, slotBase(slot) + STATE, ENDED);
+      endSeq[slot] = Atomics.load(shared, 1);
       endEvents[slot]++;
       run.ended++;
       current.settled++;
@@ -739,6 +742,15 @@ async function main() {
     const base = slotBase(slot);
     startedAfterSettled += Atomics.load(shared, base + STARTS) - startsAtSettle[slot];
     violations += Atomics.load(shared, base + VIOLATIONS);
+    if (Atomics.load(shared, base + VIOLATIONS) > 0) {
+      const starts = startsOf(slot).map(
+        ({ incarnation: k, ran, seq }) => `thread ${k} #${ran + 1} at ${seq}`,
+      );
+      note(
+        `slot ${slot} ran after settled: ${describeRecord(slot)}; starts: ${starts.join(', ')}; ` +
+          `subtask.end ${endSeq[slot] > 0 ? `at sequence ${endSeq[slot]}` : 'not seen'}`,
+      );
+    }
     lateAborted += Atomics.load(shared, base + LATE_ABORTED);
   }
   const incarnations = Atomics.load(shared, 0);

@@ -119,17 +119,13 @@ export const PAGE_SCRIPT = `
       var y = TOP + (lane + 1) * ROW;
       ctx.fillStyle = '#1d2430';
       ctx.fillText(data.lanes[lane], 4, y + ROW / 2);
-      var lastEnd = -1;
       for (var j = 0; j < list.length; j++) {
         var k = list[j] * 9, s = a[k + 1], e = s + a[k + 2];
         if (e < view.from || s > view.to) continue;
         var x0 = Math.max(LEFT, x(s)), x1 = Math.min(width - PAD, x(e));
-        // Attempts thinner than a pixel that start on one already drawn there add nothing.
-        if (x1 - x0 < 1 && x0 < lastEnd) continue;
         var status = a[k + 7];
         ctx.fillStyle = status === 1 ? '#d6336c' : status === 2 ? '#adb5bd' : palette[a[k + 5] % palette.length];
         ctx.fillRect(x0, y + 3, Math.max(1, x1 - x0 - (x1 - x0 > 3 ? 1 : 0)), ROW - 6);
-        lastEnd = Math.max(lastEnd, x0 + 1);
         drawn++;
       }
     });

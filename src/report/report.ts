@@ -257,7 +257,11 @@ function quality(outcome: Outcome): string {
 }
 
 function failures(records: readonly SubtaskRecord[]): string {
-  const failed = records.filter((r) => r.status !== 'done');
+  // The failures first: the cancellations are mostly what they caused.
+  const failed = [
+    ...records.filter((r) => r.status === 'failed'),
+    ...records.filter((r) => r.status === 'cancelled'),
+  ];
   if (failed.length === 0)
     return section('Failures', `<p class="muted">Every subtask is done.</p>`);
   const byCode = new Map<string, number>();

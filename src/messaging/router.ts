@@ -485,6 +485,7 @@ export class Router {
   #giveUp(ask: Ask, error: TroupeError): void {
     if (!this.#settle(ask)) return;
     this.counts.failed++;
+    this.#logged(ask.delivery, undefined, undefined, true);
     ask.delivery.dropped = true;
     this.#unbox(ask.delivery);
     ask.delivery.controller?.abort(error);
@@ -515,8 +516,16 @@ export class Router {
     return { log: run.messageLog, entry };
   }
 
-  /** A message's handler began (`handler`) or ended (`end`), in its run's message log. */
-  #logged(delivery: Delivery, handler: 'inline' | 'heavy' | undefined, end?: 1 | 2): void {
+  /**
+   * A message's handler began (`handler`) or ended (`end`), or (`abandoned`) it was given up on
+   * before any handler took it, in its run's message log.
+   */
+  #logged(
+    delivery: Delivery,
+    handler: 'inline' | 'heavy' | undefined,
+    end?: 1 | 2,
+    abandoned = false,
+  ): void {
     const at = delivery.log;
     if (at === undefined) return;
     const run =
@@ -526,6 +535,7 @@ export class Router {
     const now = run.elapsed();
     if (handler !== undefined) at.log.started(at.entry, handler, now);
     if (end !== undefined) at.log.ended(at.entry, end, now);
+    if (abandoned) at.log.abandoned(at.entry, now);
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -56,7 +56,7 @@ pre { background: var(--bg); padding: 10px; border-radius: 6px; overflow: auto; 
 .legend i { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 4px; }
 .diagrams { display: grid; gap: 16px; }
 .diagrams figure { margin: 0; overflow: auto; }
-.diagrams svg { max-width: 100%; height: auto; }
+.diagrams img { max-width: 100%; height: auto; }
 figcaption { font-weight: 600; margin-bottom: 6px; }
 `;
 
@@ -74,6 +74,8 @@ export const PAGE_SCRIPT = `
   var lanes = data.lanes.map(function () { return []; });
   for (var i = 0; i < n; i++) lanes[a[i * 9]].push(i);
   var total = Math.max(1, data.wallUs);
+  // An attempt's result may come home after the run's own end (a cancelled run's stragglers).
+  for (var q = 0; q < n; q++) total = Math.max(total, a[q * 9 + 1] + a[q * 9 + 2]);
   var view = { from: 0, to: total };
   var rows = lanes.length + 1;
   var height = TOP + rows * ROW + PAD;
@@ -159,7 +161,7 @@ export const PAGE_SCRIPT = `
     var hit = at(px, py);
     if (hit < 0) { tip.style.display = 'none'; return; }
     var k = hit * 9, code = a[k + 8];
-    tip.textContent = data.subtasks[a[k + 4]] + ' · ' + data.experts[a[k + 5]] + '\\n' +
+    tip.textContent = data.subtasks[a[k + 4]] + ' \\u00b7 ' + data.experts[a[k + 5]] + '\\n' +
       'attempt ' + a[k + 6] + ', ' + STATUS[a[k + 7]] + (code >= 0 ? ' (' + data.codes[code] + ')' : '') + '\\n' +
       'ran ' + fmt(a[k + 2]) + ' from ' + fmt(a[k + 1]) + ', waited ' + fmt(a[k + 3]);
     tip.style.display = 'block';
@@ -179,8 +181,8 @@ export const PAGE_SCRIPT = `
     var f = Math.max(0, Math.min(1, (px - LEFT) / (width - LEFT - PAD)));
     var span = view.to - view.from, at = view.from + f * span;
     var next = Math.min(total, Math.max(total / 1e5, span * (ev.deltaY > 0 ? 1.25 : 0.8)));
-    view.from = Math.max(0, at - f * next);
-    view.to = Math.min(total, view.from + next);
+    view.from = Math.max(0, Math.min(at - f * next, total - next));
+    view.to = view.from + next;
     draw();
   }, { passive: false });
   canvas.addEventListener('dblclick', function () { view.from = 0; view.to = total; draw(); });

@@ -64,13 +64,13 @@ function render(outcome: Outcome, given: string | undefined, diagrams: ReportDia
     `<!doctype html><html lang="en"><head><meta charset="utf-8">`,
     `<meta name="viewport" content="width=device-width, initial-scale=1">`,
     // No fetch of any kind: everything is inline, and the policy says so to the browser too.
-    `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src '${SCRIPT_HASH}'; img-src data:">`,
+    `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src '${SCRIPT_HASH}'; img-src data:; form-action 'none'; base-uri 'none'">`,
     `<title>${esc(title)}</title><style>${PAGE_STYLE}</style></head><body>`,
     `<header><h1>${esc(title)}</h1><div class="muted">run <code>${esc(outcome.runId)}</code> · `,
     `<span class="badge ${outcome.status}">${outcome.status}</span>`,
     outcome.status === 'done'
       ? ''
-      : ` at ${esc(outcome.stage)}: <code>${esc(outcome.error.code)}</code> ${esc(outcome.error.message)}`,
+      : ` at ${esc(outcome.stage)}: <code>${esc(outcome.error.code)}</code> ${esc(clip(outcome.error.message))}`,
     `</div></header><main>`,
     section(
       'Summary',
@@ -233,7 +233,7 @@ function experts(outcome: Outcome): string {
     .map(([name, e]) => {
       const share = m.runMs > 0 ? e.runMs / m.runMs : 0;
       const busy = m.wallMs > 0 ? e.runMs / m.wallMs : 0;
-      return `<tr><td>${esc(name)}</td><td class="num">${e.subtasks}</td><td class="num">${ms(e.runMs)}</td><td class="num">${fixed(busy, 2)}</td><td style="width:25%"><div class="bar" style="width:${fixed(share * 100, 1)}%"></div></td><td class="num">${fixed(share * 100, 1)} %</td><td class="num">${ms(e.subtasks > 0 ? e.waitMs / e.subtasks : 0)}</td><td class="num">${e.retries}</td></tr>`;
+      return `<tr><td>${esc(name)}</td><td class="num">${esc(e.subtasks)}</td><td class="num">${ms(e.runMs)}</td><td class="num">${fixed(busy, 2)}</td><td style="width:25%"><div class="bar" style="width:${fixed(share * 100, 1)}%"></div></td><td class="num">${fixed(share * 100, 1)} %</td><td class="num">${ms(e.subtasks > 0 ? e.waitMs / e.subtasks : 0)}</td><td class="num">${esc(e.retries)}</td></tr>`;
     })
     .join('');
   return section(
@@ -277,7 +277,7 @@ function failures(records: readonly SubtaskRecord[]): string {
     .slice(0, MAX_FAILURE_ROWS)
     .map(
       (r) =>
-        `<tr><td>${esc(r.id)}</td><td>${r.status}</td><td>${esc(r.expert ?? '—')}</td><td class="num">${r.attempts}</td><td><code>${esc(r.error?.code ?? '')}</code> ${esc(r.error?.message ?? '')}${causes(r)}</td></tr>`,
+        `<tr><td>${esc(r.id)}</td><td>${esc(r.status)}</td><td>${esc(r.expert ?? '—')}</td><td class="num">${esc(r.attempts)}</td><td><code>${esc(r.error?.code ?? '')}</code> ${esc(clip(r.error?.message ?? ''))}${causes(r)}</td></tr>`,
     )
     .join('');
   const more =
@@ -290,11 +290,11 @@ function failures(records: readonly SubtaskRecord[]): string {
   );
 }
 
-/** The earlier attempts' failures, when they differ from the last one. */
+/** The earlier attempts' failures (the last one's is the record's own). */
 function causes(r: SubtaskRecord): string {
   const earlier = r.errors.slice(0, -1).filter((e) => isTroupeError(e));
   if (earlier.length === 0) return '';
-  return `<div class="muted">earlier attempts: ${earlier.map((e) => `<code>${esc(e.code)}</code> ${esc(e.message)}`).join('; ')}</div>`;
+  return `<div class="muted">earlier attempts: ${earlier.map((e) => `<code>${esc(e.code)}</code> ${esc(clip(e.message))}`).join('; ')}</div>`;
 }
 
 function messages(outcome: Outcome): string {
@@ -303,12 +303,13 @@ function messages(outcome: Outcome): string {
   const rows = pairs
     .slice(0, 20)
     .map(
-      (p) => `<tr><td>${esc(p.from)}</td><td>${esc(p.to)}</td><td class="num">${p.count}</td></tr>`,
+      (p) =>
+        `<tr><td>${esc(p.from)}</td><td>${esc(p.to)}</td><td class="num">${esc(p.count)}</td></tr>`,
     )
     .join('');
   return section(
     'Messages',
-    `<p>${outcome.metrics.messages} messages, ${fixed(outcome.metrics.messagesPerSubtask, 2)} per subtask.</p><table><thead><tr><th>from</th><th>to</th><th class="num">messages</th></tr></thead><tbody>${rows}</tbody></table>`,
+    `<p>${esc(outcome.metrics.messages)} messages, ${fixed(outcome.metrics.messagesPerSubtask, 2)} per subtask.</p><table><thead><tr><th>from</th><th>to</th><th class="num">messages</th></tr></thead><tbody>${rows}</tbody></table>`,
   );
 }
 
@@ -316,16 +317,27 @@ function diagramSection(diagrams: readonly ReportDiagram[]): string {
   const figures = diagrams
     .map(
       (d) =>
-        `<figure><figcaption>${esc(d.name)}</figcaption>${d.svg !== undefined ? stripProlog(d.svg) : `<pre>${esc(d.mermaid ?? '')}</pre>`}</figure>`,
+        `<figure><figcaption>${esc(d.name)}</figcaption>${d.svg !== undefined ? svgImage(d.name, d.svg) : `<pre>${esc(d.mermaid ?? '')}</pre>`}</figure>`,
     )
     .join('');
   return section('State machines', `<div class="diagrams">${figures}</div>`);
 }
 
-/** An SVG document as an element inside HTML: without its XML prolog and doctype. */
-function stripProlog(svg: string): string {
-  return svg.slice(svg.search(/<svg[\s>]/i));
+/**
+ * An SVG as an image of its own (a data: URL): whatever the document holds (scripts, forms,
+ * styles, elements named like the page's) stays inside the image, where none of it runs.
+ */
+function svgImage(name: string, svg: string): string {
+  return `<img alt="${esc(name)}" src="data:image/svg+xml;base64,${Buffer.from(svg, 'utf8').toString('base64')}">`;
 }
+
+/** A message of the run's, cut to a length a page can show (errors may carry whole inputs). */
+function clip(text: string): string {
+  return text.length > MAX_MESSAGE_CHARS
+    ? `${text.slice(0, MAX_MESSAGE_CHARS)}… (${text.length} characters)`
+    : text;
+}
+const MAX_MESSAGE_CHARS = 2_000;
 
 class Index {
   readonly list: string[] = [];
@@ -356,7 +368,7 @@ const ESCAPES: Record<string, string> = {
   '"': '&quot;',
   "'": '&#39;',
 };
-function esc(text: string): string {
+function esc(text: string | number): string {
   return String(text).replace(/[&<>"']/g, (c) => ESCAPES[c] as string);
 }
 

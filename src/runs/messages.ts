@@ -58,6 +58,11 @@ export class MessageLog {
     this.#ended[entry] = now;
   }
 
+  /** Given up on before any handler took it (its ask timed out, or its asker ended): failed. */
+  abandoned(entry: number, now: number): void {
+    if (this.#handler[entry] === -1) this.ended(entry, MessageEnd.Failed, now);
+  }
+
   records(ids: readonly string[]): MessageRecord[] {
     const out: MessageRecord[] = new Array(this.size);
     for (let k = 0; k < this.size; k++) {

@@ -37,9 +37,9 @@ const PID = 1;
 const STAGES_TID = 0;
 /** The lane of attempts that no thread said it ran (cancelled before one took them, …). */
 const NO_THREAD_TID = 999_999;
-/** The lanes of message handlers: inline ones run on the main thread, heavy ones on the pool. */
-const INLINE_TID = 999_997;
-const HEAVY_TID = 999_998;
+/** The first lanes of message handlers: inline ones run on the main thread, heavy ones on the pool. */
+const INLINE_TID = 1_000_000;
+const HEAVY_TID = 2_000_000;
 
 /** The trace of a run from its outcome (`troupe run --trace file.json` writes this). */
 export function toChromeTrace(outcome: Outcome): ChromeTrace {
@@ -164,9 +164,10 @@ function messageEvents(
   events: TraceEvent[],
   meta: (tid: number, name: string, sort: number) => void,
 ): void {
-  const log = outcome.messageLog;
+  // (An outcome made before messages were logged, or by hand, may have none.)
+  const log = outcome.messageLog ?? [];
   if (log.length === 0) return;
-  // Where each subtask's attempts ran: a send lies in the one that was running when it left.
+  // Where each subtask's attempts ran, in time order: a send lies in the one that ran when it left.
   const placed = new Map<string, { tid: number; ts: number; end: number }[]>();
   for (const lane of lanes) {
     if (lane.thread === undefined) continue;
@@ -176,26 +177,36 @@ function messageEvents(
       placed.set(attempt.subtask, list);
     }
   }
+  for (const list of placed.values()) list.sort((x, y) => x.ts - y.ts);
   const end = us(outcome.metrics.wallMs);
-  const named = new Set<number>();
-  log.forEach((m, k) => {
-    if (m.startedAtMs === undefined || m.handler === undefined) return;
-    const tid = m.handler === 'inline' ? INLINE_TID : HEAVY_TID;
-    if (!named.has(tid)) {
-      named.add(tid);
-      meta(
-        tid,
-        m.handler === 'inline' ? 'message handlers (main thread)' : 'heavy message handlers (pool)',
-        tid,
-      );
+  // Handlers overlap (async inline ones, heavy ones of different receivers): each goes on the
+  // first lane of its kind free at its start, so that no two slices of a lane overlap.
+  const handled = log
+    .map((m, k) => ({ m, k }))
+    .filter(({ m }) => m.startedAtMs !== undefined && m.handler !== undefined)
+    .sort((x, y) => (x.m.startedAtMs as number) - (y.m.startedAtMs as number));
+  const free: Record<'inline' | 'heavy', number[]> = { inline: [], heavy: [] };
+  for (const { m, k } of handled) {
+    const kind = m.handler as 'inline' | 'heavy';
+    const ts = us(m.startedAtMs as number);
+    const until = Math.max(ts, m.endedAtMs === undefined ? end : us(m.endedAtMs));
+    const lanesOfKind = free[kind];
+    let row = lanesOfKind.findIndex((busyUntil) => busyUntil <= ts);
+    if (row < 0) {
+      row = lanesOfKind.length;
+      lanesOfKind.push(0);
+      const tid = (kind === 'inline' ? INLINE_TID : HEAVY_TID) + row;
+      const label =
+        kind === 'inline' ? 'message handlers (main thread)' : 'heavy message handlers (pool)';
+      meta(tid, row === 0 ? label : `${label} ${row + 1}`, tid);
     }
-    const ts = us(m.startedAtMs);
-    const name = `${m.from} → ${m.to}`;
+    lanesOfKind[row] = until;
+    const tid = (kind === 'inline' ? INLINE_TID : HEAVY_TID) + row;
     events.push({
-      name,
+      name: `${m.from} → ${m.to}`,
       ph: 'X',
       ts,
-      dur: Math.max(0, (m.endedAtMs === undefined ? end : us(m.endedAtMs)) - ts),
+      dur: until - ts,
       pid: PID,
       tid,
       cat: 'message',
@@ -204,7 +215,7 @@ function messageEvents(
         to: m.to,
         kind: m.kind,
         status: m.status,
-        waitedMs: Math.max(0, Math.round((m.startedAtMs - m.sentAtMs) * 1000) / 1000),
+        waitedMs: Math.max(0, Math.round(((m.startedAtMs as number) - m.sentAtMs) * 1000) / 1000),
         ...(m.subtask === undefined ? {} : { subtask: m.subtask }),
       },
     });
@@ -232,5 +243,5 @@ function messageEvents(
       { name: 'message', ph: 's', id, ts: at, pid: PID, tid: attempt.tid, cat: 'message' },
       { name: 'message', ph: 'f', bp: 'e', id, ts, pid: PID, tid, cat: 'message' },
     );
-  });
+  }
 }

@@ -55,7 +55,17 @@ beforeAll(async () => {
     );
     attempts = outcome.attempts.length;
     file = join(dir, 'report.html');
-    writeFileSync(file, toReportHtml(outcome));
+    writeFileSync(
+      file,
+      toReportHtml(outcome, {
+        diagrams: [
+          {
+            name: 'a machine',
+            svg: '<svg xmlns="http://www.w3.org/2000/svg" width="120" height="40" onload="window.__pwned=4"><script>window.__pwned=3</script><rect width="120" height="40" fill="#4c6ef5"/></svg>',
+          },
+        ],
+      }),
+    );
   } finally {
     await t.close({ force: true });
   }
@@ -95,6 +105,12 @@ describe('the report page in Chromium', () => {
     expect(requests).toEqual([`file://${file}`]);
     expect(problems).toEqual([]);
     expect(await page.evaluate(() => (window as { __pwned?: number }).__pwned)).toBeUndefined();
+    // The diagram shows, as an image, and its script ran nowhere.
+    expect(
+      await page.evaluate(
+        () => (document.querySelector('figure img') as HTMLImageElement).naturalWidth,
+      ),
+    ).toBe(120);
     expect(await page.title()).toContain(HOSTILE.slice(0, 20));
     // One bar per attempt (each is wider than a pixel at this size: ~2 ms of a ~50 ms run).
     expect(await drawn(page)).toBe(attempts);

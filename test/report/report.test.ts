@@ -68,7 +68,10 @@ function dataOf(html: string): { attempts: number[]; subtasks: string[]; experts
 /** Nothing on the page can make the browser fetch anything. */
 function expectSelfContained(html: string): void {
   expect(html).toContain(`content="default-src 'none';`);
-  expect(html).not.toMatch(/<(script|img|iframe|link|embed|object)\b[^>]*\s(src|href)=/i);
+  expect(html).not.toMatch(
+    /<(script|img|iframe|link|embed|object)\b[^>]*\s(src|href)=(?!["']?data:)/i,
+  );
+  expect(html).toContain("form-action 'none'; base-uri 'none'");
   expect(html).not.toMatch(/@import|url\(\s*['"]?(https?:)?\/\//i);
   // Exactly the page's own two script elements: its data and its code.
   expect(html.match(/<script\b/gi)).toHaveLength(2);
@@ -92,7 +95,11 @@ describe('the report page', () => {
     expect(html).toContain('parallelism');
     expect(html).toContain('efficiency over 2 threads');
     expect(html).toContain('&quot;complete&quot;: true');
-    expect(html).toContain('<svg xmlns="http://www.w3.org/2000/svg"></svg>');
+    // A diagram is an image of its own: nothing in its SVG is part of the page.
+    const svg = '<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"></svg>';
+    expect(html).toContain(
+      `<img alt="a drawn one" src="data:image/svg+xml;base64,${Buffer.from(svg).toString('base64')}">`,
+    );
     expect(html).not.toContain('<?xml');
     expect(html).toContain('stateDiagram-v2');
     expectSelfContained(html);
@@ -115,6 +122,18 @@ describe('the report page', () => {
     expect(html).toContain('E_TASK_FAILED');
     expect(html).toContain('earlier attempts:');
     expect(html).toContain('No quality report');
+    // A diagram whose SVG carries markup of its own changes nothing on the page.
+    const spoof = toReportHtml(outcome, {
+      diagrams: [
+        {
+          name: 'spoof',
+          svg: '<svg xmlns="http://www.w3.org/2000/svg"><script>window.__pwned=3</script></svg><form action="https://x.test"><script type="application/json" id="troupe-data">{}</script>',
+        },
+      ],
+    });
+    expect(spoof).not.toMatch(/<form|__pwned=3/);
+    expect(spoof.match(/id="troupe-data"/g)).toHaveLength(1);
+    expectSelfContained(spoof);
     // The plan's name and the error's message are escaped; the data cannot end its element.
     expect(html).not.toContain(HOSTILE);
     expect(html).toContain('&lt;/script&gt;&lt;script&gt;window.__pwned = 1&lt;/script&gt;');
@@ -213,7 +232,9 @@ describe('the report page', () => {
     const html = readFileSync(file, 'utf8');
     expectSelfContained(html);
     for (const machine of ['coordinator', 'run', 'expert'])
-      expect(html).toContain(`<figcaption>${machine} machine</figcaption><svg`);
+      expect(html).toContain(
+        `<figcaption>${machine} machine</figcaption><img alt="${machine} machine" src="data:image/svg+xml;base64,`,
+      );
     expect(html).toContain('<span class="badge done">done</span>');
   });
 

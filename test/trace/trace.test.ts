@@ -48,6 +48,26 @@ function checkTrace(
       lanes.set(e.tid, lane);
     }
   }
+  // Every lane's slices nest or follow one another: none overlaps another in part.
+  const byLane = new Map<number, { ts: number; end: number }[]>();
+  for (const e of trace.traceEvents)
+    if (e.ph === 'X') {
+      const lane = byLane.get(e.tid) ?? [];
+      lane.push({ ts: e.ts, end: e.ts + (e.dur as number) });
+      byLane.set(e.tid, lane);
+    }
+  for (const [tid, slices] of byLane) {
+    expect(named, `lane ${tid} is named`).toContain(tid);
+    const open: number[] = [];
+    for (const s of slices.sort((a, b) => a.ts - b.ts || b.end - a.end)) {
+      while (open.length > 0 && (open.at(-1) as number) <= s.ts) open.pop();
+      if (open.length > 0)
+        expect(s.end, `lane ${tid}: a slice overlaps its parent`).toBeLessThanOrEqual(
+          open.at(-1) as number,
+        );
+      open.push(s.end);
+    }
+  }
   for (const [tid, slices] of lanes) {
     expect(named, `lane ${tid} is named`).toContain(tid);
     const sorted = [...slices].sort((a, b) => a.ts - b.ts);
@@ -164,7 +184,11 @@ describe('a run as a Chrome trace', () => {
           name: 'clerk',
           skills: { c: 1 },
           module: fixture('talker'),
-          onMessage: (msg: unknown) => msg,
+          // Asynchronous: handlers of messages sent without waiting overlap.
+          onMessage: async (msg: unknown) => {
+            await new Promise((resolve) => setTimeout(resolve, 2));
+            return msg;
+          },
         }),
         defineExpert({
           name: 'heavy',
@@ -178,7 +202,7 @@ describe('a run as a Chrome trace', () => {
     const outcome = await t.run(
       {
         analyze: () => [
-          { id: 'tells', needs: 's', input: { op: 'send', to: 'clerk', count: 5, msg: {} } },
+          { id: 'tells', needs: 's', input: { op: 'sendNoWait', to: 'clerk', count: 5, msg: {} } },
           { id: 'asks', needs: 's', input: { op: 'asks', to: 'clerk', msgs: [1, 2, 3] } },
           {
             id: 'heavy-ask',

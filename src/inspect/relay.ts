@@ -15,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import type { InspectionEvent, Observer } from 'xstate';
 import { invalidOption } from '../errors.js';
 import { readFields } from '../fields.js';
+import { DEFAULT_PORT } from './port.js';
 
 /** Messages kept for a page that connects late (the newest; older ones are dropped). */
 const KEPT = 100_000;
@@ -54,8 +55,7 @@ interface WsServerLike {
 
 const OPEN = 1;
 
-/** The port the Stately docs use for their relay. */
-export const DEFAULT_PORT = 8080;
+export { DEFAULT_PORT } from './port.js';
 
 /**
  * Starts the relay on 127.0.0.1 (`port` 0: any free one). Pass its `inspector` to

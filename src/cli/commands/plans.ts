@@ -8,6 +8,7 @@ import { dirname, resolve } from 'node:path';
 import type { InspectionEvent } from 'xstate';
 import { isTroupeError } from '../../errors.js';
 import { defined } from '../../fields.js';
+import { DEFAULT_PORT as DEFAULT_INSPECT_PORT } from '../../inspect/port.js';
 import type { Relay } from '../../inspect/relay.js';
 import { parseJson } from '../../plans/json.js';
 import type { CompiledPlan } from '../../plans/plan.js';
@@ -137,8 +138,7 @@ export async function readInput(source: string | undefined): Promise<GivenInput 
 // -------------------------------------------------------------------------------------------
 // troupe run
 
-/** `--inspect`'s port when none is given: the one the Stately docs use for their relay. */
-const DEFAULT_INSPECT_PORT = 8080; // as startRelay (src/inspect/relay.ts), for the usage text
+export { DEFAULT_PORT as DEFAULT_INSPECT_PORT } from '../../inspect/port.js';
 /** Seconds `--inspect` waits for the inspector page before the run starts. */
 export const INSPECT_WAIT_S = 30;
 

@@ -1,7 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { type Flags, parseFlags, UsageError } from '../flags.js';
 import { type Command, EXIT } from '../registry.js';
-import { guarded, INSPECT_WAIT_S, inspectPort, openRelay, splitInspect } from './plans.js';
+import {
+  DEFAULT_INSPECT_PORT,
+  guarded,
+  INSPECT_WAIT_S,
+  inspectPort,
+  openRelay,
+  splitInspect,
+} from './plans.js';
 
 const REPLAY_USAGE = `Usage: troupe replay <file.jsonl> --inspect[=port]
 
@@ -10,7 +17,7 @@ its page on 127.0.0.1 as troupe run --inspect does, prints the URL, waits up to 
 be opened, sends every record in order, and closes.
 
 Options:
-  --inspect[=port]   where to serve the inspector's page (8080 by default, 0 for any free one);
+  --inspect[=port]   where to serve the inspector's page (${DEFAULT_INSPECT_PORT} by default, 0 for any free one);
                      needs the optional @statelyai/inspect
   --inspect-port <n> the same as --inspect=<n>
   -h, --help         show this help

@@ -1,0 +1,113 @@
+// A real Redis for the tests that need one: each call starts its own `redis-server` (Debian's,
+// `apt-get install -y redis-server`; REDIS_SERVER names another binary) on a free loopback port,
+// with persistence off and its working files in a fresh temporary folder, waits for it to say it
+// is ready (a handshake on its log, not a sleep), and stops it. Nothing is mocked.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface RedisServer {
+  port: number;
+  url: string;
+  /** Stops the server (SIGTERM, then waits for it to exit) and removes its folder. */
+  stop(): Promise<void>;
+}
+
+const BINARY = process.env.REDIS_SERVER ?? 'redis-server';
+
+/** A port free on 127.0.0.1 now (another process may take it before Redis does: retried). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() =>
+        typeof address === 'object' && address !== null
+          ? resolve(address.port)
+          : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
+}
+
+/** Starts one server: ready to take connections when this resolves. */
+export async function startRedis(attempts = 5): Promise<RedisServer> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'troupe-redis-'));
+    const child = spawn(
+      BINARY,
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir,
+        '--daemonize',
+        'no',
+        '--loglevel',
+        'notice',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const outcome = await new Promise<'ready' | 'in use' | Error>((resolve) => {
+      let log = '';
+      const onData = (chunk: Buffer) => {
+        log += chunk;
+        if (/Ready to accept connections/.test(log)) resolve('ready');
+        else if (/Address already in use/.test(log)) resolve('in use');
+      };
+      child.stdout?.on('data', onData);
+      child.stderr?.on('data', onData);
+      child.once('error', (error: NodeJS.ErrnoException) =>
+        resolve(
+          error.code === 'ENOENT'
+            ? new Error(
+                `the Redis tests need ${BINARY}: apt-get install -y redis-server, or set REDIS_SERVER (docs/development.md)`,
+              )
+            : error,
+        ),
+      );
+      child.once('exit', (code) =>
+        resolve(
+          /Address already in use/.test(log)
+            ? 'in use'
+            : new Error(`${BINARY} exited (${code}) before it was ready:\n${log}`),
+        ),
+      );
+    });
+    if (outcome === 'ready') {
+      child.stdout?.resume();
+      child.stderr?.resume();
+      return {
+        port,
+        url: `redis://127.0.0.1:${port}`,
+        async stop() {
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+          await exited(child);
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    }
+    child.kill('SIGKILL');
+    await exited(child);
+    rmSync(dir, { recursive: true, force: true });
+    if (outcome instanceof Error) throw outcome;
+    if (attempt >= attempts) throw new Error(`no free port for ${BINARY} after ${attempts} tries`);
+  }
+}

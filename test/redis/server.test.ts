@@ -48,6 +48,9 @@ describe('the tests’ own Redis', () => {
     expect(await command(a.port, 'CONFIG', 'GET', 'appendonly')).toBe(
       '*2\r\n$10\r\nappendonly\r\n$2\r\nno\r\n',
     );
+    expect(await command(a.port, 'CONFIG', 'GET', 'maxmemory-policy')).toBe(
+      '*2\r\n$16\r\nmaxmemory-policy\r\n$10\r\nnoeviction\r\n',
+    );
     await a.stop();
     await expect(command(a.port, 'PING')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     expect(await command(b.port, 'PING')).toBe('+PONG\r\n');

@@ -1,7 +1,8 @@
 // A real Redis for the tests that need one: each call starts its own `redis-server` (Debian's,
 // `apt-get install -y redis-server`; REDIS_SERVER names another binary) on a free loopback port,
-// with persistence off and its working files in a fresh temporary folder, waits for it to say it
-// is ready (a handshake on its log, not a sleep), and stops it. Nothing is mocked.
+// with persistence off, eviction off (BullMQ needs it) and its working files in a fresh temporary
+// folder, waits for it to say it is ready (a handshake on its log, not a sleep), and stops it.
+// Nothing is mocked.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -56,6 +57,9 @@ export async function startRedis(attempts = 5): Promise<RedisServer> {
         '',
         '--appendonly',
         'no',
+        // What BullMQ requires of a Redis it uses: keys are never evicted.
+        '--maxmemory-policy',
+        'noeviction',
         '--dir',
         dir,
         '--daemonize',

@@ -57,6 +57,7 @@ export function toReportHtml(outcome: Outcome, options: ReportOptions = {}): str
 
 function render(outcome: Outcome, given: string | undefined, diagrams: ReportDiagram[]): string {
   const m = outcome.metrics;
+  const data = timelineData(outcome);
   const title = given ?? `troupe run ${outcome.plan}: ${outcome.status}`;
   const counts = { done: 0, failed: 0, cancelled: 0 };
   for (const r of outcome.records) counts[r.status]++;
@@ -91,13 +92,13 @@ function render(outcome: Outcome, given: string | undefined, diagrams: ReportDia
         card(String(m.messages), 'messages'),
       ].join('')}</div>`,
     ),
-    timeline(outcome),
+    timeline(data.experts),
     experts(outcome),
     quality(outcome),
     failures(outcome.records),
     messages(outcome),
     diagrams.length === 0 ? '' : diagramSection(diagrams),
-    `</main><script type="application/json" id="troupe-data">${scriptJson(timelineData(outcome))}</script>`,
+    `</main><script type="application/json" id="troupe-data">${scriptJson(data)}</script>`,
     `<script>${PAGE_SCRIPT}</script></body></html>\n`,
   ];
   return parts.join('');
@@ -209,9 +210,8 @@ function timelineData(outcome: Outcome) {
   };
 }
 
-function timeline(outcome: Outcome): string {
-  // The same order as the timeline's colours: each expert's first attempt.
-  const experts = [...new Set(outcome.attempts.map((a) => a.expert))];
+/** The timeline's frame and legend; `experts` in the order of their colours (the data's). */
+function timeline(experts: readonly string[]): string {
   const legend = experts
     .map(
       (e, k) => `<span><i style="background:${PALETTE[k % PALETTE.length]}"></i>${esc(e)}</span>`,

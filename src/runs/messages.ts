@@ -13,7 +13,18 @@ type EndCode = (typeof MessageEnd)[keyof typeof MessageEnd];
 const KINDS = ['tell', 'ask'] as const;
 const HANDLERS = ['inline', 'heavy'] as const;
 
+/** Messages a run logs at most (a chatty run must not grow the log for ever): the first ones. */
+export const MAX_LOGGED_MESSAGES = 1_000_000;
+
 export class MessageLog {
+  readonly #limit: number;
+  /** Messages sent past the limit, not logged. */
+  unlogged = 0;
+
+  constructor(limit = MAX_LOGGED_MESSAGES) {
+    this.#limit = limit;
+  }
+
   readonly #from: string[] = [];
   readonly #subtask: number[] = [];
   readonly #to: string[] = [];
@@ -30,8 +41,15 @@ export class MessageLog {
     return this.#from.length;
   }
 
-  /** A message left `from` (`subtask` ≥ 0: sent by that subtask) at `now`: returns its entry. */
+  /**
+   * A message left `from` (`subtask` ≥ 0: sent by that subtask) at `now`: returns its entry, or
+   * -1 past the limit (the other calls ignore it).
+   */
   sent(from: string, subtask: number, to: string, kind: 'tell' | 'ask', now: number): number {
+    if (this.#from.length >= this.#limit) {
+      this.unlogged++;
+      return -1;
+    }
     this.#from.push(from);
     this.#subtask.push(subtask);
     this.#to.push(to);
@@ -46,21 +64,21 @@ export class MessageLog {
 
   /** Its handler began at `now` (a heavy one: when it was handed to the pool). */
   started(entry: number, handler: 'inline' | 'heavy', now: number): void {
-    if (this.#handler[entry] !== -1) return;
+    if (entry < 0 || this.#handler[entry] !== -1) return;
     this.#handler[entry] = handler === 'heavy' ? 1 : 0;
     this.#started[entry] = now;
   }
 
   /** Its handler ended (or it could not be delivered) at `now`; the first end counts. */
   ended(entry: number, end: EndCode, now: number): void {
-    if (this.#end[entry] !== MessageEnd.Open) return;
+    if (entry < 0 || this.#end[entry] !== MessageEnd.Open) return;
     this.#end[entry] = end;
     this.#ended[entry] = now;
   }
 
   /** Given up on before any handler took it (its ask timed out, or its asker ended): failed. */
   abandoned(entry: number, now: number): void {
-    if (this.#handler[entry] === -1) this.ended(entry, MessageEnd.Failed, now);
+    if (entry >= 0 && this.#handler[entry] === -1) this.ended(entry, MessageEnd.Failed, now);
   }
 
   records(ids: readonly string[]): MessageRecord[] {

@@ -10,13 +10,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTroupe, defineExpert, toReportHtml } from '../../dist/src/index.js';
-import { fixture } from '../helpers.js';
+import { toReportHtml } from '../../dist/src/index.js';
+import { HOSTILE, reportTroupe } from './helpers.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
-const HOSTILE =
-  '</script><script>window.__pwned = 1</script><img src=x onerror="window.__pwned=2">';
 
 const dir = mkdtempSync(join(tmpdir(), 'troupe-report-browser-'));
 let browser: Browser;
@@ -30,14 +28,7 @@ beforeAll(async () => {
     );
   mkdirSync(ARTIFACTS, { recursive: true });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-  const t = createTroupe({
-    threads: 2,
-    retryBackoffMs: 1,
-    experts: [
-      defineExpert({ name: 'alpha', skills: { a: 1 }, module: fixture('behave'), concurrency: 2 }),
-      defineExpert({ name: 'beta', skills: { b: 1 }, module: fixture('behave'), attempts: 2 }),
-    ],
-  });
+  const t = reportTroupe();
   try {
     const outcome = await t.run(
       {

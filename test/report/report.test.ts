@@ -8,15 +8,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import {
-  createTroupe,
-  defineExpert,
-  type Outcome,
-  type Troupe,
-  toReportHtml,
-} from '../../dist/src/index.js';
+import { type Outcome, type Troupe, toReportHtml } from '../../dist/src/index.js';
 import { troupe as troupeCli } from '../cli/helpers.js';
-import { fixture } from '../helpers.js';
+import { HOSTILE, reportTroupe } from './helpers.js';
 
 const open: Troupe[] = [];
 afterEach(async () => {
@@ -25,18 +19,8 @@ afterEach(async () => {
 const dir = mkdtempSync(join(tmpdir(), 'troupe-report-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const HOSTILE =
-  '</script><script>window.__pwned = 1</script><img src=x onerror="window.__pwned=2">';
-
 async function runOf(failing: boolean): Promise<Outcome> {
-  const t = createTroupe({
-    threads: 2,
-    retryBackoffMs: 1,
-    experts: [
-      defineExpert({ name: 'alpha', skills: { a: 1 }, module: fixture('behave'), concurrency: 2 }),
-      defineExpert({ name: 'beta', skills: { b: 1 }, module: fixture('behave'), attempts: 2 }),
-    ],
-  });
+  const t = reportTroupe();
   open.push(t);
   return t.run(
     {
@@ -215,9 +199,9 @@ describe('the report page', () => {
     expect(toReportHtml(outcome, { title: 'mine' })).toContain('<title>mine</title>');
   });
 
-  it('troupe run --report writes the page with the machines drawn', async () => {
-    const file = join(dir, 'fractal.html');
-    const ran = await troupeCli(
+  /** `troupe run` of the fractal example, its page written to `file`. */
+  const runFractal = (file: string) =>
+    troupeCli(
       [
         'run',
         'examples/fractal/fractal.plan.yaml',
@@ -228,6 +212,10 @@ describe('the report page', () => {
       ],
       { cwd: join(import.meta.dirname, '../..') },
     );
+
+  it('troupe run --report writes the page with the machines drawn', async () => {
+    const file = join(dir, 'fractal.html');
+    const ran = await runFractal(file);
     expect(ran.code, ran.stderr).toBe(0);
     const html = readFileSync(file, 'utf8');
     expectSelfContained(html);
@@ -240,17 +228,7 @@ describe('the report page', () => {
 
   it('troupe run --report refuses a file it cannot write, before the run', async () => {
     const file = join(dir, 'no-such-folder', 'r.html');
-    const ran = await troupeCli(
-      [
-        'run',
-        'examples/fractal/fractal.plan.yaml',
-        '--input',
-        'examples/fractal/input.json',
-        '--report',
-        file,
-      ],
-      { cwd: join(import.meta.dirname, '../..') },
-    );
+    const ran = await runFractal(file);
     expect(ran.code).toBe(2);
     expect(ran.stderr).toContain(`--report: cannot write ${file}`);
     expect(ran.stderr).not.toContain('fractal: done');

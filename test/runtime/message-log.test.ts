@@ -53,4 +53,17 @@ describe('the message log', () => {
     expect(records[4]).toMatchObject({ handler: undefined, endedAtMs: 8 });
     expect(records[5]).toMatchObject({ endedAtMs: 9 });
   });
+
+  it('logs the first messages up to its limit and counts the rest', () => {
+    const log = new MessageLog(2);
+    expect(log.sent('a', 0, 'b', 'tell', 1)).toBe(0);
+    expect(log.sent('a', 0, 'b', 'tell', 2)).toBe(1);
+    const past = log.sent('a', 0, 'b', 'tell', 3);
+    expect(past).toBe(-1);
+    log.started(past, 'inline', 4);
+    log.ended(past, MessageEnd.Done, 5);
+    log.abandoned(past, 6);
+    expect(log.unlogged).toBe(1);
+    expect(log.records(['s0']).map((r) => r.sentAtMs)).toEqual([1, 2]);
+  });
 });

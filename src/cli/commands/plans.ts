@@ -12,6 +12,7 @@ import { DEFAULT_PORT as DEFAULT_INSPECT_PORT } from '../../inspect/port.js';
 import type { Relay } from '../../inspect/relay.js';
 import { parseJson } from '../../plans/json.js';
 import type { CompiledPlan } from '../../plans/plan.js';
+import type { ReportDiagram } from '../../report/report.js';
 import type { Troupe } from '../../troupe.js';
 import type { ExpertInfo, Outcome, RunEvent, TroupeOptions } from '../../types.js';
 import { MAX_THREADS } from '../../validate.js';
@@ -167,11 +168,9 @@ async function checkWritable(flag: string, file: string): Promise<void> {
 }
 
 /** The report page's diagrams: the machines as SVG, or as Mermaid text without @viz-js/viz. */
-async function reportDiagrams(
-  io: CommandIO,
-): Promise<{ name: string; svg?: string; mermaid?: string }[]> {
+async function reportDiagrams(io: CommandIO): Promise<ReportDiagram[]> {
   const viz = await import('../../viz/machines.js');
-  const out: { name: string; svg?: string; mermaid?: string }[] = [];
+  const out: ReportDiagram[] = [];
   let drawn = true;
   for (const [name, machine] of Object.entries(viz.MACHINES)) {
     const graph = viz.machineGraph(machine);

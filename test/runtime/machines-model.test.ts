@@ -398,6 +398,23 @@ describe('machine paths', () => {
     expect((await waiting).status).toBe('cancelled');
   });
 
+  it('an expert full at its concurrency is busy, and ready again once a result frees a slot', async () => {
+    const t = modelTroupe(manualClock(), {
+      experts: [
+        defineExpert({ name: 'w', skills: { s: 1 }, module: fixture('behave'), concurrency: 1 }),
+      ],
+    });
+    const outcome = await t.run(
+      {
+        analyze: () =>
+          ['a', 'b', 'c'].map((id) => ({ id, needs: 's', input: { op: 'echo', value: id } })),
+      },
+      null,
+    );
+    expect(outcome.status).toBe('done');
+    expect(taken).toContain(key('expert.busy', '', [{ id: 'expert.ready' }]));
+  });
+
   it('experts restarted while busy and while ready, a probe failing once then for good (retired), a run aborted as its expert retires, a revive', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'troupe-model-'));
     const flag = join(dir, 'flag');

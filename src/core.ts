@@ -16,11 +16,11 @@ import {
 } from './actors/supervision.js';
 import type { ExpertRecord, WorkOrder, WorkResult } from './actors/types.js';
 import { TroupeError } from './errors.js';
+import type { Executor } from './executors/executor.js';
 import { ThreadCalls } from './messaging/context.js';
 import { Router } from './messaging/router.js';
 import type { ResolvedTroupe } from './options.js';
 import type { ContextHost } from './pool/options.js';
-import type { Pool } from './pool/pool.js';
 import { Dispatcher, type DispatchHost, type TaskInspection } from './runs/dispatch.js';
 import type { Ledger } from './runs/ledger.js';
 import type { Run, RunHost } from './runs/run.js';
@@ -58,8 +58,8 @@ export interface CoreSetup {
   inspection: TaskInspection | undefined;
   /** Starts the troupe's pools, each handing its threads' `ctx` calls to `host`. */
   startPools: (host: ContextHost) => {
-    pool: Pool | undefined;
-    ownPools: ReadonlyMap<string, Pool>;
+    pool: Executor | undefined;
+    ownPools: ReadonlyMap<string, Executor>;
   };
 }
 
@@ -69,9 +69,9 @@ export class Core implements RunHost, DispatchHost, LinkHost {
    * The shared pool: every expert's work runs there unless the expert has threads of its own;
    * none when every expert has (no threads are started for nobody).
    */
-  readonly pool: Pool | undefined;
+  readonly pool: Executor | undefined;
   /** Pools of the experts with `resourceLimits` of their own, by expert name. */
-  readonly ownPools: ReadonlyMap<string, Pool>;
+  readonly ownPools: ReadonlyMap<string, Executor>;
   readonly clock: Clock;
   readonly random: () => number;
   readonly experts = new Map<string, ExpertRecord>();
@@ -91,8 +91,8 @@ export class Core implements RunHost, DispatchHost, LinkHost {
   readonly #calls: ThreadCalls;
   readonly inspection: TaskInspection | undefined;
 
-  /** The pool an expert's work, probe and heavy messages run on. */
-  poolOf(expert: string): Pool {
+  /** The executor an expert's work, probe and heavy messages run on (a pool, or Redis). */
+  executorOf(expert: string): Executor {
     const pool = this.ownPools.get(expert) ?? this.pool;
     // Every expert without a pool of its own is on the shared one, which exists then.
     if (pool === undefined) throw new TroupeError('E_INTERNAL', `troupe: no pool for "${expert}"`);
@@ -100,7 +100,7 @@ export class Core implements RunHost, DispatchHost, LinkHost {
   }
 
   /** Every pool of the troupe: the shared one first. */
-  pools(): Pool[] {
+  pools(): Executor[] {
     const own = [...this.ownPools.values()];
     return this.pool === undefined ? own : [this.pool, ...own];
   }
@@ -131,7 +131,7 @@ export class Core implements RunHost, DispatchHost, LinkHost {
     // between experts could hold every thread (E_ASK_DEADLOCK where none was).
     const heavy = experts.some((def) => def.messages === 'heavy');
     for (const def of experts) {
-      const threads = ownPools.get(def.name)?.threads ?? options.threads;
+      const threads = this.executorOf(def.name).threads;
       const lookahead = heavy || !def.lookahead ? 0 : lookaheadOf(def.concurrency, threads);
       const slot = new Slot(def.name, def.skills, def.concurrency, lookahead);
       let link: ExpertLink | undefined;
@@ -159,7 +159,7 @@ export class Core implements RunHost, DispatchHost, LinkHost {
           return link as ExpertLink;
         },
       };
-      link = new ExpertLink(this, record, this.poolOf(def.name));
+      link = new ExpertLink(this, record, this.executorOf(def.name));
       this.experts.set(def.name, record);
     }
     // Runs count from admission (troupe.run): one still analysing or identifying is under way.
@@ -302,7 +302,7 @@ export class Core implements RunHost, DispatchHost, LinkHost {
   refreshAhead(record: ExpertRecord): void {
     const { slot } = record;
     if (slot.lookahead > 0)
-      slot.ahead = slot.lookahead * this.poolOf(record.def.name).aheadOf(record.def.name);
+      slot.ahead = slot.lookahead * this.executorOf(record.def.name).aheadOf(record.def.name);
   }
 
   expert(name: string): ExpertRecord {

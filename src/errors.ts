@@ -29,6 +29,7 @@ export const ERROR_CODES = {
   E_ASK_TIMEOUT: 'an ask got no answer in time',
   E_NO_RECIPIENT: 'no expert matches the recipient of a message',
   E_ASK_DEADLOCK: 'a cycle of asks holds every thread',
+  E_UNAVAILABLE: 'the service work travels through (Redis) cannot be reached',
   E_PLAN_INVALID: 'a plan file does not match the schema',
   E_OUTSIDE_PLAN: 'a plan refers to a module outside its folder',
   E_INTERNAL: 'a bug in troupe',

@@ -18,6 +18,12 @@ export {
   type TroupeErrorOptions,
   type WireError,
 } from './errors.js';
+export type { Executor } from './executors/executor.js';
+export {
+  type ExecutorFactory,
+  type RedisExecutorOptions,
+  redisExecutor,
+} from './executors/redis/options.js';
 export type {
   AbortListener,
   AskOptions as WorkerAskOptions,

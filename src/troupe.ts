@@ -10,13 +10,15 @@ import { type ResolvedExpert, resolveExpert } from './actors/experts.js';
 import { SUPERVISION_DEFAULTS } from './actors/supervision.js';
 import { Core, queueFull } from './core.js';
 import { invalidOption, messageOf, TroupeError, wrapThrown } from './errors.js';
+import type { Executor } from './executors/executor.js';
+import { executorStart } from './executors/redis/options.js';
 import { type Fields, isInstance, readArray, readFields } from './fields.js';
 import { Inspection, readInspect } from './inspect/inspect.js';
 import { coordinatorMachine } from './machines/coordinator.js';
 import type { ResolvedTroupe } from './options.js';
 import { type ContextHost, resolveResourceLimits } from './pool/options.js';
 import { DEFAULT_PAYLOAD_BYTES } from './pool/payload.js';
-import { createPool, type Pool } from './pool/pool.js';
+import { createPool } from './pool/pool.js';
 import { Run } from './runs/run.js';
 import { didYouMean } from './suggest.js';
 import { loadTelemetry } from './trace/otel.js';
@@ -91,6 +93,17 @@ const realClock: Clock = {
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };
 
+/** Options of the local threads, which a troupe with an `executor` does not have. */
+export const LOCAL_POOL_KEYS = [
+  'threads',
+  'resourceLimits',
+  'cancelGraceMs',
+  'idleSpinMs',
+  'moduleLoadTimeoutMs',
+  'maxInputBytes',
+  'maxOutputBytes',
+] as const;
+
 /** Every key of {@link TroupeOptions}. */
 const TROUPE_KEYS = [
   'experts',
@@ -113,6 +126,7 @@ const TROUPE_KEYS = [
   'resourceLimits',
   'inspect',
   'openTelemetry',
+  'executor',
   'clock',
   'random',
 ] as const;
@@ -342,7 +356,22 @@ export function openTroupe(options: TroupeOptions): { troupe: Troupe; core: Core
     });
   // An expert with limits of its own runs on threads of its own, started with them; a heap
   // limit is a thread's, so no thread can hold two experts' limits.
+  const startExecutor = executorStart(o.executor, 'options.executor');
+  if (startExecutor !== undefined)
+    for (const key of LOCAL_POOL_KEYS)
+      if (o[key] !== undefined)
+        throw invalidOption(
+          `options.${key}`,
+          'nothing with options.executor (it sets the local threads; troupe worker takes its own)',
+          o[key],
+        );
   const startPools = (host: ContextHost) => {
+    // Elsewhere: one executor for every expert (each worker gives its experts threads of their own).
+    if (startExecutor !== undefined)
+      return {
+        pool: startExecutor({ experts: experts.map((e) => e.name), host }),
+        ownPools: new Map<string, Executor>(),
+      };
     const own = experts.filter((e) => e.resourceLimits !== undefined);
     const onShared = experts.filter((e) => e.resourceLimits === undefined);
     // No shared threads when every expert has threads of its own: they would idle.
@@ -350,7 +379,7 @@ export function openTroupe(options: TroupeOptions): { troupe: Troupe; core: Core
       onShared.length === 0
         ? undefined
         : startPool(resolved.threads, onShared, resourceLimits, host);
-    const ownPools = new Map<string, Pool>();
+    const ownPools = new Map<string, Executor>();
     try {
       for (const e of own)
         ownPools.set(

@@ -1,7 +1,9 @@
 /** Public types shared across the runtime: experts, plans, subtasks, outcomes, events. */
+
 import type { ResourceLimits } from 'node:worker_threads';
 import type { InspectionEvent } from 'xstate';
 import type { TroupeError } from './errors.js';
+import type { ExecutorFactory } from './executors/redis/options.js';
 
 /** A skill level: 1 (novice) to 5 (master). A subtask of complexity c needs a level ≥ c. */
 export type Level = 1 | 2 | 3 | 4 | 5;
@@ -437,6 +439,13 @@ export interface TroupeOptions {
     | ((event: InspectionEvent) => void)
     | { next?: (event: InspectionEvent) => void }
     | { inspect: { next?: (event: InspectionEvent) => void } };
+  /**
+   * Where the experts' work runs: local worker threads (the default), or `troupe worker`
+   * processes on any number of machines through BullMQ on Redis (`redisExecutor({ connection })`,
+   * see README "Running on several machines"). With one, the local pool's options (`threads`,
+   * `resourceLimits`, `maxInputBytes`, ...) are refused: the workers have their own.
+   */
+  executor?: ExecutorFactory;
   /** Time source for supervision windows and backoff (tests). @default the real clock */
   clock?: Clock;
   /** Random source in [0, 1) for jitter (tests). @default Math.random */

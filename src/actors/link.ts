@@ -6,7 +6,7 @@
  * and its machine hears from it only when its state may change.
  */
 import { messageOf, TroupeError, wrapThrown } from '../errors.js';
-import type { Pool } from '../pool/pool.js';
+import type { Executor } from '../executors/executor.js';
 import type { Run } from '../runs/run.js';
 import { rejection } from './experts.js';
 import type { ExpertRecord, Link, WorkOrder, WorkResult } from './types.js';
@@ -28,7 +28,7 @@ export interface LinkHost {
 export class ExpertLink implements Link {
   readonly #host: LinkHost;
   readonly #record: ExpertRecord;
-  readonly #pool: Pool;
+  readonly #pool: Executor;
   readonly #name: string;
   /** Tells the expert's machine to look at its state again; set while the link is open. */
   #changed: (() => void) | undefined;
@@ -43,7 +43,7 @@ export class ExpertLink implements Link {
     thread: number,
   ): void => this.#answer(error, output, runMs, origin as WorkOrder, thread);
 
-  constructor(host: LinkHost, record: ExpertRecord, pool: Pool) {
+  constructor(host: LinkHost, record: ExpertRecord, pool: Executor) {
     this.#host = host;
     this.#record = record;
     this.#pool = pool;

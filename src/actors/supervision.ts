@@ -68,6 +68,7 @@ export const RETRYABLE: ReadonlySet<string> = new Set<ErrorCode>([
   'E_WORKER_OOM',
   'E_QUALITY',
   'E_MODULE_LOAD',
+  'E_UNAVAILABLE',
 ]);
 
 export interface ResolvedSupervision {

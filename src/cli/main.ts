@@ -5,6 +5,7 @@ import { infoCommand } from './commands/info.js';
 import { expertsCommand, runCommand, schemaCommand, validateCommand } from './commands/plans.js';
 import { replayCommand } from './commands/replay.js';
 import { vizCommand } from './commands/viz.js';
+import { workerCommand } from './commands/worker.js';
 import { type Flags, type ParsedFlags, parseFlags } from './flags.js';
 import { type CommandIO, CommandRegistry, EXIT } from './registry.js';
 
@@ -18,7 +19,8 @@ export function defaultRegistry(): CommandRegistry {
     .register(expertsCommand)
     .register(schemaCommand)
     .register(vizCommand)
-    .register(replayCommand);
+    .register(replayCommand)
+    .register(workerCommand);
 }
 
 function help(registry: CommandRegistry): string {

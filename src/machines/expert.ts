@@ -57,7 +57,7 @@ export const expertMachine = setup({
   actors: {
     link,
     probe: fromPromise<unknown, LinkInput>(({ input }) =>
-      input.core.poolOf(input.name).probe(
+      input.core.executorOf(input.name).probe(
         input.name,
         // A heavy receiver's module must export onMessage: its probe checks that early.
         input.core.expert(input.name).def.messages === 'heavy' ? { requires: ['onMessage'] } : {},

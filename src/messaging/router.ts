@@ -18,9 +18,9 @@
 
 import type { ExpertRecord, WorkOrder } from '../actors/types.js';
 import { invalidOption, notify, TroupeError, wrapThrown } from '../errors.js';
+import type { Executor } from '../executors/executor.js';
 import { readFields } from '../fields.js';
 import type { ResolvedTroupe } from '../options.js';
-import type { Pool } from '../pool/pool.js';
 import { Deque } from '../pool/queue.js';
 import { MessageEnd } from '../runs/messages.js';
 import type { Run } from '../runs/run.js';
@@ -44,7 +44,7 @@ export interface RouterHost {
   readonly runs: ReadonlyMap<string, Run>;
   readonly onMessageFailed: ((failure: MessageFailure) => void) | undefined;
   expert(name: string): ExpertRecord;
-  poolOf(expert: string): Pool;
+  executorOf(expert: string): Executor;
   recordFault(record: ExpertRecord, error: TroupeError): void;
   emit(runId: string, event: RunEvent): void;
 }
@@ -116,7 +116,7 @@ export class Router {
   constructor(core: RouterHost) {
     this.#core = core;
     this.#fewestThreads = Math.min(
-      ...[...core.experts.keys()].map((name) => core.poolOf(name).threads),
+      ...[...core.experts.keys()].map((name) => core.executorOf(name).threads),
     );
     for (const name of core.experts.keys())
       this.#boxes.set(name, { mailbox: new Deque(), heavy: new Deque(), heavyBusy: false });
@@ -422,7 +422,7 @@ export class Router {
     const letter = delivery;
     this.#logged(letter, 'heavy');
     this.#core
-      .poolOf(name)
+      .executorOf(name)
       .message(name, letter.msg, letter.from.expert, {
         origin: self,
         signal: controller.signal,
@@ -548,7 +548,7 @@ export class Router {
   #checkDeadlock(): void {
     // Cheap first: no pool can be full while fewer frames are held than its threads.
     if (this.#held.size < this.#fewestThreads) return;
-    const found = findDeadlock(this.#held, (expert) => this.#core.poolOf(expert));
+    const found = findDeadlock(this.#held, (expert) => this.#core.executorOf(expert));
     if (found === undefined) return;
     const { victim, threads, chain } = found;
     this.#giveUp(

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 
 export interface RedisServer {
   port: number;
+  /** redis://127.0.0.1:<port>, with the password when there is one. */
   url: string;
   /** Stops the server (SIGTERM, then waits for it to exit) and removes its folder. */
   stop(): Promise<void>;
@@ -42,7 +43,11 @@ function exited(child: ChildProcess): Promise<void> {
 }
 
 /** Starts one server: ready to take connections when this resolves. */
-export async function startRedis(attempts = 5): Promise<RedisServer> {
+export async function startRedis(
+  options: { password?: string; attempts?: number } = {},
+): Promise<RedisServer> {
+  const attempts = options.attempts ?? 5;
+  const auth = options.password === undefined ? [] : ['--requirepass', options.password];
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'troupe-redis-'));
@@ -66,6 +71,7 @@ export async function startRedis(attempts = 5): Promise<RedisServer> {
         'no',
         '--loglevel',
         'notice',
+        ...auth,
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -100,7 +106,10 @@ export async function startRedis(attempts = 5): Promise<RedisServer> {
       child.stderr?.resume();
       return {
         port,
-        url: `redis://127.0.0.1:${port}`,
+        url:
+          options.password === undefined
+            ? `redis://127.0.0.1:${port}`
+            : `redis://:${encodeURIComponent(options.password)}@127.0.0.1:${port}`,
         async stop() {
           if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
           await exited(child);

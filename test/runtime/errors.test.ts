@@ -29,7 +29,7 @@ describe('TroupeError', () => {
     expect(isTroupeError(cause)).toBe(false);
   });
 
-  it('the catalogue holds every code DESIGN.md lists', () => {
+  it('the catalogue holds every code DESIGN.md lists, and the Redis executor’s E_UNAVAILABLE', () => {
     expect(Object.keys(ERROR_CODES).sort()).toEqual(
       [
         'E_INVALID_OPTION',
@@ -52,6 +52,7 @@ describe('TroupeError', () => {
         'E_ASK_TIMEOUT',
         'E_NO_RECIPIENT',
         'E_ASK_DEADLOCK',
+        'E_UNAVAILABLE',
         'E_PLAN_INVALID',
         'E_OUTSIDE_PLAN',
         'E_INTERNAL',

@@ -69,17 +69,35 @@ async function startTroupe(
   threads: number | undefined,
   signal?: AbortSignal,
   inspect?: TroupeOptions['inspect'],
+  redis?: { url: string; prefix: string | undefined; io: CommandIO },
 ): Promise<Troupe> {
   const { createTroupe } = await import('../../troupe.js');
-  const troupe = createTroupe({
-    ...compiled.troupeOptions,
-    ...defined({ threads, inspect }),
-  });
+  let options: TroupeOptions = { ...compiled.troupeOptions, ...defined({ threads, inspect }) };
+  let waiting: NodeJS.Timeout | undefined;
+  if (redis !== undefined) {
+    const { redisExecutor } = await import('../../executors/redis/options.js');
+    const { LOCAL_POOL_KEYS } = await import('../../troupe.js');
+    const executor = redisExecutor(defined({ connection: redis.url, prefix: redis.prefix }));
+    // The plan's local-thread policies are the workers' business now (their --threads).
+    const rest: Record<string, unknown> = { ...options };
+    for (const key of LOCAL_POOL_KEYS) delete rest[key];
+    options = { ...(rest as unknown as TroupeOptions), executor };
+    const names = compiled.troupeOptions.experts.map((e) => e.name).join(', ');
+    waiting = setTimeout(
+      () =>
+        redis.io.stderr(
+          `troupe run: waiting for a troupe worker to serve ${names} on ${executor.redis} (prefix ${executor.prefix}): start one with \`troupe worker ${compiled.file} --redis <url>\`\n`,
+        ),
+      2_000,
+    );
+  }
+  const troupe = createTroupe(options);
   // Until every expert has been probed once, or Ctrl-C.
   await new Promise<void>((resolve) => {
     void troupe.probed().then(() => resolve());
     signal?.addEventListener('abort', () => resolve(), { once: true });
   });
+  clearTimeout(waiting);
   return troupe;
 }
 
@@ -240,7 +258,7 @@ export async function openRelay(port: number): Promise<Relay> {
   }
 }
 
-const RUN_USAGE = `Usage: troupe run <plan.json|plan.yaml> [--input file|-] [--threads N] [--json] [--inspect[=port]] [--inspect-log file] [--trace file] [--report file] [--allow-outside]
+const RUN_USAGE = `Usage: troupe run <plan.json|plan.yaml> [--input file|-] [--threads N] [--json] [--inspect[=port]] [--inspect-log file] [--trace file] [--report file] [--allow-outside] [--redis url [--prefix name]]
 
 Runs a plan: live progress on stderr when it is a terminal (done/total, threads at work and the
 experts with work in hand, elapsed, ETA), then the integrated result and the run's metrics.
@@ -266,6 +284,9 @@ Options:
                      parallelism, a timeline of attempts per thread, experts' utilisation,
                      quality, failures and their causes, the state machines
   --allow-outside    let the plan load modules outside its folder and packages by name
+  --redis <url>      run the experts' work on \`troupe worker\` processes (any machines) through
+                     BullMQ on Redis: redis://[user:password@]host[:port][/db] or rediss://
+  --prefix <name>    with --redis: the namespace of its keys, the workers' too [default: troupe]
   -h, --help         show this help
 
 Exit codes: 0 done, 1 the run failed, 2 bad usage or a bad plan, 130 cancelled.
@@ -281,6 +302,8 @@ const RUN_FLAGS: Flags = {
   report: { type: 'string' },
   'inspect-log': { type: 'string' },
   'allow-outside': { type: 'boolean' },
+  redis: { type: 'string' },
+  prefix: { type: 'string' },
 };
 
 /** `--inspect=9000` is `--inspect --inspect-port 9000` (Node's parser has no optional values). */
@@ -318,6 +341,13 @@ export const runCommand: Command = {
           '--inspect-port is given with --inspect only (or write --inspect=<port>)',
         );
       const port = values.inspect === true ? inspectPort(values['inspect-port']) : undefined;
+      const redisUrl = values.redis as string | undefined;
+      if (redisUrl !== undefined && threads !== undefined)
+        throw new UsageError(
+          "--threads is the local threads' count: with --redis, give it to troupe worker",
+        );
+      if (values.prefix !== undefined && redisUrl === undefined)
+        throw new UsageError('--prefix is given with --redis only');
       // With --json, stdout carries the document and nothing else: whatever the plan's modules
       // print (main thread or workers, whose output Node pipes through process.stdout) goes to
       // stderr, for as long as this process lives.
@@ -378,7 +408,15 @@ export const runCommand: Command = {
             : undefined;
         closeLog = log?.close;
         const watch = inspectTarget(relay, log);
-        troupe = await startTroupe(compiled, threads, controller.signal, watch);
+        troupe = await startTroupe(
+          compiled,
+          threads,
+          controller.signal,
+          watch,
+          redisUrl === undefined
+            ? undefined
+            : { url: redisUrl, prefix: values.prefix as string | undefined, io: out },
+        );
         if (controller.signal.aborted) return cancelledEarly();
         const failures = loadFailures(compiled, troupe.experts());
         if (failures.length > 0) {

@@ -1,0 +1,581 @@
+/**
+ * The coordinator's side of the Redis executor: the troupe's work goes out as BullMQ jobs (one
+ * queue per expert) and comes back, with the attempts' `ctx` calls, on this coordinator's own
+ * stream. It keeps one entry per job it handed out until the job settles, and it decides alone
+ * whether a job may start: a worker claims each job before running it, and a job that has
+ * settled (cancelled, for one) is answered `skip`, so that no work outlives its settlement
+ * however the worker and the cancel cross. The first result of a job settles it; any later one
+ * (a job run twice after a stall) is counted and dropped.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  deserializeError,
+  isTroupeError,
+  messageOf,
+  serializeError,
+  TroupeError,
+  wrapThrown,
+} from '../../errors.js';
+import type { Settled } from '../../pool/jobs.js';
+import type { ContextHost, PoolCloseOptions, PoolRunOptions } from '../../pool/options.js';
+import type { MessageInput } from '../../pool/protocol.js';
+import type { Executor } from '../executor.js';
+import {
+  type Connection,
+  decode,
+  encode,
+  type JobData,
+  type JobKind,
+  type JobPayload,
+  Keys,
+  loadPeers,
+  redisOptions,
+  scrub,
+  type ToCoordinator,
+  type ToWorker,
+  tooLarge,
+  type WorkerEntry,
+  whenReady,
+} from './wire.js';
+
+/** What the executor was made with (see `redisExecutor`, options.ts). */
+export interface RedisSettings {
+  connection: Connection;
+  prefix: string;
+  maxPayloadBytes: number;
+  unavailableAfterMs: number;
+  /** Threads counted before any worker has registered (lookahead, the ask deadlock check). */
+  threads: number;
+  /** Times a job whose worker died is run again before it fails E_WORKER_CRASHED. */
+  maxStalls: number;
+  /** How long a cancelled job's worker has to say it stopped before its entry is let go, ms. */
+  releaseAfterMs: number;
+}
+
+interface Entry {
+  key: string;
+  kind: JobKind;
+  expert: string;
+  origin: unknown;
+  settled: Settled;
+  onFreed: (() => void) | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  /** 'queued' until a worker's claim is answered `go`; then the worker that runs it. */
+  worker: string | undefined;
+  /** Settled already (cancelled): kept only until its worker says it is done with it. */
+  done: boolean;
+  /** Times its job was claimed again after its worker died. */
+  stalls: number;
+}
+
+type RedisClient = InstanceType<ReturnType<typeof loadPeers>['Redis']>;
+// biome-ignore lint/suspicious/noExplicitAny: BullMQ's generic Queue, as its constructor returns it
+type Queue = import('bullmq').Queue<any, any, string>;
+
+/** How often the registry of workers is read, ms: the threads the coordinator counts on. */
+const REGISTRY_POLL_MS = 1_000;
+/** Messages read from the inbox at once. */
+const READ_COUNT = 1_000;
+
+export class RedisExecutor implements Executor {
+  readonly id = randomUUID();
+  readonly #settings: RedisSettings;
+  readonly #keys: Keys;
+  readonly #host: ContextHost;
+  readonly #experts: ReadonlySet<string>;
+  readonly #cmd: RedisClient;
+  readonly #reader: RedisClient;
+  readonly #queues = new Map<string, Queue>();
+  readonly #entries = new Map<string, Entry>();
+  readonly #lanes = new Map<string, number>();
+  readonly #inbox: string;
+  #seq = 0;
+  #threads: number;
+  #closed = false;
+  /** When Redis was first found unreachable in the current outage (undefined: reachable). */
+  #downSince: number | undefined;
+  #downError: unknown;
+  readonly #ready: Promise<void>;
+  #readerDone: Promise<void> = Promise.resolve();
+  #poll: NodeJS.Timeout | undefined;
+  /** Results that came for a job already settled: at-least-once delivery, dropped here. */
+  duplicates = 0;
+
+  constructor(settings: RedisSettings, experts: readonly string[], host: ContextHost) {
+    const { bullmq, Redis } = loadPeers('redisExecutor');
+    this.#settings = settings;
+    this.#keys = new Keys(settings.prefix);
+    this.#host = host;
+    this.#experts = new Set(experts);
+    this.#threads = settings.threads;
+    this.#inbox = this.#keys.coordinator(this.id);
+    const { connection } = settings;
+    this.#cmd = new Redis(connection.url, redisOptions(connection, false) as never);
+    this.#reader = new Redis(connection.url, redisOptions(connection, true) as never);
+    // ioredis reports every failed reconnect as an 'error' event: unobserved, one would crash
+    // the process. They are seen through the commands that fail (see #unavailable).
+    for (const client of [this.#cmd, this.#reader]) client.on('error', () => {});
+    for (const expert of experts) {
+      const queue = new bullmq.Queue(this.#keys.queue(expert), {
+        connection: this.#cmd as never,
+        prefix: settings.prefix,
+        skipVersionCheck: true,
+      });
+      queue.on('error', () => {});
+      this.#queues.set(expert, queue);
+    }
+    this.#ready = Promise.all([
+      whenReady(this.#cmd, settings.unavailableAfterMs),
+      whenReady(this.#reader, settings.unavailableAfterMs),
+    ]).then(
+      () => {
+        this.#readerDone = this.#read();
+        this.#poll = setInterval(() => void this.#pollRegistry(), REGISTRY_POLL_MS);
+        this.#poll.unref();
+        void this.#pollRegistry();
+      },
+      (error: unknown) => {
+        this.#downSince = Date.now();
+        this.#downError = error;
+        throw this.#unavailableError(error);
+      },
+    );
+    // Awaited by every job; a failure here is each job's, never an unhandled rejection.
+    this.#ready.catch(() => {});
+  }
+
+  /** Resolves once both connections are up; rejects E_UNAVAILABLE when Redis cannot be reached. */
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  get threads(): number {
+    return this.#threads;
+  }
+
+  aheadOf(): number {
+    return 1;
+  }
+
+  runThen(name: string, input: unknown, options: PoolRunOptions, settled: Settled): void {
+    this.#submit('run', name, { input, context: options.context }, options, settled);
+  }
+
+  message(
+    name: string,
+    msg: unknown,
+    from: string,
+    options: PoolRunOptions = {},
+  ): Promise<unknown> {
+    const input: MessageInput = { msg, from };
+    return new Promise((resolve, reject) => {
+      this.#submit('message', name, { input, context: options.context }, options, (error, value) =>
+        error === undefined ? resolve(value) : reject(error),
+      );
+    });
+  }
+
+  probe(
+    name: string,
+    options: Pick<PoolRunOptions, 'signal' | 'timeoutMs'> & { requires?: string[] } = {},
+  ): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.#submit(
+        'probe',
+        name,
+        { input: undefined, context: undefined, requires: options.requires },
+        { signal: options.signal, timeoutMs: options.timeoutMs },
+        (error, value) => (error === undefined ? resolve(value) : reject(error)),
+      );
+    });
+  }
+
+  #submit(
+    kind: JobKind,
+    expert: string,
+    payload: Pick<JobPayload, 'input' | 'context' | 'requires'>,
+    options: PoolRunOptions,
+    settled: Settled,
+  ): void {
+    const key = `${this.id}.${++this.#seq}`;
+    const entry: Entry = {
+      key,
+      kind,
+      expert,
+      origin: options.origin,
+      settled,
+      onFreed: options.onFreed,
+      signal: options.signal,
+      onAbort: undefined,
+      worker: undefined,
+      done: false,
+      stalls: 0,
+    };
+    const admitted = this.#admit(kind, expert, payload, options);
+    if (admitted instanceof TroupeError) {
+      // Refusals settle in a microtask, like results (as on the pool).
+      queueMicrotask(() => {
+        settled(admitted, undefined, 0, options.origin, -1);
+        options.onFreed?.();
+      });
+      return;
+    }
+    const { queue, bytes } = admitted;
+    this.#entries.set(key, entry);
+    if (options.signal !== undefined) {
+      entry.onAbort = () => this.#cancel(entry);
+      options.signal.addEventListener('abort', entry.onAbort, { once: true });
+    }
+    const data: JobData = {
+      c: this.id,
+      p: bytes.toString('base64'),
+      l: this.#settings.maxPayloadBytes,
+    };
+    this.#ready
+      .then(() =>
+        queue.add(kind, data, {
+          jobId: key,
+          removeOnComplete: true,
+          removeOnFail: true,
+          attempts: 1,
+        }),
+      )
+      .then(
+        () => {
+          if (this.#downSince !== undefined && this.#entries.size > 0) this.#up();
+        },
+        (error: unknown) => {
+          this.#noteDown(error);
+          const failed = isTroupeError(error, 'E_UNAVAILABLE')
+            ? error
+            : this.#unavailableError(error);
+          this.#finish(entry, failed, undefined, 0, -1);
+        },
+      );
+  }
+
+  /** A job's queue and bytes, or why it is refused before it is queued. */
+  #admit(
+    kind: JobKind,
+    expert: string,
+    payload: Pick<JobPayload, 'input' | 'context' | 'requires'>,
+    options: PoolRunOptions,
+  ): { queue: Queue; bytes: Buffer } | TroupeError {
+    if (this.#closed) return new TroupeError('E_CLOSED', 'the Redis executor is closed');
+    const queue = this.#queues.get(expert);
+    if (queue === undefined)
+      return new TroupeError('E_INTERNAL', `redisExecutor: no queue for "${expert}"`);
+    if (options.signal?.aborted)
+      return new TroupeError('E_CANCELLED', `${expert}: cancelled before it was queued`);
+    if (this.#downSince !== undefined && this.#downFor() >= this.#settings.unavailableAfterMs)
+      return this.#unavailableError(this.#downError);
+    let bytes: Buffer;
+    try {
+      const full: JobPayload = {
+        kind,
+        timeoutMs: options.timeoutMs,
+        ...payload,
+        ...(kind === 'message' ? { from: (payload.input as MessageInput).from } : {}),
+      };
+      bytes = encode(full, `${expert}'s input`);
+    } catch (error) {
+      return wrapThrown(error, 'E_NOT_CLONEABLE', expert);
+    }
+    const limit = this.#settings.maxPayloadBytes;
+    if (bytes.length > limit) return tooLarge(`${expert}'s input`, bytes.length, limit);
+    return { queue, bytes };
+  }
+
+  /** A job's signal fired: it settles as cancelled now, and never starts later. */
+  #cancel(entry: Entry): void {
+    if (entry.done || !this.#entries.has(entry.key)) return;
+    const worker = entry.worker;
+    const error = new TroupeError('E_CANCELLED', `${entry.expert}: cancelled`);
+    if (worker === undefined) {
+      // Not claimed: a later claim finds no entry and is told to skip it; the job goes.
+      this.#finish(entry, error, undefined, 0, -1);
+      const queue = this.#queues.get(entry.expert);
+      queue?.remove(entry.key).catch(() => {});
+      return;
+    }
+    // Running on a worker: settled now, as on the pool; its worker aborts it (ctx.signal), and
+    // its entry stays until the worker is done with it (the heavy queue waits for that).
+    entry.done = true;
+    this.#detach(entry);
+    entry.settled(error, undefined, 0, entry.origin, -1);
+    this.#tell(worker, { t: 'cancel', k: entry.key });
+    // A worker that died says nothing: its entry (and what waits for it to be freed) goes then.
+    setTimeout(
+      () => this.#finish(entry, undefined, undefined, 0, -1),
+      this.#settings.releaseAfterMs,
+    ).unref();
+  }
+
+  /** Settles a job once: its entry goes, its signal is let go, and it is freed. */
+  #finish(
+    entry: Entry,
+    error: TroupeError | undefined,
+    value: unknown,
+    runMs: number,
+    thread: number,
+  ): void {
+    if (this.#entries.get(entry.key) !== entry) return;
+    this.#entries.delete(entry.key);
+    this.#detach(entry);
+    if (!entry.done) {
+      entry.done = true;
+      try {
+        entry.settled(error, value, runMs, entry.origin, thread);
+      } catch {
+        // The runtime's callbacks do not throw; nothing of theirs may stop the reader.
+      }
+    }
+    entry.onFreed?.();
+  }
+
+  #detach(entry: Entry): void {
+    if (entry.onAbort !== undefined) entry.signal?.removeEventListener('abort', entry.onAbort);
+    entry.onAbort = undefined;
+  }
+
+  /** The inbox: claims, `ctx` calls and results, read in order until the executor closes. */
+  async #read(): Promise<void> {
+    let last = '0-0';
+    while (!this.#closed) {
+      let reply: [Buffer, [Buffer, Buffer[]][]][] | null | undefined;
+      try {
+        reply = (await this.#reader.xreadBuffer(
+          'COUNT',
+          READ_COUNT,
+          'BLOCK',
+          1_000,
+          'STREAMS',
+          this.#inbox,
+          last,
+        )) as typeof reply;
+      } catch (error) {
+        if (this.#closed) return;
+        this.#noteDown(error);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        continue;
+      }
+      if (this.#downSince !== undefined) this.#up();
+      if (reply === null || reply === undefined) continue;
+      const ids: string[] = [];
+      for (const [, messages] of reply) {
+        for (const [id, fields] of messages) {
+          last = id.toString();
+          ids.push(last);
+          const bytes = fields[1];
+          if (bytes === undefined) continue;
+          let message: ToCoordinator;
+          try {
+            message = decode(bytes) as ToCoordinator;
+          } catch {
+            continue;
+          }
+          this.#take(message);
+        }
+      }
+      if (ids.length > 0) this.#cmd.xdel(this.#inbox, ...ids).catch(() => {});
+    }
+  }
+
+  #take(message: ToCoordinator): void {
+    const entry = this.#entries.get(message.k);
+    switch (message.t) {
+      case 'claim': {
+        // Only a job still to run may start: settled ones (cancelled), unknown ones (another
+        // coordinator's run before a restart) are skipped. A job claimed again (its first
+        // worker stalled) goes to the new claimant.
+        let go = entry !== undefined && !entry.done;
+        if (go && entry !== undefined && entry.worker !== undefined) {
+          // Claimed before: the worker that ran it died and BullMQ gave the job to another.
+          if (++entry.stalls > this.#settings.maxStalls) {
+            go = false;
+            const error = new TroupeError(
+              'E_WORKER_CRASHED',
+              `${entry.expert}: the worker processes running it died ${entry.stalls} times (its job was run again ${this.#settings.maxStalls} times, maxStalls)`,
+              { details: { stalls: entry.stalls } },
+            );
+            this.#finish(entry, error, undefined, 0, -1);
+          }
+        }
+        if (go && entry !== undefined) entry.worker = message.w;
+        this.#tell(message.w, { t: go ? 'go' : 'skip', k: message.k });
+        return;
+      }
+      case 'ctx':
+        this.#serveCall(entry, message);
+        return;
+      case 'end': {
+        if (entry === undefined) {
+          this.duplicates++;
+          return;
+        }
+        const thread = this.#lane(message.w, message.thread);
+        const error =
+          message.ok || message.e === undefined
+            ? undefined
+            : wrapThrown(deserializeError(message.e), 'E_INTERNAL', entry.expert);
+        this.#finish(entry, error, message.ok ? message.v : undefined, message.runMs, thread);
+        return;
+      }
+    }
+  }
+
+  async #serveCall(
+    entry: Entry | undefined,
+    message: Extract<ToCoordinator, { t: 'ctx' }>,
+  ): Promise<void> {
+    let answer: ToWorker;
+    try {
+      if (entry === undefined || entry.done)
+        throw new TroupeError(
+          'E_CANCELLED',
+          `ctx.${message.op}: the task has already ended (cancelled or timed out)`,
+        );
+      const thread = this.#lane(message.w, message.thread);
+      const value = await this.#host.call(
+        entry.origin,
+        entry.expert,
+        message.op,
+        message.args,
+        thread,
+      );
+      answer = { t: 'ctxr', id: message.id, ok: true, v: value };
+    } catch (error) {
+      answer = { t: 'ctxr', id: message.id, ok: false, e: serializeError(error) };
+    }
+    this.#tell(message.w, answer);
+  }
+
+  /** One number per worker thread, in the order they were first heard of (trace lanes). */
+  #lane(worker: string, thread: number): number {
+    if (thread < 0) return -1;
+    const name = `${worker}/${thread}`;
+    let lane = this.#lanes.get(name);
+    if (lane === undefined) {
+      lane = this.#lanes.size;
+      this.#lanes.set(name, lane);
+    }
+    return lane;
+  }
+
+  #tell(worker: string, message: ToWorker): void {
+    let bytes: Buffer;
+    try {
+      bytes = encode(message, 'an answer');
+    } catch {
+      bytes = encode(
+        {
+          t: 'ctxr',
+          id: (message as { id?: number }).id ?? -1,
+          ok: false,
+          e: serializeError(new TroupeError('E_NOT_CLONEABLE', 'the answer cannot be sent')),
+        },
+        'an answer',
+      );
+    }
+    this.#cmd
+      .xadd(this.#keys.worker(worker), 'MAXLEN', '~', 100_000, '*', 'd', bytes)
+      .catch((error: unknown) => this.#noteDown(error));
+  }
+
+  async #pollRegistry(): Promise<void> {
+    try {
+      const all = await this.#cmd.hgetall(this.#keys.workers);
+      const now = Date.now();
+      let threads = 0;
+      for (const json of Object.values(all)) {
+        const entry = JSON.parse(json) as WorkerEntry;
+        if (entry.until < now) continue;
+        if (entry.experts.some((name) => this.#experts.has(name))) threads += entry.threads;
+      }
+      this.#threads = Math.max(1, threads || this.#settings.threads);
+    } catch (error) {
+      this.#noteDown(error);
+    }
+  }
+
+  #downFor(): number {
+    return this.#downSince === undefined ? 0 : Date.now() - this.#downSince;
+  }
+
+  /**
+   * A command failed for want of Redis. Past `unavailableAfterMs` of outage every job not
+   * settled fails E_UNAVAILABLE (retried by its run like a crash): its result may never come.
+   */
+  #noteDown(error: unknown): void {
+    if (this.#closed) return;
+    this.#downSince ??= Date.now();
+    this.#downError = error;
+    if (this.#downFor() < this.#settings.unavailableAfterMs) return;
+    const failed = isTroupeError(error, 'E_UNAVAILABLE') ? error : this.#unavailableError(error);
+    for (const entry of [...this.#entries.values()]) this.#finish(entry, failed, undefined, 0, -1);
+  }
+
+  #up(): void {
+    this.#downSince = undefined;
+    this.#downError = undefined;
+  }
+
+  #unavailableError(error: unknown): TroupeError {
+    const { connection } = this.#settings;
+    const why = scrub(messageOf(error), connection);
+    return new TroupeError(
+      'E_UNAVAILABLE',
+      `Redis at ${connection.safe} cannot be reached (${why}); the work's result may never come`,
+      { details: { redis: connection.safe } },
+    );
+  }
+
+  async close(options: PoolCloseOptions = {}): Promise<void> {
+    if (this.#closed) return;
+    const timeoutMs = options.force === true ? 0 : (options.timeoutMs ?? 30_000);
+    // Work under way may finish within the time given; then the rest is cancelled.
+    if (this.#entries.size > 0 && timeoutMs > 0) {
+      const deadline = Date.now() + timeoutMs;
+      while (this.#entries.size > 0 && Date.now() < deadline && this.#downSince === undefined)
+        await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    this.#closed = true;
+    clearInterval(this.#poll);
+    const closed = new TroupeError('E_CLOSED', 'the Redis executor closed before the task ended');
+    for (const entry of [...this.#entries.values()]) {
+      if (entry.worker !== undefined) this.#tell(entry.worker, { t: 'cancel', k: entry.key });
+      else
+        this.#queues
+          .get(entry.expert)
+          ?.remove(entry.key)
+          .catch(() => {});
+      this.#finish(entry, closed, undefined, 0, -1);
+    }
+    // With Redis away, BullMQ's close and QUIT would wait for it: a second at most, then cut.
+    const reachable = this.#cmd.status === 'ready';
+    if (reachable) {
+      await withTimeout(
+        Promise.allSettled([...this.#queues.values()].map((queue) => queue.close())),
+        1_000,
+      );
+      await withTimeout(this.#cmd.del(this.#inbox), 1_000).catch(() => {});
+    }
+    this.#reader.disconnect();
+    // A read queued while Redis was away may never be answered: the loop ends at its next turn.
+    await withTimeout(this.#readerDone, 1_000).catch(() => {});
+    if (reachable) await withTimeout(this.#cmd.quit(), 1_000).catch(() => {});
+    this.#cmd.disconnect();
+  }
+}
+
+/** `promise`, or undefined after `ms` (what it was doing is then abandoned). */
+export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,273 @@
+/**
+ * What the coordinator and `troupe worker` processes say to each other through Redis, and how:
+ * the keys under a prefix, the messages on each side's stream, the job's data, the URL read
+ * once with its secret kept out of every message, and the optional peers (bullmq, ioredis)
+ * loaded only when asked for. Shared by both sides (executor.ts, worker.ts).
+ *
+ * Work travels as BullMQ jobs, one queue per expert (`<prefix>:e.<expert>`), so that a worker
+ * takes only the work of the experts it serves. Everything else travels on Redis streams,
+ * which keep what was written until it is read: a coordinator's inbox (claims, `ctx` calls,
+ * results) and a worker's inbox (go or skip, `ctx` answers, cancels). Values are V8-serialized,
+ * the structured clone that threads use, so a value that can reach a thread can reach a worker.
+ */
+import type { EventEmitter } from 'node:events';
+import { createRequire } from 'node:module';
+import { deserialize, serialize } from 'node:v8';
+import { describe, invalidOption, TroupeError, type WireError } from '../../errors.js';
+import type { ContextOp } from '../../pool/protocol.js';
+import { NAME_PATTERN } from '../../validate.js';
+
+/** The default prefix of every key: BullMQ's queues and troupe's own streams. */
+export const DEFAULT_PREFIX = 'troupe';
+/** What a prefix expects: no ':' (Redis Cluster hash tags and BullMQ's own separator). */
+export const PREFIX = 'a name of letters, digits, "_", "-" or "." starting with a letter';
+
+/** A job's name in BullMQ: what its worker's local pool runs. */
+export type JobKind = 'run' | 'probe' | 'message';
+
+/** The keys of one prefix. */
+export class Keys {
+  readonly prefix: string;
+  constructor(prefix: string) {
+    this.prefix = prefix;
+  }
+  /** The BullMQ queue of an expert's work (under the BullMQ prefix `prefix`). */
+  queue(expert: string): string {
+    return `e.${expert}`;
+  }
+  /** A coordinator's inbox: claims, `ctx` calls and results from the workers. */
+  coordinator(id: string): string {
+    return `${this.prefix}:_:c:${id}`;
+  }
+  /** A worker's inbox: go or skip, `ctx` answers and cancels from coordinators. */
+  worker(id: string): string {
+    return `${this.prefix}:_:w:${id}`;
+  }
+  /** The hash of live workers: id → {@link WorkerEntry} as JSON. */
+  get workers(): string {
+    return `${this.prefix}:_:workers`;
+  }
+}
+
+/** A worker's entry in the registry, refreshed while it lives. */
+export interface WorkerEntry {
+  id: string;
+  threads: number;
+  experts: string[];
+  pid: number;
+  host: string;
+  /** Until when (epoch ms) it counts as alive unless refreshed. */
+  until: number;
+}
+
+/** The data of a job (JSON, as BullMQ keeps it): who sent it and the V8 bytes of the rest. */
+export interface JobData {
+  /** The coordinator's id: where claims, calls and the result go. */
+  c: string;
+  /** The payload ({@link JobPayload}), V8-serialized, base64. */
+  p: string;
+  /** The payload limit in bytes, the coordinator's: the worker refuses outputs above it. */
+  l: number;
+}
+
+export interface JobPayload {
+  kind: JobKind;
+  input: unknown;
+  context: { task?: Record<string, unknown>; deps?: Record<string, unknown> } | undefined;
+  timeoutMs: number | undefined;
+  requires?: string[] | undefined;
+  from?: string | undefined;
+}
+
+/** Worker → coordinator. `k` is the job's key (its BullMQ id), `w` the worker's id. */
+export type ToCoordinator =
+  | { t: 'claim'; k: string; w: string }
+  | { t: 'ctx'; k: string; w: string; id: number; op: ContextOp; args: unknown[]; thread: number }
+  | {
+      t: 'end';
+      k: string;
+      w: string;
+      ok: boolean;
+      v?: unknown;
+      e?: WireError;
+      runMs: number;
+      thread: number;
+    };
+
+/** Coordinator → worker. */
+export type ToWorker =
+  | { t: 'go'; k: string }
+  | { t: 'skip'; k: string }
+  | { t: 'cancel'; k: string }
+  | { t: 'ctxr'; id: number; ok: boolean; v?: unknown; e?: WireError };
+
+/** V8 bytes of a value (the structured clone threads use); E_NOT_CLONEABLE naming `what`. */
+export function encode(value: unknown, what: string): Buffer {
+  try {
+    return serialize(value);
+  } catch (error) {
+    throw new TroupeError(
+      'E_NOT_CLONEABLE',
+      `${what} cannot be sent through Redis: ${describe(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+export function decode(bytes: Buffer | Uint8Array): unknown {
+  return deserialize(bytes);
+}
+
+/** A value's serialized size past `limit`: E_TOO_LARGE naming `what`. Never truncated. */
+export function tooLarge(what: string, bytes: number, limit: number): TroupeError {
+  return new TroupeError(
+    'E_TOO_LARGE',
+    `${what} is ${bytes} bytes serialized, over the Redis executor's maxPayloadBytes (${limit})`,
+    { details: { bytes, limit } },
+  );
+}
+
+/** A Redis connection as given, read once: what to connect to, and how to name it safely. */
+export interface Connection {
+  /** The URL as given, secret included: only ever handed to ioredis. */
+  readonly url: string;
+  /** The URL with its password replaced by `***`: for logs and errors. */
+  readonly safe: string;
+  readonly tls: Record<string, unknown> | undefined;
+}
+
+/**
+ * Reads `redis://[user:password@]host[:port][/db]` or `rediss://` (TLS). The password is never
+ * put in a message: an error names the URL with `***` in its place.
+ */
+export function readConnection(value: unknown, field: string, tls?: unknown): Connection {
+  const expected = 'a redis:// or rediss:// URL';
+  if (typeof value !== 'string') throw invalidOption(field, expected, redactValue(value));
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    throw invalidOption(field, expected, redact(value));
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:')
+    throw invalidOption(field, expected, redact(value));
+  if (parsed.hostname === '') throw invalidOption(field, `${expected} with a host`, redact(value));
+  if (tls !== undefined && (tls === null || typeof tls !== 'object' || Array.isArray(tls)))
+    throw invalidOption(`${field.replace(/connection$/, 'tls')}`, 'an object of TLS options', tls);
+  return { url: value, safe: redact(value), tls: tls as Record<string, unknown> | undefined };
+}
+
+/** A URL with its password (and a user-only secret) replaced by `***`. Never throws. */
+export function redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    else if (parsed.username !== '') parsed.username = '***';
+    return parsed.href;
+  } catch {
+    // Not a URL: whatever sits between "//" and "@" may be a secret.
+    return url.replace(/\/\/[^@/]*@/, '//***@');
+  }
+}
+
+function redactValue(value: unknown): unknown {
+  return typeof value === 'string' ? redact(value) : value;
+}
+
+/** Removes every occurrence of the secret parts of `connection` from `text`. */
+export function scrub(text: string, connection: Connection): string {
+  let out = text.split(connection.url).join(connection.safe);
+  try {
+    const { password, username } = new URL(connection.url);
+    for (const secret of [password, decodeURIComponent(password), username])
+      if (secret.length >= 3) out = out.split(secret).join('***');
+  } catch {
+    // a URL that parsed once parses again
+  }
+  return out;
+}
+
+/** A prefix for keys: a name (no ':'), checked. */
+export function readPrefix(value: unknown, field: string): string {
+  if (value === undefined) return DEFAULT_PREFIX;
+  if (typeof value !== 'string' || !NAME_PATTERN.test(value) || value.length > 64)
+    throw invalidOption(field, `${PREFIX}, at most 64 characters`, value);
+  return value;
+}
+
+/** The optional peers, loaded when a Redis executor or worker is made. */
+export interface Peers {
+  bullmq: typeof import('bullmq');
+  Redis: typeof import('ioredis').Redis;
+}
+
+let peers: Peers | undefined;
+
+/** bullmq and ioredis, or E_INVALID_OPTION saying how to install them. */
+export function loadPeers(field: string): Peers {
+  if (peers !== undefined) return peers;
+  const require = createRequire(import.meta.url);
+  const load = (name: string): unknown => {
+    try {
+      return require(name);
+    } catch (error) {
+      throw new TroupeError(
+        'E_INVALID_OPTION',
+        `${field}: needs bullmq and ioredis, optional peers of troupe (npm install bullmq ioredis); ${name} could not be loaded`,
+        { cause: error, details: { field } },
+      );
+    }
+  };
+  const bullmq = load('bullmq') as Peers['bullmq'];
+  const ioredis = load('ioredis') as { Redis: Peers['Redis'] };
+  peers = { bullmq, Redis: ioredis.Redis };
+  return peers;
+}
+
+/**
+ * Options of an ioredis connection to `connection`. `blocking`: it serves BullMQ's workers or a
+ * blocking read (commands wait for a reconnect instead of failing).
+ */
+export function redisOptions(connection: Connection, blocking: boolean): Record<string, unknown> {
+  return {
+    lazyConnect: false,
+    // Never more than a second between tries: a Redis that comes back is used again soon.
+    retryStrategy: (times: number) => Math.min(times * 100, 1_000),
+    maxRetriesPerRequest: blocking ? null : 1,
+    // The producer side fails at once while Redis is away (BullMQ's advice); blocking readers wait.
+    enableOfflineQueue: blocking,
+    connectTimeout: 5_000,
+    ...(connection.tls === undefined ? {} : { tls: connection.tls }),
+  };
+}
+
+/**
+ * Resolves once `client` is ready; rejects with the last connection error after `timeoutMs`
+ * (ioredis retries meanwhile). BullMQ may start the connection itself: this only watches it.
+ */
+export function whenReady(
+  client: { status: string } & Pick<EventEmitter, 'on' | 'once' | 'off'>,
+  timeoutMs: number,
+): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    let last: unknown = new Error(`not ready within ${timeoutMs} ms`);
+    const onError = (error: unknown) => {
+      last = error;
+    };
+    const done = (error?: unknown) => {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+      client.off('error', onError);
+      client.off('end', onEnd);
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    const onReady = () => done();
+    const onEnd = () => done(last);
+    const timer = setTimeout(() => done(last), timeoutMs);
+    client.on('error', onError);
+    client.once('ready', onReady);
+    client.once('end', onEnd);
+  });
+}

@@ -1,0 +1,446 @@
+/**
+ * The worker's side of the Redis executor (`troupe worker`): it takes jobs of the experts it
+ * serves from their BullMQ queues, claims each from the coordinator that sent it (which says go
+ * or skip), runs it on its own local pool — the same worker entry, the same classified failures
+ * and the same `ctx`, whose calls travel back to the coordinator — and sends the result back.
+ * It runs only the experts it was started with: a job names an expert, never a module.
+ *
+ * A worker killed mid-job leaves the job locked; BullMQ's stalled check (run by the other
+ * workers) puts it back in its queue once the lock lapses, and the next worker to take it
+ * claims it again: the coordinator says go to a job still to run, so the attempt runs again on
+ * another machine (at least once; the coordinator keeps the first result).
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { ResolvedExpert } from '../../actors/experts.js';
+import {
+  describe,
+  deserializeError,
+  messageOf,
+  serializeError,
+  TroupeError,
+  wrapThrown,
+} from '../../errors.js';
+import type { ContextHost } from '../../pool/options.js';
+import { createPool, type Pool } from '../../pool/pool.js';
+import type { ContextOp } from '../../pool/protocol.js';
+import { withTimeout } from './executor.js';
+import {
+  type Connection,
+  decode,
+  encode,
+  type JobData,
+  type JobPayload,
+  Keys,
+  loadPeers,
+  redisOptions,
+  scrub,
+  type ToCoordinator,
+  type ToWorker,
+  tooLarge,
+  type WorkerEntry,
+  whenReady,
+} from './wire.js';
+
+/** Options of {@link startRedisWorker}. */
+export interface RedisWorkerOptions {
+  connection: Connection;
+  prefix: string;
+  experts: readonly ResolvedExpert[];
+  /** Threads of the local pool. */
+  threads: number;
+  /** Jobs taken at once from each expert's queue. */
+  concurrency: number;
+  /** BullMQ's lock on a job being run, ms: a dead worker's job is taken again after it lapses. */
+  lockDurationMs: number;
+  /** How often this worker looks for jobs whose lock lapsed, ms. */
+  stalledIntervalMs: number;
+  /** How long a claim waits for its coordinator's answer, ms; unanswered, the job is dropped. */
+  claimTimeoutMs: number;
+  /** How long to wait for Redis at start, ms. */
+  connectTimeoutMs: number;
+  log: (line: string) => void;
+}
+
+/** A running worker. */
+export interface RedisWorker {
+  readonly id: string;
+  /** Jobs run to the end, skipped (settled elsewhere) and failed. */
+  readonly served: { done: number; failed: number; skipped: number };
+  /**
+   * Stops taking jobs, lets those under way finish for up to `timeoutMs`, then stops: jobs still
+   * running are left to BullMQ's stalled check, so another worker runs them. Resolves `drained`
+   * false when some were left.
+   */
+  close(timeoutMs: number): Promise<{ drained: boolean }>;
+}
+
+interface Running {
+  key: string;
+  coordinator: string;
+  controller: AbortController;
+}
+
+type RedisClient = InstanceType<ReturnType<typeof loadPeers>['Redis']>;
+
+/** How often the worker's entry in the registry is refreshed, and how long it lasts, ms. */
+const HEARTBEAT_MS = 2_000;
+const ENTRY_TTL_MS = 6_000;
+
+/**
+ * Starts a worker: connects (E_UNAVAILABLE if Redis cannot be reached within
+ * `connectTimeoutMs`), starts its pool and begins taking jobs.
+ */
+export async function startRedisWorker(options: RedisWorkerOptions): Promise<RedisWorker> {
+  const { bullmq, Redis } = loadPeers('troupe worker');
+  const { connection, log } = options;
+  const keys = new Keys(options.prefix);
+  const id = randomUUID();
+  const inbox = keys.worker(id);
+  const cmd: RedisClient = new Redis(connection.url, {
+    ...redisOptions(connection, true),
+    connectTimeout: options.connectTimeoutMs,
+    retryStrategy: () => null,
+  } as never);
+  cmd.on('error', () => {});
+  try {
+    await whenReady(cmd, options.connectTimeoutMs);
+    await cmd.ping();
+  } catch (error) {
+    cmd.disconnect();
+    throw new TroupeError(
+      'E_UNAVAILABLE',
+      `troupe worker: Redis at ${connection.safe} cannot be reached (${scrub(messageOf(error), connection)})`,
+      { details: { redis: connection.safe } },
+    );
+  }
+  // From now on, reconnect after an outage instead of giving up.
+  (cmd.options as { retryStrategy: unknown }).retryStrategy = (times: number) =>
+    Math.min(times * 100, 1_000);
+  const reader: RedisClient = new Redis(connection.url, redisOptions(connection, true) as never);
+  reader.on('error', () => {});
+  const bull: RedisClient = new Redis(connection.url, redisOptions(connection, true) as never);
+  bull.on('error', () => {});
+
+  const running = new Map<string, Running>();
+  const claims = new Map<string, (go: boolean) => void>();
+  const calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  let callSeq = 0;
+  const served = { done: 0, failed: 0, skipped: 0 };
+  let closing = false;
+
+  const send = (coordinator: string, message: ToCoordinator): Promise<unknown> =>
+    cmd.xadd(
+      keys.coordinator(coordinator),
+      'MAXLEN',
+      '~',
+      100_000,
+      '*',
+      'd',
+      encode(message, 'a message'),
+    );
+
+  // A handler's ctx calls go to the coordinator that sent its job, and wait for its answer.
+  const host: ContextHost = {
+    call(origin, _module, op: ContextOp, args, thread) {
+      const job = origin as Running;
+      const callId = ++callSeq;
+      return new Promise((resolve, reject) => {
+        calls.set(callId, { resolve, reject });
+        send(job.coordinator, { t: 'ctx', k: job.key, w: id, id: callId, op, args, thread }).catch(
+          (error: unknown) => {
+            calls.delete(callId);
+            reject(wrapThrown(error, 'E_UNAVAILABLE', `ctx.${op}: Redis`));
+          },
+        );
+      });
+    },
+  };
+
+  // The experts with resourceLimits run on threads of their own, as in a local troupe.
+  const pools = new Map<string, Pool>();
+  const shared = options.experts.filter((e) => e.resourceLimits === undefined);
+  const modules = (of: readonly ResolvedExpert[]) =>
+    Object.fromEntries(of.map((e) => [e.name, { url: e.href, batch: e.batch }]));
+  const common = { host, maxOutputBytes: Number.POSITIVE_INFINITY };
+  if (shared.length > 0) {
+    const pool = createPool({ ...common, threads: options.threads, modules: modules(shared) });
+    for (const e of shared) pools.set(e.name, pool);
+  }
+  for (const e of options.experts)
+    if (e.resourceLimits !== undefined)
+      pools.set(
+        e.name,
+        createPool({
+          ...common,
+          threads: Math.min(e.concurrency, options.threads),
+          modules: modules([e]),
+          resourceLimits: e.resourceLimits,
+        }),
+      );
+
+  // The inbox: the coordinators' go or skip, ctx answers and cancels.
+  const readLoop = (async () => {
+    // A new stream of its own (a fresh id): everything on it is for this worker.
+    let last = '0-0';
+    while (!closing || running.size > 0 || claims.size > 0) {
+      let reply: [Buffer, [Buffer, Buffer[]][]][] | null | undefined;
+      try {
+        reply = (await reader.xreadBuffer(
+          'COUNT',
+          1_000,
+          'BLOCK',
+          500,
+          'STREAMS',
+          inbox,
+          last,
+        )) as typeof reply;
+      } catch {
+        if (reader.status === 'end') return;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        continue;
+      }
+      if (reply === null || reply === undefined) continue;
+      const ids: string[] = [];
+      for (const [, messages] of reply)
+        for (const [entryId, fields] of messages) {
+          last = entryId.toString();
+          ids.push(last);
+          const bytes = fields[1];
+          if (bytes === undefined) continue;
+          let message: ToWorker;
+          try {
+            message = decode(bytes) as ToWorker;
+          } catch {
+            continue;
+          }
+          if (message.t === 'go' || message.t === 'skip') {
+            claims.get(message.k)?.(message.t === 'go');
+            claims.delete(message.k);
+          } else if (message.t === 'cancel') running.get(message.k)?.controller.abort();
+          else if (message.t === 'ctxr') {
+            const waiter = calls.get(message.id);
+            calls.delete(message.id);
+            if (waiter === undefined) continue;
+            if (message.ok) waiter.resolve(message.v);
+            else
+              waiter.reject(deserializeError(message.e ?? { name: 'Error', message: 'no answer' }));
+          }
+        }
+      if (ids.length > 0) cmd.xdel(inbox, ...ids).catch(() => {});
+    }
+  })();
+
+  const claim = (key: string, coordinator: string): Promise<boolean> =>
+    new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        claims.delete(key);
+        resolve(false);
+      }, options.claimTimeoutMs);
+      claims.set(key, (go) => {
+        clearTimeout(timer);
+        resolve(go);
+      });
+      send(coordinator, { t: 'claim', k: key, w: id }).catch(() => {
+        clearTimeout(timer);
+        claims.delete(key);
+        resolve(false);
+      });
+    });
+
+  const processor = async (job: { id?: string; data: unknown; queueName: string }) => {
+    const key = job.id;
+    const data = job.data as Partial<JobData> | null;
+    const expert = options.experts.find((e) => keys.queue(e.name) === job.queueName)?.name;
+    if (
+      key === undefined ||
+      expert === undefined ||
+      data === null ||
+      typeof data !== 'object' ||
+      typeof data.c !== 'string' ||
+      typeof data.p !== 'string' ||
+      typeof data.l !== 'number'
+    ) {
+      log(`skipped job ${describe(key)} of ${job.queueName}: not a troupe job`);
+      served.skipped++;
+      return;
+    }
+    const coordinator = data.c;
+    if (!(await claim(key, coordinator))) {
+      served.skipped++;
+      return;
+    }
+    const state: Running = { key, coordinator, controller: new AbortController() };
+    running.set(key, state);
+    let end: Extract<ToCoordinator, { t: 'end' }>;
+    try {
+      const payload = decode(Buffer.from(data.p, 'base64')) as JobPayload;
+      end = await run(expert, payload, state, data.l);
+    } catch (error) {
+      end = {
+        t: 'end',
+        k: key,
+        w: id,
+        ok: false,
+        e: serializeError(wrapThrown(error, 'E_INTERNAL', `${expert}: the job could not be read`)),
+        runMs: 0,
+        thread: -1,
+      };
+    } finally {
+      running.delete(key);
+    }
+    if (end.ok) served.done++;
+    else served.failed++;
+    await send(coordinator, end).catch(() => {});
+  };
+
+  const run = (
+    expert: string,
+    payload: JobPayload,
+    state: Running,
+    limit: number,
+  ): Promise<Extract<ToCoordinator, { t: 'end' }>> => {
+    const pool = pools.get(expert) as Pool;
+    const signal = state.controller.signal;
+    const base = { t: 'end' as const, k: state.key, w: id };
+    type End = Extract<ToCoordinator, { t: 'end' }>;
+    const failed = (error: unknown, runMs: number, thread: number): End => ({
+      ...base,
+      ok: false,
+      e: serializeError(wrapThrown(error, 'E_INTERNAL', expert)),
+      runMs,
+      thread,
+    });
+    const done = (value: unknown, runMs: number, thread: number): End => {
+      const size = encode(value, `${expert}'s output`).length;
+      if (size > limit) return failed(tooLarge(`${expert}'s output`, size, limit), runMs, thread);
+      return { ...base, ok: true, v: value, runMs, thread };
+    };
+    if (payload.kind === 'probe') {
+      return pool
+        .probe(expert, {
+          signal,
+          ...(payload.requires === undefined ? {} : { requires: payload.requires }),
+        })
+        .then(
+          (value) => done(value, 0, -1),
+          (error: unknown) => failed(error, 0, -1),
+        );
+    }
+    return new Promise((resolve) => {
+      const settled = (
+        error: TroupeError | undefined,
+        value: unknown,
+        runMs: number,
+        _origin: unknown,
+        thread: number,
+      ) => {
+        try {
+          resolve(error === undefined ? done(value, runMs, thread) : failed(error, runMs, thread));
+        } catch (thrown) {
+          resolve(failed(thrown, runMs, thread));
+        }
+      };
+      // The job's key goes with its task: the same for a job run again after a stall, so that
+      // a handler with effects outside can de-duplicate (at-least-once).
+      const context =
+        payload.context?.task === undefined
+          ? payload.context
+          : { ...payload.context, task: { ...payload.context.task, key: state.key } };
+      const runOptions = { signal, timeoutMs: payload.timeoutMs, context, origin: state };
+      if (payload.kind === 'message') {
+        const { msg, from } = payload.input as { msg: unknown; from: string };
+        pool.message(expert, msg, from, runOptions).then(
+          (value) => settled(undefined, value, 0, state, -1),
+          (error: unknown) =>
+            settled(wrapThrown(error, 'E_INTERNAL', expert), undefined, 0, state, -1),
+        );
+      } else pool.runThen(expert, payload.input, runOptions, settled);
+    });
+  };
+
+  // One line per outage, not one per reconnect try (every Worker reports each of them).
+  let lastError = 0;
+  const quietly = (line: string): void => {
+    const now = Date.now();
+    if (now - lastError < 10_000) return;
+    lastError = now;
+    log(`${line} (retrying; said once per 10 s)`);
+  };
+  const workers = options.experts.map((e) => {
+    const worker = new bullmq.Worker(keys.queue(e.name), processor as never, {
+      connection: bull as never,
+      prefix: options.prefix,
+      concurrency: options.concurrency,
+      lockDuration: options.lockDurationMs,
+      stalledInterval: options.stalledIntervalMs,
+      // troupe counts stalls itself (the coordinator's maxStalls): BullMQ never fails a job for one.
+      maxStalledCount: Number.MAX_SAFE_INTEGER,
+      skipVersionCheck: true,
+    });
+    worker.on('error', (error: unknown) =>
+      quietly(`redis: ${scrub(messageOf(error), connection)}`),
+    );
+    return worker;
+  });
+
+  const entry = (): string => {
+    const value: WorkerEntry = {
+      id,
+      threads: options.threads,
+      experts: options.experts.map((e) => e.name),
+      pid: process.pid,
+      host: hostname(),
+      until: Date.now() + ENTRY_TTL_MS,
+    };
+    return JSON.stringify(value);
+  };
+  const beat = (): void => {
+    cmd.hset(keys.workers, id, entry()).catch(() => {});
+  };
+  beat();
+  const heartbeat = setInterval(beat, HEARTBEAT_MS);
+
+  log(
+    `troupe worker ${id}: serving ${options.experts.map((e) => e.name).join(', ')} from ${connection.safe} (prefix ${options.prefix}), ${options.threads} threads, ${options.concurrency} jobs at once per expert`,
+  );
+
+  return {
+    id,
+    served,
+    async close(timeoutMs) {
+      if (closing) return { drained: true };
+      closing = true;
+      clearInterval(heartbeat);
+      await cmd.hdel(keys.workers, id).catch(() => {});
+      // Stop taking jobs; those under way finish within the time given.
+      let timer: NodeJS.Timeout | undefined;
+      const drained = await Promise.race([
+        Promise.all(workers.map((w) => w.close(false))).then(() => true),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(false), timeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (!drained) {
+        // Left locked: BullMQ's stalled check gives them to another worker once the lock lapses.
+        await Promise.all(workers.map((w) => w.close(true).catch(() => {})));
+      }
+      await Promise.all(
+        [...new Set(pools.values())].map((pool) =>
+          pool.close({ force: !drained, timeoutMs: 1_000 }),
+        ),
+      );
+      reader.disconnect();
+      await withTimeout(readLoop, 1_000).catch(() => {});
+      for (const connection of [cmd, bull]) {
+        if (connection.status === 'ready') {
+          if (connection === cmd) await withTimeout(cmd.del(inbox), 1_000).catch(() => {});
+          await withTimeout(connection.quit(), 1_000).catch(() => {});
+        }
+        connection.disconnect();
+      }
+      return { drained };
+    },
+  };
+}

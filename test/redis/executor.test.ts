@@ -139,6 +139,46 @@ describe('the Redis executor', () => {
     expect(notes.every((n) => /^started \d+$/.test(n))).toBe(true);
   });
 
+  it('carries messages, heavy handlers and the blackboard across processes', async () => {
+    const prefix = uniquePrefix();
+    const [a, b] = await Promise.all([worker(prefix), worker(prefix)]);
+    const outcome = await troupe(prefix).run(
+      {
+        analyze: () => [
+          {
+            id: 'asks-heavy',
+            needs: 'talk',
+            input: { op: 'ask', to: 'heavy', msg: { op: 'echo', value: 42 } },
+          },
+          {
+            id: 'board',
+            needs: 'talk',
+            input: { op: 'shareThenLookup', key: 'k', value: { n: 7 } },
+          },
+          {
+            id: 'tells',
+            needs: 'talk',
+            input: { op: 'send', to: 'heavy', count: 3, msg: { op: 'echo', value: 0 } },
+          },
+        ],
+      },
+      null,
+    );
+    expect(outcome.status).toBe('done');
+    if (outcome.status !== 'done') return;
+    const result = outcome.result as Record<string, unknown>;
+    // The heavy handler ran on a worker thread and answered the ask; the blackboard kept bytes.
+    expect(result['asks-heavy']).toMatchObject({ answer: { echo: 42, from: 'talker' } });
+    expect(result.board).toEqual({ value: { n: 7 } });
+    expect(result.tells).toBe(3);
+    expect(outcome.metrics.messages).toBeGreaterThanOrEqual(4);
+    const log = outcome.messageLog;
+    // Every message is logged; tells may still be handled when the run ends (as locally).
+    expect(log.filter((m) => m.to === 'heavy')).toHaveLength(4);
+    expect(log.find((m) => m.kind === 'ask')?.status).toBe('done');
+    expect(a.pid).not.toBe(b.pid);
+  });
+
   it('refuses an input over maxPayloadBytes, before it is queued, never truncated', async () => {
     const prefix = uniquePrefix();
     await worker(prefix);

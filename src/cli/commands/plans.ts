@@ -78,6 +78,9 @@ async function startTroupe(
     const { redisExecutor } = await import('../../executors/redis/options.js');
     const { LOCAL_POOL_KEYS } = await import('../../troupe.js');
     const executor = redisExecutor(defined({ connection: redis.url, prefix: redis.prefix }));
+    // Said now, in one line, rather than as every expert's failed probes.
+    const { checkReachable, readConnection } = await import('../../executors/redis/wire.js');
+    await checkReachable(readConnection(redis.url, '--redis'), 5_000, 'troupe run');
     // The plan's local-thread policies are the workers' business now (their --threads).
     const rest: Record<string, unknown> = { ...options };
     for (const key of LOCAL_POOL_KEYS) delete rest[key];
@@ -408,15 +411,21 @@ export const runCommand: Command = {
             : undefined;
         closeLog = log?.close;
         const watch = inspectTarget(relay, log);
-        troupe = await startTroupe(
-          compiled,
-          threads,
-          controller.signal,
-          watch,
-          redisUrl === undefined
-            ? undefined
-            : { url: redisUrl, prefix: values.prefix as string | undefined, io: out },
-        );
+        try {
+          troupe = await startTroupe(
+            compiled,
+            threads,
+            controller.signal,
+            watch,
+            redisUrl === undefined
+              ? undefined
+              : { url: redisUrl, prefix: values.prefix as string | undefined, io: out },
+          );
+        } catch (error) {
+          if (!isTroupeError(error, 'E_UNAVAILABLE')) throw error;
+          out.stderr(`${error.code}: ${error.message}\n`);
+          return EXIT.failed;
+        }
         if (controller.signal.aborted) return cancelledEarly();
         const failures = loadFailures(compiled, troupe.experts());
         if (failures.length > 0) {

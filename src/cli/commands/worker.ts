@@ -151,9 +151,9 @@ export const workerCommand: Command = {
         `troupe worker ${worker.id}: ${signal}: no new jobs; waiting up to ${drainMs} ms for those under way`,
       );
       const { drained } = await worker.close(drainMs);
-      const { done, failed, skipped } = worker.served;
+      const { done, failed, skipped, probes, messages } = worker.served;
       log(
-        `troupe worker ${worker.id}: stopped${drained ? '' : ' (jobs left under way go to another worker once their lock lapses)'}; served ${done} done, ${failed} failed, ${skipped} skipped`,
+        `troupe worker ${worker.id}: stopped${drained ? '' : ' (jobs left under way go to another worker once their lock lapses)'}; served ${done} done, ${failed} failed, ${skipped} skipped; ${probes} probes, ${messages} messages`,
       );
       return EXIT.ok;
     }),

@@ -13,7 +13,7 @@
 import type { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import { deserialize, serialize } from 'node:v8';
-import { describe, invalidOption, TroupeError, type WireError } from '../../errors.js';
+import { describe, invalidOption, messageOf, TroupeError, type WireError } from '../../errors.js';
 import type { ContextOp } from '../../pool/protocol.js';
 import { NAME_PATTERN } from '../../validate.js';
 
@@ -270,4 +270,34 @@ export function whenReady(
     client.once('ready', onReady);
     client.once('end', onEnd);
   });
+}
+
+/**
+ * Connects once and PINGs: resolves if Redis answers within `timeoutMs`, else rejects
+ * E_UNAVAILABLE naming the URL without its password (a wrong password is refused the same way).
+ */
+export async function checkReachable(
+  connection: Connection,
+  timeoutMs: number,
+  who: string,
+): Promise<void> {
+  const { Redis } = loadPeers(who);
+  const probe = new Redis(connection.url, {
+    ...redisOptions(connection, true),
+    connectTimeout: timeoutMs,
+    retryStrategy: () => null,
+  } as never);
+  probe.on('error', () => {});
+  try {
+    await whenReady(probe, timeoutMs);
+    await probe.ping();
+  } catch (error) {
+    throw new TroupeError(
+      'E_UNAVAILABLE',
+      `${who}: Redis at ${connection.safe} cannot be reached (${scrub(messageOf(error), connection)})`,
+      { details: { redis: connection.safe } },
+    );
+  } finally {
+    probe.disconnect();
+  }
 }

@@ -65,8 +65,14 @@ export interface RedisWorkerOptions {
 /** A running worker. */
 export interface RedisWorker {
   readonly id: string;
-  /** Jobs run to the end, skipped (settled elsewhere) and failed. */
-  readonly served: { done: number; failed: number; skipped: number };
+  /** Subtask attempts done and failed, jobs skipped (settled already), probes and heavy messages run. */
+  readonly served: {
+    done: number;
+    failed: number;
+    skipped: number;
+    probes: number;
+    messages: number;
+  };
   /**
    * Stops taking jobs, lets those under way finish for up to `timeoutMs`, then stops: jobs still
    * running are left to BullMQ's stalled check, so another worker runs them. Resolves `drained`
@@ -126,7 +132,7 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
   const claims = new Map<string, (go: boolean) => void>();
   const calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let callSeq = 0;
-  const served = { done: 0, failed: 0, skipped: 0 };
+  const served = { done: 0, failed: 0, skipped: 0, probes: 0, messages: 0 };
   let closing = false;
 
   const send = (coordinator: string, message: ToCoordinator): Promise<unknown> =>
@@ -266,15 +272,22 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
       return;
     }
     const coordinator = data.c;
-    if (!(await claim(key, coordinator))) {
-      served.skipped++;
-      return;
-    }
+    // Known before the claim: a cancel that follows its `go` in the same read finds it.
     const state: Running = { key, coordinator, controller: new AbortController() };
     running.set(key, state);
+    const go = await claim(key, coordinator);
+    if (!go || state.controller.signal.aborted) {
+      running.delete(key);
+      served.skipped++;
+      // Cancelled between its go and now: never started; the coordinator lets its entry go.
+      if (go) await send(coordinator, cancelledEnd(key)).catch(() => {});
+      return;
+    }
     let end: Extract<ToCoordinator, { t: 'end' }>;
+    let kind: JobPayload['kind'] = 'run';
     try {
       const payload = decode(Buffer.from(data.p, 'base64')) as JobPayload;
+      kind = payload.kind;
       end = await run(expert, payload, state, data.l);
     } catch (error) {
       end = {
@@ -289,10 +302,22 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
     } finally {
       running.delete(key);
     }
-    if (end.ok) served.done++;
+    if (kind === 'probe') served.probes++;
+    else if (kind === 'message') served.messages++;
+    else if (end.ok) served.done++;
     else served.failed++;
     await send(coordinator, end).catch(() => {});
   };
+
+  const cancelledEnd = (key: string): Extract<ToCoordinator, { t: 'end' }> => ({
+    t: 'end',
+    k: key,
+    w: id,
+    ok: false,
+    e: serializeError(new TroupeError('E_CANCELLED', 'cancelled before it started')),
+    runMs: 0,
+    thread: -1,
+  });
 
   const run = (
     expert: string,

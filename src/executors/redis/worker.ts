@@ -425,6 +425,15 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
   };
   beat();
   const heartbeat = setInterval(beat, HEARTBEAT_MS);
+  // What it serves, every 10 s while it serves anything.
+  let said = '';
+  const report = setInterval(() => {
+    const { done, failed, skipped, probes, messages } = served;
+    const line = `served ${done} done, ${failed} failed, ${skipped} skipped; ${probes} probes, ${messages} messages`;
+    if (line !== said) log(`troupe worker ${id}: ${line} (${running.size} under way)`);
+    said = line;
+  }, 10_000);
+  report.unref();
 
   log(
     `troupe worker ${id}: serving ${options.experts.map((e) => e.name).join(', ')} from ${connection.safe} (prefix ${options.prefix}), ${options.threads} threads, ${options.concurrency} jobs at once per expert`,
@@ -437,6 +446,7 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
       if (closing) return { drained: true };
       closing = true;
       clearInterval(heartbeat);
+      clearInterval(report);
       await cmd.hdel(keys.workers, id).catch(() => {});
       // Stop taking jobs; those under way finish within the time given.
       let timer: NodeJS.Timeout | undefined;

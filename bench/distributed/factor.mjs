@@ -1,6 +1,6 @@
 // The Redis executor against the local pool, on one machine over loopback (issue 17's
 // measurements, before `troupe bench --scope distributed` exists):
-//   node bench/distributed/factor.mjs [rounds=5]
+//   node bench/distributed/factor.mjs [rounds=5] [worker concurrency]
 // Starts its own redis-server (Debian's) on a free port and `troupe worker` processes of 1
 // thread each; in interleaved rounds it runs the same subtasks on the local pool (2 threads),
 // on 1 worker and on 2 workers, and prints per round and as medians [min–max]:
@@ -16,6 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { createTroupe, redisExecutor } from '../../dist/src/index.js';
 
 const rounds = Number(process.argv[2] ?? 5);
+// `node bench/distributed/factor.mjs 5 2`: each worker takes 2 jobs at once (--concurrency).
+const concurrency = process.argv[3] === undefined ? [] : ['--concurrency', process.argv[3]];
 const BIN = fileURLToPath(new URL('../../dist/src/cli/bin.js', import.meta.url));
 const EXPERTS = fileURLToPath(new URL('./experts.mjs', import.meta.url));
 const { experts } = await import('./experts.mjs');
@@ -57,7 +59,7 @@ const url = `redis://127.0.0.1:${port}`;
 function startWorker(prefix) {
   const child = spawn(
     process.execPath,
-    [BIN, 'worker', EXPERTS, '--redis', url, '--prefix', prefix, '--threads', '1'],
+    [BIN, 'worker', EXPERTS, '--redis', url, '--prefix', prefix, '--threads', '1', ...concurrency],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   return new Promise((resolve) => {

@@ -2,6 +2,7 @@
 // child processes through BullMQ on the suite's own redis-server. Results match the local
 // pool's; errors, retries, quality checks and ctx calls behave as locally; limits and prefixes
 // hold; Redis missing or going away ends in E_UNAVAILABLE, never a hang; no password is printed.
+import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTroupe, isTroupeError, type Troupe } from '../../dist/src/index.js';
 import { type RedisServer, startRedis } from './server.js';
@@ -141,7 +142,14 @@ describe('the Redis executor', () => {
 
   it('carries messages, heavy handlers and the blackboard across processes', async () => {
     const prefix = uniquePrefix();
-    const [a, b] = await Promise.all([worker(prefix), worker(prefix)]);
+    // The heavy receiver on a worker of its own (see test/fixtures/remote-heavy.mjs).
+    const fixture = (name: string) =>
+      fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
+    const [a, b] = await Promise.all([
+      startWorker(redis.url, ['--prefix', prefix, '--threads', '1'], fixture('remote-talker.mjs')),
+      startWorker(redis.url, ['--prefix', prefix, '--threads', '1'], fixture('remote-heavy.mjs')),
+    ]);
+    workers.push(a, b);
     const outcome = await troupe(prefix).run(
       {
         analyze: () => [

@@ -27,7 +27,9 @@ Options:
                          (the password is never printed)
   --prefix <name>        the coordinators' prefix [default: troupe]
   --threads <n>          worker threads [default: the cores]
-  --concurrency <n>      jobs taken at once from each expert's queue [default: --threads]
+  --concurrency <n>      jobs taken at once from each expert's queue [default: --threads];
+                         2 × --threads overlaps each job's trip with the run before it, for
+                         experts that do not ask heavy receivers (docs/distributed.md)
   --lock-duration <ms>   BullMQ's lock on a job under way: a job whose worker died is run by
                          another once it lapses [default: 30000]
   --stalled-interval <ms> how often to look for such jobs [default: 30000]

@@ -243,6 +243,33 @@ describe('the Redis executor', () => {
       [{ connection: 'redis://127.0.0.1', prefix: 'a:b' }, /prefix/],
       [{ connection: 'redis://127.0.0.1', maxPayloadBytes: 0 }, /maxPayloadBytes/],
       [{ connection: 'redis://127.0.0.1', prefx: 'a' }, /did you mean "prefix"/],
+      [{ connection: 'redis://127.0.0.1', tls: 'yes' }, /tls: expected an object of TLS options/],
+      [
+        {
+          connection: 'redis://127.0.0.1',
+          tls: new Proxy(
+            {},
+            {
+              ownKeys: () => {
+                throw new Error('trap');
+              },
+            },
+          ),
+        },
+        /redisExecutor\(options\)\.tls/,
+      ],
+      [
+        {
+          connection: 'redis://127.0.0.1',
+          tls: Object.defineProperty({}, 'ca', {
+            enumerable: true,
+            get: () => {
+              throw new Error('getter');
+            },
+          }),
+        },
+        /redisExecutor\(options\)\.tls/,
+      ],
     ] as const;
     for (const [options, message] of bad) {
       let caught: unknown;

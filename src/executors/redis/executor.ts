@@ -22,13 +22,13 @@ import type { MessageInput } from '../../pool/protocol.js';
 import type { Executor } from '../executor.js';
 import {
   type Connection,
-  decode,
   encode,
   type JobData,
   type JobKind,
   type JobPayload,
   Keys,
   loadPeers,
+  readInbox,
   redisOptions,
   scrub,
   type ToCoordinator,
@@ -75,8 +75,6 @@ type Queue = import('bullmq').Queue<any, any, string>;
 
 /** How often the registry of workers is read, ms: the threads the coordinator counts on. */
 const REGISTRY_POLL_MS = 1_000;
-/** Messages read from the inbox at once. */
-const READ_COUNT = 1_000;
 
 export class RedisExecutor implements Executor {
   readonly id = randomUUID();
@@ -99,8 +97,6 @@ export class RedisExecutor implements Executor {
   readonly #ready: Promise<void>;
   #readerDone: Promise<void> = Promise.resolve();
   #poll: NodeJS.Timeout | undefined;
-  /** Results that came for a job already settled: at-least-once delivery, dropped here. */
-  duplicates = 0;
 
   constructor(settings: RedisSettings, experts: readonly string[], host: ContextHost) {
     const { bullmq, Redis } = loadPeers('redisExecutor');
@@ -130,7 +126,19 @@ export class RedisExecutor implements Executor {
       whenReady(this.#reader, settings.unavailableAfterMs),
     ]).then(
       () => {
-        this.#readerDone = this.#read();
+        // The inbox: claims, `ctx` calls and results, read in order until the executor closes.
+        this.#readerDone = readInbox({
+          reader: this.#reader,
+          cmd: this.#cmd,
+          key: this.#inbox,
+          blockMs: 1_000,
+          going: () => !this.#closed,
+          onMessage: (message) => this.#take(message as ToCoordinator),
+          onError: (error) => this.#noteDown(error),
+          onRead: () => {
+            if (this.#downSince !== undefined) this.#up();
+          },
+        });
         this.#poll = setInterval(() => void this.#pollRegistry(), REGISTRY_POLL_MS);
         this.#poll.unref();
         void this.#pollRegistry();
@@ -339,49 +347,6 @@ export class RedisExecutor implements Executor {
     entry.onAbort = undefined;
   }
 
-  /** The inbox: claims, `ctx` calls and results, read in order until the executor closes. */
-  async #read(): Promise<void> {
-    let last = '0-0';
-    while (!this.#closed) {
-      let reply: [Buffer, [Buffer, Buffer[]][]][] | null | undefined;
-      try {
-        reply = (await this.#reader.xreadBuffer(
-          'COUNT',
-          READ_COUNT,
-          'BLOCK',
-          1_000,
-          'STREAMS',
-          this.#inbox,
-          last,
-        )) as typeof reply;
-      } catch (error) {
-        if (this.#closed) return;
-        this.#noteDown(error);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        continue;
-      }
-      if (this.#downSince !== undefined) this.#up();
-      if (reply === null || reply === undefined) continue;
-      const ids: string[] = [];
-      for (const [, messages] of reply) {
-        for (const [id, fields] of messages) {
-          last = id.toString();
-          ids.push(last);
-          const bytes = fields[1];
-          if (bytes === undefined) continue;
-          let message: ToCoordinator;
-          try {
-            message = decode(bytes) as ToCoordinator;
-          } catch {
-            continue;
-          }
-          this.#take(message);
-        }
-      }
-      if (ids.length > 0) this.#cmd.xdel(this.#inbox, ...ids).catch(() => {});
-    }
-  }
-
   #take(message: ToCoordinator): void {
     const entry = this.#entries.get(message.k);
     switch (message.t) {
@@ -410,10 +375,8 @@ export class RedisExecutor implements Executor {
         this.#serveCall(entry, message);
         return;
       case 'end': {
-        if (entry === undefined) {
-          this.duplicates++;
-          return;
-        }
+        // A job already settled (run again after a stall, at least once): its result is dropped.
+        if (entry === undefined) return;
         const thread = this.#lane(message.w, message.thread);
         const error =
           message.ok || message.e === undefined
@@ -489,8 +452,9 @@ export class RedisExecutor implements Executor {
       const now = Date.now();
       let threads = 0;
       for (const json of Object.values(all)) {
-        const entry = JSON.parse(json) as WorkerEntry;
-        if (entry.until < now) continue;
+        // An entry that is not a worker's (another writer under the prefix) counts for nothing.
+        const entry = parseEntry(json);
+        if (entry === undefined || entry.until < now) continue;
         if (entry.experts.some((name) => this.#experts.has(name))) threads += entry.threads;
       }
       this.#threads = Math.max(1, threads || this.#settings.threads);
@@ -578,4 +542,23 @@ export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | und
       timer = setTimeout(() => resolve(undefined), ms);
     }),
   ]).finally(() => clearTimeout(timer));
+}
+
+/** A worker's registry entry, or undefined for anything else. */
+function parseEntry(json: string): WorkerEntry | undefined {
+  try {
+    const entry = JSON.parse(json) as Partial<WorkerEntry> | null;
+    if (
+      entry !== null &&
+      typeof entry === 'object' &&
+      typeof entry.until === 'number' &&
+      Number.isInteger(entry.threads) &&
+      (entry.threads as number) > 0 &&
+      Array.isArray(entry.experts)
+    )
+      return entry as WorkerEntry;
+  } catch {
+    // not JSON
+  }
+  return undefined;
 }

@@ -14,6 +14,7 @@ import type { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import { deserialize, serialize } from 'node:v8';
 import { describe, invalidOption, messageOf, TroupeError, type WireError } from '../../errors.js';
+import { readEntries } from '../../fields.js';
 import type { ContextOp } from '../../pool/protocol.js';
 import { NAME_PATTERN } from '../../validate.js';
 
@@ -152,9 +153,17 @@ export function readConnection(value: unknown, field: string, tls?: unknown): Co
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:')
     throw invalidOption(field, expected, redact(value));
   if (parsed.hostname === '') throw invalidOption(field, `${expected} with a host`, redact(value));
+  const tlsField = field.replace(/connection$/, 'tls');
+  const expectedTls = 'an object of TLS options';
   if (tls !== undefined && (tls === null || typeof tls !== 'object' || Array.isArray(tls)))
-    throw invalidOption(`${field.replace(/connection$/, 'tls')}`, 'an object of TLS options', tls);
-  return { url: value, safe: redact(value), tls: tls as Record<string, unknown> | undefined };
+    throw invalidOption(tlsField, expectedTls, tls);
+  // Read once, here (a proxy or a throwing getter is refused naming the field), into an object
+  // of our own: ioredis never reads the user's.
+  const copy =
+    tls === undefined
+      ? undefined
+      : (Object.fromEntries(readEntries(tls, tlsField, expectedTls)) as Record<string, unknown>);
+  return { url: value, safe: redact(value), tls: copy };
 }
 
 /** A URL with its password (and a user-only secret) replaced by `***`. Never throws. */
@@ -299,5 +308,70 @@ export async function checkReachable(
     );
   } finally {
     probe.disconnect();
+  }
+}
+
+type RedisClient = InstanceType<Peers['Redis']>;
+
+/** How a side reads its inbox stream (see {@link readInbox}). */
+export interface InboxReader {
+  /** The blocking connection that reads, and the one that deletes what was read. */
+  reader: RedisClient;
+  cmd: RedisClient;
+  key: string;
+  blockMs: number;
+  /** Whether to read on. (A reader disconnected ends the loop too.) */
+  going: () => boolean;
+  onMessage: (message: unknown) => void;
+  /** A read failed (Redis away, most likely); the loop tries again 100 ms later. */
+  onError: (error: unknown) => void;
+  /** A read came back (Redis is there). */
+  onRead: () => void;
+}
+
+/**
+ * Reads a side's own stream in order until `going()` says stop: each entry is decoded and
+ * handed on (an entry that does not decode is dropped), then deleted, a batch at a time. The
+ * stream is new (its id is fresh), so reading starts from its first entry.
+ */
+export async function readInbox(inbox: InboxReader): Promise<void> {
+  const { reader, cmd, key } = inbox;
+  let last = '0-0';
+  while (inbox.going()) {
+    let reply: [Buffer, [Buffer, Buffer[]][]][] | null | undefined;
+    try {
+      reply = (await reader.xreadBuffer(
+        'COUNT',
+        1_000,
+        'BLOCK',
+        inbox.blockMs,
+        'STREAMS',
+        key,
+        last,
+      )) as typeof reply;
+    } catch (error) {
+      if (!inbox.going() || reader.status === 'end') return;
+      inbox.onError(error);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      continue;
+    }
+    inbox.onRead();
+    if (reply === null || reply === undefined) continue;
+    const ids: string[] = [];
+    for (const [, entries] of reply)
+      for (const [id, fields] of entries) {
+        last = id.toString();
+        ids.push(last);
+        const bytes = fields[1];
+        if (bytes === undefined) continue;
+        let message: unknown;
+        try {
+          message = decode(bytes);
+        } catch {
+          continue;
+        }
+        inbox.onMessage(message);
+      }
+    if (ids.length > 0) cmd.xdel(key, ...ids).catch(() => {});
   }
 }

@@ -33,6 +33,7 @@ import {
   type JobPayload,
   Keys,
   loadPeers,
+  readInbox,
   redisOptions,
   scrub,
   type ToCoordinator,
@@ -185,57 +186,31 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
         }),
       );
 
-  // The inbox: the coordinators' go or skip, ctx answers and cancels.
-  const readLoop = (async () => {
-    // A new stream of its own (a fresh id): everything on it is for this worker.
-    let last = '0-0';
-    while (!closing || running.size > 0 || claims.size > 0) {
-      let reply: [Buffer, [Buffer, Buffer[]][]][] | null | undefined;
-      try {
-        reply = (await reader.xreadBuffer(
-          'COUNT',
-          1_000,
-          'BLOCK',
-          500,
-          'STREAMS',
-          inbox,
-          last,
-        )) as typeof reply;
-      } catch {
-        if (reader.status === 'end') return;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        continue;
-      }
-      if (reply === null || reply === undefined) continue;
-      const ids: string[] = [];
-      for (const [, messages] of reply)
-        for (const [entryId, fields] of messages) {
-          last = entryId.toString();
-          ids.push(last);
-          const bytes = fields[1];
-          if (bytes === undefined) continue;
-          let message: ToWorker;
-          try {
-            message = decode(bytes) as ToWorker;
-          } catch {
-            continue;
-          }
-          if (message.t === 'go' || message.t === 'skip') {
-            claims.get(message.k)?.(message.t === 'go');
-            claims.delete(message.k);
-          } else if (message.t === 'cancel') running.get(message.k)?.controller.abort();
-          else if (message.t === 'ctxr') {
-            const waiter = calls.get(message.id);
-            calls.delete(message.id);
-            if (waiter === undefined) continue;
-            if (message.ok) waiter.resolve(message.v);
-            else
-              waiter.reject(deserializeError(message.e ?? { name: 'Error', message: 'no answer' }));
-          }
-        }
-      if (ids.length > 0) cmd.xdel(inbox, ...ids).catch(() => {});
+  // The inbox: the coordinators' go or skip, ctx answers and cancels; read until the jobs under
+  // way and their claims have their answers.
+  const take = (message: ToWorker): void => {
+    if (message.t === 'go' || message.t === 'skip') {
+      claims.get(message.k)?.(message.t === 'go');
+      claims.delete(message.k);
+    } else if (message.t === 'cancel') running.get(message.k)?.controller.abort();
+    else if (message.t === 'ctxr') {
+      const waiter = calls.get(message.id);
+      calls.delete(message.id);
+      if (waiter === undefined) return;
+      if (message.ok) waiter.resolve(message.v);
+      else waiter.reject(deserializeError(message.e ?? { name: 'Error', message: 'no answer' }));
     }
-  })();
+  };
+  const readLoop = readInbox({
+    reader,
+    cmd,
+    key: inbox,
+    blockMs: 500,
+    going: () => !closing || running.size > 0 || claims.size > 0,
+    onMessage: (message) => take(message as ToWorker),
+    onError: () => {},
+    onRead: () => {},
+  });
 
   const claim = (key: string, coordinator: string): Promise<boolean> =>
     new Promise((resolve) => {

@@ -3,6 +3,7 @@
 // pool's; errors, retries, quality checks and ctx calls behave as locally; limits and prefixes
 // hold; Redis missing or going away ends in E_UNAVAILABLE, never a hang; no password is printed.
 import { fileURLToPath } from 'node:url';
+import { Queue } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTroupe, isTroupeError, type Troupe } from '../../dist/src/index.js';
 import { type RedisServer, startRedis } from './server.js';
@@ -12,6 +13,7 @@ import {
   startWorker,
   stopWorker,
   uniquePrefix,
+  until,
   type WorkerProcess,
 } from './workers.js';
 
@@ -142,14 +144,10 @@ describe('the Redis executor', () => {
 
   it('carries messages, heavy handlers and the blackboard across processes', async () => {
     const prefix = uniquePrefix();
-    // The heavy receiver on a worker of its own (see test/fixtures/remote-heavy.mjs).
-    const fixture = (name: string) =>
-      fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
-    const [a, b] = await Promise.all([
-      startWorker(redis.url, ['--prefix', prefix, '--threads', '1'], fixture('remote-talker.mjs')),
-      startWorker(redis.url, ['--prefix', prefix, '--threads', '1'], fixture('remote-heavy.mjs')),
-    ]);
-    workers.push(a, b);
+    // Both workers serve the asker and its heavy receiver, one taking jobs ahead of its thread:
+    // a job it holds must never keep the heavy message from an idle thread while its own thread
+    // waits on the ask (the job ahead goes back to its queue; the message goes to the other).
+    const [a, b] = await Promise.all([worker(prefix), worker(prefix, ['--concurrency', '3'])]);
     const outcome = await troupe(prefix).run(
       {
         analyze: () => [
@@ -185,6 +183,60 @@ describe('the Redis executor', () => {
     expect(log.filter((m) => m.to === 'heavy')).toHaveLength(4);
     expect(log.find((m) => m.kind === 'ask')?.status).toBe('done');
     expect(a.pid).not.toBe(b.pid);
+  });
+
+  it('a worker whose thread waits on an ask holds no job it has no thread for', async () => {
+    const prefix = uniquePrefix();
+    const only = (name: string) => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
+    // One worker, one thread, serving the asker and its heavy receiver, taking jobs ahead; and
+    // one whose thread counts (so the coordinator sees no deadlock) but that runs no message.
+    const [a, other] = await Promise.all([
+      worker(prefix, ['--concurrency', '2']),
+      startWorker(redis.url, ['--prefix', prefix, '--threads', '1'], only('remote-behave.mjs')),
+    ]);
+    workers.push(other);
+    const ask = (i: number) => ({
+      id: `ask${i}`,
+      needs: 'talk',
+      input: { op: 'ask', to: 'heavy', msg: { op: 'echo', value: i } },
+    });
+    const run = troupe(prefix).run({ analyze: () => [ask(0), ask(1), ask(2)] }, null);
+    // Its thread waits on the ask: the heavy message waits in its queue for a thread (here or on
+    // a worker to come), instead of behind the asker on this worker.
+    const heavy = new Queue('e.heavy', {
+      connection: { host: '127.0.0.1', port: redis.port, maxRetriesPerRequest: 1 },
+      prefix,
+    });
+    try {
+      await until('the heavy message waits in its queue', async () => {
+        const counts = await heavy.getJobCounts('waiting', 'active');
+        return counts.waiting === 1 && counts.active === 0;
+      });
+    } finally {
+      await heavy.close();
+    }
+    const b = await startWorker(
+      redis.url,
+      ['--prefix', prefix, '--threads', '1'],
+      only('remote-heavy.mjs'),
+    );
+    workers.push(b);
+    const outcome = await run;
+    expect(outcome.status).toBe('done');
+    if (outcome.status !== 'done') return;
+    expect(outcome.result).toMatchObject({
+      ask0: { answer: { echo: 0 } },
+      ask1: { answer: { echo: 1 } },
+      ask2: { answer: { echo: 2 } },
+    });
+    await Promise.all([stopWorker(a, 'SIGTERM'), stopWorker(b, 'SIGTERM')]);
+    // Every heavy message ran on the second worker; the first gave back what it took ahead.
+    expect(a.output()).toMatch(
+      /stopped; served 3 done, 0 failed, 0 skipped(, \d+ given back)?; \d+ probes, 0 messages/,
+    );
+    expect(b.output()).toMatch(
+      /stopped; served 0 done, 0 failed, 0 skipped; \d+ probes, 3 messages/,
+    );
   });
 
   it('refuses an input over maxPayloadBytes, before it is queued, never truncated', async () => {

@@ -27,9 +27,10 @@ Options:
                          (the password is never printed)
   --prefix <name>        the coordinators' prefix [default: troupe]
   --threads <n>          worker threads [default: the cores]
-  --concurrency <n>      jobs taken at once from each expert's queue [default: --threads];
-                         2 × --threads overlaps each job's trip with the run before it, for
-                         experts that do not ask heavy receivers (docs/distributed.md)
+  --concurrency <n>      jobs held at once, across the experts served [default: --threads];
+                         more than --threads overlaps the next jobs' trips with the runs under
+                         way; those waiting go back to their queue while a thread here waits
+                         on an ask (docs/distributed.md)
   --lock-duration <ms>   BullMQ's lock on a job under way: a job whose worker died is run by
                          another once it lapses [default: 30000]
   --stalled-interval <ms> how often to look for such jobs [default: 30000]
@@ -117,7 +118,7 @@ export const workerCommand: Command = {
         integer('stalled-interval', values['stalled-interval'], 100, 3_600_000) ?? 30_000;
       const drainMs = integer('drain-timeout', values['drain-timeout'], 0, 3_600_000) ?? 30_000;
       const experts = await expertsOf(positionals[0] as string, values['allow-outside'] === true);
-      const { startRedisWorker } = await import('../../executors/redis/worker.js');
+      const { startRedisWorker, summary } = await import('../../executors/redis/worker.js');
       const log = (line: string): void => io.stderr(`${line}\n`);
       let worker: Awaited<ReturnType<typeof startRedisWorker>>;
       try {
@@ -153,9 +154,8 @@ export const workerCommand: Command = {
         `troupe worker ${worker.id}: ${signal}: no new jobs; waiting up to ${drainMs} ms for those under way`,
       );
       const { drained } = await worker.close(drainMs);
-      const { done, failed, skipped, probes, messages } = worker.served;
       log(
-        `troupe worker ${worker.id}: stopped${drained ? '' : ' (jobs left under way go to another worker once their lock lapses)'}; served ${done} done, ${failed} failed, ${skipped} skipped; ${probes} probes, ${messages} messages`,
+        `troupe worker ${worker.id}: stopped${drained ? '' : ' (jobs left under way go to another worker once their lock lapses)'}; ${summary(worker.served)}`,
       );
       return EXIT.ok;
     }),

@@ -371,6 +371,13 @@ export class RedisExecutor implements Executor {
         this.#tell(message.w, { t: go ? 'go' : 'skip', k: message.k });
         return;
       }
+      case 'back':
+        // Given back unstarted by the worker that claimed it: the next claim is not a stall. One
+        // cancelled since was waiting only for that worker to be done with it.
+        if (entry === undefined || entry.worker !== message.w) return;
+        if (entry.done) this.#finish(entry, undefined, undefined, 0, -1);
+        else entry.worker = undefined;
+        return;
       case 'ctx':
         this.#serveCall(entry, message);
         return;

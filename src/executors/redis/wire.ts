@@ -83,6 +83,8 @@ export interface JobPayload {
 /** Worker → coordinator. `k` is the job's key (its BullMQ id), `w` the worker's id. */
 export type ToCoordinator =
   | { t: 'claim'; k: string; w: string }
+  /** A job claimed and not started, given back to its queue: a later claim is not a stall. */
+  | { t: 'back'; k: string; w: string }
   | { t: 'ctx'; k: string; w: string; id: number; op: ContextOp; args: unknown[]; thread: number }
   | {
       t: 'end';

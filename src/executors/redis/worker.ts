@@ -25,6 +25,7 @@ import type { ContextHost } from '../../pool/options.js';
 import { createPool, type Pool } from '../../pool/pool.js';
 import type { ContextOp } from '../../pool/protocol.js';
 import { withTimeout } from './executor.js';
+import { type Handled, type Intake, startIntake, type TakenJob } from './intake.js';
 import {
   type Connection,
   decode,
@@ -50,7 +51,11 @@ export interface RedisWorkerOptions {
   experts: readonly ResolvedExpert[];
   /** Threads of the local pool. */
   threads: number;
-  /** Jobs taken at once from each expert's queue. */
+  /**
+   * Jobs held at once, across the experts' queues: past `threads`, the next jobs' trips through
+   * Redis overlap the runs under way (prefetch). Those past the threads are given back while a
+   * thread of this worker waits on an ask (see `startRedisWorker`).
+   */
   concurrency: number;
   /** BullMQ's lock on a job being run, ms: a dead worker's job is taken again after it lapses. */
   lockDurationMs: number;
@@ -73,6 +78,8 @@ export interface RedisWorker {
     skipped: number;
     probes: number;
     messages: number;
+    /** Jobs taken ahead and given back, not run (a thread of this worker waited on an ask). */
+    back: number;
   };
   /**
    * Stops taking jobs, lets those under way finish for up to `timeoutMs`, then stops: jobs still
@@ -86,6 +93,18 @@ interface Running {
   key: string;
   coordinator: string;
   controller: AbortController;
+}
+
+/**
+ * A local pool as the intake and the start gate count it: its jobs held (taken, not ended) and
+ * started, and the jobs claimed that wait for one of its threads.
+ */
+interface Slots {
+  readonly pool: Pool;
+  readonly threads: number;
+  held: number;
+  started: number;
+  readonly ready: Array<(how: 'start' | 'back') => void>;
 }
 
 type RedisClient = InstanceType<ReturnType<typeof loadPeers>['Redis']>;
@@ -133,7 +152,10 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
   const claims = new Map<string, (go: boolean) => void>();
   const calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let callSeq = 0;
-  const served = { done: 0, failed: 0, skipped: 0, probes: 0, messages: 0 };
+  const served = { done: 0, failed: 0, skipped: 0, probes: 0, messages: 0, back: 0 };
+  // ctx.ask calls under way on this worker's threads: while there are any, no job waits here
+  // for a thread (see giveBack).
+  let asks = 0;
   let closing = false;
 
   const send = (coordinator: string, message: ToCoordinator): Promise<unknown> =>
@@ -152,7 +174,7 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
     call(origin, _module, op: ContextOp, args, thread) {
       const job = origin as Running;
       const callId = ++callSeq;
-      return new Promise((resolve, reject) => {
+      const answered = new Promise((resolve, reject) => {
         calls.set(callId, { resolve, reject });
         send(job.coordinator, { t: 'ctx', k: job.key, w: id, id: callId, op, args, thread }).catch(
           (error: unknown) => {
@@ -161,30 +183,94 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
           },
         );
       });
+      if (op !== 'ask') return answered;
+      if (++asks === 1) giveBack();
+      const done = (): void => {
+        if (--asks === 0) intake.pump();
+      };
+      answered.then(done, done);
+      return answered;
     },
   };
 
   // The experts with resourceLimits run on threads of their own, as in a local troupe.
   const pools = new Map<string, Pool>();
+  const slotsOf = new Map<string, Slots>();
   const shared = options.experts.filter((e) => e.resourceLimits === undefined);
   const modules = (of: readonly ResolvedExpert[]) =>
     Object.fromEntries(of.map((e) => [e.name, { url: e.href, batch: e.batch }]));
   const common = { host, maxOutputBytes: Number.POSITIVE_INFINITY };
+  const slots = (pool: Pool, threads: number): Slots => ({
+    pool,
+    threads,
+    held: 0,
+    started: 0,
+    ready: [],
+  });
   if (shared.length > 0) {
     const pool = createPool({ ...common, threads: options.threads, modules: modules(shared) });
-    for (const e of shared) pools.set(e.name, pool);
+    const counted = slots(pool, options.threads);
+    for (const e of shared) {
+      pools.set(e.name, pool);
+      slotsOf.set(e.name, counted);
+    }
   }
   for (const e of options.experts)
-    if (e.resourceLimits !== undefined)
-      pools.set(
-        e.name,
-        createPool({
-          ...common,
-          threads: Math.min(e.concurrency, options.threads),
-          modules: modules([e]),
-          resourceLimits: e.resourceLimits,
-        }),
-      );
+    if (e.resourceLimits !== undefined) {
+      const threads = Math.min(e.concurrency, options.threads);
+      const pool = createPool({
+        ...common,
+        threads,
+        modules: modules([e]),
+        resourceLimits: e.resourceLimits,
+      });
+      pools.set(e.name, pool);
+      slotsOf.set(e.name, slots(pool, threads));
+    }
+  // Jobs a pool may hold past its threads: none while a thread waits on an ask.
+  const ahead = Math.max(0, options.concurrency - options.threads);
+  const room = (of: Slots): boolean =>
+    of.held < Math.min(of.threads, options.concurrency) + (asks > 0 ? 0 : ahead);
+
+  // The start gate: a claimed job starts when its pool has a thread for it, in claim order.
+  const startWhenFree = (of: Slots, state: Running): Promise<'start' | 'back'> =>
+    new Promise((resolve) => {
+      if (of.started < of.threads && of.ready.length === 0) {
+        of.started++;
+        resolve('start');
+        return;
+      }
+      if (asks > 0) {
+        resolve('back');
+        return;
+      }
+      const signal = state.controller.signal;
+      const waiter = (how: 'start' | 'back'): void => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(how);
+      };
+      const onAbort = (): void => {
+        const at = of.ready.indexOf(waiter);
+        if (at >= 0) of.ready.splice(at, 1);
+        resolve('back');
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      of.ready.push(waiter);
+    });
+  const startNext = (of: Slots): void => {
+    while (of.started < of.threads && of.ready.length > 0) {
+      of.started++;
+      (of.ready.shift() as (how: 'start') => void)('start');
+    }
+  };
+  // A thread of this worker waits on an ask: the jobs waiting here for a thread go back to
+  // their queues, for idle workers to take. Held here, they would wait behind the asker, and
+  // the ask could wait for one of them (a heavy receiver's message) where the coordinator's
+  // deadlock check, which counts every worker's threads, sees no deadlock.
+  const giveBack = (): void => {
+    for (const of of new Set(slotsOf.values()))
+      for (const waiter of of.ready.splice(0)) waiter('back');
+  };
 
   // The inbox: the coordinators' go or skip, ctx answers and cancels; read until the jobs under
   // way and their claims have their answers.
@@ -229,10 +315,23 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
       });
     });
 
-  const processor = async (job: { id?: string; data: unknown; queueName: string }) => {
+  const expertOf = new Map(options.experts.map((e) => [keys.queue(e.name), e.name]));
+  const slotsOfQueue = (queue: string): Slots =>
+    slotsOf.get(expertOf.get(queue) as string) as Slots;
+
+  // Counted held from the moment the intake hands it over (synchronously) to its end.
+  const handle = (job: TakenJob): Promise<Handled> => {
+    const of = slotsOfQueue(job.queue);
+    of.held++;
+    return serve(job, of).finally(() => {
+      of.held--;
+    });
+  };
+
+  const serve = async (job: TakenJob, of: Slots): Promise<Handled> => {
     const key = job.id;
     const data = job.data as Partial<JobData> | null;
-    const expert = options.experts.find((e) => keys.queue(e.name) === job.queueName)?.name;
+    const expert = expertOf.get(job.queue);
     if (
       key === undefined ||
       expert === undefined ||
@@ -242,9 +341,9 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
       typeof data.p !== 'string' ||
       typeof data.l !== 'number'
     ) {
-      log(`skipped job ${describe(key)} of ${job.queueName}: not a troupe job`);
+      log(`skipped job ${describe(key)} of ${job.queue}: not a troupe job`);
       served.skipped++;
-      return;
+      return 'ended';
     }
     const coordinator = data.c;
     // Known before the claim: a cancel that follows its `go` in the same read finds it.
@@ -256,7 +355,19 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
       served.skipped++;
       // Cancelled between its go and now: never started; the coordinator lets its entry go.
       if (go) await send(coordinator, cancelledEnd(key)).catch(() => {});
-      return;
+      return 'ended';
+    }
+    if ((await startWhenFree(of, state)) === 'back') {
+      running.delete(key);
+      if (state.controller.signal.aborted) {
+        served.skipped++;
+        await send(coordinator, cancelledEnd(key)).catch(() => {});
+        return 'ended';
+      }
+      // Said before the job is back in its queue, so before any other worker can claim it.
+      served.back++;
+      await send(coordinator, { t: 'back', k: key, w: id }).catch(() => {});
+      return 'back';
     }
     let end: Extract<ToCoordinator, { t: 'end' }>;
     let kind: JobPayload['kind'] = 'run';
@@ -276,12 +387,15 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
       };
     } finally {
       running.delete(key);
+      of.started--;
+      startNext(of);
     }
     if (kind === 'probe') served.probes++;
     else if (kind === 'message') served.messages++;
     else if (end.ok) served.done++;
     else served.failed++;
     await send(coordinator, end).catch(() => {});
+    return 'ended';
   };
 
   const cancelledEnd = (key: string): Extract<ToCoordinator, { t: 'end' }> => ({
@@ -367,21 +481,18 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
     lastError = now;
     log(`${line} (retrying; said once per 10 s)`);
   };
-  const workers = options.experts.map((e) => {
-    const worker = new bullmq.Worker(keys.queue(e.name), processor as never, {
-      connection: bull as never,
-      prefix: options.prefix,
-      concurrency: options.concurrency,
-      lockDuration: options.lockDurationMs,
-      stalledInterval: options.stalledIntervalMs,
-      // troupe counts stalls itself (the coordinator's maxStalls): BullMQ never fails a job for one.
-      maxStalledCount: Number.MAX_SAFE_INTEGER,
-      skipVersionCheck: true,
-    });
-    worker.on('error', (error: unknown) =>
-      quietly(`redis: ${scrub(messageOf(error), connection)}`),
-    );
-    return worker;
+  // Jobs of the experts served, taken only when their pool has room for them (intake.ts).
+  const intake: Intake = startIntake({
+    bullmq,
+    connection: bull,
+    prefix: options.prefix,
+    queues: options.experts.map((e) => keys.queue(e.name)),
+    id,
+    lockDurationMs: options.lockDurationMs,
+    stalledIntervalMs: options.stalledIntervalMs,
+    room: (queue) => !closing && room(slotsOfQueue(queue)),
+    handle,
+    onError: (error: unknown) => quietly(`redis: ${scrub(messageOf(error), connection)}`),
   });
 
   const entry = (): string => {
@@ -403,15 +514,14 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
   // What it serves, every 10 s while it serves anything.
   let said = '';
   const report = setInterval(() => {
-    const { done, failed, skipped, probes, messages } = served;
-    const line = `served ${done} done, ${failed} failed, ${skipped} skipped; ${probes} probes, ${messages} messages`;
+    const line = summary(served);
     if (line !== said) log(`troupe worker ${id}: ${line} (${running.size} under way)`);
     said = line;
   }, 10_000);
   report.unref();
 
   log(
-    `troupe worker ${id}: serving ${options.experts.map((e) => e.name).join(', ')} from ${connection.safe} (prefix ${options.prefix}), ${options.threads} threads, ${options.concurrency} jobs at once per expert`,
+    `troupe worker ${id}: serving ${options.experts.map((e) => e.name).join(', ')} from ${connection.safe} (prefix ${options.prefix}), ${options.threads} threads, up to ${options.concurrency} jobs at once`,
   );
 
   return {
@@ -423,19 +533,10 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
       clearInterval(heartbeat);
       clearInterval(report);
       await cmd.hdel(keys.workers, id).catch(() => {});
-      // Stop taking jobs; those under way finish within the time given.
-      let timer: NodeJS.Timeout | undefined;
-      const drained = await Promise.race([
-        Promise.all(workers.map((w) => w.close(false))).then(() => true),
-        new Promise<boolean>((resolve) => {
-          timer = setTimeout(() => resolve(false), timeoutMs);
-        }),
-      ]);
-      clearTimeout(timer);
-      if (!drained) {
-        // Left locked: BullMQ's stalled check gives them to another worker once the lock lapses.
-        await Promise.all(workers.map((w) => w.close(true).catch(() => {})));
-      }
+      // Stop taking jobs; those under way finish within the time given. Those left are left
+      // locked: BullMQ's stalled check gives them to another worker once the lock lapses.
+      giveBack();
+      const drained = await intake.close(timeoutMs);
       await Promise.all(
         [...new Set(pools.values())].map((pool) =>
           pool.close({ force: !drained, timeoutMs: 1_000 }),
@@ -453,4 +554,11 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
       return { drained };
     },
   };
+}
+
+/** What a worker served, in one line (its periodic report and its last words). */
+export function summary(served: RedisWorker['served']): string {
+  const { done, failed, skipped, probes, messages, back } = served;
+  const given = back > 0 ? `, ${back} given back` : '';
+  return `served ${done} done, ${failed} failed, ${skipped} skipped${given}; ${probes} probes, ${messages} messages`;
 }

@@ -23,8 +23,9 @@ const SUITES: Record<string, () => Promise<Suite>> = {
   runtime: async () => (await import('./suites/runtime.js')).runtimeSuite,
   messaging: async () => (await import('./suites/messaging.js')).messagingSuite,
   user: async () => (await import('./suites/user.js')).userSuite,
+  distributed: async () => (await import('./suites/distributed.js')).distributedSuite,
 };
-/** What `--scope all` runs (`user` needs `--suite`). */
+/** What `--scope all` runs (`user` needs `--suite`; `distributed`, redis-server and bullmq). */
 const ALL = ['speedup', 'scaling', 'dag', 'pool', 'runtime', 'messaging'];
 
 class UsageError extends Error {}

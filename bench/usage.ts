@@ -2,7 +2,7 @@
  * `troupe bench --help`: a module of its own, so that the command line shows it without loading
  * the suites, and the suites' runner quotes it without importing the command line.
  */
-export const BENCH_USAGE = `Usage: troupe bench [--scope speedup,scaling,dag,pool,runtime,messaging,user|all]
+export const BENCH_USAGE = `Usage: troupe bench [--scope speedup,scaling,dag,pool,runtime,messaging,user,distributed|all]
                     [--threads 1,2,4] [--rounds N] [--quick] [--suite file.js]
                     [--json] [--out file.json] [--chart file.svg]
        troupe bench --compare old.json new.json
@@ -13,7 +13,9 @@ Progress goes to stderr; the table (or, with --json, one JSON document) to stdou
 
 Options:
   --scope <list>      suites, comma-separated, or all (speedup, scaling, dag, pool, runtime,
-                      messaging) [default: all; user with --suite]
+                      messaging) [default: all; user with --suite]; distributed (the Redis
+                      executor against the local pool: needs redis-server and the bullmq and
+                      ioredis peers) is not part of all
   --threads <list>    thread counts for the speedup suite, e.g. 1,2,4 [default: the cores]
   --rounds <n>        interleaved rounds [default: 9; 3 with --quick]
   --quick             fewer rounds and smaller sizes: a smoke run

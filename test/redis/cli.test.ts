@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type RedisServer, startRedis } from './server.js';
+import { type RedisServer, startRedis } from '../../bench/redis-server.js';
 import { startWorker, stopWorker, uniquePrefix, type WorkerProcess } from './workers.js';
 
 const exec = promisify(execFile);

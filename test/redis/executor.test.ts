@@ -5,8 +5,8 @@
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type RedisServer, startRedis } from '../../bench/redis-server.js';
 import { createTroupe, isTroupeError, type Troupe } from '../../dist/src/index.js';
-import { type RedisServer, startRedis } from './server.js';
 import {
   experts,
   remoteTroupe,

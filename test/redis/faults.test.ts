@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type RedisServer, startRedis } from '../../bench/redis-server.js';
 import type { RunEvent, Troupe } from '../../dist/src/index.js';
-import { type RedisServer, startRedis } from './server.js';
 import {
   remoteTroupe,
   startWorker,

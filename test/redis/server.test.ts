@@ -3,7 +3,7 @@
 // is gone and its port refuses connections.
 import { connect } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type RedisServer, startRedis } from './server.js';
+import { type RedisServer, startRedis } from '../../bench/redis-server.js';
 
 const started: RedisServer[] = [];
 afterAll(async () => {

@@ -1,8 +1,8 @@
-// A real Redis for the tests that need one: each call starts its own `redis-server` (Debian's,
-// `apt-get install -y redis-server`; REDIS_SERVER names another binary) on a free loopback port,
-// with persistence off, eviction off (BullMQ needs it) and its working files in a fresh temporary
-// folder, waits for it to say it is ready (a handshake on its log, not a sleep), and stops it.
-// Nothing is mocked.
+// A real Redis for the tests and the distributed bench suite: each call starts its own
+// `redis-server` (Debian's, `apt-get install -y redis-server`; REDIS_SERVER names another binary)
+// on a free loopback port, with persistence off, eviction off (BullMQ needs it) and its working
+// files in a fresh temporary folder, waits for it to say it is ready (a handshake on its log, not
+// a sleep), and stops it. Nothing is mocked.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -11,6 +11,8 @@ import { join } from 'node:path';
 
 export interface RedisServer {
   port: number;
+  /** The server's process id (the bench reads its CPU time). */
+  pid: number;
   /** redis://127.0.0.1:<port>, with the password when there is one. */
   url: string;
   /** Stops the server (SIGTERM, then waits for it to exit) and removes its folder. */
@@ -44,7 +46,7 @@ function exited(child: ChildProcess): Promise<void> {
 
 /** Starts one server: ready to take connections when this resolves. */
 export async function startRedis(
-  options: { password?: string; attempts?: number } = {},
+  options: { password?: string; attempts?: number; who?: string } = {},
 ): Promise<RedisServer> {
   const attempts = options.attempts ?? 5;
   const auth = options.password === undefined ? [] : ['--requirepass', options.password];
@@ -88,7 +90,7 @@ export async function startRedis(
         resolve(
           error.code === 'ENOENT'
             ? new Error(
-                `the Redis tests need ${BINARY}: apt-get install -y redis-server, or set REDIS_SERVER (docs/development.md)`,
+                `${options.who ?? 'the Redis tests'}: ${BINARY} was not found: apt-get install -y redis-server, or set REDIS_SERVER to another binary (docs/development.md)`,
               )
             : error,
         ),
@@ -106,6 +108,7 @@ export async function startRedis(
       child.stderr?.resume();
       return {
         port,
+        pid: child.pid as number,
         url:
           options.password === undefined
             ? `redis://127.0.0.1:${port}`

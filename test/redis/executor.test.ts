@@ -90,6 +90,21 @@ describe('the Redis executor', () => {
     expect(keys.every((k) => typeof k === 'string' && k.length > 10)).toBe(true);
   });
 
+  it('a job taken ahead goes to a worker with a thread free instead', async () => {
+    const prefix = uniquePrefix();
+    // Each takes a job ahead of its one thread (the default: 2 × --threads): with two long
+    // subtasks, whichever worker takes both gives the second back to the idle one.
+    const [a, b] = await Promise.all([worker(prefix), worker(prefix)]);
+    const outcome = await troupe(prefix).run(
+      fanOut(2, (i) => ({ op: 'pid', ms: 300, value: i })),
+      null,
+    );
+    expect(outcome.status).toBe('done');
+    if (outcome.status !== 'done') return;
+    const pids = Object.values(outcome.result as Record<string, { pid: number }>).map((v) => v.pid);
+    expect(pids.sort()).toEqual([a.pid, b.pid].sort());
+  });
+
   it('brings errors back with their codes, retries across workers, checks quality here', async () => {
     const prefix = uniquePrefix();
     await Promise.all([worker(prefix), worker(prefix)]);

@@ -27,10 +27,10 @@ Options:
                          (the password is never printed)
   --prefix <name>        the coordinators' prefix [default: troupe]
   --threads <n>          worker threads [default: the cores]
-  --concurrency <n>      jobs held at once, across the experts served [default: --threads];
-                         more than --threads overlaps the next jobs' trips with the runs under
-                         way; those waiting go back to their queue while a thread here waits
-                         on an ask (docs/distributed.md)
+  --concurrency <n>      jobs held at once, across the experts served [default: 2 × --threads]:
+                         past --threads, the next jobs' trips overlap the runs under way; a job
+                         held ahead goes back to its queue when another worker has a thread
+                         free, or while a thread here waits on an ask (docs/distributed.md)
   --lock-duration <ms>   BullMQ's lock on a job under way: a job whose worker died is run by
                          another once it lapses [default: 30000]
   --stalled-interval <ms> how often to look for such jobs [default: 30000]
@@ -111,7 +111,9 @@ export const workerCommand: Command = {
       const connection = readConnection(values.redis, '--redis');
       const prefix = readPrefix(values.prefix, '--prefix');
       const threads = integer('threads', values.threads, 1, MAX_THREADS) ?? availableParallelism();
-      const concurrency = integer('concurrency', values.concurrency, 1, 10_000) ?? threads;
+      // Twice the threads: each job's trip through Redis overlaps the run before it
+      // (docs/distributed.md, "What it costs").
+      const concurrency = integer('concurrency', values.concurrency, 1, 10_000) ?? 2 * threads;
       const lockDurationMs =
         integer('lock-duration', values['lock-duration'], 100, 3_600_000) ?? 30_000;
       const stalledIntervalMs =

@@ -67,6 +67,8 @@ interface Entry {
   done: boolean;
   /** Times its job was claimed again after its worker died. */
   stalls: number;
+  /** Recalled from the worker that holds it (once per holder: see #rebalance). */
+  recalled: boolean;
 }
 
 type RedisClient = InstanceType<ReturnType<typeof loadPeers>['Redis']>;
@@ -90,6 +92,10 @@ export class RedisExecutor implements Executor {
   readonly #inbox: string;
   #seq = 0;
   #threads: number;
+  /** Live workers serving any of these experts, by id, as the registry said last. */
+  #live = new Map<string, { threads: number; experts: ReadonlySet<string> }>();
+  /** Jobs of this coordinator each worker holds (claimed, not yet ended or given back). */
+  readonly #held = new Map<string, number>();
   #closed = false;
   /** When Redis was first found unreachable in the current outage (undefined: reachable). */
   #downSince: number | undefined;
@@ -219,6 +225,7 @@ export class RedisExecutor implements Executor {
       worker: undefined,
       done: false,
       stalls: 0,
+      recalled: false,
     };
     const admitted = this.#admit(kind, expert, payload, options);
     if (admitted instanceof TroupeError) {
@@ -330,6 +337,7 @@ export class RedisExecutor implements Executor {
   ): void {
     if (this.#entries.get(entry.key) !== entry) return;
     this.#entries.delete(entry.key);
+    this.#holds(entry, undefined);
     this.#detach(entry);
     if (!entry.done) {
       entry.done = true;
@@ -367,7 +375,18 @@ export class RedisExecutor implements Executor {
             this.#finish(entry, error, undefined, 0, -1);
           }
         }
-        if (go && entry !== undefined) entry.worker = message.w;
+        if (
+          go &&
+          entry !== undefined &&
+          entry.worker === undefined &&
+          this.#better(message.w, entry.expert)
+        ) {
+          // Taken ahead of its threads while another worker has one free: it goes back to
+          // its queue, for that one.
+          this.#tell(message.w, { t: 'back', k: message.k });
+          return;
+        }
+        if (go && entry !== undefined) this.#holds(entry, message.w);
         this.#tell(message.w, { t: go ? 'go' : 'skip', k: message.k });
         return;
       }
@@ -376,7 +395,7 @@ export class RedisExecutor implements Executor {
         // cancelled since was waiting only for that worker to be done with it.
         if (entry === undefined || entry.worker !== message.w) return;
         if (entry.done) this.#finish(entry, undefined, undefined, 0, -1);
-        else entry.worker = undefined;
+        else this.#holds(entry, undefined);
         return;
       case 'ctx':
         this.#serveCall(entry, message);
@@ -453,17 +472,70 @@ export class RedisExecutor implements Executor {
       .catch((error: unknown) => this.#noteDown(error));
   }
 
+  /** Who holds the entry's job now (undefined: nobody, or it has gone). */
+  #holds(entry: Entry, worker: string | undefined): void {
+    const was = entry.worker;
+    if (was === worker) return;
+    entry.worker = worker;
+    entry.recalled = false;
+    if (worker !== undefined) this.#held.set(worker, (this.#held.get(worker) ?? 0) + 1);
+    if (was === undefined) return;
+    const left = (this.#held.get(was) ?? 1) - 1;
+    if (left > 0) this.#held.set(was, left);
+    else this.#held.delete(was);
+    this.#rebalance(was);
+  }
+
+  /**
+   * `freed` holds fewer jobs than its threads: the jobs of experts it serves that other workers
+   * hold past their threads (taken ahead) are recalled, to run where a thread is free. Which of
+   * a holder's jobs have started only it knows: it gives back those still waiting (and says
+   * `back` for each) and ignores the recall of the others. Each is recalled once per holder.
+   */
+  #rebalance(freed: string): void {
+    const free = this.#live.get(freed);
+    if (free === undefined || (this.#held.get(freed) ?? 0) >= free.threads) return;
+    for (const entry of this.#entries.values()) {
+      const holder = entry.worker;
+      if (holder === undefined || holder === freed || entry.done || entry.recalled) continue;
+      if (!free.experts.has(entry.expert)) continue;
+      const threads = this.#live.get(holder)?.threads;
+      if (threads === undefined || (this.#held.get(holder) ?? 0) <= threads) continue;
+      entry.recalled = true;
+      this.#tell(holder, { t: 'recall', k: entry.key });
+    }
+  }
+
+  /**
+   * Whether a job of `expert` claimed by `worker` should go to another worker instead: the
+   * claimant already holds a job of this coordinator per thread (it took this one ahead, to
+   * overlap its trip with the runs under way), and another live worker serving the expert holds
+   * fewer than its threads. Jobs held for other coordinators are not seen: then it goes ahead.
+   */
+  #better(worker: string, expert: string): boolean {
+    const claimant = this.#live.get(worker);
+    if (claimant === undefined || (this.#held.get(worker) ?? 0) < claimant.threads) return false;
+    for (const [id, other] of this.#live)
+      if (id !== worker && other.experts.has(expert) && (this.#held.get(id) ?? 0) < other.threads)
+        return true;
+    return false;
+  }
+
   async #pollRegistry(): Promise<void> {
     try {
       const all = await this.#cmd.hgetall(this.#keys.workers);
       const now = Date.now();
       let threads = 0;
+      const live = new Map<string, { threads: number; experts: ReadonlySet<string> }>();
       for (const json of Object.values(all)) {
         // An entry that is not a worker's (another writer under the prefix) counts for nothing.
         const entry = parseEntry(json);
         if (entry === undefined || entry.until < now) continue;
-        if (entry.experts.some((name) => this.#experts.has(name))) threads += entry.threads;
+        if (!entry.experts.some((name) => this.#experts.has(name))) continue;
+        threads += entry.threads;
+        live.set(entry.id, { threads: entry.threads, experts: new Set(entry.experts) });
       }
+      this.#live = live;
       this.#threads = Math.max(1, threads || this.#settings.threads);
     } catch (error) {
       this.#noteDown(error);
@@ -559,6 +631,7 @@ function parseEntry(json: string): WorkerEntry | undefined {
       entry !== null &&
       typeof entry === 'object' &&
       typeof entry.until === 'number' &&
+      typeof entry.id === 'string' &&
       Number.isInteger(entry.threads) &&
       (entry.threads as number) > 0 &&
       Array.isArray(entry.experts)

@@ -101,7 +101,11 @@ export type ToCoordinator =
 export type ToWorker =
   | { t: 'go'; k: string }
   | { t: 'skip'; k: string }
+  /** Claimed ahead while another worker has a thread free: give it back unstarted. */
+  | { t: 'back'; k: string }
   | { t: 'cancel'; k: string }
+  /** Give back this job taken ahead, if it has not started: another worker has a thread free. */
+  | { t: 'recall'; k: string }
   | { t: 'ctxr'; id: number; ok: boolean; v?: unknown; e?: WireError };
 
 /** V8 bytes of a value (the structured clone threads use); E_NOT_CLONEABLE naming `what`. */

@@ -89,6 +89,9 @@ export interface RedisWorker {
   close(timeoutMs: number): Promise<{ drained: boolean }>;
 }
 
+/** A coordinator's answer to a claim. */
+type Claimed = 'go' | 'skip' | 'back';
+
 interface Running {
   key: string;
   coordinator: string;
@@ -104,6 +107,8 @@ interface Slots {
   readonly threads: number;
   held: number;
   started: number;
+  /** Whether it may hold jobs past its threads (not after the coordinator sent one back). */
+  ahead: boolean;
   readonly ready: Array<(how: 'start' | 'back') => void>;
 }
 
@@ -149,7 +154,7 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
   bull.on('error', () => {});
 
   const running = new Map<string, Running>();
-  const claims = new Map<string, (go: boolean) => void>();
+  const claims = new Map<string, (answer: Claimed) => void>();
   const calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let callSeq = 0;
   const served = { done: 0, failed: 0, skipped: 0, probes: 0, messages: 0, back: 0 };
@@ -205,6 +210,7 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
     threads,
     held: 0,
     started: 0,
+    ahead: true,
     ready: [],
   });
   if (shared.length > 0) {
@@ -230,7 +236,7 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
   // Jobs a pool may hold past its threads: none while a thread waits on an ask.
   const ahead = Math.max(0, options.concurrency - options.threads);
   const room = (of: Slots): boolean =>
-    of.held < Math.min(of.threads, options.concurrency) + (asks > 0 ? 0 : ahead);
+    of.held < Math.min(of.threads, options.concurrency) + (asks > 0 || !of.ahead ? 0 : ahead);
 
   // The start gate: a claimed job starts when its pool has a thread for it, in claim order.
   const startWhenFree = (of: Slots, state: Running): Promise<'start' | 'back'> =>
@@ -244,19 +250,33 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
         resolve('back');
         return;
       }
+      if (recalled.delete(state.key)) {
+        of.ahead = false;
+        resolve('back');
+        return;
+      }
       const signal = state.controller.signal;
       const waiter = (how: 'start' | 'back'): void => {
         signal.removeEventListener('abort', onAbort);
+        recalls.delete(state.key);
         resolve(how);
       };
-      const onAbort = (): void => {
+      const leave = (): void => {
         const at = of.ready.indexOf(waiter);
         if (at >= 0) of.ready.splice(at, 1);
-        resolve('back');
+        waiter('back');
       };
+      const onAbort = leave;
       signal.addEventListener('abort', onAbort, { once: true });
+      // Its coordinator may recall it while it waits (another worker's thread came free).
+      recalls.set(state.key, () => {
+        of.ahead = false;
+        leave();
+      });
       of.ready.push(waiter);
     });
+  const recalls = new Map<string, () => void>();
+  const recalled = new Set<string>();
   const startNext = (of: Slots): void => {
     while (of.started < of.threads && of.ready.length > 0) {
       of.started++;
@@ -275,11 +295,17 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
   // The inbox: the coordinators' go or skip, ctx answers and cancels; read until the jobs under
   // way and their claims have their answers.
   const take = (message: ToWorker): void => {
-    if (message.t === 'go' || message.t === 'skip') {
-      claims.get(message.k)?.(message.t === 'go');
+    if (message.t === 'go' || message.t === 'skip' || message.t === 'back') {
+      claims.get(message.k)?.(message.t);
       claims.delete(message.k);
     } else if (message.t === 'cancel') running.get(message.k)?.controller.abort();
-    else if (message.t === 'ctxr') {
+    else if (message.t === 'recall') {
+      const recall = recalls.get(message.k);
+      // Read with its go, before the job reached the start gate: it is given back there.
+      if (recall === undefined) {
+        if (running.has(message.k)) recalled.add(message.k);
+      } else recall();
+    } else if (message.t === 'ctxr') {
       const waiter = calls.get(message.id);
       calls.delete(message.id);
       if (waiter === undefined) return;
@@ -298,20 +324,20 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
     onRead: () => {},
   });
 
-  const claim = (key: string, coordinator: string): Promise<boolean> =>
+  const claim = (key: string, coordinator: string): Promise<Claimed> =>
     new Promise((resolve) => {
       const timer = setTimeout(() => {
         claims.delete(key);
-        resolve(false);
+        resolve('skip');
       }, options.claimTimeoutMs);
-      claims.set(key, (go) => {
+      claims.set(key, (answer) => {
         clearTimeout(timer);
-        resolve(go);
+        resolve(answer);
       });
       send(coordinator, { t: 'claim', k: key, w: id }).catch(() => {
         clearTimeout(timer);
         claims.delete(key);
-        resolve(false);
+        resolve('skip');
       });
     });
 
@@ -349,9 +375,19 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
     // Known before the claim: a cancel that follows its `go` in the same read finds it.
     const state: Running = { key, coordinator, controller: new AbortController() };
     running.set(key, state);
-    const go = await claim(key, coordinator);
+    const answer = await claim(key, coordinator);
+    if (answer === 'back') {
+      // Another worker has a thread free for it: no more jobs ahead here until one ends.
+      running.delete(key);
+      recalled.delete(key);
+      of.ahead = false;
+      served.back++;
+      return 'back';
+    }
+    const go = answer === 'go';
     if (!go || state.controller.signal.aborted) {
       running.delete(key);
+      recalled.delete(key);
       served.skipped++;
       // Cancelled between its go and now: never started; the coordinator lets its entry go.
       if (go) await send(coordinator, cancelledEnd(key)).catch(() => {});
@@ -359,6 +395,7 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
     }
     if ((await startWhenFree(of, state)) === 'back') {
       running.delete(key);
+      recalled.delete(key);
       if (state.controller.signal.aborted) {
         served.skipped++;
         await send(coordinator, cancelledEnd(key)).catch(() => {});
@@ -387,7 +424,9 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
       };
     } finally {
       running.delete(key);
+      recalled.delete(key);
       of.started--;
+      of.ahead = true;
       startNext(of);
     }
     if (kind === 'probe') served.probes++;

@@ -3,8 +3,8 @@
  * and troupe's optional peers bullmq and ioredis): the Redis executor against the local pool, on
  * one machine over loopback. It starts its own redis-server (persistence off) and `troupe worker`
  * processes of one thread each, and runs the same subtasks in interleaved rounds on the local
- * pool (`threads` threads), on 1 worker, on 2 workers, and on 2 workers that each take one job
- * ahead of their thread (`--concurrency 2`):
+ * pool (`threads` threads), on 1 worker, on 2 workers (each taking a job ahead of its thread,
+ * the default), and on 2 workers that take none ahead (`--concurrency 1`):
  *
  * - trip: no-op subtasks one after another (an expert of concurrency 1), each subtask's time
  *   from hand-out to result less its run time, median and p99 over every round;
@@ -122,7 +122,7 @@ export async function distributedSuite(options: SuiteOptions): Promise<CaseResul
     };
     await remote('1 worker', 'bench1', 1);
     await remote('2 workers', 'bench2', 2);
-    await remote('2 workers, 1 ahead', 'bench2a', 2, ['--concurrency', '2']);
+    await remote('2 workers, none ahead', 'bench2n', 2, ['--concurrency', '1']);
     for (const s of setups) await s.troupe.probed();
     return [
       await tripCase(setups, rounds, quick ? 50 : 200),

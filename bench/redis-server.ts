@@ -13,7 +13,7 @@ export interface RedisServer {
   port: number;
   /** The server's process id (the bench reads its CPU time). */
   pid: number;
-  /** redis://127.0.0.1:<port>, with the password when there is one. */
+  /** redis://127.0.0.1:<port> (rediss:// with TLS), with the password when there is one. */
   url: string;
   /** Stops the server (SIGTERM, then waits for it to exit) and removes its folder. */
   stop(): Promise<void>;
@@ -46,18 +46,37 @@ function exited(child: ChildProcess): Promise<void> {
 
 /** Starts one server: ready to take connections when this resolves. */
 export async function startRedis(
-  options: { password?: string; attempts?: number; who?: string } = {},
+  options: {
+    password?: string;
+    attempts?: number;
+    who?: string;
+    /** Serve TLS only (rediss://), with this certificate and key (PEM files). */
+    tls?: { cert: string; key: string };
+  } = {},
 ): Promise<RedisServer> {
   const attempts = options.attempts ?? 5;
   const auth = options.password === undefined ? [] : ['--requirepass', options.password];
+  const { tls } = options;
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'troupe-redis-'));
     const child = spawn(
       BINARY,
       [
-        '--port',
-        String(port),
+        ...(tls === undefined
+          ? ['--port', String(port)]
+          : [
+              '--port',
+              '0',
+              '--tls-port',
+              String(port),
+              '--tls-cert-file',
+              tls.cert,
+              '--tls-key-file',
+              tls.key,
+              '--tls-auth-clients',
+              'no',
+            ]),
         '--bind',
         '127.0.0.1',
         '--save',
@@ -111,8 +130,8 @@ export async function startRedis(
         pid: child.pid as number,
         url:
           options.password === undefined
-            ? `redis://127.0.0.1:${port}`
-            : `redis://:${encodeURIComponent(options.password)}@127.0.0.1:${port}`,
+            ? `${tls === undefined ? 'redis' : 'rediss'}://127.0.0.1:${port}`
+            : `${tls === undefined ? 'redis' : 'rediss'}://:${encodeURIComponent(options.password)}@127.0.0.1:${port}`,
         async stop() {
           if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
           await exited(child);

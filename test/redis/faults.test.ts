@@ -165,6 +165,28 @@ describe('the Redis executor under faults', () => {
       expect(new Set(contributions.map((c) => c.subtask)).size).toBe(contributions.length);
   });
 
+  it('a job whose workers die more than maxStalls times fails E_WORKER_CRASHED, not run again', async () => {
+    const prefix = uniquePrefix();
+    const [a, b] = await Promise.all([worker(prefix), worker(prefix)]);
+    const file = logFile();
+    const watch = progressWatch();
+    const t = remoteTroupe({ connection: redis.url, prefix, maxStalls: 0 }, { attempts: 1 });
+    troupes.push(t);
+    const run = t.run(logged(1, file, 60_000), null, { onEvent: watch.onEvent });
+    const victim = Number(/started (\d+)/.exec(await watch.seen)?.[1]);
+    const killed = victim === a.pid ? a : b;
+    await stopWorker(killed, 'SIGKILL');
+    // Its lock lapses, the other worker takes the job and claims it: the coordinator counts a
+    // stall past maxStalls (0) and ends the attempt instead of letting it run again.
+    const outcome = await run;
+    expect(outcome.status).toBe('failed');
+    const record = outcome.records[0];
+    expect(record?.status).toBe('failed');
+    expect(record?.error?.code).toBe('E_WORKER_CRASHED');
+    expect(record?.error?.message).toMatch(/maxStalls/);
+    expect(starts(file).map((s) => s.pid)).toEqual([killed.pid]);
+  });
+
   it('SIGTERM: the worker finishes what it runs, takes nothing new, and exits 0', async () => {
     const prefix = uniquePrefix();
     const first = await worker(prefix);

@@ -32,9 +32,11 @@ export async function startWorker(
   args: string[] = [],
   source = EXPERTS_MODULE,
   ready = true,
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<WorkerProcess> {
   const child = spawn(process.execPath, [BIN, 'worker', source, '--redis', url, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env,
   });
   let text = '';
   const watchers = new Set<() => void>();

@@ -262,10 +262,7 @@ export class RedisExecutor implements Executor {
         },
         (error: unknown) => {
           this.#noteDown(error);
-          const failed = isTroupeError(error, 'E_UNAVAILABLE')
-            ? error
-            : this.#unavailableError(error);
-          this.#finish(entry, failed, undefined, 0, -1);
+          this.#finish(entry, this.#unavailableError(error), undefined, 0, -1);
         },
       );
   }
@@ -555,7 +552,7 @@ export class RedisExecutor implements Executor {
     this.#downSince ??= Date.now();
     this.#downError = error;
     if (this.#downFor() < this.#settings.unavailableAfterMs) return;
-    const failed = isTroupeError(error, 'E_UNAVAILABLE') ? error : this.#unavailableError(error);
+    const failed = this.#unavailableError(error);
     for (const entry of [...this.#entries.values()]) this.#finish(entry, failed, undefined, 0, -1);
   }
 
@@ -565,6 +562,7 @@ export class RedisExecutor implements Executor {
   }
 
   #unavailableError(error: unknown): TroupeError {
+    if (isTroupeError(error, 'E_UNAVAILABLE')) return error;
     const { connection } = this.#settings;
     const why = scrub(messageOf(error), connection);
     return new TroupeError(

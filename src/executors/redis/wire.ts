@@ -214,6 +214,12 @@ export function readPrefix(value: unknown, field: string): string {
 export interface Peers {
   bullmq: typeof import('bullmq');
   Redis: typeof import('ioredis').Redis;
+  /** ioredis's connector, whose sockets never leave an error unheard (see loadPeers). */
+  Connector: unknown;
+}
+
+interface ConnectorClass {
+  new (options: unknown): { connect(emitter: unknown): Promise<NodeJS.EventEmitter> };
 }
 
 let peers: Peers | undefined;
@@ -235,7 +241,22 @@ export function loadPeers(field: string): Peers {
   };
   const bullmq = load('bullmq') as Peers['bullmq'];
   const ioredis = load('ioredis') as { Redis: Peers['Redis'] };
-  peers = { bullmq, Redis: ioredis.Redis };
+  // ioredis hears a socket's errors with `once` (redis/ioredis#1183): a TLS handshake that fails
+  // can emit a second error (the server's alert), which would then crash the process. Each
+  // socket gets a listener of its own, for the whole of its life; ioredis still sees the first
+  // error, and the close that follows.
+  const Standalone = (
+    load('ioredis/built/connectors/StandaloneConnector') as { default: ConnectorClass }
+  ).default;
+  class Connector extends Standalone {
+    override connect(emitter: unknown): Promise<NodeJS.EventEmitter> {
+      return super.connect(emitter).then((stream) => {
+        stream.on('error', () => {});
+        return stream;
+      });
+    }
+  }
+  peers = { bullmq, Redis: ioredis.Redis, Connector };
   return peers;
 }
 
@@ -245,6 +266,7 @@ export function loadPeers(field: string): Peers {
  */
 export function redisOptions(connection: Connection, blocking: boolean): Record<string, unknown> {
   return {
+    Connector: loadPeers('redisExecutor').Connector,
     lazyConnect: false,
     // Never more than a second between tries: a Redis that comes back is used again soon.
     retryStrategy: (times: number) => Math.min(times * 100, 1_000),

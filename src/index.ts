@@ -22,8 +22,11 @@ export type { Executor } from './executors/executor.js';
 export {
   type ExecutorFactory,
   type RedisExecutorOptions,
+  type RedisWorkerOptions,
   redisExecutor,
+  redisWorker,
 } from './executors/redis/options.js';
+export type { RedisWorker } from './executors/redis/worker.js';
 export type {
   AbortListener,
   AskOptions as WorkerAskOptions,

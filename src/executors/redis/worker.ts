@@ -44,8 +44,8 @@ import {
   whenReady,
 } from './wire.js';
 
-/** Options of {@link startRedisWorker}. */
-export interface RedisWorkerOptions {
+/** What {@link startRedisWorker} is started with, checked already (by redisWorker or troupe worker). */
+export interface WorkerSettings {
   connection: Connection;
   prefix: string;
   experts: readonly ResolvedExpert[];
@@ -122,7 +122,7 @@ const ENTRY_TTL_MS = 6_000;
  * Starts a worker: connects (E_UNAVAILABLE if Redis cannot be reached within
  * `connectTimeoutMs`), starts its pool and begins taking jobs.
  */
-export async function startRedisWorker(options: RedisWorkerOptions): Promise<RedisWorker> {
+export async function startRedisWorker(options: WorkerSettings): Promise<RedisWorker> {
   const { bullmq, Redis } = loadPeers('troupe worker');
   const { connection, log } = options;
   const keys = new Keys(options.prefix);

@@ -1,0 +1,96 @@
+// redisWorker(): a worker embedded in a service, from the library. It serves a troupe on the
+// same Redis as `troupe worker` does (here the coordinator is this process too), stops with
+// close(), and refuses bad options by name before it connects.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RedisServer, startRedis } from '../../bench/redis-server.js';
+import { isTroupeError, redisWorker } from '../../dist/src/index.js';
+import { experts, remoteTroupe, uniquePrefix } from './workers.js';
+
+let redis: RedisServer;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis?.stop();
+});
+
+async function refusal(options: unknown): Promise<Error> {
+  try {
+    await redisWorker(options as never);
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected a refusal');
+}
+
+describe('redisWorker', () => {
+  it('serves a troupe from this process, then closes after what it runs', async () => {
+    const prefix = uniquePrefix();
+    const lines: string[] = [];
+    const worker = await redisWorker({
+      connection: redis.url,
+      prefix,
+      experts,
+      threads: 1,
+      log: (line) => lines.push(line),
+    });
+    const t = remoteTroupe({ connection: redis.url, prefix });
+    try {
+      const outcome = await t.run(
+        {
+          analyze: () =>
+            Array.from({ length: 6 }, (_, i) => ({
+              id: `s${i}`,
+              needs: 'work',
+              input: { op: 'pid', ms: 2, value: i },
+            })),
+        },
+        null,
+      );
+      expect(outcome.status).toBe('done');
+      if (outcome.status !== 'done') return;
+      const result = outcome.result as Record<string, { pid: number; value: number }>;
+      expect(Object.values(result).every((r) => r.pid === process.pid)).toBe(true);
+      expect(worker.served.done).toBe(6);
+    } finally {
+      await t.close();
+    }
+    expect(await worker.close(5_000)).toEqual({ drained: true });
+    expect(lines[0]).toMatch(/: serving behave, strict, talker, heavy from redis:\/\/127\.0\.0\.1/);
+  });
+
+  it('refuses bad options by name, before it connects', async () => {
+    const base = { connection: redis.url, experts };
+    const cases: [unknown, RegExp][] = [
+      [{ ...base, thread: 2 }, /thread.*did you mean "threads"/],
+      [{ ...base, experts: [] }, /redisWorker\(options\)\.experts: expected a non-empty array/],
+      [{ ...base, experts: [{ name: 'x' }] }, /redisWorker\(options\)\.experts\[0\]/],
+      [
+        { ...base, experts: [experts[0], experts[0]] },
+        /experts\[1\]\.name: expected a name no other/,
+      ],
+      [{ ...base, threads: 0 }, /redisWorker\(options\)\.threads: expected an integer from 1/],
+      [{ ...base, concurrency: 1.5 }, /redisWorker\(options\)\.concurrency/],
+      [{ ...base, lockDurationMs: 10 }, /redisWorker\(options\)\.lockDurationMs/],
+      [{ ...base, log: 'yes' }, /redisWorker\(options\)\.log: expected a function/],
+      [{ ...base, connection: 'http://x' }, /redisWorker\(options\)\.connection/],
+      [null, /redisWorker\(options\)/],
+    ];
+    for (const [options, message] of cases) {
+      const error = await refusal(options);
+      expect(isTroupeError(error, 'E_INVALID_OPTION'), String(error)).toBe(true);
+      expect(error.message).toMatch(message);
+    }
+  });
+
+  it('rejects E_UNAVAILABLE when Redis cannot be reached, with no password in it', async () => {
+    const error = await refusal({
+      connection: 'redis://:hunter2@127.0.0.1:1',
+      experts,
+      threads: 1,
+    });
+    expect(isTroupeError(error, 'E_UNAVAILABLE')).toBe(true);
+    expect(error.message).toMatch(/redis:\/\/:\*\*\*@127\.0\.0\.1:1/);
+    expect(error.message).not.toMatch(/hunter2/);
+  });
+});

@@ -1,10 +1,12 @@
 // redisWorker(): a worker embedded in a service, from the library. It serves a troupe on the
 // same Redis as `troupe worker` does (here the coordinator is this process too), stops with
 // close(), and refuses bad options by name before it connects.
+import { serialize } from 'node:v8';
+import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RedisServer, startRedis } from '../../bench/redis-server.js';
 import { isTroupeError, redisWorker } from '../../dist/src/index.js';
-import { experts, remoteTroupe, uniquePrefix } from './workers.js';
+import { experts, remoteTroupe, uniquePrefix, until } from './workers.js';
 
 let redis: RedisServer;
 beforeAll(async () => {
@@ -58,6 +60,36 @@ describe('redisWorker', () => {
     expect(await worker.close(5_000)).toEqual({ drained: true });
     expect(lines[0]).toMatch(/: serving behave, strict, talker, heavy from redis:\/\/127\.0\.0\.1/);
   });
+
+  it('skips a job whose coordinator is gone, once its claim goes unanswered (10 s)', async () => {
+    const prefix = uniquePrefix();
+    const worker = await redisWorker({ connection: redis.url, prefix, experts, threads: 1 });
+    // A job as a coordinator that has since gone would have left it: nobody answers its claim.
+    const queue = new Queue('e.behave', {
+      connection: { host: '127.0.0.1', port: redis.port, maxRetriesPerRequest: 1 },
+      prefix,
+    });
+    try {
+      const payload = serialize({ kind: 'run', input: { op: 'pid', value: 1 } }).toString('base64');
+      await queue.add(
+        'run',
+        { c: 'gone', p: payload, l: 1024 },
+        { jobId: 'gone.1', removeOnComplete: true },
+      );
+      await until(
+        'the job is skipped and leaves its queue',
+        async () => {
+          const counts = await queue.getJobCounts('waiting', 'active');
+          return worker.served.skipped === 1 && counts.waiting + counts.active === 0;
+        },
+        20_000,
+      );
+      expect(worker.served.done + worker.served.failed).toBe(0);
+    } finally {
+      await queue.close();
+      await worker.close(1_000);
+    }
+  }, 30_000);
 
   it('refuses bad options by name, before it connects', async () => {
     const base = { connection: redis.url, experts };

@@ -248,9 +248,12 @@ function runItem(
       }
       out = loaded.probe === undefined ? true : owner.run(token, loaded.probe);
     } else if (message.k === 'message') {
+      if (givenUp(message, index)) return SKIPPED;
       out = owner.run(token, deliver, loaded, message, index);
     } else {
-      out = owner.run(token, loaded.run, message.i[index], contextOf(message, index));
+      const ctx = contextOf(message, index);
+      if (givenUp(message, index)) return SKIPPED;
+      out = owner.run(token, loaded.run, message.i[index], ctx);
     }
   } catch (error) {
     return failure(error, start, code);
@@ -353,6 +356,19 @@ function runFrom(
     results.push(result);
   }
   return answer(message, results);
+}
+
+/**
+ * Whether the pool gave up on the item since its start was stamped (runFrom). Read again right
+ * before its handler is called, after its context is unpacked: a thread held up between the
+ * stamp and the call (descheduled on a busy machine) would otherwise begin a handler the pool
+ * settled as cancelled meanwhile. Past this read, only the call itself is left.
+ */
+function givenUp(message: TaskMessage, index: number): boolean {
+  const { l: lane, g: gen } = message;
+  return (
+    covers(Atomics.load(laneCancel, lane), gen, index) || isSkipped(laneSkip, lane, gen, index)
+  );
 }
 
 /** The result of an item the thread did not begin (the pool settles or requeues it itself). */

@@ -80,7 +80,7 @@ describe('redisWorker', () => {
         'the job is skipped and leaves its queue',
         async () => {
           const counts = await queue.getJobCounts('waiting', 'active');
-          return worker.served.skipped === 1 && counts.waiting + counts.active === 0;
+          return worker.served.skipped === 1 && (counts.waiting ?? 0) + (counts.active ?? 0) === 0;
         },
         20_000,
       );

@@ -273,13 +273,15 @@ function runItem(
   });
 }
 
-function answer(message: TaskMessage, results: ItemResult[], claimed = true): TaskResponse {
+function answer(message: TaskMessage, results: ItemResult[], own?: number): TaskResponse {
   const response: TaskResponse = { r: results, th: threadId };
   if (stray.length > 0) response.stray = stray.splice(0);
   if (recycle) response.recycle = true;
   // Done: if the thread dies before Piscina reads this answer, these items are not to blame.
-  // (Not for a hand-off this thread never claimed: its lane is not this thread's to write.)
-  if (claimed) Atomics.store(laneState, message.l, laneWord(message.g, LANE_DONE));
+  // (Only while the lane still holds what this thread last wrote: one it never claimed, or
+  // that the pool gave to another hand-off since, is not this thread's to write.)
+  if (own !== undefined)
+    Atomics.compareExchange(laneState, message.l, own, laneWord(message.g, LANE_DONE));
   lastAnswers.push({ message, response });
   if (lastAnswers.length > 2) lastAnswers.shift();
   return response;
@@ -307,37 +309,49 @@ function start(message: TaskMessage): TaskResponse | Promise<TaskResponse> {
   const loaded = modules.get(message.m);
   const handed = laneWord(gen, LANE_HANDED);
   // Taken back already (below): the lane may be another hand-off's by now; touch nothing.
-  if (Atomics.load(laneState, lane) !== handed)
-    return answer(message, skipRest(message, []), false);
+  if (Atomics.load(laneState, lane) !== handed) return answer(message, skipRest(message, []));
   laneThread[lane] = threadId;
   laneTime[lane] = now();
   // Claim the hand-off: the pool may have taken it back while it waited in this thread's port
   // (another thread went idle meanwhile). One compare-and-swap each: only one of us gets it.
   const first = laneWord(gen, loaded === undefined ? LANE_LOADING : 1);
   if (Atomics.compareExchange(laneState, lane, handed, first) !== handed)
-    return answer(message, skipRest(message, []), false);
-  if (loaded === undefined) return loadThenRun(message);
-  return runFrom(loaded, message, [], 0);
+    return answer(message, skipRest(message, []));
+  if (loaded === undefined) return loadThenRun(message, first);
+  return runFrom(loaded, message, [], 0, first);
 }
 
-/** Runs items from `index` on; goes asynchronous at the first item that returns a promise. */
+/**
+ * Runs items from `index` on; goes asynchronous at the first item that returns a promise. `own`
+ * is what this thread last wrote to the lane: each stamp replaces it by compare-and-swap, so that
+ * a thread that fell behind (its hand-off given up on and its lane handed to another since, as
+ * while it loaded the module or ran an item past its cancel) skips the rest instead of stamping
+ * over the lane's new holder and reading that holder's cancel word as its own.
+ */
 function runFrom(
   loaded: LoadedModule,
   message: TaskMessage,
   results: ItemResult[],
   index: number,
+  own: number,
 ): TaskResponse | Promise<TaskResponse> {
   const { l: lane, g: gen } = message;
   for (; index < message.i.length; index++) {
     const start = now();
-    laneTime[lane] = start;
-    Atomics.store(laneState, lane, laneWord(gen, index + 1));
+    const stamp = laneWord(gen, index + 1);
+    if (stamp !== own) {
+      if (Atomics.load(laneState, lane) !== own) return answer(message, skipRest(message, results));
+      laneTime[lane] = start;
+      if (Atomics.compareExchange(laneState, lane, own, stamp) !== own)
+        return answer(message, skipRest(message, results));
+      own = stamp;
+    } else laneTime[lane] = start;
     // Stamp first, then read the cancel word (see Lanes.cancel): the pool gave up on the rest.
     if (covers(Atomics.load(laneCancel, lane), gen, index))
-      return answer(message, skipRest(message, results));
+      return answer(message, skipRest(message, results), own);
     // ...and the limit word (see Lanes.trim): the pool took the rest back for another thread.
     if (covers(Atomics.load(laneLimit, lane), gen, index))
-      return answer(message, skipRest(message, results, TRIMMED));
+      return answer(message, skipRest(message, results, TRIMMED), own);
     // ...and the item's own skip bit (see Lanes.skip): the pool settled this one alone.
     if (isSkipped(laneSkip, lane, gen, index)) {
       results.push(SKIPPED);
@@ -346,16 +360,17 @@ function runFrom(
     const result = runItem(loaded, message, index, start);
     if (result instanceof Promise) {
       const next = index + 1;
+      const held = own;
       return result.then((settled) => {
         releaseSignal(lane);
         results.push(settled);
-        return runFrom(loaded, message, results, next);
+        return runFrom(loaded, message, results, next, held);
       });
     }
     releaseSignal(lane);
     results.push(result);
   }
-  return answer(message, results);
+  return answer(message, results, own);
 }
 
 /**
@@ -384,10 +399,9 @@ function skipRest(message: TaskMessage, results: ItemResult[], as = SKIPPED): It
   return results;
 }
 
-async function loadThenRun(message: TaskMessage): Promise<TaskResponse> {
+async function loadThenRun(message: TaskMessage, own: number): Promise<TaskResponse> {
   const start = now();
   laneTime[message.l] = start;
-  Atomics.store(laneState, message.l, laneWord(message.g, LANE_LOADING));
   let loaded: LoadedModule;
   try {
     loaded = await load(message.m);
@@ -395,7 +409,8 @@ async function loadThenRun(message: TaskMessage): Promise<TaskResponse> {
     return answer(
       message,
       message.i.map(() => failure(error, start, 'E_MODULE_LOAD')),
+      own,
     );
   }
-  return runFrom(loaded, message, [], 0);
+  return runFrom(loaded, message, [], 0, own);
 }

@@ -46,9 +46,10 @@ export class Lanes {
   readonly #free = new Deque<number>();
 
   /**
-   * Twice as many lanes as hand-offs can be in flight, reused oldest-first, so that a lane is not
-   * handed out again while a terminated thread might still be writing to it; the generation
-   * tells the rest.
+   * Twice as many lanes as hand-offs can be in flight, reused oldest-first, so that a lane is
+   * seldom handed out again while a thread that fell behind might still write to it. When it is,
+   * the generation tells: a thread stamps by compare-and-swap from what it last wrote, and skips
+   * the rest of a hand-off whose lane has been handed on (the worker's `runFrom`).
    */
   constructor(inFlight: number) {
     const count = inFlight * 2 + 2;

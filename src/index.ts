@@ -22,10 +22,9 @@ export type { Executor } from './executors/executor.js';
 export {
   type ExecutorFactory,
   type RedisExecutorOptions,
-  type RedisWorkerOptions,
   redisExecutor,
-  redisWorker,
 } from './executors/redis/options.js';
+export { type RedisWorkerOptions, redisWorker } from './executors/redis/serve.js';
 export type { RedisWorker } from './executors/redis/worker.js';
 export type {
   AbortListener,

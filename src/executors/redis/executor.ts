@@ -21,6 +21,7 @@ import type { ContextHost, PoolCloseOptions, PoolRunOptions } from '../../pool/o
 import type { MessageInput } from '../../pool/protocol.js';
 import type { Executor } from '../executor.js';
 import {
+  COORDINATOR_TTL_MS,
   type Connection,
   encode,
   type JobData,
@@ -95,7 +96,7 @@ export class RedisExecutor implements Executor {
   /** Live workers serving any of these experts, by id, as the registry said last. */
   #live = new Map<string, { threads: number; experts: ReadonlySet<string> }>();
   /** Jobs of this coordinator each worker holds (claimed, not yet ended or given back). */
-  readonly #held = new Map<string, number>();
+  readonly #held = new Map<string, Set<Entry>>();
   #closed = false;
   /** When Redis was first found unreachable in the current outage (undefined: reachable). */
   #downSince: number | undefined;
@@ -376,6 +377,7 @@ export class RedisExecutor implements Executor {
           go &&
           entry !== undefined &&
           entry.worker === undefined &&
+          message.a === 1 &&
           this.#better(message.w, entry.expert)
         ) {
           // Taken ahead of its threads while another worker has one free: it goes back to
@@ -469,17 +471,25 @@ export class RedisExecutor implements Executor {
       .catch((error: unknown) => this.#noteDown(error));
   }
 
+  #heldBy(worker: string): number {
+    return this.#held.get(worker)?.size ?? 0;
+  }
+
   /** Who holds the entry's job now (undefined: nobody, or it has gone). */
   #holds(entry: Entry, worker: string | undefined): void {
     const was = entry.worker;
     if (was === worker) return;
     entry.worker = worker;
     entry.recalled = false;
-    if (worker !== undefined) this.#held.set(worker, (this.#held.get(worker) ?? 0) + 1);
+    if (worker !== undefined) {
+      const set = this.#held.get(worker);
+      if (set === undefined) this.#held.set(worker, new Set([entry]));
+      else set.add(entry);
+    }
     if (was === undefined) return;
-    const left = (this.#held.get(was) ?? 1) - 1;
-    if (left > 0) this.#held.set(was, left);
-    else this.#held.delete(was);
+    const set = this.#held.get(was);
+    set?.delete(entry);
+    if (set?.size === 0) this.#held.delete(was);
     this.#rebalance(was);
   }
 
@@ -491,35 +501,44 @@ export class RedisExecutor implements Executor {
    */
   #rebalance(freed: string): void {
     const free = this.#live.get(freed);
-    if (free === undefined || (this.#held.get(freed) ?? 0) >= free.threads) return;
-    for (const entry of this.#entries.values()) {
-      const holder = entry.worker;
-      if (holder === undefined || holder === freed || entry.done || entry.recalled) continue;
-      if (!free.experts.has(entry.expert)) continue;
+    if (free === undefined) return;
+    // Twice the free threads: some of those recalled may have started (then the recall is
+    // ignored), and a worker takes one job ahead per thread.
+    let budget = 2 * (free.threads - this.#heldBy(freed));
+    if (budget <= 0) return;
+    for (const [holder, entries] of this.#held) {
       const threads = this.#live.get(holder)?.threads;
-      if (threads === undefined || (this.#held.get(holder) ?? 0) <= threads) continue;
-      entry.recalled = true;
-      this.#tell(holder, { t: 'recall', k: entry.key });
+      if (holder === freed || threads === undefined || entries.size <= threads) continue;
+      for (const entry of entries) {
+        if (entry.done || entry.recalled || !free.experts.has(entry.expert)) continue;
+        entry.recalled = true;
+        this.#tell(holder, { t: 'recall', k: entry.key });
+        if (--budget === 0) return;
+      }
     }
   }
 
   /**
-   * Whether a job of `expert` claimed by `worker` should go to another worker instead: the
-   * claimant already holds a job of this coordinator per thread (it took this one ahead, to
-   * overlap its trip with the runs under way), and another live worker serving the expert holds
-   * fewer than its threads. Jobs held for other coordinators are not seen: then it goes ahead.
+   * Whether a job of `expert` that `worker` claimed ahead of its threads (to overlap its trip
+   * with the runs under way: the claim says so) should go to another worker instead: one that is
+   * live, serves the expert, and holds fewer jobs of this coordinator than its threads. Jobs held
+   * for other coordinators are not seen: a worker busy with those looks free.
    */
   #better(worker: string, expert: string): boolean {
-    const claimant = this.#live.get(worker);
-    if (claimant === undefined || (this.#held.get(worker) ?? 0) < claimant.threads) return false;
+    if (!this.#live.has(worker)) return false;
     for (const [id, other] of this.#live)
-      if (id !== worker && other.experts.has(expert) && (this.#held.get(id) ?? 0) < other.threads)
+      if (id !== worker && other.experts.has(expert) && this.#heldBy(id) < other.threads)
         return true;
     return false;
   }
 
   async #pollRegistry(): Promise<void> {
     try {
+      // This coordinator's heartbeat: a worker waiting for its answer to a claim waits on while
+      // it beats, and drops the job once it has stopped (docs/distributed.md).
+      this.#cmd
+        .hset(this.#keys.coordinators, this.id, String(Date.now() + COORDINATOR_TTL_MS))
+        .catch(() => {});
       const all = await this.#cmd.hgetall(this.#keys.workers);
       const now = Date.now();
       let threads = 0;
@@ -601,6 +620,8 @@ export class RedisExecutor implements Executor {
         1_000,
       );
       await withTimeout(this.#cmd.del(this.#inbox), 1_000).catch(() => {});
+      // Gone: a worker still waiting for an answer from it drops the job at once.
+      await withTimeout(this.#cmd.hdel(this.#keys.coordinators, this.id), 1_000).catch(() => {});
     }
     this.#reader.disconnect();
     // A read queued while Redis was away may never be answered: the loop ends at its next turn.

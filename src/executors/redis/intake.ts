@@ -71,7 +71,7 @@ interface Lane {
 
 interface Held {
   lane: Lane;
-  token: string;
+  id: string;
   job: { moveToWait(token: string): Promise<unknown> } & {
     moveToCompleted(value: unknown, token: string, fetchNext: boolean): Promise<unknown>;
   };
@@ -82,6 +82,7 @@ const RETRY_MS = 1_000;
 
 export function startIntake(options: IntakeOptions): Intake {
   const { bullmq, room, onError } = options;
+  // By lock token: a job this worker took again after losing its lock is held twice, apart.
   const held = new Map<string, Held>();
   let tokens = 0;
   let closing = false;
@@ -111,10 +112,10 @@ export function startIntake(options: IntakeOptions): Intake {
     for (const lane of lanes) {
       const ids: string[] = [];
       const owned: string[] = [];
-      for (const [id, entry] of held)
+      for (const [token, entry] of held)
         if (entry.lane === lane) {
-          ids.push(id);
-          owned.push(entry.token);
+          ids.push(entry.id);
+          owned.push(token);
         }
       if (ids.length > 0)
         lane.worker.extendJobLocks(ids, owned, options.lockDurationMs).catch(onError);
@@ -131,7 +132,7 @@ export function startIntake(options: IntakeOptions): Intake {
       return;
     }
     const id = taken.id;
-    held.set(id, { lane, token, job: taken });
+    held.set(token, { lane, id, job: taken });
     let handled: Promise<Handled>;
     try {
       handled = options.handle({ id, data: taken.data, queue: lane.queue });
@@ -151,7 +152,7 @@ export function startIntake(options: IntakeOptions): Intake {
       // skip once it has ended.
       .catch(onError)
       .finally(() => {
-        held.delete(id);
+        held.delete(token);
         if (held.size === 0) emptied?.();
         pump();
       });

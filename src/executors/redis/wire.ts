@@ -48,7 +48,17 @@ export class Keys {
   get workers(): string {
     return `${this.prefix}:_:workers`;
   }
+  /** The hash of live coordinators: id → until when (epoch ms) it counts as alive. */
+  get coordinators(): string {
+    return `${this.prefix}:_:coordinators`;
+  }
 }
+
+/**
+ * How long a coordinator counts as alive past its last heartbeat, ms: long, so that one whose
+ * event loop is held up for a while is not taken for gone (its workers would drop its jobs).
+ */
+export const COORDINATOR_TTL_MS = 30_000;
 
 /** A worker's entry in the registry, refreshed while it lives. */
 export interface WorkerEntry {
@@ -82,7 +92,8 @@ export interface JobPayload {
 
 /** Worker → coordinator. `k` is the job's key (its BullMQ id), `w` the worker's id. */
 export type ToCoordinator =
-  | { t: 'claim'; k: string; w: string }
+  /** `a`: claimed ahead of the threads of the pool that would run it (it waits for one). */
+  | { t: 'claim'; k: string; w: string; a?: 1 }
   /** A job claimed and not started, given back to its queue: a later claim is not a stall. */
   | { t: 'back'; k: string; w: string }
   | { t: 'ctx'; k: string; w: string; id: number; op: ContextOp; args: unknown[]; thread: number }

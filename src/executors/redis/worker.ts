@@ -96,6 +96,8 @@ interface Running {
   key: string;
   coordinator: string;
   controller: AbortController;
+  /** Its ctx calls waiting for their answers (rejected when it ends: nobody will read them). */
+  calls: Set<number>;
 }
 
 /**
@@ -181,13 +183,19 @@ export async function startRedisWorker(options: WorkerSettings): Promise<RedisWo
       const callId = ++callSeq;
       const answered = new Promise((resolve, reject) => {
         calls.set(callId, { resolve, reject });
+        job.calls.add(callId);
         send(job.coordinator, { t: 'ctx', k: job.key, w: id, id: callId, op, args, thread }).catch(
           (error: unknown) => {
             calls.delete(callId);
+            job.calls.delete(callId);
             reject(wrapThrown(error, 'E_UNAVAILABLE', `ctx.${op}: Redis`));
           },
         );
       });
+      answered.then(
+        () => job.calls.delete(callId),
+        () => job.calls.delete(callId),
+      );
       if (op !== 'ask') return answered;
       if (++asks === 1) giveBack();
       const done = (): void => {
@@ -239,18 +247,19 @@ export async function startRedisWorker(options: WorkerSettings): Promise<RedisWo
     of.held < Math.min(of.threads, options.concurrency) + (asks > 0 || !of.ahead ? 0 : ahead);
 
   // The start gate: a claimed job starts when its pool has a thread for it, in claim order.
-  const startWhenFree = (of: Slots, state: Running): Promise<'start' | 'back'> =>
+  // `keep`: it cannot be given back (its coordinator could not be told): it waits for a thread.
+  const startWhenFree = (of: Slots, state: Running, keep = false): Promise<'start' | 'back'> =>
     new Promise((resolve) => {
       if (of.started < of.threads && of.ready.length === 0) {
         of.started++;
         resolve('start');
         return;
       }
-      if (asks > 0) {
+      if (!keep && (asks > 0 || closing)) {
         resolve('back');
         return;
       }
-      if (recalled.delete(state.key)) {
+      if (!keep && recalled.delete(state.key)) {
         of.ahead = false;
         resolve('back');
         return;
@@ -269,15 +278,20 @@ export async function startRedisWorker(options: WorkerSettings): Promise<RedisWo
       const onAbort = leave;
       signal.addEventListener('abort', onAbort, { once: true });
       // Its coordinator may recall it while it waits (another worker's thread came free).
-      recalls.set(state.key, () => {
-        of.ahead = false;
-        leave();
-      });
+      if (!keep)
+        recalls.set(state.key, () => {
+          of.ahead = false;
+          leave();
+        });
+      if (keep) kept.add(waiter);
       of.ready.push(waiter);
     });
+  const kept = new WeakSet<(how: 'start' | 'back') => void>();
   const recalls = new Map<string, () => void>();
   const recalled = new Set<string>();
   const startNext = (of: Slots): void => {
+    // Closing: what waits for a thread goes back to its queue, for another worker.
+    if (closing) giveBack();
     while (of.started < of.threads && of.ready.length > 0) {
       of.started++;
       (of.ready.shift() as (how: 'start') => void)('start');
@@ -288,8 +302,13 @@ export async function startRedisWorker(options: WorkerSettings): Promise<RedisWo
   // the ask could wait for one of them (a heavy receiver's message) where the coordinator's
   // deadlock check, which counts every worker's threads, sees no deadlock.
   const giveBack = (): void => {
-    for (const of of new Set(slotsOf.values()))
-      for (const waiter of of.ready.splice(0)) waiter('back');
+    for (const of of new Set(slotsOf.values())) {
+      const waiting = of.ready.splice(0);
+      for (const waiter of waiting) {
+        if (kept.has(waiter)) of.ready.push(waiter);
+        else waiter('back');
+      }
+    }
   };
 
   // The inbox: the coordinators' go or skip, ctx answers and cancels; read until the jobs under
@@ -324,21 +343,44 @@ export async function startRedisWorker(options: WorkerSettings): Promise<RedisWo
     onRead: () => {},
   });
 
-  const claim = (key: string, coordinator: string): Promise<Claimed> =>
+  // Whether a coordinator still beats (its heartbeat in the registry of coordinators).
+  const alive = async (coordinator: string): Promise<boolean> => {
+    try {
+      const until = Number(await cmd.hget(keys.coordinators, coordinator));
+      return Number.isFinite(until) && until > Date.now();
+    } catch {
+      return true; // Redis away: not a sign the coordinator is gone; asked again later
+    }
+  };
+
+  // Unanswered for claimTimeoutMs, a claim asks whether its coordinator still beats: if it does
+  // (its answer is late: a busy event loop), it waits on; if not, the job is dropped (skip).
+  const claim = (key: string, coordinator: string, ahead: boolean): Promise<Claimed> =>
     new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        claims.delete(key);
-        resolve('skip');
-      }, options.claimTimeoutMs);
+      let timer: NodeJS.Timeout | undefined;
+      const wait = (): void => {
+        timer = setTimeout(async () => {
+          if (!claims.has(key)) return;
+          if (!closing && (await alive(coordinator))) {
+            if (claims.has(key)) wait();
+            return;
+          }
+          claims.delete(key);
+          resolve('skip');
+        }, options.claimTimeoutMs);
+      };
+      wait();
       claims.set(key, (answer) => {
         clearTimeout(timer);
         resolve(answer);
       });
-      send(coordinator, { t: 'claim', k: key, w: id }).catch(() => {
-        clearTimeout(timer);
-        claims.delete(key);
-        resolve('skip');
-      });
+      send(coordinator, { t: 'claim', k: key, w: id, ...(ahead ? { a: 1 as const } : {}) }).catch(
+        () => {
+          clearTimeout(timer);
+          claims.delete(key);
+          resolve('skip');
+        },
+      );
     });
 
   const expertOf = new Map(options.experts.map((e) => [keys.queue(e.name), e.name]));
@@ -373,9 +415,15 @@ export async function startRedisWorker(options: WorkerSettings): Promise<RedisWo
     }
     const coordinator = data.c;
     // Known before the claim: a cancel that follows its `go` in the same read finds it.
-    const state: Running = { key, coordinator, controller: new AbortController() };
+    const state: Running = {
+      key,
+      coordinator,
+      controller: new AbortController(),
+      calls: new Set(),
+    };
     running.set(key, state);
-    const answer = await claim(key, coordinator);
+    // Ahead: past the threads of the pool that would run it, it would wait for one.
+    const answer = await claim(key, coordinator, of.held > of.threads);
     if (answer === 'back') {
       // Another worker has a thread free for it: no more jobs ahead here until one ends.
       running.delete(key);
@@ -401,10 +449,25 @@ export async function startRedisWorker(options: WorkerSettings): Promise<RedisWo
         await send(coordinator, cancelledEnd(key)).catch(() => {});
         return 'ended';
       }
-      // Said before the job is back in its queue, so before any other worker can claim it.
-      served.back++;
-      await send(coordinator, { t: 'back', k: key, w: id }).catch(() => {});
-      return 'back';
+      // Said before the job is back in its queue, so before any other worker can claim it. If
+      // it cannot be said, the job stays and runs here: given back unsaid, its next claim would
+      // count as a stall of this worker's.
+      const told = await send(coordinator, { t: 'back', k: key, w: id }).then(
+        () => true,
+        () => false,
+      );
+      if (told) {
+        served.back++;
+        return 'back';
+      }
+      running.set(key, state);
+      if ((await startWhenFree(of, state, true)) === 'back') {
+        // Only a cancel gets a kept job out of the gate.
+        running.delete(key);
+        served.skipped++;
+        await send(coordinator, cancelledEnd(key)).catch(() => {});
+        return 'ended';
+      }
     }
     let end: Extract<ToCoordinator, { t: 'end' }>;
     let kind: JobPayload['kind'] = 'run';
@@ -425,6 +488,12 @@ export async function startRedisWorker(options: WorkerSettings): Promise<RedisWo
     } finally {
       running.delete(key);
       recalled.delete(key);
+      // Its ctx calls still waiting will not be read: they end now (and with them the asks
+      // this worker counts).
+      for (const callId of state.calls) {
+        calls.get(callId)?.reject(new TroupeError('E_CANCELLED', 'the task has ended'));
+        calls.delete(callId);
+      }
       of.started--;
       of.ahead = true;
       startNext(of);
@@ -558,6 +627,17 @@ export async function startRedisWorker(options: WorkerSettings): Promise<RedisWo
     said = line;
   }, 10_000);
   report.unref();
+  // Jobs whose coordinator has stopped beating are aborted: their results would go unread, and
+  // their ctx calls unanswered.
+  const watch = setInterval(async () => {
+    const coordinators = new Set([...running.values()].map((r) => r.coordinator));
+    for (const coordinator of coordinators) {
+      if (await alive(coordinator)) continue;
+      for (const job of running.values())
+        if (job.coordinator === coordinator && !claims.has(job.key)) job.controller.abort();
+    }
+  }, options.claimTimeoutMs);
+  watch.unref();
 
   log(
     `troupe worker ${id}: serving ${options.experts.map((e) => e.name).join(', ')} from ${connection.safe} (prefix ${options.prefix}), ${options.threads} threads, up to ${options.concurrency} jobs at once`,
@@ -571,6 +651,7 @@ export async function startRedisWorker(options: WorkerSettings): Promise<RedisWo
       closing = true;
       clearInterval(heartbeat);
       clearInterval(report);
+      clearInterval(watch);
       await cmd.hdel(keys.workers, id).catch(() => {});
       // Stop taking jobs; those under way finish within the time given. Those left are left
       // locked: BullMQ's stalled check gives them to another worker once the lock lapses.

@@ -23,6 +23,9 @@ function gmean(values: number[]): number {
   return Math.exp(values.reduce((sum, v) => sum + Math.log(v), 0) / values.length);
 }
 
+/** Colours of the other series (the coordinator case's measured and projected ones), in turn. */
+const PALETTE = ['#2f9e44', '#7048e8', '#e8590c', '#0c8599', '#c2255c', '#5c940d'];
+
 function seriesOf(points: FactorPoint[]): Series[] {
   const byVariant = new Map<string, Map<number, FactorPoint[]>>();
   for (const p of points) {
@@ -33,9 +36,22 @@ function seriesOf(points: FactorPoint[]): Series[] {
     }
     byThreads.set(p.threads, [...(byThreads.get(p.threads) ?? []), p]);
   }
+  // A projected series takes the colour of the measured one of its size (the same text after it).
+  const others = new Map<string, string>();
+  const colorOf = (variant: string): string => {
+    const known = COLORS[variant];
+    if (known !== undefined) return known;
+    const size = variant.replace(/^(measured|projected), /, '');
+    let color = others.get(size);
+    if (color === undefined) {
+      color = PALETTE[others.size % PALETTE.length] as string;
+      others.set(size, color);
+    }
+    return color;
+  };
   return [...byVariant].map(([variant, byThreads]) => ({
     variant,
-    color: COLORS[variant] ?? '#495057',
+    color: colorOf(variant),
     points: [...byThreads]
       .sort((a, b) => a[0] - b[0])
       .map(([threads, ps]) => ({
@@ -67,11 +83,15 @@ export function factorChart(document: BenchDocument): string | undefined {
   const bottom = 50;
   const plotWidth = width - left - right;
   const round = (n: number) => Math.round(n * 10) / 10;
+  // Past 8 threads (projections to 64), threads on a log scale with a tick at each power of 2.
+  const log = maxThreads > 8;
   const x = (threads: number) =>
     round(
       maxThreads === 1
         ? left + plotWidth / 2
-        : left + ((threads - 1) / (maxThreads - 1)) * plotWidth,
+        : log
+          ? left + (Math.log2(threads) / Math.log2(maxThreads)) * plotWidth
+          : left + ((threads - 1) / (maxThreads - 1)) * plotWidth,
     );
   const y = (factor: number) =>
     round(height - bottom - (factor / maxFactor) * (height - top - bottom));
@@ -90,13 +110,14 @@ export function factorChart(document: BenchDocument): string | undefined {
     `<text x="${(left + width - right) / 2}" y="${height - 12}" text-anchor="middle">threads</text>`,
     `<text x="16" y="${(top + height - bottom) / 2}" text-anchor="middle" transform="rotate(-90 16 ${(top + height - bottom) / 2})">factor (sequential ÷ parallel)</text>`,
   ];
-  for (let t = 1; t <= maxThreads; t++) {
+  for (let t = 1; t <= maxThreads; t = log ? t * 2 : t + 1) {
     out.push(
       `<line x1="${x(t)}" y1="${height - bottom}" x2="${x(t)}" y2="${height - bottom + 5}" stroke="#212529"/>`,
       `<text x="${x(t)}" y="${height - bottom + 18}" text-anchor="middle">${t}</text>`,
     );
   }
-  const step = maxFactor > 8 ? 2 : maxFactor > 4 ? 1 : 0.5;
+  const step =
+    maxFactor > 32 ? 8 : maxFactor > 16 ? 4 : maxFactor > 8 ? 2 : maxFactor > 4 ? 1 : 0.5;
   for (let f = 0; f <= maxFactor + 1e-9; f += step) {
     out.push(
       `<line x1="${left - 5}" y1="${y(f)}" x2="${width - right}" y2="${y(f)}" stroke="#e9ecef"/>`,
@@ -105,20 +126,24 @@ export function factorChart(document: BenchDocument): string | undefined {
   }
   // the ideal: factor = threads
   const ideal = Array.from({ length: maxThreads }, (_, i) => `${x(i + 1)},${y(i + 1)}`).join(' ');
+  const dashed = (variant: string) => variant.startsWith('projected');
   out.push(`<polyline points="${ideal}" fill="none" stroke="#868e96" stroke-dasharray="6 4"/>`);
   const legend: { label: string; color: string; dashed?: boolean }[] = [
     { label: 'ideal (= threads)', color: '#868e96', dashed: true },
   ];
   for (const s of series) {
     const line = s.points.map((p) => `${x(p.threads)},${y(p.median)}`).join(' ');
-    out.push(`<polyline points="${line}" fill="none" stroke="${s.color}" stroke-width="2"/>`);
+    const dash = dashed(s.variant) ? ' stroke-dasharray="3 3"' : '';
+    out.push(
+      `<polyline points="${line}" fill="none" stroke="${s.color}" stroke-width="2"${dash}/>`,
+    );
     for (const p of s.points) {
       out.push(
         `<line x1="${x(p.threads)}" y1="${y(p.min)}" x2="${x(p.threads)}" y2="${y(p.max)}" stroke="${s.color}" stroke-width="1"/>`,
         `<circle cx="${x(p.threads)}" cy="${y(p.median)}" r="3.5" fill="${s.color}"><title>${esc(`${s.variant}, ${p.threads} thread${p.threads === 1 ? '' : 's'}: ${p.median.toFixed(2)} [${p.min.toFixed(2)}–${p.max.toFixed(2)}]`)}</title></circle>`,
       );
     }
-    legend.push({ label: s.variant, color: s.color });
+    legend.push({ label: s.variant, color: s.color, dashed: dashed(s.variant) });
   }
   legend.forEach((item, i) => {
     const ly = top + 10 + i * 20;

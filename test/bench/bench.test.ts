@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { factorChart } from '../../dist/bench/chart.js';
 import { type BenchDocument, compareDocuments } from '../../dist/bench/compare.js';
-import { amdahlSerialFraction } from '../../dist/bench/suites/scaling.js';
+import { amdahlSerialFraction, uslFit } from '../../dist/bench/suites/scaling.js';
 import { loadUserSuite, runInline } from '../../dist/bench/suites/user.js';
 
 const run = promisify(execFile);
@@ -62,6 +62,24 @@ describe('Amdahl fit', () => {
   it('is not made from fewer than 3 points', () => {
     expect(
       amdahlSerialFraction([
+        { threads: 1, factor: 1 },
+        { threads: 2, factor: 1.9 },
+      ]),
+    ).toBe(undefined);
+  });
+});
+
+describe('USL fit', () => {
+  it('recovers σ and κ from exact points', () => {
+    const usl = (t: number) => t / (1 + 0.05 * (t - 1) + 0.002 * t * (t - 1));
+    const fit = uslFit([1, 2, 4, 8].map((threads) => ({ threads, factor: usl(threads) })));
+    expect(fit?.sigma).toBeCloseTo(0.05, 6);
+    expect(fit?.kappa).toBeCloseTo(0.002, 6);
+  });
+
+  it('is not made from fewer than 3 points', () => {
+    expect(
+      uslFit([
         { threads: 1, factor: 1 },
         { threads: 2, factor: 1.9 },
       ]),

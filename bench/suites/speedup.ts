@@ -2,14 +2,16 @@
  * The speedup suite: the parallel-over-sequential factor on real CPU-bound workloads (SHA-256,
  * gzip + brotli, a prime sieve, JSON), at ~0.1, ~1, ~5 and ~50 ms per task. Each case runs, in
  * interleaved rounds: the tasks one after another on the main thread (the baseline), a troupe run
- * with T threads, raw Piscina with T threads (min = max, everything queued), and T hand-written
- * worker threads (the ceiling) — silent, posting each result, and posting results in bulk.
+ * with T threads, raw Piscina with T threads (min = max, everything queued), the other pools a
+ * user would pick (poolifier, tinypool, workerpool: bench/peers.ts), and T hand-written worker
+ * threads (the ceiling) — silent, posting each result, and posting results in bulk.
  * Factor = sequential ÷ parallel, per round.
  */
 import { Piscina } from 'piscina';
 import { Ceiling } from '../ceiling.js';
 import { interleaved, perRound, spread } from '../harness.js';
 import { workload } from '../paths.js';
+import { loadPeerPools, type PeerPool } from '../peers.js';
 import { calibrateUnits, loadWorkload, range, workloadTroupe } from '../shared.js';
 import type { CaseResult, FactorPoint, SuiteOptions } from '../types.js';
 import { BULK_MS } from '../workloads/ceiling.js';
@@ -45,6 +47,7 @@ export async function speedupSuite(options: SuiteOptions): Promise<CaseResult[]>
       ]),
     );
     const ceiling = new Ceiling(threads);
+    const { pools: peers, missing } = await loadPeerPools(threads, WORKLOADS);
     try {
       for (const name of WORKLOADS) {
         for (const ms of sizes) {
@@ -75,6 +78,7 @@ export async function speedupSuite(options: SuiteOptions): Promise<CaseResult[]>
                 name: 'raw piscina',
                 run: () => Promise.all(range(n).map(() => pool.run(u))),
               },
+              ...peers.map((peer) => ({ name: peer.name, run: () => peer.run(name, u, n) })),
               {
                 name: 'ceiling',
                 run: async () => {
@@ -100,7 +104,13 @@ export async function speedupSuite(options: SuiteOptions): Promise<CaseResult[]>
             rounds,
           );
           results.push(
-            speedupCase(`${name}, ~${ms} ms × ${n} tasks, ${threads} threads`, threads, samples),
+            speedupCase(
+              `${name}, ~${ms} ms × ${n} tasks, ${threads} threads`,
+              threads,
+              samples,
+              peers,
+              missing,
+            ),
           );
         }
       }
@@ -109,6 +119,7 @@ export async function speedupSuite(options: SuiteOptions): Promise<CaseResult[]>
         troupe.close(),
         ceiling.close(),
         ...[...pools.values()].map((p) => p.destroy()),
+        ...peers.map((p) => p.close()),
       ]);
     }
   }
@@ -116,14 +127,23 @@ export async function speedupSuite(options: SuiteOptions): Promise<CaseResult[]>
 }
 
 /** Factors, efficiency and the ratios the targets are about, from one case's samples. */
-function speedupCase(name: string, threads: number, samples: Record<string, number[]>): CaseResult {
+function speedupCase(
+  name: string,
+  threads: number,
+  samples: Record<string, number[]>,
+  peers: readonly PeerPool[],
+  missing: readonly string[],
+): CaseResult {
   const seq = samples.sequential as number[];
   const factor = (variant: string) => perRound(seq, samples[variant] as number[], (s, p) => s / p);
-  const points: FactorPoint[] = ['troupe', 'raw piscina', 'ceiling'].map((variant) => ({
-    variant,
-    threads,
-    factor: factor(variant),
-  }));
+  const peerNames = peers.map((p) => p.name);
+  const points: FactorPoint[] = ['troupe', 'raw piscina', ...peerNames, 'ceiling'].map(
+    (variant) => ({
+      variant,
+      threads,
+      factor: factor(variant),
+    }),
+  );
   const troupeVsRaw = perRound(
     samples['raw piscina'] as number[],
     samples.troupe as number[],
@@ -153,6 +173,7 @@ function speedupCase(name: string, threads: number, samples: Record<string, numb
     comparisons: [
       { label: 'factor: troupe', spread: troupeFactor },
       { label: 'factor: raw piscina', spread: factor('raw piscina') },
+      ...peerNames.map((peer) => ({ label: `factor: ${peer}`, spread: factor(peer) })),
       { label: 'factor: ceiling (hand-written threads)', spread: factor('ceiling') },
       { label: 'factor: ceiling, a message per task', spread: factor(REPORTING) },
       { label: `factor: ceiling, results every ${BULK_MS} ms`, spread: factor(BULK) },
@@ -170,6 +191,19 @@ function speedupCase(name: string, threads: number, samples: Record<string, numb
         target: '≥ 1.00',
         pass: troupeVsRaw.median >= 1,
       },
+      ...peerNames.map((peer) => {
+        const ratio = perRound(
+          samples[peer] as number[],
+          samples.troupe as number[],
+          (r, t) => r / t,
+        );
+        return {
+          label: `troupe ÷ ${peer} (factor)`,
+          spread: ratio,
+          target: '≥ 1.00',
+          pass: ratio.median >= 1,
+        };
+      }),
       {
         label: 'troupe ÷ ceiling (factor)',
         spread: troupeVsCeiling,
@@ -181,5 +215,8 @@ function speedupCase(name: string, threads: number, samples: Record<string, numb
     ],
     samples,
     points,
+    // Named in the table and the JSON: a pool that could not be loaded (an installed troupe
+    // has no dev dependencies) is left out of the case, not skipped silently.
+    ...(missing.length === 0 ? {} : { notes: missing.map((m) => `not measured: ${m}`) }),
   };
 }

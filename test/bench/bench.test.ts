@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { factorChart } from '../../dist/bench/chart.js';
 import { type BenchDocument, compareDocuments } from '../../dist/bench/compare.js';
+import { loadPeerPools, PEERS } from '../../dist/bench/peers.js';
 import { amdahlSerialFraction, uslFit } from '../../dist/bench/suites/scaling.js';
 import { loadUserSuite, runInline } from '../../dist/bench/suites/user.js';
 
@@ -66,6 +67,21 @@ describe('Amdahl fit', () => {
         { threads: 2, factor: 1.9 },
       ]),
     ).toBe(undefined);
+  });
+});
+
+describe('the pools beside troupe in the speedup suite', () => {
+  it('are poolifier, tinypool and workerpool; one that cannot be loaded is named, with why', async () => {
+    expect(PEERS).toEqual(['poolifier', 'tinypool', 'workerpool']);
+    const here = { name: 'here', run: async () => 0, close: async () => {} };
+    const { pools, missing } = await loadPeerPools(2, ['sha256'], {
+      here: async () => here,
+      gone: async () => {
+        throw new Error("Cannot find package 'gone'\nRequire stack: ...");
+      },
+    });
+    expect(pools).toEqual([here]);
+    expect(missing).toEqual(["gone (Cannot find package 'gone')"]);
   });
 });
 

@@ -27,7 +27,7 @@ import type { Plan } from '../../src/types.js';
 import { experts } from '../distributed/experts.js';
 import { interleaved, perRound, type Samples, spread, type Variant } from '../harness.js';
 import { type RedisServer, startRedis } from '../redis-server.js';
-import { range } from '../shared.js';
+import { perSecond, range } from '../shared.js';
 import type { CaseResult, Comparison, SuiteOptions } from '../types.js';
 
 const BIN = fileURLToPath(new URL('../../src/cli/bin.js', import.meta.url));
@@ -126,7 +126,7 @@ export async function distributedSuite(options: SuiteOptions): Promise<CaseResul
     for (const s of setups) await s.troupe.probed();
     return [
       await tripCase(setups, rounds, quick ? 50 : 200),
-      await throughputCase(setups, rounds, quick ? 100 : 400, redis.pid),
+      await throughputWithCpu(setups, rounds, quick ? 100 : 400, redis.pid),
       await factorCase(setups, rounds, 5, quick ? 20 : 80, 'local pool'),
       await factorCase(setups, rounds, 50, quick ? 4 : 16, 'local pool', 0.9),
     ];
@@ -181,7 +181,7 @@ async function tripCase(setups: Setup[], rounds: number, n: number): Promise<Cas
   };
 }
 
-async function throughputCase(
+async function throughputWithCpu(
   setups: Setup[],
   rounds: number,
   n: number,
@@ -246,9 +246,7 @@ async function throughputCase(
   );
   return {
     name: `throughput, no-op subtasks ×${n} at once (subtasks per second)`,
-    medians: Object.fromEntries(
-      setups.map((s) => [s.name, (n / spread(samples[s.name] as number[]).median) * 1000]),
-    ),
+    medians: perSecond(samples, n),
     comparisons,
     samples,
     notes,

@@ -339,13 +339,15 @@ function runFrom(
   for (; index < message.i.length; index++) {
     const start = now();
     const stamp = laneWord(gen, index + 1);
+    // Looked at before the time is written: a lane handed on keeps its new holder's time.
+    if (stamp !== own && Atomics.load(laneState, lane) !== own)
+      return answer(message, skipRest(message, results));
+    laneTime[lane] = start;
     if (stamp !== own) {
-      if (Atomics.load(laneState, lane) !== own) return answer(message, skipRest(message, results));
-      laneTime[lane] = start;
       if (Atomics.compareExchange(laneState, lane, own, stamp) !== own)
         return answer(message, skipRest(message, results));
       own = stamp;
-    } else laneTime[lane] = start;
+    }
     // Stamp first, then read the cancel word (see Lanes.cancel): the pool gave up on the rest.
     if (covers(Atomics.load(laneCancel, lane), gen, index))
       return answer(message, skipRest(message, results), own);

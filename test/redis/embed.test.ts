@@ -110,6 +110,17 @@ describe('redisWorker', () => {
     const cases: [unknown, RegExp][] = [
       [{ ...base, thread: 2 }, /thread.*did you mean "threads"/],
       [{ ...base, experts: [] }, /redisWorker\(options\)\.experts: expected a non-empty array/],
+      [
+        {
+          ...base,
+          experts: new Proxy([experts[0]], {
+            get() {
+              throw new Error('trap');
+            },
+          }),
+        },
+        /redisWorker\(options\)\.experts/,
+      ],
       [{ ...base, experts: [{ name: 'x' }] }, /redisWorker\(options\)\.experts\[0\]/],
       [
         { ...base, experts: [experts[0], experts[0]] },

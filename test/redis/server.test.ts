@@ -1,4 +1,4 @@
-// The suite's own Redis (test/redis/server.ts): it starts on a free loopback port, answers,
+// The suite's own Redis (bench/redis-server.ts): it starts on a free loopback port, answers,
 // keeps nothing on disk, two run side by side on different ports, and once stopped its process
 // is gone and its port refuses connections.
 import { connect } from 'node:net';

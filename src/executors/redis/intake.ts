@@ -69,12 +69,19 @@ interface Lane {
   state: 'ready' | 'waiting';
 }
 
+/** What the intake uses of a BullMQ job it took. */
+interface BullJob {
+  readonly id?: string;
+  readonly data: unknown;
+  readonly token?: string;
+  moveToWait(token: string): Promise<unknown>;
+  moveToCompleted(value: unknown, token: string, fetchNext: boolean): Promise<unknown>;
+}
+
+/** A job held: the lane whose lock renewals it needs, and its id (the map's key is its token). */
 interface Held {
   lane: Lane;
   id: string;
-  job: { moveToWait(token: string): Promise<unknown> } & {
-    moveToCompleted(value: unknown, token: string, fetchNext: boolean): Promise<unknown>;
-  };
 }
 
 /** How long a lane waits before fetching again after Redis failed it, ms. */
@@ -124,7 +131,7 @@ export function startIntake(options: IntakeOptions): Intake {
   renew.unref();
 
   const give = (lane: Lane, job: unknown): void => {
-    const taken = job as Held['job'] & { id?: string; data: unknown; token?: string };
+    const taken = job as BullJob;
     const token = taken.token as string;
     if (closing || taken.id === undefined || !room(lane.queue)) {
       // No room (or closing): back to the front of its queue, for this worker or another.
@@ -132,7 +139,7 @@ export function startIntake(options: IntakeOptions): Intake {
       return;
     }
     const id = taken.id;
-    held.set(token, { lane, id, job: taken });
+    held.set(token, { lane, id });
     let handled: Promise<Handled>;
     try {
       handled = options.handle({ id, data: taken.data, queue: lane.queue });

@@ -5,7 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { resolveExpert } from '../../actors/experts.js';
 import { invalidOption } from '../../errors.js';
-import { readFields } from '../../fields.js';
+import { readArray, readFields } from '../../fields.js';
 import type { TroupeOptions } from '../../types.js';
 import { isPositiveInteger, MAX_THREADS } from '../../validate.js';
 import { loadPeers, readConnection, readPrefix } from './wire.js';
@@ -70,10 +70,11 @@ export async function redisWorker(options: RedisWorkerOptions): Promise<RedisWor
   const o = readFields(options, field, WORKER_KEYS);
   const connection = readConnection(o.connection, `${field}.connection`, o.tls);
   const prefix = readPrefix(o.prefix, `${field}.prefix`);
-  const list: unknown = o.experts;
-  if (!Array.isArray(list) || list.length === 0)
-    throw invalidOption(`${field}.experts`, 'a non-empty array of expert definitions', list);
-  const experts = list.map((d, i) => resolveExpert(d, `${field}.experts[${i}]`));
+  // Read as createTroupe reads its experts: a proxy or a getter that throws is refused by name.
+  const expected = 'a non-empty array of expert definitions';
+  const list = readArray(o.experts, `${field}.experts`, expected);
+  if (list.items.length === 0) throw invalidOption(`${field}.experts`, expected, o.experts);
+  const experts = list.items.map((d, i) => resolveExpert(d, `${field}.experts[${i}]`));
   const seen = new Set<string>();
   for (const [i, e] of experts.entries()) {
     if (seen.has(e.name))

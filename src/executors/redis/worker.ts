@@ -105,7 +105,6 @@ interface Running {
  * started, and the jobs claimed that wait for one of its threads.
  */
 interface Slots {
-  readonly pool: Pool;
   readonly threads: number;
   held: number;
   started: number;
@@ -213,8 +212,7 @@ export async function startRedisWorker(options: WorkerSettings): Promise<RedisWo
   const modules = (of: readonly ResolvedExpert[]) =>
     Object.fromEntries(of.map((e) => [e.name, { url: e.href, batch: e.batch }]));
   const common = { host, maxOutputBytes: Number.POSITIVE_INFINITY };
-  const slots = (pool: Pool, threads: number): Slots => ({
-    pool,
+  const slots = (threads: number): Slots => ({
     threads,
     held: 0,
     started: 0,
@@ -223,7 +221,7 @@ export async function startRedisWorker(options: WorkerSettings): Promise<RedisWo
   });
   if (shared.length > 0) {
     const pool = createPool({ ...common, threads: options.threads, modules: modules(shared) });
-    const counted = slots(pool, options.threads);
+    const counted = slots(options.threads);
     for (const e of shared) {
       pools.set(e.name, pool);
       slotsOf.set(e.name, counted);
@@ -239,7 +237,7 @@ export async function startRedisWorker(options: WorkerSettings): Promise<RedisWo
         resourceLimits: e.resourceLimits,
       });
       pools.set(e.name, pool);
-      slotsOf.set(e.name, slots(pool, threads));
+      slotsOf.set(e.name, slots(threads));
     }
   // Jobs a pool may hold past its threads: none while a thread waits on an ask.
   const ahead = Math.max(0, options.concurrency - options.threads);

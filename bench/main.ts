@@ -18,6 +18,7 @@ type Suite = (options: SuiteOptions) => Promise<CaseResult[]>;
 const SUITES: Record<string, () => Promise<Suite>> = {
   speedup: async () => (await import('./suites/speedup.js')).speedupSuite,
   scaling: async () => (await import('./suites/scaling.js')).scalingSuite,
+  audit: async () => (await import('./suites/audit.js')).auditSuite,
   dag: async () => (await import('./suites/dag.js')).dagSuite,
   pool: async () => (await import('./suites/pool.js')).poolSuite,
   runtime: async () => (await import('./suites/runtime.js')).runtimeSuite,
@@ -26,7 +27,7 @@ const SUITES: Record<string, () => Promise<Suite>> = {
   distributed: async () => (await import('./suites/distributed.js')).distributedSuite,
 };
 /** What `--scope all` runs (`user` needs `--suite`; `distributed`, redis-server and bullmq). */
-const ALL = ['speedup', 'scaling', 'dag', 'pool', 'runtime', 'messaging'];
+const ALL = ['speedup', 'scaling', 'audit', 'dag', 'pool', 'runtime', 'messaging'];
 
 class UsageError extends Error {}
 

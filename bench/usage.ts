@@ -2,7 +2,7 @@
  * `troupe bench --help`: a module of its own, so that the command line shows it without loading
  * the suites, and the suites' runner quotes it without importing the command line.
  */
-export const BENCH_USAGE = `Usage: troupe bench [--scope speedup,scaling,dag,pool,runtime,messaging,user,distributed|all]
+export const BENCH_USAGE = `Usage: troupe bench [--scope speedup,scaling,audit,dag,pool,runtime,messaging,user,distributed|all]
                     [--threads 1,2,4] [--rounds N] [--quick] [--suite file.js]
                     [--json] [--out file.json] [--chart file.svg]
        troupe bench --compare old.json new.json
@@ -12,8 +12,8 @@ interleaved variants, ratios per round, reported as the median and min–max of 
 Progress goes to stderr; the table (or, with --json, one JSON document) to stdout.
 
 Options:
-  --scope <list>      suites, comma-separated, or all (speedup, scaling, dag, pool, runtime,
-                      messaging) [default: all; user with --suite]; distributed (the Redis
+  --scope <list>      suites, comma-separated, or all (speedup, scaling, audit, dag, pool,
+                      runtime, messaging) [default: all; user with --suite]; distributed (the Redis
                       executor against the local pool: needs redis-server and the bullmq and
                       ioredis peers) is not part of all
   --threads <list>    thread counts for the speedup suite, e.g. 1,2,4 [default: the cores]

@@ -10,8 +10,9 @@ import { parentPort } from 'node:worker_threads';
 
 export type Report = 'silent' | 'each' | 'bulk';
 
-/** How long a thread holds results before it posts them, in `'bulk'`. */
-export const BULK_MS = 1;
+import { BULK_MS } from './bulk.js';
+
+export { BULK_MS };
 
 interface Go {
   href: string;

@@ -209,7 +209,7 @@ describe('troupe bench', () => {
   it('bad flags exit 2 with a message', async () => {
     await expect(run(process.execPath, [bin, 'bench', '--scope', 'nope'])).rejects.toMatchObject({
       code: 2,
-      stderr: expect.stringContaining('--scope: expected one of speedup, scaling, dag'),
+      stderr: expect.stringContaining('--scope: expected one of speedup, scaling, audit, dag'),
     });
     await expect(run(process.execPath, [bin, 'bench', '--threads', '0'])).rejects.toMatchObject({
       code: 2,

@@ -1,0 +1,254 @@
+/**
+ * One folder audit (README's main job) in a fresh process, timed from the first thing each side
+ * must do: `node child.js <troupe|ceiling|sequential> <cold|warm> <threads> <max-files>`. Prints
+ * one JSON line: `{ wallMs, warmMs?, parallelism? }`.
+ *
+ * - troupe: `createTroupe` inside the timing (cold), or a first audit on the same troupe untimed
+ *   before the timed one (warm), as `npm start -- --compare-sequential [--warm]` runs it.
+ * - ceiling: hand-written worker threads (workloads/tasks-ceiling.js) started inside the timing,
+ *   loading the same three handlers and taking the same subtasks from a shared counter, their
+ *   results integrated by the same plan; warm: a first untimed pass on the same threads.
+ * - sequential: the same handlers one after another on the main thread (loaded inside the
+ *   timing when cold), then the same integration.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { workload } from '../paths.js';
+import type { Go, Posted, Task } from '../workloads/tasks-ceiling.js';
+
+/** The folder audit of this repository's examples (absent from an installed package). */
+export const AUDIT = new URL('../../../examples/folder-audit/plan.mjs', import.meta.url);
+/** The folder it audits: this repository's dependencies. */
+export const AUDITED = new URL('../../../node_modules/', import.meta.url);
+
+interface Subtask {
+  id: string;
+  needs: string;
+  input: unknown;
+}
+interface Expert {
+  name: string;
+  skills: Record<string, number>;
+  module: URL;
+}
+interface AuditPlan {
+  analyze: (input: unknown) => Subtask[];
+  integrate: (contributions: unknown[], input: unknown) => unknown;
+  validate: (result: unknown) => unknown;
+}
+interface AuditModule {
+  experts: Expert[];
+  plan: AuditPlan;
+  listFiles: (dir: string, bounds: { maxFiles: number }) => { path: string; size: number }[];
+}
+
+type Mode = 'troupe' | 'ceiling' | 'sequential';
+
+async function main(): Promise<void> {
+  const [mode, temperature, threadsArg, maxFilesArg] = process.argv.slice(2) as [
+    Mode,
+    string,
+    string,
+    string,
+  ];
+  const warm = temperature === 'warm';
+  const threads = Number(threadsArg);
+  const audit = (await import(AUDIT.href)) as AuditModule;
+  const dir = fileURLToPath(AUDITED);
+  const files = audit.listFiles(dir, { maxFiles: Number(maxFilesArg) });
+  // The page cache warmed once, untimed, as the audit does: no side pays the disk.
+  for (const { path } of files) readFileSync(path);
+  const input = { dir, files };
+  const measure =
+    mode === 'troupe'
+      ? troupeAudit
+      : mode === 'ceiling'
+        ? ceilingAudit
+        : mode === 'sequential'
+          ? sequentialAudit
+          : undefined;
+  if (measure === undefined) throw new Error(`audit child: unknown mode "${mode}"`);
+  const measured = await measure(audit, input, threads, warm);
+  process.stdout.write(`${JSON.stringify(measured)}\n`);
+}
+
+export interface Measured {
+  wallMs: number;
+  warmMs?: number | undefined;
+  parallelism?: number;
+  /** The audit's totals (files, bytes, lines, words, gzip, brotli sizes). */
+  totals: unknown;
+}
+
+async function troupeAudit(
+  audit: AuditModule,
+  input: unknown,
+  threads: number,
+  warm: boolean,
+): Promise<Measured> {
+  const { createTroupe } = await import('../../src/index.js');
+  let warmMs: number | undefined;
+  let started = performance.now();
+  const troupe = createTroupe({ experts: audit.experts as never, threads });
+  if (warm) {
+    const first = await troupe.run(audit.plan as never, input);
+    if (first.status !== 'done') throw new Error(`audit child: the warm-up ended ${first.status}`);
+    warmMs = performance.now() - started;
+    started = performance.now();
+  }
+  const outcome = await troupe.run(audit.plan as never, input);
+  const wallMs = performance.now() - started;
+  await troupe.close();
+  if (outcome.status !== 'done')
+    throw new Error(`audit child: the audit ended ${outcome.status}: ${outcome.error?.message}`);
+  return {
+    wallMs,
+    warmMs,
+    parallelism: outcome.metrics.parallelism,
+    totals: (outcome.result as { totals: unknown }).totals,
+  };
+}
+
+/** Which expert's handler runs a subtask: the first whose skills hold what it needs. */
+function assign(audit: AuditModule, subtasks: Subtask[]): number[] {
+  return subtasks.map((s) => {
+    const at = audit.experts.findIndex((e) => Object.hasOwn(e.skills, s.needs));
+    if (at < 0) throw new Error(`audit child: no expert for ${s.needs}`);
+    return at;
+  });
+}
+
+function integrate(
+  audit: AuditModule,
+  input: unknown,
+  subtasks: Subtask[],
+  experts: number[],
+  outputs: unknown[],
+  runMs: number[],
+): void {
+  const contributions = subtasks.map((s, i) => ({
+    subtask: s.id,
+    needs: s.needs,
+    expert: (audit.experts[experts[i] as number] as Expert).name,
+    output: outputs[i],
+    runMs: runMs[i],
+  }));
+  const result = audit.plan.integrate(contributions, input) as { totals: unknown };
+  audit.plan.validate(result);
+  totals = result.totals;
+}
+
+/** The totals of the last audit integrated here: every side must find the same. */
+let totals: unknown;
+
+async function ceilingAudit(
+  audit: AuditModule,
+  input: unknown,
+  threads: number,
+  warm: boolean,
+): Promise<Measured> {
+  let started = performance.now();
+  const workers = Array.from({ length: threads }, () => new Worker(workload('tasks-ceiling')));
+  const modules = audit.experts.map((e) => e.module.href);
+  const pass = async (): Promise<number> => {
+    const subtasks = audit.plan.analyze(input);
+    const experts = assign(audit, subtasks);
+    const tasks: Task[] = subtasks.map((s, i) => ({
+      module: experts[i] as number,
+      input: s.input,
+    }));
+    const outputs: unknown[] = new Array(tasks.length);
+    const runMs: number[] = new Array(tasks.length);
+    const counter = new SharedArrayBuffer(4);
+    const done = await Promise.all(
+      workers.map(
+        (worker) =>
+          new Promise<number>((resolve, reject) => {
+            const onMessage = (message: Posted) => {
+              if ('results' in message) {
+                for (const [i, output, ms] of message.results) {
+                  outputs[i] = output;
+                  runMs[i] = ms;
+                }
+                return;
+              }
+              worker.off('message', onMessage);
+              worker.off('error', reject);
+              resolve(message.done);
+            };
+            worker.on('message', onMessage);
+            worker.once('error', reject);
+            worker.postMessage({ modules, tasks, counter } satisfies Go);
+          }),
+      ),
+    );
+    const total = done.reduce((a, b) => a + b, 0);
+    if (total !== tasks.length)
+      throw new Error(`audit child: the ceiling ran ${total} of ${tasks.length} subtasks`);
+    integrate(audit, input, subtasks, experts, outputs, runMs);
+    return runMs.reduce((a, b) => a + b, 0);
+  };
+  let warmMs: number | undefined;
+  if (warm) {
+    await pass();
+    warmMs = performance.now() - started;
+    started = performance.now();
+  }
+  const ranMs = await pass();
+  const wallMs = performance.now() - started;
+  await Promise.all(workers.map((w) => w.terminate()));
+  return { wallMs, warmMs, parallelism: ranMs / wallMs, totals };
+}
+
+async function sequentialAudit(
+  audit: AuditModule,
+  input: unknown,
+  _threads: number,
+  warm: boolean,
+): Promise<Measured> {
+  const load = () =>
+    Promise.all(
+      audit.experts.map(
+        async (e) =>
+          ((await import(e.module.href)) as { default: (i: unknown) => unknown }).default,
+      ),
+    );
+  const pass = async (handlers: ((i: unknown) => unknown)[]): Promise<void> => {
+    const subtasks = audit.plan.analyze(input);
+    const experts = assign(audit, subtasks);
+    const outputs: unknown[] = [];
+    const runMs: number[] = [];
+    for (let i = 0; i < subtasks.length; i++) {
+      const t0 = performance.now();
+      outputs.push(
+        await (handlers[experts[i] as number] as (i: unknown) => unknown)(
+          (subtasks[i] as Subtask).input,
+        ),
+      );
+      runMs.push(performance.now() - t0);
+    }
+    integrate(audit, input, subtasks, experts, outputs, runMs);
+  };
+  let started = performance.now();
+  const handlers = await load();
+  let warmMs: number | undefined;
+  if (warm) {
+    await pass(handlers);
+    warmMs = performance.now() - started;
+    started = performance.now();
+  }
+  await pass(handlers);
+  return { wallMs: performance.now() - started, warmMs, totals };
+}
+
+/** Whether this is a clone with the audit example in it. */
+export const auditAvailable = (): boolean => existsSync(fileURLToPath(AUDIT));
+
+if (process.argv[1] === fileURLToPath(import.meta.url))
+  main().catch((error: unknown) => {
+    process.stderr.write(
+      `${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exitCode = 1;
+  });

@@ -1,0 +1,117 @@
+/**
+ * The audit suite: README's main job (the folder audit, `npm start -- --compare-sequential`)
+ * cold and warm, each audit in a fresh process (bench/audit/child.js) so that cold means what it
+ * does for a CLI user: troupe created inside the timing — threads starting, the experts' modules
+ * loaded and probed, nothing measured yet — against hand-written threads that also start inside
+ * the timing. Warm: a first audit untimed on the same troupe (or threads) first, as a long-lived
+ * service runs it. The six kinds rotate their order every round; ratios are per round.
+ */
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { auditAvailable, type Measured } from '../audit/child.js';
+import { perRound, type Samples, spread } from '../harness.js';
+import type { CaseResult, SuiteOptions } from '../types.js';
+
+const KINDS = ['troupe', 'ceiling', 'sequential'] as const;
+const TEMPERATURES = ['cold', 'warm'] as const;
+
+/** The audit's default bound (README's set-up), and a small one for a smoke run. */
+export const auditFiles = (quick: boolean): number => (quick ? 300 : 2000);
+
+export async function auditSuite(options: SuiteOptions): Promise<CaseResult[]> {
+  const { rounds, quick, threads } = options;
+  const files = auditFiles(quick);
+  const name = `the folder audit (${files} files of node_modules, 3 subtasks each), ${threads} threads, a fresh process per audit`;
+  if (!auditAvailable())
+    return [
+      {
+        name,
+        medians: {},
+        comparisons: [],
+        samples: {},
+        notes: [
+          'not measured: the folder audit (examples/folder-audit) is in the repository, not in the installed package',
+        ],
+      },
+    ];
+  const run = promisify(execFile);
+  const child = fileURLToPath(new URL('../audit/child.js', import.meta.url));
+  const variants = TEMPERATURES.flatMap((t) => KINDS.map((k) => `${k} ${t}`));
+  const samples: Samples = Object.fromEntries(variants.map((v) => [v, []]));
+  const warmUps: Samples = { 'troupe first audit': [], 'ceiling first audit': [] };
+  const parallelism: Samples = {
+    'troupe cold': [],
+    'ceiling cold': [],
+    'troupe warm': [],
+    'ceiling warm': [],
+  };
+  let expected: string | undefined;
+  for (let round = 0; round < rounds; round++) {
+    for (let i = 0; i < variants.length; i++) {
+      const variant = variants[(round + i) % variants.length] as string;
+      const [kind, temperature] = variant.split(' ') as [string, string];
+      const { stdout } = await run(
+        process.execPath,
+        [child, kind, temperature, String(threads), String(files)],
+        { maxBuffer: 1 << 20 },
+      );
+      const measured = JSON.parse(stdout) as Measured;
+      // The sides must have done the same work: the same totals, or the comparison is void.
+      const found = JSON.stringify(measured.totals);
+      expected ??= found;
+      if (found !== expected)
+        throw new Error(
+          `bench: the audit's ${variant} found other totals (${found}) than the first audit (${expected})`,
+        );
+      samples[variant]?.push(measured.wallMs);
+      if (measured.parallelism !== undefined) parallelism[variant]?.push(measured.parallelism);
+      if (measured.warmMs !== undefined) warmUps[`${kind} first audit`]?.push(measured.warmMs);
+    }
+    process.stderr.write('.');
+  }
+  const at = (v: string) => samples[v] as number[];
+  const factor = (kind: string, t: string) =>
+    perRound(at(`sequential ${t}`), at(`${kind} ${t}`), (s, p) => s / p);
+  const ofCeiling = (t: string) => perRound(at(`ceiling ${t}`), at(`troupe ${t}`), (c, p) => c / p);
+  const cold = ofCeiling('cold');
+  const warm = ofCeiling('warm');
+  return [
+    {
+      name,
+      medians: {
+        ...Object.fromEntries(variants.map((v) => [`${v} (ms)`, spread(at(v)).median])),
+        ...Object.fromEntries(
+          Object.entries(warmUps)
+            .filter(([, v]) => v.length > 0)
+            .map(([k, v]) => [`${k}, before warm (ms)`, spread(v).median]),
+        ),
+        ...Object.fromEntries(
+          Object.entries(parallelism).map(([k, v]) => [
+            `${k} parallelism (Σ run ÷ wall)`,
+            spread(v).median,
+          ]),
+        ),
+      },
+      comparisons: [
+        { label: 'factor cold: troupe', spread: factor('troupe', 'cold') },
+        { label: 'factor cold: ceiling (hand-written threads)', spread: factor('ceiling', 'cold') },
+        { label: 'factor warm: troupe', spread: factor('troupe', 'warm') },
+        { label: 'factor warm: ceiling (hand-written threads)', spread: factor('ceiling', 'warm') },
+        {
+          label: 'troupe ÷ ceiling, cold (factor)',
+          spread: cold,
+          target: '≥ 0.90',
+          pass: cold.median >= 0.9,
+        },
+        {
+          label: 'troupe ÷ ceiling, warm (factor)',
+          spread: warm,
+          target: '≥ 0.97',
+          pass: warm.median >= 0.97,
+        },
+      ],
+      samples: { ...samples, ...warmUps, ...parallelism },
+    },
+  ];
+}

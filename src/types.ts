@@ -246,6 +246,7 @@ export interface MessageRecord {
 export interface OutcomeBase {
   runId: string;
   plan: string;
+  /** One record per subtask, in the order analysis gave them (made on first read, then kept). */
   records: SubtaskRecord[];
   contributions: Contribution[];
   metrics: RunMetrics;

@@ -16,11 +16,25 @@ export const AUTO_BATCH_MAX = 128;
  * not begun to a thread that goes idle (see the pool's trimming), so a large batch does not keep
  * one thread busy while another idles.
  */
+/** A task of the module has run: its run time has a first estimate (batching, lookahead and
+ * stacking begin then). */
+export const isMeasured = (module: Pick<ModuleState, 'samples'>): boolean => module.samples >= 1;
+
 export function batchSize(module: Pick<ModuleState, 'reg' | 'samples' | 'meanRunMs'>): number {
   const { batch } = module.reg;
   if (batch !== 'auto') return batch;
-  if (module.samples < 3 || module.meanRunMs >= AUTO_BATCH_BELOW_MS) return 1;
-  return Math.min(AUTO_BATCH_MAX, Math.max(1, tasksInTarget(module)));
+  if (!isMeasured(module) || module.meanRunMs >= AUTO_BATCH_BELOW_MS) return 1;
+  return Math.min(measuredCap(module.samples), Math.max(1, tasksInTarget(module)));
+}
+
+/**
+ * The largest batch the module's samples so far vouch for: batching begins with its first
+ * measured task (a fresh pool's first run sends its short tasks together from then on, not
+ * after three), but a first estimate can be far off (a near-instant warm-up call before items
+ * of 5 ms), so the batch may grow from 8 to 32 and only then to AUTO_BATCH_MAX.
+ */
+function measuredCap(samples: number): number {
+  return samples >= 3 ? AUTO_BATCH_MAX : samples === 2 ? 32 : 8;
 }
 
 /** How many of the module's tasks hold AUTO_BATCH_TARGET_MS of expected work. */
@@ -31,10 +45,10 @@ function tasksInTarget(module: Pick<ModuleState, 'meanRunMs'>): number {
 /**
  * Tasks of the module a runtime expert may take ahead per thread (see the runtime's deep
  * lookahead): its batch, but never more than ~AUTO_BATCH_TARGET_MS of expected work (a fixed
- * `batch` of long tasks would otherwise commit far more), and 1 until the module is measured.
+ * `batch` of long tasks would otherwise commit far more), and 1 until a task of it has run.
  */
 export function aheadBatch(module: Pick<ModuleState, 'reg' | 'samples' | 'meanRunMs'>): number {
-  if (module.samples < 3) return 1;
+  if (!isMeasured(module)) return 1;
   return Math.max(1, Math.min(batchSize(module), tasksInTarget(module)));
 }
 

@@ -17,6 +17,8 @@ export interface Graph {
   deps: number[][];
   /** dependents[i]: indexes waiting for i. */
   dependents: number[][];
+  /** Each (skill, complexity) the subtasks need, once, in order of first use. */
+  kinds: { needs: string; complexity: Level }[];
 }
 
 /** The shared empty list of dependencies or dependents (see checkGraph). */
@@ -127,6 +129,9 @@ export function checkGraph(value: unknown, maxSubtasks = Number.POSITIVE_INFINIT
   const index = new Map<string, number>();
   const ids: string[] = new Array(count);
   const complexity: Level[] = new Array(count);
+  const kinds: Graph['kinds'] = [];
+  // By skill, then by complexity: a kind is found again without making a key per subtask.
+  const seen = new Map<string, boolean[]>();
   for (let i = 0; i < count; i++) {
     const at = `subtasks[${i}]`;
     const subtask = readSubtask(items[i], at);
@@ -171,6 +176,15 @@ export function checkGraph(value: unknown, maxSubtasks = Number.POSITIVE_INFINIT
     subtasks[i] = subtask;
     ids[i] = subtask.id;
     complexity[i] = c as Level;
+    let levels = seen.get(subtask.needs);
+    if (levels === undefined) {
+      levels = [];
+      seen.set(subtask.needs, levels);
+    }
+    if (levels[c as Level] !== true) {
+      levels[c as Level] = true;
+      kinds.push({ needs: subtask.needs, complexity: c as Level });
+    }
   }
   // Most subtasks of a large graph wait for nothing, or nothing waits for them: they share
   // one empty list (never written to) instead of an array each.
@@ -212,7 +226,7 @@ export function checkGraph(value: unknown, maxSubtasks = Number.POSITIVE_INFINIT
       },
     );
   }
-  return { subtasks, ids, complexity, deps, dependents };
+  return { subtasks, ids, complexity, deps, dependents, kinds };
 }
 
 /** Ids of a cycle kept in an error's details; a message names at most CYCLE_ENDS at each end. */

@@ -23,13 +23,8 @@ export interface IdentifyHost {
 export function identify(core: IdentifyHost, run: Run): { wait: boolean; error?: TroupeError } {
   const ledger = run.ledger;
   if (ledger === undefined) return { wait: false };
-  const needs = new Map<string, { needs: string; complexity: number }>();
-  ledger.graph.subtasks.forEach((s, i) => {
-    const complexity = ledger.graph.complexity[i] as number;
-    needs.set(`${complexity}\u0000${s.needs}`, { needs: s.needs, complexity });
-  });
   let wait = false;
-  for (const need of needs.values()) {
+  for (const need of ledger.graph.kinds) {
     const qualified = core.scheduler.qualified(need.needs, need.complexity);
     if (qualified.length === 0) {
       const onOffer = new Map<string, string[]>();

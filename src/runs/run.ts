@@ -312,7 +312,8 @@ export class Run {
     const base = {
       runId: this.runId,
       plan: this.plan.name ?? 'run',
-      records: ledger?.records() ?? [],
+      // Made on first read, as `attempts`: the caller waits for none of the lists it may not read.
+      records: [] as Outcome['records'],
       contributions: ending.contributions ?? ledger?.contributions() ?? [],
       metrics: this.metrics(),
       // Made on first read: most callers never look (see attemptsOf).
@@ -332,6 +333,7 @@ export class Run {
             stage: ending.stage,
           };
     // (On the outcome itself: a spread would read the getter, and make the list at once.)
+    lazily(outcome, 'records', () => ledger?.records() ?? []);
     attemptsOf(outcome, ledger);
     const messageLog = this.messageLog;
     lazily(outcome, 'messageLog', () => messageLog.records(ledger?.graph.ids ?? []));
@@ -355,7 +357,7 @@ function attemptsOf(outcome: { attempts: Outcome['attempts'] }, ledger: Ledger |
 }
 
 /** `outcome[key]`, made by `make` the first time it is read, then kept. */
-function lazily<K extends 'attempts' | 'messageLog'>(
+function lazily<K extends 'records' | 'attempts' | 'messageLog'>(
   outcome: Pick<Outcome, K>,
   key: K,
   make: () => Outcome[K],

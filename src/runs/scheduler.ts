@@ -78,9 +78,19 @@ export interface Assignment {
   level: number;
 }
 
+/** A run's subtasks of one (skill, complexity), with the experts qualified for them. */
+interface Queue {
+  items: Deque<WorkItem>;
+  /** `qualified(needs, complexity)`, found once when the queue is made. */
+  qualified: ExpertSlot[];
+}
+
 interface RunQueues {
   runId: string;
-  queues: Map<string, Deque<WorkItem>>;
+  /** By skill, then by complexity (index 1–5): found per subtask without making a key. */
+  queues: Map<string, (Queue | undefined)[]>;
+  /** The same queues in the order they were made, for the walks. */
+  list: Queue[];
   size: number;
 }
 
@@ -139,17 +149,22 @@ export class Scheduler {
   enqueue(runId: string, index: number, needs: string, complexity: number, avoid?: string): void {
     let run = this.#byRun.get(runId);
     if (run === undefined) {
-      run = { runId, queues: new Map(), size: 0 };
+      run = { runId, queues: new Map(), list: [], size: 0 };
       this.#byRun.set(runId, run);
       this.#runs.push(run);
     }
-    const key = keyOf(needs, complexity);
-    let queue = run.queues.get(key);
-    if (queue === undefined) {
-      queue = new Deque<WorkItem>();
-      run.queues.set(key, queue);
+    let levels = run.queues.get(needs);
+    if (levels === undefined) {
+      levels = [];
+      run.queues.set(needs, levels);
     }
-    queue.push({ runId, index, seq: this.#seq++, needs, complexity, avoid });
+    let queue = levels[complexity];
+    if (queue === undefined) {
+      queue = { items: new Deque<WorkItem>(), qualified: this.qualified(needs, complexity) };
+      levels[complexity] = queue;
+      run.list.push(queue);
+    }
+    queue.items.push({ runId, index, seq: this.#seq++, needs, complexity, avoid });
     run.size++;
     this.#queued++;
   }
@@ -171,10 +186,10 @@ export class Scheduler {
     const run = this.#byRun.get(runId);
     if (run === undefined) return [];
     const out: { needs: string; complexity: number }[] = [];
-    for (const queue of run.queues.values()) {
-      const head = queue.peek();
+    for (const queue of run.list) {
+      const head = queue.items.peek();
       if (head === undefined) continue;
-      if (this.qualified(head.needs, head.complexity).every((e) => e.retired)) {
+      if (queue.qualified.every((e) => e.retired)) {
         out.push({ needs: head.needs, complexity: head.complexity });
       }
     }
@@ -191,10 +206,13 @@ export class Scheduler {
     const out: Assignment[] = [];
     if (this.#queued === 0) return out;
     let idle = 0;
-    while (this.#runs.length > 0 && this.#hasFreeSlot()) {
+    // The number of runs under way does not change within a pass: each expert's capacity is
+    // read once per pass, not once per subtask.
+    const deep = this.#runsUnderWay() <= 1;
+    while (this.#runs.length > 0 && this.#hasFreeSlot(deep)) {
       const run = this.#runs[this.#cursor % this.#runs.length] as RunQueues;
       this.#cursor = (this.#cursor + 1) % Math.max(1, this.#runs.length);
-      const assignment = run.size > 0 ? this.#takeFrom(run) : undefined;
+      const assignment = run.size > 0 ? this.#takeFrom(run, deep) : undefined;
       if (assignment === undefined) {
         if (++idle >= this.#runs.length) break; // a whole round without progress
         continue;
@@ -206,8 +224,8 @@ export class Scheduler {
     return out;
   }
 
-  #hasFreeSlot(): boolean {
-    for (const e of this.experts) if (e.accepting && e.active < this.#capacity(e)) return true;
+  #hasFreeSlot(deep: boolean): boolean {
+    for (const e of this.experts) if (e.accepting && e.active < capacity(e, deep)) return true;
     return false;
   }
 
@@ -216,50 +234,51 @@ export class Scheduler {
     return this.#runsUnderWay() > 1 ? e.lookahead : e.ahead;
   }
 
-  /** What the expert may hold now: its slots and its lookahead. */
-  #capacity(e: ExpertSlot): number {
-    return e.concurrency + this.lookaheadNow(e);
-  }
-
   /** The run's oldest waiting subtask that a free expert qualifies for. */
-  #takeFrom(run: RunQueues): Assignment | undefined {
-    let best: { queue: Deque<WorkItem>; item: WorkItem; expert: ExpertSlot } | undefined;
-    for (const queue of run.queues.values()) {
-      const item = queue.peek();
-      if (item === undefined || (best !== undefined && best.item.seq < item.seq)) continue;
-      const expert = this.#choose(item);
-      if (expert !== undefined) best = { queue, item, expert };
+  #takeFrom(run: RunQueues, deep: boolean): Assignment | undefined {
+    let queue: Queue | undefined;
+    let item: WorkItem | undefined;
+    let expert: ExpertSlot | undefined;
+    for (const each of run.list) {
+      const head = each.items.peek();
+      if (head === undefined || (item !== undefined && item.seq < head.seq)) continue;
+      const chosen = choose(each.qualified, head, deep);
+      if (chosen === undefined) continue;
+      queue = each;
+      item = head;
+      expert = chosen;
     }
-    if (best === undefined) return undefined;
-    best.queue.shift();
+    if (queue === undefined || item === undefined || expert === undefined) return undefined;
+    queue.items.shift();
     run.size--;
     this.#queued--;
-    return {
-      item: best.item,
-      expert: best.expert,
-      level: best.expert.skills[best.item.needs] ?? 0,
-    };
+    return { item, expert, level: expert.skills[item.needs] ?? 0 };
   }
+}
 
-  /** Least loaded free qualified expert; the one to avoid only if no other is free. */
-  #choose(item: WorkItem): ExpertSlot | undefined {
-    let best: ExpertSlot | undefined;
-    let bestLoad = Number.POSITIVE_INFINITY;
-    let fallback: ExpertSlot | undefined;
-    for (const e of this.qualified(item.needs, item.complexity)) {
-      if (!e.accepting || e.active >= this.#capacity(e)) continue;
-      if (e.name === item.avoid) {
-        fallback = e;
-        continue;
-      }
-      // The list is sorted by level then name, so a strict < keeps those tie-breaks. A free
-      // slot (load < 1) always wins over room for lookahead only (load ≥ 1).
-      const load = e.active / e.concurrency;
-      if (load < bestLoad) {
-        best = e;
-        bestLoad = load;
-      }
+/** What the expert may hold now: its slots and its lookahead (deep while one run is under way). */
+function capacity(e: ExpertSlot, deep: boolean): number {
+  return e.concurrency + (deep ? e.ahead : e.lookahead);
+}
+
+/** Least loaded free qualified expert; the one to avoid only if no other is free. */
+function choose(qualified: ExpertSlot[], item: WorkItem, deep: boolean): ExpertSlot | undefined {
+  let best: ExpertSlot | undefined;
+  let bestLoad = Number.POSITIVE_INFINITY;
+  let fallback: ExpertSlot | undefined;
+  for (const e of qualified) {
+    if (!e.accepting || e.active >= capacity(e, deep)) continue;
+    if (e.name === item.avoid) {
+      fallback = e;
+      continue;
     }
-    return best ?? fallback;
+    // The list is sorted by level then name, so a strict < keeps those tie-breaks. A free
+    // slot (load < 1) always wins over room for lookahead only (load ≥ 1).
+    const load = e.active / e.concurrency;
+    if (load < bestLoad) {
+      best = e;
+      bestLoad = load;
+    }
   }
+  return best ?? fallback;
 }

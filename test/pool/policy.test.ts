@@ -142,8 +142,19 @@ describe('batching', () => {
     expect(batchSize(module('auto', 5))).toBe(4);
     expect(batchSize(module('auto', 1))).toBe(24);
     expect(batchSize(module('auto', 0.1))).toBe(AUTO_BATCH_MAX);
-    expect(batchSize(module('auto', 0.1, 2))).toBe(1); // not measured enough yet
     expect(batchSize(module(6, 100))).toBe(6);
+  });
+
+  it("'auto' batches from the first measured task, the batch growing 8, 32, then to the cap", () => {
+    expect(batchSize(module('auto', 0.1, 0))).toBe(1); // nothing measured yet
+    expect(batchSize(module('auto', 0.1, 1))).toBe(8);
+    expect(batchSize(module('auto', 0.1, 2))).toBe(32);
+    expect(batchSize(module('auto', 0.1, 3))).toBe(AUTO_BATCH_MAX);
+    // A first estimate is not trusted past what it holds: 5 ms → 4 whatever the samples.
+    expect(batchSize(module('auto', 5, 1))).toBe(4);
+    expect(batchSize(module('auto', 15, 1))).toBe(1);
+    expect(aheadBatch(module('auto', 0.1, 0))).toBe(1);
+    expect(aheadBatch(module('auto', 0.1, 1))).toBe(8);
   });
 
   it('sizes batches by the expected work of an item (arithmetic mean), not by its first one', () => {
@@ -167,14 +178,14 @@ describe('batching', () => {
     expect(batchSize(m)).toBe(4);
   });
 
-  it('holds ahead a batch, at most ~24 ms of expected work, and 1 until measured', () => {
+  it('holds ahead a batch, at most ~24 ms of expected work, and 1 until a task has run', () => {
     expect(aheadBatch(module('auto', 0.1))).toBe(AUTO_BATCH_MAX);
     expect(aheadBatch(module('auto', 5))).toBe(4);
     expect(aheadBatch(module('auto', 30))).toBe(1);
     expect(aheadBatch(module(8, 1))).toBe(8);
     expect(aheadBatch(module(8, 6))).toBe(4);
     expect(aheadBatch(module(8, 30))).toBe(1);
-    expect(aheadBatch(module(8, 1, 2))).toBe(1);
+    expect(aheadBatch(module(8, 1, 0))).toBe(1);
   });
 
   it('splits what waits evenly over the messages a pass hands out, at least one per thread', () => {

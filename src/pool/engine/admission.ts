@@ -80,20 +80,19 @@ export class Admission {
       options !== null && typeof options === 'object' && typeof options.onFreed === 'function'
         ? options.onFreed
         : undefined;
-    // Refused before admission: no thread ever runs it.
-    const refuse = (error: TroupeError): void => {
-      if (onFreed !== undefined) queueMicrotask(() => notify(onFreed, undefined));
-      queueMicrotask(() =>
-        this.#settle.callSettled(settled, error, undefined, 0, options?.origin, -1),
-      );
-    };
     if (this.#closed)
-      return void refuse(
+      return void this.#refuse(
+        settled,
+        options,
+        onFreed,
         new TroupeError('E_CLOSED', 'the pool is closed: no task is taken after close()'),
       );
     const module = this.#modules.get(name);
     if (module === undefined) {
-      return void refuse(
+      return void this.#refuse(
+        settled,
+        options,
+        onFreed,
         invalidOption(
           'module',
           `one of the registered modules (${[...this.#modules.keys()].join(', ') || 'none'})`,
@@ -102,44 +101,84 @@ export class Admission {
       );
     }
     if (options === null || typeof options !== 'object')
-      return void refuse(invalidOption('run(options)', 'an object', options));
+      return void this.#refuse(
+        settled,
+        options,
+        onFreed,
+        invalidOption('run(options)', 'an object', options),
+      );
     const { signal, transfer, context, onRunTime, origin } = options;
     if (options.onFreed !== undefined && typeof options.onFreed !== 'function') {
-      return void refuse(invalidOption('run(options).onFreed', 'a function', options.onFreed));
+      return void this.#refuse(
+        settled,
+        options,
+        onFreed,
+        invalidOption('run(options).onFreed', 'a function', options.onFreed),
+      );
     }
     const timeoutMs = options.timeoutMs ?? module.reg.timeoutMs;
     if (!isDuration(timeoutMs))
-      return void refuse(invalidOption('run(options).timeoutMs', DURATION, timeoutMs));
+      return void this.#refuse(
+        settled,
+        options,
+        onFreed,
+        invalidOption('run(options).timeoutMs', DURATION, timeoutMs),
+      );
     if (signal !== undefined && !isInstance(signal, AbortSignal)) {
-      return void refuse(invalidOption('run(options).signal', 'an AbortSignal', signal));
+      return void this.#refuse(
+        settled,
+        options,
+        onFreed,
+        invalidOption('run(options).signal', 'an AbortSignal', signal),
+      );
     }
     if (
       transfer !== undefined &&
       !(Array.isArray(transfer) && transfer.every((b) => isInstance(b, ArrayBuffer)))
     ) {
-      return void refuse(
+      return void this.#refuse(
+        settled,
+        options,
+        onFreed,
         invalidOption('run(options).transfer', 'an array of ArrayBuffers', transfer),
       );
     }
     if (onRunTime !== undefined && typeof onRunTime !== 'function') {
-      return void refuse(invalidOption('run(options).onRunTime', 'a function', onRunTime));
+      return void this.#refuse(
+        settled,
+        options,
+        onFreed,
+        invalidOption('run(options).onRunTime', 'a function', onRunTime),
+      );
     }
     if (context !== undefined && (context === null || typeof context !== 'object')) {
-      return void refuse(
+      return void this.#refuse(
+        settled,
+        options,
+        onFreed,
         invalidOption('run(options).context', 'an object { task?, deps? }', context),
       );
     }
-    if (module.broken !== undefined) return void refuse(copyError(module.broken));
+    if (module.broken !== undefined)
+      return void this.#refuse(settled, options, onFreed, copyError(module.broken));
     const maxInput = this.#options.maxInputBytes;
     if (maxInput !== Number.POSITIVE_INFINITY && kind !== 'probe') {
       const weight = payloadBytes(input, maxInput);
       if (weight > maxInput)
-        return void refuse(tooLarge(name, 'input', maxInput, weight, subtaskOf(context)));
+        return void this.#refuse(
+          settled,
+          options,
+          onFreed,
+          tooLarge(name, 'input', maxInput, weight, subtaskOf(context)),
+        );
     }
     // Tasks of this turn not yet handed out (see #pumpSoon) must not make the queue look full.
     if (this.#queue.size >= this.#options.maxQueue) this.#dispatch.pump();
     if (this.#queue.size >= this.#options.maxQueue) {
-      return void refuse(
+      return void this.#refuse(
+        settled,
+        options,
+        onFreed,
         new TroupeError(
           'E_QUEUE_FULL',
           `the pool's queue holds ${this.#queue.size} tasks, its limit (maxQueue)`,
@@ -149,7 +188,8 @@ export class Admission {
         ),
       );
     }
-    if (signal?.aborted) return void refuse(cancelledError(signal));
+    if (signal?.aborted)
+      return void this.#refuse(settled, options, onFreed, cancelledError(signal));
     const job: Job = {
       seq: this.#seq++,
       kind,
@@ -188,6 +228,19 @@ export class Admission {
       if (jobs !== undefined) this.#dispatch.handOff(jobs);
     }
     if (this.#queue.size > 0) this.#pumpSoon();
+  }
+
+  /** Refused before admission: no thread ever runs it (told in a microtask, as admitted ones are later). */
+  #refuse(
+    settled: Settled,
+    options: PoolRunOptions,
+    onFreed: (() => void) | undefined,
+    error: TroupeError,
+  ): void {
+    if (onFreed !== undefined) queueMicrotask(() => notify(onFreed, undefined));
+    queueMicrotask(() =>
+      this.#settle.callSettled(settled, error, undefined, 0, options?.origin, -1),
+    );
   }
 
   /**

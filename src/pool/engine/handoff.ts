@@ -7,7 +7,7 @@
 import type { Piscina } from 'piscina';
 import { queueOptionsSymbol } from 'piscina';
 import { TroupeError } from '../../errors.js';
-import { fairShare } from '../batching.js';
+import { fairShare, isMeasured } from '../batching.js';
 import { type Blame, copyError, Handoff, type Job } from '../jobs.js';
 import type { Lanes } from '../lanes.js';
 import type { PoolMeter } from '../meter.js';
@@ -160,7 +160,7 @@ export class Dispatch {
   #stackable(first: Job): boolean {
     // Not with transferred input either: once posted, its buffers are gone from this thread,
     // so it could not be taken back and sent elsewhere.
-    return first.kind === 'run' && first.transfer === undefined && first.module.samples >= 3;
+    return first.kind === 'run' && first.transfer === undefined && isMeasured(first.module);
   }
 
   /**

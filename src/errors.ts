@@ -5,7 +5,7 @@
  * `toString` may throw; an object may have no prototype), so that describing a value for an
  * error message never throws itself.
  */
-import { types } from 'node:util';
+import * as types from 'node:util/types';
 
 /** Stable error codes. Codes are only ever added; the meaning of one never changes. */
 export const ERROR_CODES = {

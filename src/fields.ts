@@ -5,7 +5,7 @@
  * `concurency`) is refused with an error that names the field, and nothing read becomes a key
  * of an object with a prototype.
  */
-import { types } from 'node:util';
+import * as types from 'node:util/types';
 import { describe, type ErrorCode, messageOf, TroupeError } from './errors.js';
 import { closest } from './suggest.js';
 

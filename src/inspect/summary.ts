@@ -3,7 +3,7 @@
  * running any user code (no getter is called, a proxy is named, not opened), so that whatever a
  * plan, an expert or a handler returns can be shown and never hangs, throws or floods a viewer.
  */
-import { types } from 'node:util';
+import * as types from 'node:util/types';
 import { describe, isTroupeError } from '../errors.js';
 
 /** How much of a value a summary keeps. */

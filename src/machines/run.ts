@@ -3,7 +3,7 @@
  * `failed` / `cancelled`. Its data and its end belong to its Run (src/runs/run.ts); this machine
  * sequences the stages, and is stopped by the coordinator as soon as it reaches a final state.
  */
-import { types } from 'node:util';
+import * as types from 'node:util/types';
 import { type AnyActorRef, assign, enqueueActions, sendParent, setup } from 'xstate';
 import { backoffMs } from '../actors/supervision.js';
 import type { WorkResult } from '../actors/types.js';

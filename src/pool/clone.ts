@@ -5,7 +5,7 @@
  * without trusting it: a proxy is reported, not entered; a getter that throws is reported at its
  * path.
  */
-import { types } from 'node:util';
+import * as types from 'node:util/types';
 import { describe, messageOf } from '../errors.js';
 import { path as keyPath } from '../fields.js';
 

@@ -1,5 +1,5 @@
 /** What crosses between threads, weighed before it goes (maxInputBytes, maxOutputBytes). */
-import { types } from 'node:util';
+import * as types from 'node:util/types';
 
 /**
  * What a subtask's input or output may weigh by default, bytes (64 MiB): enough for any input a

@@ -27,7 +27,7 @@
  *
  * What crosses once per thread or on a failure (WorkerBoot, SideMessage) has named fields.
  */
-import { types } from 'node:util';
+import * as types from 'node:util/types';
 import type { MessagePort } from 'node:worker_threads';
 import type { WireError } from '../errors.js';
 

@@ -2,7 +2,7 @@
  * Task analysis output, checked: every subtask well-formed, ids unique, dependencies known, no
  * cycle (the error names one). O(subtasks + edges). The result indexes the graph for the ledger.
  */
-import { types } from 'node:util';
+import * as types from 'node:util/types';
 import { describe, isTroupeError, messageOf, TroupeError } from '../errors.js';
 import { path, readArray, readFields, unknownKey } from '../fields.js';
 import type { Level, Subtask } from '../types.js';

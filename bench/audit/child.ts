@@ -12,8 +12,10 @@
  *   timing when cold), then the same integration.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { performance as hooks, PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { threadCpuMs } from '../cpu.js';
 import { workload } from '../paths.js';
 import type { Go, Posted, Task } from '../workloads/tasks-ceiling.js';
 
@@ -75,6 +77,13 @@ async function main(): Promise<void> {
 
 export interface Measured {
   wallMs: number;
+  /**
+   * The main thread's own time on a CPU in the timed audit (bench/cpu.ts), or where the system
+   * does not say, its busy time (event-loop utilisation × wall).
+   */
+  mainMs: number;
+  /** Of which in garbage collection. */
+  gcMs: number;
   warmMs?: number | undefined;
   parallelism?: number;
   /** The audit's totals (files, bytes, lines, words, gzip, brotli sizes). */
@@ -89,21 +98,25 @@ async function troupeAudit(
 ): Promise<Measured> {
   const { createTroupe } = await import('../../src/index.js');
   let warmMs: number | undefined;
+  const main = mainThread();
   let started = performance.now();
   const troupe = createTroupe({ experts: audit.experts as never, threads });
   if (warm) {
     const first = await troupe.run(audit.plan as never, input);
     if (first.status !== 'done') throw new Error(`audit child: the warm-up ended ${first.status}`);
     warmMs = performance.now() - started;
+    main.restart();
     started = performance.now();
   }
   const outcome = await troupe.run(audit.plan as never, input);
   const wallMs = performance.now() - started;
+  const busy = main.end();
   await troupe.close();
   if (outcome.status !== 'done')
     throw new Error(`audit child: the audit ended ${outcome.status}: ${outcome.error?.message}`);
   return {
     wallMs,
+    ...busy,
     warmMs,
     parallelism: outcome.metrics.parallelism,
     totals: (outcome.result as { totals: unknown }).totals,
@@ -148,6 +161,7 @@ async function ceilingAudit(
   threads: number,
   warm: boolean,
 ): Promise<Measured> {
+  const main = mainThread();
   let started = performance.now();
   const workers = Array.from({ length: threads }, () => new Worker(workload('tasks-ceiling')));
   const modules = audit.experts.map((e) => e.module.href);
@@ -193,12 +207,14 @@ async function ceilingAudit(
   if (warm) {
     await pass();
     warmMs = performance.now() - started;
+    main.restart();
     started = performance.now();
   }
   const ranMs = await pass();
   const wallMs = performance.now() - started;
+  const busy = main.end();
   await Promise.all(workers.map((w) => w.terminate()));
-  return { wallMs, warmMs, parallelism: ranMs / wallMs, totals };
+  return { wallMs, ...busy, warmMs, parallelism: ranMs / wallMs, totals };
 }
 
 async function sequentialAudit(
@@ -230,16 +246,53 @@ async function sequentialAudit(
     }
     integrate(audit, input, subtasks, experts, outputs, runMs);
   };
+  const main = mainThread();
   let started = performance.now();
   const handlers = await load();
   let warmMs: number | undefined;
   if (warm) {
     await pass(handlers);
     warmMs = performance.now() - started;
+    main.restart();
     started = performance.now();
   }
   await pass(handlers);
-  return { wallMs: performance.now() - started, warmMs, totals };
+  const wallMs = performance.now() - started;
+  return { wallMs, ...main.end(), warmMs, totals };
+}
+
+/**
+ * The main thread's work and garbage collection from now (or the last `restart`) to `end`: its
+ * time on a CPU (or its event loop's busy time), and the GC entries perf_hooks reports.
+ */
+function mainThread(): { restart(): void; end(): { mainMs: number; gcMs: number } } {
+  let gcMs = 0;
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) gcMs += entry.duration;
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  const drain = () => {
+    for (const entry of observer.takeRecords()) gcMs += entry.duration;
+  };
+  let from = hooks.eventLoopUtilization();
+  let cpuFrom = threadCpuMs();
+  let gcFrom = 0;
+  return {
+    restart() {
+      drain();
+      from = hooks.eventLoopUtilization();
+      cpuFrom = threadCpuMs();
+      gcFrom = gcMs;
+    },
+    end() {
+      const cpu = threadCpuMs();
+      const busy = hooks.eventLoopUtilization(from).active;
+      drain();
+      observer.disconnect();
+      const mainMs = cpu === undefined || cpuFrom === undefined ? busy : cpu - cpuFrom;
+      return { mainMs, gcMs: gcMs - gcFrom };
+    },
+  };
 }
 
 /** Whether this is a clone with the audit example in it. */

@@ -40,6 +40,8 @@ export async function auditSuite(options: SuiteOptions): Promise<CaseResult[]> {
   const variants = TEMPERATURES.flatMap((t) => KINDS.map((k) => `${k} ${t}`));
   const samples: Samples = Object.fromEntries(variants.map((v) => [v, []]));
   const warmUps: Samples = { 'troupe first audit': [], 'ceiling first audit': [] };
+  const busy: Samples = Object.fromEntries(variants.map((v) => [v, []]));
+  const gc: Samples = Object.fromEntries(variants.map((v) => [v, []]));
   const parallelism: Samples = {
     'troupe cold': [],
     'ceiling cold': [],
@@ -65,12 +67,14 @@ export async function auditSuite(options: SuiteOptions): Promise<CaseResult[]> {
           `bench: the audit's ${variant} found other totals (${found}) than the first audit (${expected})`,
         );
       samples[variant]?.push(measured.wallMs);
+      busy[variant]?.push(measured.mainMs);
+      gc[variant]?.push(measured.gcMs);
       if (measured.parallelism !== undefined) parallelism[variant]?.push(measured.parallelism);
       if (measured.warmMs !== undefined) warmUps[`${kind} first audit`]?.push(measured.warmMs);
     }
     process.stderr.write('.');
   }
-  const at = (v: string) => samples[v] as number[];
+  const at = (v: string, from: Samples = samples) => from[v] as number[];
   const factor = (kind: string, t: string) =>
     perRound(at(`sequential ${t}`), at(`${kind} ${t}`), (s, p) => s / p);
   const ofCeiling = (t: string) => perRound(at(`ceiling ${t}`), at(`troupe ${t}`), (c, p) => c / p);
@@ -85,6 +89,12 @@ export async function auditSuite(options: SuiteOptions): Promise<CaseResult[]> {
           Object.entries(warmUps)
             .filter(([, v]) => v.length > 0)
             .map(([k, v]) => [`${k}, before warm (ms)`, spread(v).median]),
+        ),
+        ...Object.fromEntries(
+          variants.map((v) => [`${v}: main thread (ms)`, spread(at(v, busy)).median]),
+        ),
+        ...Object.fromEntries(
+          variants.map((v) => [`${v}: of which GC (ms)`, spread(at(v, gc)).median]),
         ),
         ...Object.fromEntries(
           Object.entries(parallelism).map(([k, v]) => [
@@ -111,7 +121,15 @@ export async function auditSuite(options: SuiteOptions): Promise<CaseResult[]> {
           pass: warm.median >= 0.97,
         },
       ],
-      samples: { ...samples, ...warmUps, ...parallelism },
+      samples: {
+        ...samples,
+        ...warmUps,
+        ...Object.fromEntries(Object.entries(busy).map(([k, v]) => [`${k}: main thread`, v])),
+        ...Object.fromEntries(Object.entries(gc).map(([k, v]) => [`${k}: GC`, v])),
+        ...Object.fromEntries(
+          Object.entries(parallelism).map(([k, v]) => [`${k}: parallelism`, v]),
+        ),
+      },
     },
   ];
 }

@@ -322,8 +322,11 @@ export class Core implements RunHost, DispatchHost, LinkHost {
   }
 
   /** Queues a run's ready subtasks for the scheduler. */
-  enqueue(runId: string, ledger: Ledger, indexes: Iterable<number>): void {
-    for (const i of indexes) {
+  enqueue(runId: string, ledger: Ledger, indexes: readonly number[]): void {
+    // An indexed loop: for-of would make an iterator per call, and most calls are for a
+    // subtask that released nothing.
+    for (let k = 0; k < indexes.length; k++) {
+      const i = indexes[k] as number;
       const subtask = ledger.graph.subtasks[i] as { needs: string };
       this.scheduler.enqueue(
         runId,

@@ -1,7 +1,7 @@
 /**
  * Every attempt of a run's subtasks, in the order they were handed out: when each left for its
- * expert, when it came back, how long it ran on which thread, and how it ended. Plain arrays
- * appended to, one entry per attempt (most subtasks have one), read once to build a trace.
+ * expert, when it came back, how long it ran on which thread, and how it ended. Columns appended
+ * to, one entry per attempt (most subtasks have one), read once to build a trace.
  */
 import type { AttemptRecord } from '../types.js';
 
@@ -12,32 +12,53 @@ type OutcomeCode = (typeof AttemptEnd)[keyof typeof AttemptEnd];
 const STATUS = ['running', 'done', 'failed', 'cancelled'] as const;
 
 export class AttemptLog {
-  readonly #subtask: number[] = [];
-  readonly #attempt: number[] = [];
-  readonly #expert: string[] = [];
-  readonly #dispatched: number[] = [];
-  readonly #ended: number[] = [];
-  readonly #runMs: number[] = [];
-  readonly #thread: number[] = [];
-  readonly #outcome: OutcomeCode[] = [];
-  readonly #code: (string | undefined)[] = [];
+  // Columns of typed arrays sized for one attempt per subtask up front, doubled when retries
+  // need more: an attempt costs the main thread no allocation (appending to nine plain arrays
+  // left their outgrown copies to the garbage collector, ~200 bytes a subtask).
+  #size = 0;
+  #subtask: Int32Array;
+  #attempt: Int32Array;
+  #expert: (string | undefined)[];
+  #dispatched: Float64Array;
+  #ended: Float64Array;
+  #runMs: Float64Array;
+  #thread: Int32Array;
+  #outcome: Uint8Array;
+  #code: (string | undefined)[];
+
+  /** @param capacity Attempts to make room for at once (a run's subtasks). */
+  constructor(capacity = 16) {
+    const n = Math.max(1, capacity);
+    this.#subtask = new Int32Array(n);
+    this.#attempt = new Int32Array(n);
+    this.#expert = new Array(n);
+    this.#dispatched = new Float64Array(n);
+    this.#ended = new Float64Array(n);
+    this.#runMs = new Float64Array(n);
+    this.#thread = new Int32Array(n);
+    this.#outcome = new Uint8Array(n);
+    this.#code = new Array(n);
+  }
 
   get size(): number {
-    return this.#subtask.length;
+    return this.#size;
   }
 
   /** An attempt left for its expert at `now`: returns its entry. */
   open(subtask: number, attempt: number, expert: string, now: number): number {
-    this.#subtask.push(subtask);
-    this.#attempt.push(attempt);
-    this.#expert.push(expert);
-    this.#dispatched.push(now);
-    this.#ended.push(Number.NaN);
-    this.#runMs.push(0);
-    this.#thread.push(-1);
-    this.#outcome.push(AttemptEnd.Open);
-    this.#code.push(undefined);
-    return this.#subtask.length - 1;
+    const k = this.#size;
+    if (k === this.#subtask.length) this.#grow();
+    this.#subtask[k] = subtask;
+    this.#attempt[k] = attempt;
+    this.#expert[k] = expert;
+    this.#dispatched[k] = now;
+    this.#ended[k] = Number.NaN;
+    this.#runMs[k] = 0;
+    this.#thread[k] = -1;
+    this.#outcome[k] = AttemptEnd.Open;
+    this.#code[k] = undefined;
+    this.#size = k + 1;
+    return k;
   }
 
   /** The attempt came back (or its run gave up on it) at `now`. */
@@ -49,12 +70,33 @@ export class AttemptLog {
     thread: number,
     code: string | undefined,
   ): void {
-    if (entry < 0 || this.#outcome[entry] !== AttemptEnd.Open) return;
+    if (entry < 0 || entry >= this.#size || this.#outcome[entry] !== AttemptEnd.Open) return;
     this.#outcome[entry] = outcome;
     this.#ended[entry] = now;
     this.#runMs[entry] = runMs;
     this.#thread[entry] = thread;
     this.#code[entry] = code;
+  }
+
+  #grow(): void {
+    const n = this.#subtask.length * 2;
+    const wider = <T extends Int32Array | Float64Array | Uint8Array>(
+      old: T,
+      make: (n: number) => T,
+    ): T => {
+      const next = make(n);
+      next.set(old);
+      return next;
+    };
+    this.#subtask = wider(this.#subtask, (m) => new Int32Array(m));
+    this.#attempt = wider(this.#attempt, (m) => new Int32Array(m));
+    this.#dispatched = wider(this.#dispatched, (m) => new Float64Array(m));
+    this.#ended = wider(this.#ended, (m) => new Float64Array(m));
+    this.#runMs = wider(this.#runMs, (m) => new Float64Array(m));
+    this.#thread = wider(this.#thread, (m) => new Int32Array(m));
+    this.#outcome = wider(this.#outcome, (m) => new Uint8Array(m));
+    this.#expert.length = n;
+    this.#code.length = n;
   }
 
   records(ids: readonly string[]): AttemptRecord[] {

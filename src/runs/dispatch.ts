@@ -31,7 +31,7 @@ export interface DispatchHost {
   readonly inspection: TaskInspection | undefined;
   expert(name: string): ExpertRecord;
   /** Queues a run's ready subtasks for the scheduler. */
-  enqueue(runId: string, ledger: Ledger, indexes: Iterable<number>): void;
+  enqueue(runId: string, ledger: Ledger, indexes: readonly number[]): void;
   /** Ends a run the runtime cannot carry on (its own bug on the run's path). */
   abandon(run: Run, error: TroupeError): void;
   /** The error for subtasks whose every qualified expert is retired. */

@@ -25,6 +25,9 @@ export type State = (typeof State)[keyof typeof State];
 
 const TERMINAL_FROM = State.Done;
 
+/** What a subtask with no dependents releases. */
+const NO_DEPENDENTS: readonly number[] = Object.freeze([]);
+
 export class Ledger {
   readonly graph: Graph;
   readonly size: number;
@@ -52,7 +55,7 @@ export class Ledger {
   /** Subtasks whose last attempt faulted and was not yet charged to its expert (see judgeFault). */
   readonly suspicions = new Map<number, Suspicion>();
   /** Every attempt handed out, for traces; `#current` is each subtask's open one (-1 none). */
-  readonly log = new AttemptLog();
+  readonly log: AttemptLog;
   readonly #current: Int32Array;
   /** Pending retry timers, by index (the run clears them with its clock). */
   readonly timers = new Map<number, unknown>();
@@ -82,6 +85,7 @@ export class Ledger {
     this.progress = new Float64Array(n);
     this.messages = new Uint32Array(n);
     this.#current = new Int32Array(n).fill(-1);
+    this.log = new AttemptLog(n);
     for (let i = 0; i < n; i++) this.#remaining[i] = (graph.deps[i] as number[]).length;
   }
 
@@ -152,16 +156,19 @@ export class Ledger {
     this.#current[i] = -1;
   }
 
-  /** Done: records the output and returns the dependents that became ready. */
-  complete(i: number, output: unknown, runMs: number, now: number, thread = -1): number[] {
+  /** Done: records the output and returns the dependents that became ready (never written to). */
+  complete(i: number, output: unknown, runMs: number, now: number, thread = -1): readonly number[] {
     this.#closeAttempt(i, AttemptEnd.Done, now, runMs, thread, undefined);
     this.state[i] = State.Done;
     this.outputs[i] = output;
     this.#ran(i, runMs);
     this.#end(i, now);
     this.done++;
+    const dependents = this.graph.dependents[i] as number[];
+    // Most subtasks release nothing: no list is made for them.
+    if (dependents.length === 0) return NO_DEPENDENTS;
     const ready: number[] = [];
-    for (const j of this.graph.dependents[i] as number[]) {
+    for (const j of dependents) {
       this.#remaining[j] = (this.#remaining[j] as number) - 1;
       if (this.#remaining[j] === 0 && this.state[j] === State.Waiting) {
         this.state[j] = State.Ready;
@@ -272,10 +279,12 @@ export class Ledger {
   }
 
   contributions(): Contribution[] {
-    const out: Contribution[] = [];
+    // Sized once: one contribution per subtask done.
+    const out: Contribution[] = new Array(this.done);
+    let k = 0;
     for (let i = 0; i < this.size; i++) {
       if (this.state[i] !== State.Done) continue;
-      out.push({
+      out[k++] = {
         subtask: this.graph.ids[i] as string,
         needs: (this.graph.subtasks[i] as { needs: string }).needs,
         expert: this.expert[i] as string,
@@ -284,8 +293,9 @@ export class Ledger {
         queuedMs: this.queuedMs[i] as number,
         runMs: this.lastRunMs[i] as number,
         output: this.outputs[i],
-      });
+      };
     }
+    out.length = k;
     return out;
   }
 

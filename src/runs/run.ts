@@ -149,7 +149,13 @@ export class Run {
   }
 
   /** A subtask's attempt succeeded: its record is written; returns the dependents it released. */
-  complete(index: number, output: unknown, runMs: number, expert: string, thread = -1): number[] {
+  complete(
+    index: number,
+    output: unknown,
+    runMs: number,
+    expert: string,
+    thread = -1,
+  ): readonly number[] {
     const ledger = this.ledger as Ledger;
     const ready = ledger.complete(index, output, runMs, this.elapsed(), thread);
     if (this.options.onEvent !== undefined)

@@ -5,10 +5,15 @@
 // (Linux only). Medians of 6 rounds after 2 warm-ups.
 //
 //   npm run build && node bench/ab/main-cpu.mjs
-import { readFileSync } from 'node:fs';
-
-const cpu = () => Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6;
 const dist = new URL('../../dist/', import.meta.url);
+const { threadCpuMs } = await import(new URL('bench/cpu.js', dist).href);
+if (threadCpuMs() === undefined) {
+  process.stderr.write(
+    'main-cpu: this system does not give a thread its CPU time (/proc/thread-self/schedstat): Linux only\n',
+  );
+  process.exit(2);
+}
+const cpu = () => threadCpuMs();
 const { createPool } = await import(new URL('src/index.js', dist).href);
 const { calibrate } = await import(new URL('bench/shared.js', dist).href);
 const sha = new URL('bench/workloads/sha256.js', dist).href;

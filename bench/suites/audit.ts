@@ -60,6 +60,8 @@ export async function auditSuite(options: SuiteOptions): Promise<CaseResult[]> {
       );
       const measured = JSON.parse(stdout) as Measured;
       // The sides must have done the same work: the same totals, or the comparison is void.
+      if (measured.totals === undefined)
+        throw new Error(`bench: the audit's ${variant} reported no totals`);
       const found = JSON.stringify(measured.totals);
       expected ??= found;
       if (found !== expected)

@@ -37,12 +37,17 @@ export class PoolMeter {
     this.#wait.record(ms);
   }
 
-  /** An item ran `ms` on `threadId`: histogram, the thread's busy time, the module's average. */
-  ran(module: ModuleState, threadId: number, ms: number): void {
+  /**
+   * An item ran `ms` on `threadId`: histogram, the thread's busy time, and unless it was not a
+   * task of the module's default export (a probe, a message: `measures` false), the module's
+   * average, which batches are sized by.
+   */
+  ran(module: ModuleState, threadId: number, ms: number, measures = true): void {
     this.#run.record(ms);
     const thread = this.#thread(threadId);
     thread.busyMs += ms;
     thread.tasks++;
+    if (!measures) return;
     module.samples++;
     // A moving geometric mean (the typical item: a few large inputs among many small ones do
     // not make a module look slow), and an arithmetic one (the work to expect of an item).

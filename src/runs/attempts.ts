@@ -74,7 +74,8 @@ export class AttemptLog {
     this.#outcome[entry] = outcome;
     this.#ended[entry] = now;
     this.#runMs[entry] = runMs;
-    this.#thread[entry] = thread;
+    // (A typed column would read an executor's missing thread id as 0.)
+    this.#thread[entry] = typeof thread === 'number' && Number.isInteger(thread) ? thread : -1;
     this.#code[entry] = code;
   }
 

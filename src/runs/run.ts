@@ -376,5 +376,9 @@ function lazily<K extends 'records' | 'attempts' | 'messageLog'>(
       made ??= make();
       return made;
     },
+    // The caller's outcome is theirs to change, as a plain field would be.
+    set(value: Outcome[K]) {
+      made = value;
+    },
   });
 }

@@ -70,6 +70,15 @@ describe('modules', () => {
     await expect(pool.probe('broken')).rejects.toMatchObject({ code: 'E_MODULE_LOAD' });
   });
 
+  it("a probe is not a measure of the module's tasks: batching waits for a task of its own", async () => {
+    const pool = testPool({ threads: 1 });
+    expect(await pool.probe('echo')).toBe('ready');
+    // Unmeasured, so batch 1 and no run time: a probe's quick call would have sized batches.
+    expect(pool.stats().modules.echo).toMatchObject({ completed: 1, avgRunMs: 0, batch: 1 });
+    expect(await pool.run('echo', 1)).toBe(1);
+    expect(pool.stats().modules.echo?.avgRunMs).toBeGreaterThan(0);
+  });
+
   it('each thread loads a module once', async () => {
     const pool = testPool({ threads: 1 });
     const loads = await Promise.all(Array.from({ length: 10 }, () => pool.run('countsLoads')));

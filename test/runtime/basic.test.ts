@@ -87,6 +87,25 @@ describe('a run', () => {
     );
   });
 
+  it("the outcome's lists made on first read behave as plain fields: in JSON and spreads, and the caller may replace them", async () => {
+    const t = troupe();
+    const outcome = await t.run(
+      { analyze: () => [{ id: 'a', needs: 'work', input: { op: 'echo', value: 1 } }] },
+      null,
+    );
+    const copy = JSON.parse(JSON.stringify(outcome));
+    expect(copy.records.map((r: { id: string }) => r.id)).toEqual(['a']);
+    expect(copy.attempts).toHaveLength(1);
+    expect({ ...outcome }.records).toBe(outcome.records);
+    // Read once, then kept: the same list each time.
+    expect(outcome.records).toBe(outcome.records);
+    const mine = outcome.records.filter((r) => r.status !== 'done');
+    outcome.records = mine;
+    outcome.attempts = [];
+    expect(outcome.records).toBe(mine);
+    expect(outcome.attempts).toEqual([]);
+  });
+
   it('starts a subtask only when its dependencies are done, and hands it their outputs as ctx.deps', async () => {
     const t = troupe();
     const outcome = await t.run(

@@ -115,7 +115,8 @@ export class Settlement {
         continue;
       }
       if (result.ok || (result.code !== 'E_CANCELLED' && result.code !== 'E_TRIMMED')) {
-        this.#meter.ran(job.module, response.th, result.ms);
+        // A probe or a message says nothing of how long the module's tasks take.
+        this.#meter.ran(job.module, response.th, result.ms, job.kind === 'run');
         job.runMs = result.ms;
         job.thread = response.th;
       }

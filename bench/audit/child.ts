@@ -33,6 +33,8 @@ interface Expert {
   name: string;
   skills: Record<string, number>;
   module: URL;
+  /** An expert's check of each output (the hasher has one), on the main thread. */
+  validate?: ((output: unknown, input: unknown) => unknown) | undefined;
 }
 interface AuditPlan {
   analyze: (input: unknown) => Subtask[];
@@ -140,13 +142,20 @@ function integrate(
   outputs: unknown[],
   runMs: number[],
 ): void {
-  const contributions = subtasks.map((s, i) => ({
-    subtask: s.id,
-    needs: s.needs,
-    expert: (audit.experts[experts[i] as number] as Expert).name,
-    output: outputs[i],
-    runMs: runMs[i],
-  }));
+  const contributions = subtasks.map((s, i) => {
+    const expert = audit.experts[experts[i] as number] as Expert;
+    // Each output checked as troupe checks it, so that both sides do the same main-thread work.
+    const verdict = expert.validate?.(outputs[i], s.input);
+    if (verdict !== undefined && verdict !== true)
+      throw new Error(`audit child: ${expert.name} rejected the output of ${s.id}: ${verdict}`);
+    return {
+      subtask: s.id,
+      needs: s.needs,
+      expert: expert.name,
+      output: outputs[i],
+      runMs: runMs[i],
+    };
+  });
   const result = audit.plan.integrate(contributions, input) as { totals: unknown };
   audit.plan.validate(result);
   totals = result.totals;

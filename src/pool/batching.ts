@@ -9,6 +9,12 @@ export const AUTO_BATCH_TARGET_MS = 24;
 export const AUTO_BATCH_MAX = 128;
 
 /**
+ * A task of the module's own has run (a probe or a message does not count): its run time has a
+ * first estimate, and batching, lookahead and stacking begin.
+ */
+export const isMeasured = (module: Pick<ModuleState, 'samples'>): boolean => module.samples >= 1;
+
+/**
  * The batch for the module's next hand-off: its fixed `batch`, or for `'auto'` one chosen from
  * the measured run time. Every message costs the main thread its answer, and on a machine whose
  * threads fill every core that time is taken from a thread, so fewer, larger messages go faster
@@ -16,10 +22,6 @@ export const AUTO_BATCH_MAX = 128;
  * not begun to a thread that goes idle (see the pool's trimming), so a large batch does not keep
  * one thread busy while another idles.
  */
-/** A task of the module has run: its run time has a first estimate (batching, lookahead and
- * stacking begin then). */
-export const isMeasured = (module: Pick<ModuleState, 'samples'>): boolean => module.samples >= 1;
-
 export function batchSize(module: Pick<ModuleState, 'reg' | 'samples' | 'meanRunMs'>): number {
   const { batch } = module.reg;
   if (batch !== 'auto') return batch;

@@ -13,8 +13,8 @@ const STATUS = ['running', 'done', 'failed', 'cancelled'] as const;
 
 export class AttemptLog {
   // Columns of typed arrays sized for one attempt per subtask up front, doubled when retries
-  // need more: an attempt costs the main thread no allocation (appending to nine plain arrays
-  // left their outgrown copies to the garbage collector, ~200 bytes a subtask).
+  // need more: an attempt costs the main thread no allocation, where appending to nine plain
+  // arrays left their outgrown copies to the garbage collector (docs/BENCHMARKS.md, "audit").
   #size = 0;
   #subtask: Int32Array;
   #attempt: Int32Array;
@@ -74,8 +74,9 @@ export class AttemptLog {
     this.#outcome[entry] = outcome;
     this.#ended[entry] = now;
     this.#runMs[entry] = runMs;
-    // (A typed column would read an executor's missing thread id as 0.)
-    this.#thread[entry] = typeof thread === 'number' && Number.isInteger(thread) ? thread : -1;
+    // An Int32 column would read an executor's missing thread id as 0, and wrap a huge one.
+    this.#thread[entry] =
+      Number.isInteger(thread) && thread >= 0 && thread <= 0x7fffffff ? thread : -1;
     this.#code[entry] = code;
   }
 

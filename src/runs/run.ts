@@ -369,16 +369,21 @@ function lazily<K extends 'records' | 'attempts' | 'messageLog'>(
   make: () => Outcome[K],
 ): void {
   let made: Outcome[K] | undefined;
+  let kept = false;
   Object.defineProperty(outcome, key, {
     enumerable: true,
     configurable: true,
     get() {
-      made ??= make();
+      if (!kept) {
+        made = make();
+        kept = true;
+      }
       return made;
     },
-    // The caller's outcome is theirs to change, as a plain field would be.
+    // The caller's outcome is theirs to change, as a plain field would be (undefined too).
     set(value: Outcome[K]) {
       made = value;
+      kept = true;
     },
   });
 }

@@ -231,7 +231,7 @@ export class Scheduler {
 
   /** The lookahead the expert may take now: deep (`ahead`) while at most one run is under way. */
   lookaheadNow(e: ExpertSlot): number {
-    return this.#runsUnderWay() > 1 ? e.lookahead : e.ahead;
+    return lookaheadWhen(e, this.#runsUnderWay() <= 1);
   }
 
   /** The run's oldest waiting subtask that a free expert qualifies for. */
@@ -256,9 +256,14 @@ export class Scheduler {
   }
 }
 
-/** What the expert may hold now: its slots and its lookahead (deep while one run is under way). */
+/** The expert's lookahead: deep (`ahead`) while at most one run is under way (`deep`). */
+function lookaheadWhen(e: ExpertSlot, deep: boolean): number {
+  return deep ? e.ahead : e.lookahead;
+}
+
+/** What the expert may hold now: its slots and its lookahead. */
 function capacity(e: ExpertSlot, deep: boolean): number {
-  return e.concurrency + (deep ? e.ahead : e.lookahead);
+  return e.concurrency + lookaheadWhen(e, deep);
 }
 
 /** Least loaded free qualified expert; the one to avoid only if no other is free. */

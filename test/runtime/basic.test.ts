@@ -104,6 +104,9 @@ describe('a run', () => {
     outcome.attempts = [];
     expect(outcome.records).toBe(mine);
     expect(outcome.attempts).toEqual([]);
+    // Even to undefined: what the caller put there is what it reads back.
+    outcome.attempts = undefined as never;
+    expect(outcome.attempts).toBeUndefined();
   });
 
   it('starts a subtask only when its dependencies are done, and hands it their outputs as ctx.deps', async () => {

@@ -1,21 +1,23 @@
 /**
  * One folder audit (README's main job) in a fresh process, timed from the first thing each side
- * must do: `node child.js <troupe|ceiling|sequential> <cold|warm> <threads> <max-files>`. Prints
+ * must do: `node child.js <troupe|ceiling|sequential> <cold|warm|steady> <threads> <max-files>`. Prints
  * one JSON line: `{ wallMs, warmMs?, parallelism? }`.
  *
  * - troupe: `createTroupe` inside the timing (cold), or a first audit on the same troupe untimed
- *   before the timed one (warm), as `npm start -- --compare-sequential [--warm]` runs it.
+ *   before the timed one (warm), as `npm start -- --compare-sequential [--warm]` runs it, or
+ *   STEADY_AUDITS of them (steady: a long-lived service, once V8 has settled on troupe's code).
  * - ceiling: hand-written worker threads (workloads/tasks-ceiling.js) started inside the timing,
  *   loading the same three handlers and taking the same subtasks from a shared counter, their
- *   results integrated by the same plan; warm: a first untimed pass on the same threads.
+ *   results integrated by the same plan; warm: a first untimed pass on the same threads (steady:
+ *   as many as troupe's).
  * - sequential: the same handlers one after another on the main thread (loaded inside the
  *   timing when cold), then the same integration.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { performance as hooks, PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { threadCpuMs } from '../cpu.js';
+import { processThreadsCpuMs, threadCpuMs } from '../cpu.js';
 import { workload } from '../paths.js';
 import type { Go, Posted, Task } from '../workloads/tasks-ceiling.js';
 
@@ -49,6 +51,15 @@ interface AuditModule {
 
 type Mode = 'troupe' | 'ceiling' | 'sequential';
 
+/**
+ * Untimed audits before the steady one: by the sixth audit in one process V8 has stopped
+ * recompiling troupe's code (docs/BENCHMARKS.md, "audit").
+ */
+export const STEADY_AUDITS = 6;
+
+/** Untimed audits before the timed one, by temperature. */
+const WARMUPS: Record<string, number> = { cold: 0, warm: 1, steady: STEADY_AUDITS };
+
 async function main(): Promise<void> {
   const [mode, temperature, threadsArg, maxFilesArg] = process.argv.slice(2) as [
     Mode,
@@ -56,7 +67,8 @@ async function main(): Promise<void> {
     string,
     string,
   ];
-  const warm = temperature === 'warm';
+  const warmups = WARMUPS[temperature];
+  if (warmups === undefined) throw new Error(`audit child: unknown temperature "${temperature}"`);
   const threads = Number(threadsArg);
   const audit = (await import(AUDIT.href)) as AuditModule;
   const dir = fileURLToPath(AUDITED);
@@ -73,7 +85,7 @@ async function main(): Promise<void> {
           ? sequentialAudit
           : undefined;
   if (measure === undefined) throw new Error(`audit child: unknown mode "${mode}"`);
-  const measured = await measure(audit, input, threads, warm);
+  const measured = await measure(audit, input, threads, warmups);
   process.stdout.write(`${JSON.stringify(measured)}\n`);
 }
 
@@ -86,6 +98,13 @@ export interface Measured {
   mainMs: number;
   /** Of which in garbage collection. */
   gcMs: number;
+  /**
+   * Linux only: the CPU time of the threads the side started (its workers), and of the threads
+   * the process had before it began (V8's background compiler and garbage-collector helpers,
+   * libuv's pool), over the timed audit.
+   */
+  workersMs?: number | undefined;
+  helpersMs?: number | undefined;
   warmMs?: number | undefined;
   parallelism?: number;
   /** The audit's totals (files, bytes, lines, words, gzip, brotli sizes). */
@@ -96,17 +115,18 @@ async function troupeAudit(
   audit: AuditModule,
   input: unknown,
   threads: number,
-  warm: boolean,
+  warmups: number,
 ): Promise<Measured> {
   const { createTroupe } = await import('../../src/index.js');
   let warmMs: number | undefined;
   const main = mainThread();
   let started = performance.now();
   const troupe = createTroupe({ experts: audit.experts as never, threads });
-  if (warm) {
+  for (let i = 0; i < warmups; i++) {
     const first = await troupe.run(audit.plan as never, input);
     if (first.status !== 'done') throw new Error(`audit child: the warm-up ended ${first.status}`);
-    warmMs = performance.now() - started;
+    warmMs ??= performance.now() - started;
+    if (i < warmups - 1) continue;
     main.restart();
     started = performance.now();
   }
@@ -168,7 +188,7 @@ async function ceilingAudit(
   audit: AuditModule,
   input: unknown,
   threads: number,
-  warm: boolean,
+  warmups: number,
 ): Promise<Measured> {
   const main = mainThread();
   let started = performance.now();
@@ -213,9 +233,10 @@ async function ceilingAudit(
     return runMs.reduce((a, b) => a + b, 0);
   };
   let warmMs: number | undefined;
-  if (warm) {
+  for (let i = 0; i < warmups; i++) {
     await pass();
-    warmMs = performance.now() - started;
+    warmMs ??= performance.now() - started;
+    if (i < warmups - 1) continue;
     main.restart();
     started = performance.now();
   }
@@ -230,7 +251,7 @@ async function sequentialAudit(
   audit: AuditModule,
   input: unknown,
   _threads: number,
-  warm: boolean,
+  warmups: number,
 ): Promise<Measured> {
   const load = () =>
     Promise.all(
@@ -259,9 +280,10 @@ async function sequentialAudit(
   let started = performance.now();
   const handlers = await load();
   let warmMs: number | undefined;
-  if (warm) {
+  for (let i = 0; i < warmups; i++) {
     await pass(handlers);
-    warmMs = performance.now() - started;
+    warmMs ??= performance.now() - started;
+    if (i < warmups - 1) continue;
     main.restart();
     started = performance.now();
   }
@@ -274,7 +296,10 @@ async function sequentialAudit(
  * The main thread's work and garbage collection from now (or the last `restart`) to `end`: its
  * time on a CPU (or its event loop's busy time), and the GC entries perf_hooks reports.
  */
-function mainThread(): { restart(): void; end(): { mainMs: number; gcMs: number } } {
+function mainThread(): {
+  restart(): void;
+  end(): { mainMs: number; gcMs: number; workersMs?: number; helpersMs?: number };
+} {
   let gcMs = 0;
   const observer = new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) gcMs += entry.duration;
@@ -286,20 +311,36 @@ function mainThread(): { restart(): void; end(): { mainMs: number; gcMs: number 
   let from = hooks.eventLoopUtilization();
   let cpuFrom = threadCpuMs();
   let gcFrom = 0;
+  // The threads the process has before the side starts any: a thread not among them is its.
+  let threadsFrom = processThreadsCpuMs();
+  const before = new Set(threadsFrom?.keys());
   return {
     restart() {
       drain();
       from = hooks.eventLoopUtilization();
       cpuFrom = threadCpuMs();
       gcFrom = gcMs;
+      threadsFrom = processThreadsCpuMs();
     },
     end() {
       const cpu = threadCpuMs();
+      const threads = processThreadsCpuMs();
       const busy = hooks.eventLoopUtilization(from).active;
       drain();
       observer.disconnect();
       const mainMs = cpu === undefined || cpuFrom === undefined ? busy : cpu - cpuFrom;
-      return { mainMs, gcMs: gcMs - gcFrom };
+      if (threads === undefined || threadsFrom === undefined)
+        return { mainMs, gcMs: gcMs - gcFrom };
+      const self = Number(readlinkSync('/proc/thread-self').split('/').pop());
+      let workersMs = 0;
+      let helpersMs = 0;
+      for (const [id, ms] of threads) {
+        if (id === self) continue;
+        const spent = ms - (threadsFrom.get(id) ?? 0);
+        if (before.has(id)) helpersMs += spent;
+        else workersMs += spent;
+      }
+      return { mainMs, gcMs: gcMs - gcFrom, workersMs, helpersMs };
     },
   };
 }

@@ -3,18 +3,19 @@
  * cold and warm, each audit in a fresh process (bench/audit/child.js) so that cold means what it
  * does for a CLI user: troupe created inside the timing — threads starting, the experts' modules
  * loaded and probed, nothing measured yet — against hand-written threads that also start inside
- * the timing. Warm: a first audit untimed on the same troupe (or threads) first, as a long-lived
- * service runs it. The six kinds rotate their order every round; ratios are per round.
+ * the timing. Warm: a first audit untimed on the same troupe (or threads) first, as a second
+ * audit of a long-lived service runs; steady: after STEADY_AUDITS untimed ones, once V8 has
+ * settled on troupe's code. The nine kinds rotate their order every round; ratios are per round.
  */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { auditAvailable, type Measured } from '../audit/child.js';
+import { auditAvailable, type Measured, STEADY_AUDITS } from '../audit/child.js';
 import { perRound, type Samples, spread } from '../harness.js';
 import type { CaseResult, SuiteOptions } from '../types.js';
 
 const KINDS = ['troupe', 'ceiling', 'sequential'] as const;
-const TEMPERATURES = ['cold', 'warm'] as const;
+const TEMPERATURES = ['cold', 'warm', 'steady'] as const;
 
 /** The audit's default bound (README's set-up), and a small one for a smoke run. */
 export const auditFiles = (quick: boolean): number => (quick ? 300 : 2000);
@@ -42,11 +43,16 @@ export async function auditSuite(options: SuiteOptions): Promise<CaseResult[]> {
   const warmUps: Samples = { 'troupe first audit': [], 'ceiling first audit': [] };
   const busy: Samples = Object.fromEntries(variants.map((v) => [v, []]));
   const gc: Samples = Object.fromEntries(variants.map((v) => [v, []]));
+  // Where the kernel says (Linux): the CPU of the side's threads and of the process's helpers.
+  const workers: Samples = Object.fromEntries(variants.map((v) => [v, []]));
+  const helpers: Samples = Object.fromEntries(variants.map((v) => [v, []]));
   const parallelism: Samples = {
     'troupe cold': [],
     'ceiling cold': [],
     'troupe warm': [],
     'ceiling warm': [],
+    'troupe steady': [],
+    'ceiling steady': [],
   };
   let expected: string | undefined;
   for (let round = 0; round < rounds; round++) {
@@ -71,6 +77,8 @@ export async function auditSuite(options: SuiteOptions): Promise<CaseResult[]> {
       samples[variant]?.push(measured.wallMs);
       busy[variant]?.push(measured.mainMs);
       gc[variant]?.push(measured.gcMs);
+      if (measured.workersMs !== undefined) workers[variant]?.push(measured.workersMs);
+      if (measured.helpersMs !== undefined) helpers[variant]?.push(measured.helpersMs);
       if (measured.parallelism !== undefined) parallelism[variant]?.push(measured.parallelism);
       if (measured.warmMs !== undefined) warmUps[`${kind} first audit`]?.push(measured.warmMs);
     }
@@ -82,6 +90,7 @@ export async function auditSuite(options: SuiteOptions): Promise<CaseResult[]> {
   const ofCeiling = (t: string) => perRound(at(`ceiling ${t}`), at(`troupe ${t}`), (c, p) => c / p);
   const cold = ofCeiling('cold');
   const warm = ofCeiling('warm');
+  const steady = ofCeiling('steady');
   return [
     {
       name,
@@ -97,6 +106,16 @@ export async function auditSuite(options: SuiteOptions): Promise<CaseResult[]> {
         ),
         ...Object.fromEntries(
           variants.map((v) => [`${v}: of which GC (ms)`, spread(at(v, gc)).median]),
+        ),
+        ...Object.fromEntries(
+          variants
+            .filter((v) => at(v, workers).length > 0)
+            .map((v) => [`${v}: its threads' CPU (ms)`, spread(at(v, workers)).median]),
+        ),
+        ...Object.fromEntries(
+          variants
+            .filter((v) => at(v, helpers).length > 0)
+            .map((v) => [`${v}: V8 and libuv helpers' CPU (ms)`, spread(at(v, helpers)).median]),
         ),
         ...Object.fromEntries(
           Object.entries(parallelism).map(([k, v]) => [
@@ -122,12 +141,28 @@ export async function auditSuite(options: SuiteOptions): Promise<CaseResult[]> {
           target: '≥ 0.97',
           pass: warm.median >= 0.97,
         },
+        { label: 'factor steady: troupe', spread: factor('troupe', 'steady') },
+        {
+          label: 'factor steady: ceiling (hand-written threads)',
+          spread: factor('ceiling', 'steady'),
+        },
+        { label: `troupe ÷ ceiling, steady (after ${STEADY_AUDITS} audits)`, spread: steady },
       ],
       samples: {
         ...samples,
         ...warmUps,
         ...Object.fromEntries(Object.entries(busy).map(([k, v]) => [`${k}: main thread`, v])),
         ...Object.fromEntries(Object.entries(gc).map(([k, v]) => [`${k}: GC`, v])),
+        ...Object.fromEntries(
+          Object.entries(workers)
+            .filter(([, v]) => v.length > 0)
+            .map(([k, v]) => [`${k}: its threads' CPU`, v]),
+        ),
+        ...Object.fromEntries(
+          Object.entries(helpers)
+            .filter(([, v]) => v.length > 0)
+            .map(([k, v]) => [`${k}: helpers' CPU`, v]),
+        ),
         ...Object.fromEntries(
           Object.entries(parallelism).map(([k, v]) => [`${k}: parallelism`, v]),
         ),

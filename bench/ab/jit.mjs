@@ -1,8 +1,9 @@
 // How long V8 goes on compiling troupe's code: README's folder audit (2 000 files, 6 000
 // subtasks, 2 threads) run N times on one troupe in one process, with V8 tracing its optimising
 // compiler. For each audit: the milliseconds TurboFan spent compiling (the sum of the times it
-// reports, on every thread: main and workers), how many functions it compiled, and how many
-// optimised functions it threw away (deoptimisations). Compiles run on V8's helper threads,
+// reports, on every thread: main and workers), how many functions it compiled (and how many of
+// those it had compiled before), and how many optimised functions it threw away
+// (deoptimisations). Compiles run on V8's helper threads,
 // which on a machine whose cores the workers fill take a core from them; the audit suite's
 // "cold", "warm" and "steady" cases are its first, second and seventh audit.
 //
@@ -38,23 +39,29 @@ if (process.env.TROUPE_JIT_CHILD === undefined) {
     process.exit(child.status ?? 1);
   }
   const per = new Map();
+  // Functions compiled before, by V8's shared function info (an address: one the collector
+  // moved counts as new, so "again" is a lower bound).
+  const compiled = new Set();
   let at = 'before the first audit';
   for (const line of child.stdout.split('\n')) {
     if (line.startsWith(MARK)) {
       at = line.slice(MARK.length);
       continue;
     }
-    const row = per.get(at) ?? { ms: 0, compiles: 0, deopts: 0 };
+    const row = per.get(at) ?? { ms: 0, compiles: 0, again: 0, deopts: 0 };
     per.set(at, row);
-    const took = /completed compiling .* took ([\d.]+), ([\d.]+), ([\d.]+) ms/.exec(line);
+    const took =
+      /completed compiling .*\(sfi = (\w+)\).* took ([\d.]+), ([\d.]+), ([\d.]+) ms/.exec(line);
     if (took !== null) {
-      row.ms += Number(took[1]) + Number(took[2]) + Number(took[3]);
+      row.ms += Number(took[2]) + Number(took[3]) + Number(took[4]);
       row.compiles++;
+      if (compiled.has(took[1])) row.again++;
+      compiled.add(took[1]);
     } else if (line.startsWith('[bailout (kind: deopt')) row.deopts++;
   }
-  for (const [label, { ms, compiles, deopts }] of per)
+  for (const [label, { ms, compiles, again, deopts }] of per)
     console.log(
-      `${label.padEnd(22)} TurboFan ${ms.toFixed(1).padStart(6)} ms, ${String(compiles).padStart(3)} compiles, ${String(deopts).padStart(2)} deopts`,
+      `${label.padEnd(22)} TurboFan ${ms.toFixed(1).padStart(6)} ms, ${String(compiles).padStart(3)} compiles (${String(again).padStart(2)} of functions compiled before), ${String(deopts).padStart(2)} deopts`,
     );
 } else {
   const dist = new URL('../../dist/', import.meta.url);

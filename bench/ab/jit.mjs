@@ -2,8 +2,8 @@
 // subtasks, 2 threads) run N times on one troupe in one process, with V8 tracing its optimising
 // compiler. For each audit: the milliseconds TurboFan spent compiling (the sum of the times it
 // reports, on every thread: main and workers), how many functions it compiled (and how many of
-// those it had compiled before), and how many optimised functions it threw away
-// (deoptimisations). Compiles run on V8's helper threads,
+// those it had compiled before: again after a deoptimisation, or whole after a loop of it was
+// compiled on the stack), and how many optimised functions it threw away (deoptimisations). Compiles run on V8's helper threads,
 // which on a machine whose cores the workers fill take a core from them; the audit suite's
 // "cold", "warm" and "steady" cases are its first, second and seventh audit.
 //
@@ -34,8 +34,12 @@ if (process.env.TROUPE_JIT_CHILD === undefined) {
     ],
     { env: { ...process.env, TROUPE_JIT_CHILD: '1' }, maxBuffer: 1 << 28, encoding: 'utf8' },
   );
+  if (child.error !== undefined) {
+    process.stderr.write(`jit: the traced audits could not run: ${child.error.message}\n`);
+    process.exit(1);
+  }
   if (child.status !== 0) {
-    process.stderr.write(child.stderr);
+    process.stderr.write(child.stderr ?? '');
     process.exit(child.status ?? 1);
   }
   const per = new Map();

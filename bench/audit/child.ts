@@ -52,8 +52,8 @@ interface AuditModule {
 type Mode = 'troupe' | 'ceiling' | 'sequential';
 
 /**
- * Untimed audits before the steady one: by the sixth audit in one process V8 has stopped
- * recompiling troupe's code (docs/BENCHMARKS.md, "audit").
+ * Untimed audits before the steady one: after six in one process, V8's compiling of troupe's
+ * code is down to a small part of what the first audit paid (docs/BENCHMARKS.md, "audit").
  */
 export const STEADY_AUDITS = 6;
 

@@ -80,7 +80,10 @@ export async function auditSuite(options: SuiteOptions): Promise<CaseResult[]> {
       if (measured.workersMs !== undefined) workers[variant]?.push(measured.workersMs);
       if (measured.helpersMs !== undefined) helpers[variant]?.push(measured.helpersMs);
       if (measured.parallelism !== undefined) parallelism[variant]?.push(measured.parallelism);
-      if (measured.warmMs !== undefined) warmUps[`${kind} first audit`]?.push(measured.warmMs);
+      // A fresh process's first audit, from the warm children only (the steady ones time theirs
+      // the same way; one sample per round keeps the rounds' count).
+      if (measured.warmMs !== undefined && temperature === 'warm')
+        warmUps[`${kind} first audit`]?.push(measured.warmMs);
     }
     process.stderr.write('.');
   }

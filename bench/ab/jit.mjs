@@ -3,9 +3,10 @@
 // compiler. For each audit: the milliseconds TurboFan spent compiling (the sum of the times it
 // reports, on every thread: main and workers), how many functions it compiled (and how many of
 // those it had compiled before: again after a deoptimisation, or whole after a loop of it was
-// compiled on the stack), and how many optimised functions it threw away (deoptimisations). Compiles run on V8's helper threads,
-// which on a machine whose cores the workers fill take a core from them; the audit suite's
-// "cold", "warm" and "steady" cases are its first, second and seventh audit.
+// compiled on the stack), and how many optimised functions it threw away (deoptimisations).
+// Compiles run on V8's helper threads, which on a machine whose cores the workers fill take a
+// core from them; the audit suite's "cold", "warm" and "steady" cases are its first, second and
+// seventh audit.
 //
 //   npm run build && node bench/ab/jit.mjs [audits, default 8]
 //

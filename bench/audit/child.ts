@@ -1,7 +1,7 @@
 /**
  * One folder audit (README's main job) in a fresh process, timed from the first thing each side
- * must do: `node child.js <troupe|ceiling|sequential> <cold|warm|steady> <threads> <max-files>`. Prints
- * one JSON line: `{ wallMs, warmMs?, parallelism? }`.
+ * must do: `node child.js <troupe|ceiling|sequential> <cold|warm|steady> <threads> <max-files>`.
+ * Prints one JSON line: {@link Measured}.
  *
  * - troupe: `createTroupe` inside the timing (cold), or a first audit on the same troupe untimed
  *   before the timed one (warm), as `npm start -- --compare-sequential [--warm]` runs it, or
@@ -13,7 +13,7 @@
  * - sequential: the same handlers one after another on the main thread (loaded inside the
  *   timing when cold), then the same integration.
  */
-import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { performance as hooks, PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -118,18 +118,14 @@ async function troupeAudit(
   warmups: number,
 ): Promise<Measured> {
   const { createTroupe } = await import('../../src/index.js');
-  let warmMs: number | undefined;
   const main = mainThread();
   let started = performance.now();
   const troupe = createTroupe({ experts: audit.experts as never, threads });
-  for (let i = 0; i < warmups; i++) {
+  const warm = await warmUp(warmups, main, started, async () => {
     const first = await troupe.run(audit.plan as never, input);
     if (first.status !== 'done') throw new Error(`audit child: the warm-up ended ${first.status}`);
-    warmMs ??= performance.now() - started;
-    if (i < warmups - 1) continue;
-    main.restart();
-    started = performance.now();
-  }
+  });
+  started = warm.started;
   const outcome = await troupe.run(audit.plan as never, input);
   const wallMs = performance.now() - started;
   const busy = main.end();
@@ -139,7 +135,7 @@ async function troupeAudit(
   return {
     wallMs,
     ...busy,
-    warmMs,
+    warmMs: warm.warmMs,
     parallelism: outcome.metrics.parallelism,
     totals: (outcome.result as { totals: unknown }).totals,
   };
@@ -232,19 +228,13 @@ async function ceilingAudit(
     integrate(audit, input, subtasks, experts, outputs, runMs);
     return runMs.reduce((a, b) => a + b, 0);
   };
-  let warmMs: number | undefined;
-  for (let i = 0; i < warmups; i++) {
-    await pass();
-    warmMs ??= performance.now() - started;
-    if (i < warmups - 1) continue;
-    main.restart();
-    started = performance.now();
-  }
+  const warm = await warmUp(warmups, main, started, pass);
+  started = warm.started;
   const ranMs = await pass();
   const wallMs = performance.now() - started;
   const busy = main.end();
   await Promise.all(workers.map((w) => w.terminate()));
-  return { wallMs, ...busy, warmMs, parallelism: ranMs / wallMs, totals };
+  return { wallMs, ...busy, warmMs: warm.warmMs, parallelism: ranMs / wallMs, totals };
 }
 
 async function sequentialAudit(
@@ -279,22 +269,37 @@ async function sequentialAudit(
   const main = mainThread();
   let started = performance.now();
   const handlers = await load();
-  let warmMs: number | undefined;
-  for (let i = 0; i < warmups; i++) {
-    await pass(handlers);
-    warmMs ??= performance.now() - started;
-    if (i < warmups - 1) continue;
-    main.restart();
-    started = performance.now();
-  }
+  const warm = await warmUp(warmups, main, started, () => pass(handlers));
+  started = warm.started;
   await pass(handlers);
   const wallMs = performance.now() - started;
-  return { wallMs, ...main.end(), warmMs, totals };
+  return { wallMs, ...main.end(), warmMs: warm.warmMs, totals };
 }
 
 /**
- * The main thread's work and garbage collection from now (or the last `restart`) to `end`: its
- * time on a CPU (or its event loop's busy time), and the GC entries perf_hooks reports.
+ * `warmups` untimed audits (`pass`), the meter restarted after the last: the first one's time
+ * from `started` (what a fresh process pays), and when the timed audit starts.
+ */
+async function warmUp(
+  warmups: number,
+  main: ReturnType<typeof mainThread>,
+  started: number,
+  pass: () => Promise<unknown>,
+): Promise<{ warmMs: number | undefined; started: number }> {
+  let warmMs: number | undefined;
+  for (let i = 0; i < warmups; i++) {
+    await pass();
+    warmMs ??= performance.now() - started;
+  }
+  if (warmups === 0) return { warmMs, started };
+  main.restart();
+  return { warmMs, started: performance.now() };
+}
+
+/**
+ * What a side costs from now (or the last `restart`) to `end`: the main thread's time on a CPU
+ * (or its event loop's busy time) and the GC entries perf_hooks reports; on Linux also the CPU
+ * of the threads the side started and of the process's threads from before.
  */
 function mainThread(): {
   restart(): void;
@@ -331,7 +336,8 @@ function mainThread(): {
       const mainMs = cpu === undefined || cpuFrom === undefined ? busy : cpu - cpuFrom;
       if (threads === undefined || threadsFrom === undefined)
         return { mainMs, gcMs: gcMs - gcFrom };
-      const self = Number(readlinkSync('/proc/thread-self').split('/').pop());
+      // On Linux the main thread's id is the process's.
+      const self = process.pid;
       let workersMs = 0;
       let helpersMs = 0;
       for (const [id, ms] of threads) {

@@ -101,7 +101,9 @@ describe('many runs', () => {
     const t = soloist({ concurrency: 2, batch: 16 });
     // Until the pool has measured its subtasks, one per thread.
     expect(t.experts()[0]?.lookahead).toBe(2);
-    const warm = await t.run(echoes(4), null);
+    // Enough echoes that one slow first call on a cold thread (the estimate is their mean, the
+    // first ten alike) cannot make them look longer than 24 ms ÷ 16 and shrink the batch.
+    const warm = await t.run(echoes(32), null);
     expect(warm.status).toBe('done');
     // Measured, and short: a batch (16) per thread.
     expect(t.experts()[0]?.lookahead).toBe(32);
